@@ -1,0 +1,221 @@
+"""The public Python API: fingerprint a model, load a fingerprint, compare two of them.
+
+Example:
+    >>> import seedprints
+    >>> fp_a = seedprints.fingerprint_model("models/base", n=500, length=64)   # doctest: +SKIP
+    >>> fp_b = seedprints.fingerprint_model("models/suspect", fp_a.spec)      # doctest: +SKIP
+    >>> seedprints.compare(fp_a, fp_b).verdict                                 # doctest: +SKIP
+    'same-lineage'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+from seedprints import fingerprint as _fpfile
+from seedprints.errors import UsageError
+from seedprints.fingerprint import Fingerprint
+from seedprints.probes import (
+    DEFAULT_PROBE_SEED,
+    Probes,
+    ProbeSpec,
+    default_vocab_bound,
+    embedding_spec,
+    generated,
+    load_probe_file,
+    token_spec,
+)
+from seedprints.stats.result import LineageResult
+
+DEFAULT_N = 2000
+DEFAULT_LENGTH = 512
+METHODS = ("paper",)
+DEFAULT_METHOD = "paper"
+PAPER_BUFFER_RATIO = 0.10  # the paper keeps 10% of d as identity dimensions
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeOptions:
+    """How to build probes when no spec is given: kind, N, L, seed, and optional vocabulary bound or file."""
+
+    kind: str = "token"
+    n: int = DEFAULT_N
+    length: int = DEFAULT_LENGTH
+    seed: int = DEFAULT_PROBE_SEED
+    vocab_bound: int | None = None
+    embedding_std: float = 0.02
+    probe_file: str | None = None
+
+    def spec_for(self, vocab_sizes: list[int | None], hidden_size: int) -> ProbeSpec:
+        """The spec these options give for models of the given vocabularies and width."""
+        if self.kind == "token":
+            known = [v for v in vocab_sizes if v]
+            if self.vocab_bound is None and not known:
+                raise UsageError("cannot tell the model's vocabulary size; pass --vocab-bound")
+            bound = self.vocab_bound if self.vocab_bound is not None else default_vocab_bound(min(known))
+            return token_spec(self.n, self.length, bound, seed=self.seed)
+        if self.kind == "embedding":
+            return embedding_spec(self.n, self.length, hidden_size, seed=self.seed, std=self.embedding_std)
+        raise UsageError(f"unknown probe kind {self.kind!r}; use 'token' or 'embedding' (or a probe file)")
+
+
+def _as_probes(spec: ProbeSpec | Probes) -> Probes:
+    return spec if isinstance(spec, Probes) else generated(spec)
+
+
+def fingerprint_model(
+    model: Any,
+    probes: ProbeSpec | Probes | None = None,
+    *,
+    options: ProbeOptions | None = None,
+    n: int | None = None,
+    length: int | None = None,
+    device: str = "cpu",
+    dtype: str = "auto",
+    batch_size: int = 32,
+    trust_remote_code: bool = False,
+    progress: bool = False,
+    **probe_options: Any,
+) -> Fingerprint:
+    """Run a model on probes and return its fingerprint.
+
+    Parameters
+    ----------
+    model : str, Path or torch.nn.Module
+        A local Hugging Face model directory, or an in-memory model.
+    probes : ProbeSpec or Probes, optional
+        The probes to use (e.g. another fingerprint's ``spec`` so the two can be compared). When
+        omitted, token probes are built from ``options`` (or ``n``, ``length`` and the keyword
+        options of :class:`ProbeOptions`) for this model's vocabulary.
+    device, dtype, batch_size, trust_remote_code, progress
+        Forward-pass settings (``dtype="auto"``: bf16 for half-precision checkpoints, else fp32).
+
+    Returns
+    -------
+    Fingerprint
+        The ``[N, d]`` hidden states at the last position plus metadata.
+    """
+    from seedprints import extract
+
+    loaded = extract.load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    if probes is None:
+        opts = options or ProbeOptions()
+        overrides = {k: v for k, v in dict(n=n, length=length, **probe_options).items() if v is not None}
+        opts = dataclasses.replace(opts, **overrides)
+        probes = (
+            load_probe_file(opts.probe_file)
+            if opts.probe_file
+            else generated(opts.spec_for([loaded.vocab_size], loaded.hidden_size))
+        )
+    probe_set = _as_probes(probes)
+    hidden = extract.extract_hidden_states(loaded, probe_set, batch_size=batch_size, device=device, progress=progress)
+    return Fingerprint(hidden=hidden, spec=probe_set.spec, model_id=loaded.model_id, metadata=extract.model_metadata(loaded))
+
+
+def load_fingerprint(path: str | Path) -> Fingerprint:
+    """Load a fingerprint file written by :func:`fingerprint_model` / ``seedprints fingerprint``."""
+    return _fpfile.load(path)
+
+
+def is_fingerprint_file(path: str | Path) -> bool:
+    """True for an existing file (fingerprints are files; models are directories)."""
+    return Path(path).is_file()
+
+
+def resolve_pair(
+    ref: Fingerprint | str | Path,
+    suspect: Fingerprint | str | Path,
+    *,
+    options: ProbeOptions | None = None,
+    fingerprint_kwargs: dict[str, Any] | None = None,
+) -> tuple[Fingerprint, Fingerprint]:
+    """Turn each side into a fingerprint: files are loaded, model directories fingerprinted on the fly.
+
+    A model directory is fingerprinted with the other side's probe spec when the other side is a
+    fingerprint, so the pair is always comparable; two directories share probes built for the
+    smaller of their vocabularies.
+    """
+    kwargs = fingerprint_kwargs or {}
+    sides: list[Fingerprint | None] = [
+        x if isinstance(x, Fingerprint) else (load_fingerprint(x) if is_fingerprint_file(x) else None) for x in (ref, suspect)
+    ]
+    known = [s for s in sides if s is not None]
+    if len(known) == 2:
+        return sides[0], sides[1]  # type: ignore[return-value]
+    if known:
+        spec: ProbeSpec | Probes = known[0].spec
+        if spec.kind == "text-file" or spec.kind == "token-file":
+            if not (options and options.probe_file):
+                raise UsageError(
+                    f"the fingerprint was made from a probe file ({spec.describe()}); pass the same file with --probe-file"
+                )
+            spec = load_probe_file(options.probe_file)
+            if spec.spec != known[0].spec:
+                raise UsageError(f"--probe-file {options.probe_file} is not the file the fingerprint was made from")
+    else:
+        spec = _shared_default_spec([Path(str(ref)), Path(str(suspect))], options or ProbeOptions())
+    out = [s if s is not None else fingerprint_model(x, spec, **kwargs) for s, x in zip(sides, (ref, suspect))]
+    return out[0], out[1]
+
+
+def _shared_default_spec(model_dirs: list[Path], options: ProbeOptions) -> ProbeSpec | Probes:
+    """Probe spec for two model directories: token ids below the smaller vocabulary."""
+    if options.probe_file:
+        return load_probe_file(options.probe_file)
+    from seedprints import extract
+
+    infos = [extract.read_model_shape(d) for d in model_dirs]
+    return options.spec_for([i[1] for i in infos], infos[0][0])
+
+
+def _paper(ref: Fingerprint, suspect: Fingerprint, alpha: float, **settings: Any) -> LineageResult:
+    from seedprints.stats import paper_test
+
+    _fpfile.check_compatible(ref, suspect, same_width=True)
+    if settings.get("buffer_k") is None:
+        settings["buffer_k"] = max(1, round(PAPER_BUFFER_RATIO * ref.hidden_size))
+    return paper_test(ref.hidden, suspect.hidden, alpha=alpha, **settings)
+
+
+_METHOD_RUNNERS: dict[str, Callable[..., LineageResult]] = {"paper": _paper}
+
+
+def compare(
+    ref: Fingerprint | str | Path,
+    suspect: Fingerprint | str | Path,
+    *,
+    method: str = DEFAULT_METHOD,
+    alpha: float = 0.01,
+    options: ProbeOptions | None = None,
+    fingerprint_kwargs: dict[str, Any] | None = None,
+    **settings: Any,
+) -> LineageResult:
+    """Test H0 "the suspect was initialised independently of the reference".
+
+    Parameters
+    ----------
+    ref, suspect : Fingerprint, or path to a fingerprint file or a model directory
+        Model directories are fingerprinted on the fly (see :func:`resolve_pair`).
+    method : str
+        ``"paper"``: the published SeedPrints statistic (:func:`seedprints.stats.paper_test`).
+    alpha : float
+        Significance level of the verdict.
+    **settings
+        Method settings, e.g. ``buffer_k`` (default: 10% of d, as in the paper),
+        ``identity_mode``, ``use_agg`` for paper mode.
+
+    Returns
+    -------
+    LineageResult
+        Verdict, p-value, log10 p, z, k, n, and the probe hash both sides share.
+    """
+    if not 0 < alpha < 1:
+        raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
+    runner = _METHOD_RUNNERS.get(method)
+    if runner is None:
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(_METHOD_RUNNERS)}")
+    fp_ref, fp_suspect = resolve_pair(ref, suspect, options=options, fingerprint_kwargs=fingerprint_kwargs)
+    result = runner(fp_ref, fp_suspect, alpha, **{k: v for k, v in settings.items()})
+    return dataclasses.replace(result, probe_hash=fp_ref.probe_hash)

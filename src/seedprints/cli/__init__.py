@@ -1,0 +1,72 @@
+"""The ``seedprints`` command line: verbs attached in one place, errors mapped to one line each.
+
+Exit codes: 0 when the command ran (whatever the verdict: it is data), 1 on an error, 2 on a usage
+error. ``SEEDPRINTS_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from seedprints.cli import compare as _compare
+from seedprints.cli import demo as _demo
+from seedprints.cli import fingerprint as _fingerprint
+
+QUICK_START = """Quick start:
+
+  seedprints demo                                   # small built-in models, a few minutes on CPU
+  seedprints fingerprint ./my-model -o base.fp.safetensors
+  seedprints compare base.fp.safetensors ./suspect-model --json
+"""
+
+app = typer.Typer(
+    name="seedprints",
+    help="Tell whether one language model descends from another (SeedPrints lineage test).",
+    epilog=QUICK_START,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command("fingerprint", epilog=_fingerprint.EXAMPLES)(_fingerprint.fingerprint)
+app.command("compare", epilog=_compare.EXAMPLES)(_compare.compare)
+app.command("demo", epilog=_demo.EXAMPLES)(_demo.demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; known errors become ``Error: <one line>`` on stderr and exit code 1."""
+    from seedprints.errors import SeedprintsError
+
+    debug = os.environ.get("SEEDPRINTS_DEBUG") == "1"
+    try:
+        app(args=argv, prog_name="seedprints", standalone_mode=False)
+    except SystemExit as exc:  # raised by --help inside typer, keep its code
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        return _interrupted()
+    except Exception as exc:  # noqa: BLE001 - the single place that turns exceptions into one line
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if isinstance(exc, click.ClickException):
+            exc.show(file=sys.stderr)
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return _interrupted()
+        if debug:
+            raise
+        if isinstance(exc, SeedprintsError):
+            print(f"Error: {exc}", file=sys.stderr)
+        else:
+            print(f"Error: unexpected {type(exc).__name__}: {exc} (set SEEDPRINTS_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _interrupted() -> int:
+    print("Error: interrupted; nothing was written under the final output name", file=sys.stderr)
+    return 130

@@ -1,0 +1,63 @@
+"""Options shared by several verbs, defined once as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seedprints.api import DEFAULT_LENGTH, DEFAULT_N, ProbeOptions
+from seedprints.probes import DEFAULT_PROBE_SEED
+
+
+class ProbeKindChoice(str, Enum):
+    token = "token"
+    embedding = "embedding"
+
+
+class DtypeChoice(str, Enum):
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+def _positive(value: int) -> int:
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"must be a positive integer (got {value})")
+    return value
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (no progress bars).")]
+ProbeKindOpt = Annotated[ProbeKindChoice, typer.Option("--probe", help="Probe kind: random token ids or Gaussian input embeddings.")]
+NOpt = Annotated[int, typer.Option("--n", help="Number of probe sequences.", callback=_positive)]
+LengthOpt = Annotated[int, typer.Option("--length", help="Tokens per probe sequence.", callback=_positive)]
+ProbeSeedOpt = Annotated[int, typer.Option("--probe-seed", help="Seed of the probe generator.")]
+VocabBoundOpt = Annotated[
+    Optional[int],
+    typer.Option("--vocab-bound", help="Token ids are drawn below this (default: min(vocab, 32000)).", callback=_positive),
+]
+ProbeFileOpt = Annotated[
+    Optional[Path],
+    typer.Option("--probe-file", help="Your own probes: JSON {\"token_ids\": [[...]]} or {\"texts\": [...]}, or a .txt file."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda, cuda:1, ...")]
+DtypeOpt = Annotated[DtypeChoice, typer.Option("--dtype", help="Forward-pass dtype; auto = bf16 for half-precision checkpoints.")]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Probes per forward pass.", callback=_positive)]
+TrustRemoteCodeOpt = Annotated[
+    bool, typer.Option("--trust-remote-code", help="Allow a model directory to run its own Python code (only if you trust it).")
+]
+
+DEFAULTS = dict(n=DEFAULT_N, length=DEFAULT_LENGTH, probe_seed=DEFAULT_PROBE_SEED)
+
+
+def probe_options(
+    probe: ProbeKindChoice, n: int, length: int, probe_seed: int, vocab_bound: int | None, probe_file: Path | None
+) -> ProbeOptions:
+    """Bundle the probe flags into the API's ProbeOptions."""
+    return ProbeOptions(
+        kind=probe.value, n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound,
+        probe_file=str(probe_file) if probe_file else None,
+    )

@@ -1,0 +1,47 @@
+"""Exceptions and warnings raised by seedprints.
+
+Every error carries a one-line message that says what is wrong, which input it is about, and what
+to do; the CLI prints exactly that line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+
+class SeedprintsError(Exception):
+    """Base class of every error seedprints raises on purpose."""
+
+
+class UsageError(SeedprintsError, ValueError):
+    """An argument has an impossible value (e.g. ``buffer_k`` larger than the hidden size)."""
+
+
+class FingerprintFormatError(SeedprintsError, ValueError):
+    """A fingerprint file is corrupt, truncated, not ours, or from an unknown format version."""
+
+
+class IncompatibleFingerprintsError(SeedprintsError, ValueError):
+    """Two fingerprints cannot be compared: different probe specs, shapes or hidden sizes."""
+
+
+class InsufficientDataError(SeedprintsError, ValueError):
+    """Too few probes (rows) or dimensions remain for the test to mean anything."""
+
+
+class NonFiniteHiddenStatesError(SeedprintsError, ValueError):
+    """A model produced NaN or Inf hidden states (usually fp16 overflow)."""
+
+
+class ModelLoadError(SeedprintsError, OSError):
+    """A model directory is missing, is not a model, or fails to load."""
+
+
+class OutputPathError(SeedprintsError, OSError):
+    """An output file or directory cannot be written."""
+
+
+class ZooConfigError(SeedprintsError, ValueError):
+    """A zoo config has unknown keys or impossible values, or a zoo manifest is missing."""
+
+
+class LowPowerWarning(UserWarning):
+    """The test ran but has little power (e.g. very few identity dimensions survived)."""

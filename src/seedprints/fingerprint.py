@@ -1,0 +1,243 @@
+"""The fingerprint file: one ``.safetensors`` file holding a model's probe responses and how they were made.
+
+Layout: a float32 tensor ``hidden`` of shape ``[N, d]`` (row i = final hidden state at the last
+position of probe i) and string metadata: ``seedprints_format`` ("1"), ``probe_spec`` (canonical
+JSON) and ``probe_hash``, ``model_id``, ``model_revision``, ``config_hash``, ``hidden_size``,
+``dtype`` (of the forward pass), ``seedprints_version``, ``created_at``. No pickle: the reader parses
+the header itself, checks every field and size before touching tensor bytes, and writes are atomic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seedprints.errors import (
+    FingerprintFormatError,
+    IncompatibleFingerprintsError,
+    OutputPathError,
+    SeedprintsError,
+)
+from seedprints.probes import ProbeSpec
+
+FORMAT_VERSION = "1"
+TENSOR_NAME = "hidden"
+_MAX_HEADER_BYTES = 1 << 20
+_REQUIRED_KEYS = ("seedprints_format", "probe_spec", "probe_hash", "model_id", "hidden_size", "dtype")
+
+
+def _package_version() -> str:
+    from seedprints import __version__
+
+    return __version__
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Fingerprint:
+    """A model's responses to a probe set.
+
+    Attributes
+    ----------
+    hidden : numpy.ndarray
+        float32 ``[N, d]``: final hidden state at the last position, one row per probe.
+    spec : ProbeSpec
+        The probes that produced the rows.
+    model_id : str
+        Where the model came from (path or name).
+    metadata : dict of str to str
+        The rest of the header (``config_hash``, ``dtype``, ``created_at``, ...).
+    """
+
+    hidden: np.ndarray
+    spec: ProbeSpec
+    model_id: str
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of probes (rows)."""
+        return int(self.hidden.shape[0])
+
+    @property
+    def hidden_size(self) -> int:
+        """Width d of the hidden states."""
+        return int(self.hidden.shape[1])
+
+    @property
+    def probe_hash(self) -> str:
+        """Hash of the probe spec."""
+        return self.spec.hash
+
+    def header(self) -> dict[str, str]:
+        """All metadata as the strings written to the file."""
+        fields = {
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "seedprints_version": _package_version(),
+            "dtype": "float32",
+            **self.metadata,
+            "seedprints_format": FORMAT_VERSION,
+            "probe_spec": self.spec.to_json(),
+            "probe_hash": self.spec.hash,
+            "model_id": self.model_id,
+            "hidden_size": str(self.hidden_size),
+        }
+        return {k: str(v) for k, v in sorted(fields.items())}
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically to ``path`` (temp file in the same folder, then rename)."""
+        return save(self, path)
+
+
+def save(fp: Fingerprint, path: str | Path) -> Path:
+    """Write ``fp`` to ``path`` atomically; raises OutputPathError if the folder is not writable."""
+    hidden = np.ascontiguousarray(fp.hidden, dtype="<f4")
+    if hidden.ndim != 2:
+        raise FingerprintFormatError(f"fingerprint matrix must be 2-D [N, d], got shape {hidden.shape}")
+    return write_atomic(Path(path), _encode(hidden, fp.header()))
+
+
+def _encode(hidden: np.ndarray, metadata: dict[str, str]) -> bytes:
+    """safetensors framing with sorted keys, so the same fingerprint always gives the same bytes."""
+    header = {
+        "__metadata__": metadata,
+        TENSOR_NAME: {"dtype": "F32", "shape": list(hidden.shape), "data_offsets": [0, hidden.nbytes]},
+    }
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the format aligns tensor data to 8 bytes
+    return struct.pack("<Q", len(text)) + text + hidden.tobytes()
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Fail fast, before any expensive work, if ``path`` cannot be written."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputPathError(f"output {path} is a directory; give a file name such as {path / 'model.fp.safetensors'}")
+    if not folder.is_dir():
+        raise OutputPathError(f"cannot write {path}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise OutputPathError(f"cannot write {path}: folder {folder} is not writable; choose another location")
+    return path
+
+
+def write_atomic(path: Path, payload: bytes) -> Path:
+    """Write bytes to a temp file beside ``path`` and rename it into place, so no half file is ever seen."""
+    folder = check_output_path(path).parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
+        raise
+    return path
+
+
+def read_header(path: str | Path) -> dict[str, str]:
+    """Read and check only the header of a fingerprint file (no tensor bytes)."""
+    header, _, _ = _parse(Path(path), read_data=False)
+    return header
+
+
+def load(path: str | Path) -> Fingerprint:
+    """Load a fingerprint, refusing anything corrupt, truncated, foreign or from a newer format."""
+    path = Path(path)
+    meta, info, data = _parse(path, read_data=True)
+    try:
+        spec = ProbeSpec.from_json(meta["probe_spec"])
+    except (SeedprintsError, TypeError) as exc:
+        raise FingerprintFormatError(f"{path}: bad probe spec in header ({exc}); re-create the fingerprint") from exc
+    if spec.hash != meta["probe_hash"]:
+        raise FingerprintFormatError(f"{path}: probe hash does not match its spec; the file was altered, re-create it")
+    hidden = np.frombuffer(data, dtype="<f4").reshape(info["shape"]).astype(np.float32)
+    if meta["hidden_size"] != str(hidden.shape[1]):
+        raise FingerprintFormatError(f"{path}: header says hidden_size {meta['hidden_size']} but the matrix is {hidden.shape}")
+    if hidden.shape[0] != spec.n:
+        raise FingerprintFormatError(f"{path}: {hidden.shape[0]} rows but the probe spec has n={spec.n}; re-create it")
+    rest = {k: v for k, v in meta.items() if k not in ("probe_spec", "probe_hash", "model_id", "hidden_size", "seedprints_format")}
+    return Fingerprint(hidden=hidden, spec=spec, model_id=meta["model_id"], metadata=rest)
+
+
+def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, Any], bytes]:
+    """Parse the safetensors framing by hand so that no bad length or offset is ever trusted."""
+    not_ours = f"{path} is not a seedprints fingerprint"
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            prefix = handle.read(8)
+            if len(prefix) < 8:
+                raise FingerprintFormatError(f"{not_ours} (file is {size} bytes, too short); re-create it")
+            (header_len,) = struct.unpack("<Q", prefix)
+            if header_len > min(_MAX_HEADER_BYTES, size - 8):
+                raise FingerprintFormatError(f"{not_ours} (bad header length); the file is corrupt or of another kind")
+            header_bytes = handle.read(header_len)
+            data = handle.read() if read_data else b""
+    except IsADirectoryError as exc:
+        raise FingerprintFormatError(f"{path} is a directory, not a fingerprint file") from exc
+    except FileNotFoundError as exc:
+        raise FingerprintFormatError(f"fingerprint file {path} does not exist; check the path") from exc
+    except OSError as exc:
+        raise FingerprintFormatError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        header = json.loads(header_bytes)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FingerprintFormatError(f"{not_ours} (header is not JSON); the file is corrupt or of another kind") from exc
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or "seedprints_format" not in meta:
+        raise FingerprintFormatError(f"{not_ours} (no seedprints metadata); make one with `seedprints fingerprint`")
+    if meta["seedprints_format"] != FORMAT_VERSION:
+        raise FingerprintFormatError(
+            f"{path} uses fingerprint format {meta['seedprints_format']!r}; this seedprints reads format "
+            f"{FORMAT_VERSION!r}: upgrade seedprints"
+        )
+    missing = [k for k in _REQUIRED_KEYS if not isinstance(meta.get(k), str)]
+    if missing:
+        raise FingerprintFormatError(f"{path}: header lacks {', '.join(missing)}; re-create the fingerprint")
+    info = header.get(TENSOR_NAME)
+    shape = info.get("shape") if isinstance(info, dict) else None
+    offsets = info.get("data_offsets") if isinstance(info, dict) else None
+    if (
+        not isinstance(info, dict)
+        or info.get("dtype") != "F32"
+        or not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(s, int) and s > 0 for s in shape))
+        or not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets))
+        or set(header) - {"__metadata__", TENSOR_NAME}
+    ):
+        raise FingerprintFormatError(f"{path}: expected one float32 [N, d] tensor named {TENSOR_NAME!r}; re-create the fingerprint")
+    expected = shape[0] * shape[1] * 4
+    if offsets != [0, expected] or size - 8 - header_len != expected:
+        raise FingerprintFormatError(
+            f"{path} is truncated or padded (needs {expected} data bytes for shape {shape}, has "
+            f"{size - 8 - header_len}); re-create or re-download it"
+        )
+    return meta, info, data
+
+
+def check_compatible(ref: Fingerprint, suspect: Fingerprint, *, same_width: bool = True) -> None:
+    """Refuse to compare fingerprints made with different probes (or widths when the test needs equal ones)."""
+    if ref.spec != suspect.spec:
+        raise IncompatibleFingerprintsError(
+            f"fingerprints use different probes: reference {ref.spec.describe()} vs suspect "
+            f"{suspect.spec.describe()}; re-extract the suspect with the reference's probe spec"
+        )
+    if same_width and ref.hidden_size != suspect.hidden_size:
+        raise IncompatibleFingerprintsError(
+            f"hidden sizes differ (reference d={ref.hidden_size}, suspect d={suspect.hidden_size}); "
+            "this test compares dimensions one to one and needs equal widths"
+        )

@@ -1,0 +1,295 @@
+"""Deterministic probe specs: the random inputs fed identically to every model compared.
+
+A :class:`ProbeSpec` is a small, versioned, JSON-serialisable description (kind, N, L, vocabulary
+bound, seed, ...). Generated probes are a pure function of the spec: row ``i`` comes from its own
+PCG64 stream seeded with ``(seed, i)``, read as raw 64-bit words, so the same spec gives
+bit-identical token ids on any machine and any numpy version, and rows can be produced in any order
+or extended later. ``rng="torch"`` reproduces the reference code's token probes instead
+(``torch.manual_seed(seed); torch.randint(0, V, (N, L))``). Users can also bring probes: a file of
+token-id sequences, or of texts that each model's own tokenizer encodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from seedprints.errors import UsageError
+
+PROBE_SPEC_VERSION = 1
+DEFAULT_PROBE_SEED = 42
+DEFAULT_VOCAB_CAP = 32000  # the paper's vocabulary bound; smaller vocabularies use their own size
+ProbeKind = Literal["token", "embedding", "token-file", "text-file"]
+_KINDS = ("token", "embedding", "token-file", "text-file")
+_MIN_PROBES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeSpec:
+    """What probes to feed: enough to regenerate them exactly (or to check a file against).
+
+    Attributes
+    ----------
+    kind : {"token", "embedding", "token-file", "text-file"}
+        Uniform random token ids, Gaussian vectors fed as ``inputs_embeds``, or a user file.
+    n : int
+        Number of probe sequences (rows of the fingerprint).
+    length : int
+        Tokens per sequence (for file probes: the longest sequence).
+    seed : int
+        Seed of the generator (ignored for file probes).
+    vocab_bound : int or None
+        Token ids are drawn uniformly from ``[0, vocab_bound)`` (token probes only).
+    hidden_size : int or None
+        Width of embedding probes.
+    mean, std : float or None
+        Parameters of the Gaussian embedding probes (HF default init: 0.0 and 0.02).
+    rng : {"pcg64", "torch"}
+        Generator: our portable per-row PCG64 streams, or the reference code's torch generator.
+    source_sha256 : str or None
+        SHA-256 of the probe file's bytes (file probes only).
+    version : int
+        Probe spec format version.
+    """
+
+    kind: ProbeKind
+    n: int
+    length: int
+    seed: int = DEFAULT_PROBE_SEED
+    vocab_bound: int | None = None
+    hidden_size: int | None = None
+    mean: float | None = None
+    std: float | None = None
+    rng: Literal["pcg64", "torch"] = "pcg64"
+    source_sha256: str | None = None
+    version: int = PROBE_SPEC_VERSION
+
+    def __post_init__(self) -> None:
+        _check_spec(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces): the same spec always gives the same string."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ProbeSpec":
+        """Parse a spec written by :meth:`to_json`; raises UsageError on unknown fields."""
+        try:
+            fields = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"probe spec is not valid JSON ({exc.msg}); re-create the fingerprint") from exc
+        if not isinstance(fields, dict):
+            raise UsageError("probe spec must be a JSON object; re-create the fingerprint")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise UsageError(f"probe spec has unknown fields {unknown}; upgrade seedprints to read it")
+        if fields.get("version", PROBE_SPEC_VERSION) > PROBE_SPEC_VERSION:
+            raise UsageError(
+                f"probe spec version {fields['version']} is newer than this seedprints "
+                f"(reads up to {PROBE_SPEC_VERSION}); upgrade seedprints"
+            )
+        return cls(**fields)
+
+    @property
+    def hash(self) -> str:
+        """Short content hash of the canonical JSON, stored in every fingerprint."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        """One human-readable line, used in error messages."""
+        parts = [f"{self.kind}", f"n={self.n}", f"L={self.length}"]
+        if self.kind in ("token", "embedding"):
+            parts.append(f"seed={self.seed}")
+        if self.vocab_bound is not None:
+            parts.append(f"vocab<{self.vocab_bound}")
+        if self.hidden_size is not None:
+            parts.append(f"d={self.hidden_size}")
+        if self.rng != "pcg64":
+            parts.append(f"rng={self.rng}")
+        if self.source_sha256:
+            parts.append(f"file sha256={self.source_sha256[:12]}")
+        return f"{' '.join(parts)} [{self.hash}]"
+
+
+def _check_spec(spec: ProbeSpec) -> None:
+    """Refuse impossible specs with a message that names the field."""
+    if spec.kind not in _KINDS:
+        raise UsageError(f"unknown probe kind {spec.kind!r}; use one of {', '.join(_KINDS)}")
+    if spec.n < _MIN_PROBES:
+        raise UsageError(f"probe count n={spec.n} is too small; use at least {_MIN_PROBES} (the paper uses 2000)")
+    if spec.length < 1:
+        raise UsageError(f"probe length L={spec.length} must be at least 1")
+    if spec.kind == "token" and (spec.vocab_bound is None or spec.vocab_bound < 2):
+        raise UsageError(f"token probes need vocab_bound >= 2 (got {spec.vocab_bound})")
+    if spec.kind == "embedding":
+        if spec.hidden_size is None or spec.hidden_size < 1:
+            raise UsageError(f"embedding probes need hidden_size >= 1 (got {spec.hidden_size})")
+        if spec.std is None or not spec.std > 0 or spec.mean is None or not math.isfinite(spec.mean):
+            raise UsageError(f"embedding probes need a finite mean and std > 0 (got {spec.mean}, {spec.std})")
+        if spec.rng != "pcg64":
+            raise UsageError("embedding probes support only rng='pcg64'")
+    if spec.kind in ("token-file", "text-file") and not spec.source_sha256:
+        raise UsageError(f"{spec.kind} probes need the file's sha256")
+    if spec.rng not in ("pcg64", "torch"):
+        raise UsageError(f"unknown probe rng {spec.rng!r}; use 'pcg64' or 'torch'")
+
+
+def token_spec(n: int, length: int, vocab_bound: int, seed: int = DEFAULT_PROBE_SEED, rng: str = "pcg64") -> ProbeSpec:
+    """Spec of N uniform random token sequences of length L over ``[0, vocab_bound)``."""
+    return ProbeSpec(kind="token", n=n, length=length, seed=seed, vocab_bound=vocab_bound, rng=rng)  # type: ignore[arg-type]
+
+
+def embedding_spec(
+    n: int, length: int, hidden_size: int, seed: int = DEFAULT_PROBE_SEED, mean: float = 0.0, std: float = 0.02
+) -> ProbeSpec:
+    """Spec of N Gaussian ``[L, d]`` input-embedding sequences (the paper's embedding probes)."""
+    return ProbeSpec(kind="embedding", n=n, length=length, seed=seed, hidden_size=hidden_size, mean=mean, std=std)
+
+
+def default_vocab_bound(vocab_size: int) -> int:
+    """The paper bounds token ids by 32000; a smaller vocabulary uses its own size."""
+    return min(int(vocab_size), DEFAULT_VOCAB_CAP)
+
+
+def _row_words(seed: int, row: int, count: int) -> np.ndarray:
+    """``count`` raw uint64 words of row ``row``'s own PCG64 stream (stable across numpy versions)."""
+    seq = np.random.SeedSequence(entropy=seed, spawn_key=(row,))
+    return np.random.PCG64(seq).random_raw(count).astype(np.uint64)
+
+
+def _uniform_ids(words: np.ndarray, bound: int) -> np.ndarray:
+    """Map uint64 words to ids in ``[0, bound)`` by multiply-high of their top 32 bits."""
+    return (((words >> np.uint64(32)) * np.uint64(bound)) >> np.uint64(32)).astype(np.int64)
+
+
+def _gaussians(words: np.ndarray) -> np.ndarray:
+    """Box-Muller transform of pairs of uint64 words into standard normals (float64)."""
+    half = words.size // 2
+    u1 = ((words[:half] >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53  # in (0, 1]
+    u2 = (words[half:] >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    radius = np.sqrt(-2.0 * np.log(u1))
+    return np.concatenate([radius * np.cos(2 * np.pi * u2), radius * np.sin(2 * np.pi * u2)])
+
+
+class Probes:
+    """A probe spec together with whatever it needs to produce rows (a file's sequences or texts)."""
+
+    def __init__(self, spec: ProbeSpec, sequences: list[np.ndarray] | None = None, texts: list[str] | None = None):
+        self.spec = spec
+        self._sequences = sequences
+        self._texts = texts
+        self._torch_ids: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.spec.n
+
+    @property
+    def needs_tokenizer(self) -> bool:
+        """Text probes are encoded by each model's own tokenizer."""
+        return self.spec.kind == "text-file"
+
+    def token_ids(self, start: int, stop: int) -> list[np.ndarray]:
+        """Token-id sequences of rows ``start:stop`` (token, token-file probes)."""
+        spec = self.spec
+        if spec.kind == "token" and spec.rng == "torch":
+            return list(self._torch_token_ids()[start:stop])
+        if spec.kind == "token":
+            return [_uniform_ids(_row_words(spec.seed, i, spec.length), spec.vocab_bound) for i in range(start, stop)]
+        if spec.kind == "token-file":
+            assert self._sequences is not None
+            return self._sequences[start:stop]
+        raise UsageError(f"{spec.kind} probes have no token ids")
+
+    def texts(self, start: int, stop: int) -> list[str]:
+        """Texts of rows ``start:stop`` (text-file probes)."""
+        if self._texts is None:
+            raise UsageError(f"{self.spec.kind} probes have no texts")
+        return self._texts[start:stop]
+
+    def embeddings(self, start: int, stop: int) -> np.ndarray:
+        """Float32 ``[rows, L, d]`` input embeddings of rows ``start:stop`` (embedding probes)."""
+        spec = self.spec
+        if spec.kind != "embedding":
+            raise UsageError(f"{spec.kind} probes have no embeddings")
+        size = spec.length * spec.hidden_size
+        rows = [
+            (spec.mean + spec.std * _gaussians(_row_words(spec.seed, i, 2 * ((size + 1) // 2)))[:size])
+            .astype(np.float32)
+            .reshape(spec.length, spec.hidden_size)
+            for i in range(start, stop)
+        ]
+        return np.stack(rows)
+
+    def _torch_token_ids(self) -> np.ndarray:
+        """The reference code's probes: one torch.randint draw after torch.manual_seed(seed)."""
+        if self._torch_ids is None:
+            import torch
+
+            generator = torch.Generator().manual_seed(self.spec.seed)
+            ids = torch.randint(0, self.spec.vocab_bound, (self.spec.n, self.spec.length), generator=generator)
+            self._torch_ids = ids.numpy()
+        return self._torch_ids
+
+
+def generated(spec: ProbeSpec) -> Probes:
+    """Probes of a token or embedding spec (nothing to load)."""
+    if spec.kind not in ("token", "embedding"):
+        raise UsageError(f"{spec.kind} probes come from a file; use load_probe_file")
+    return Probes(spec)
+
+
+def load_probe_file(path: str | Path) -> Probes:
+    """Load user probes: JSON ``{"token_ids": [[...], ...]}`` or ``{"texts": [...]}``, or a .txt file (one text per line).
+
+    Raises UsageError naming the file when it is missing, malformed, or has too few probes.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read probe file {path}: {exc.strerror}; check the path") from exc
+    digest = hashlib.sha256(raw).hexdigest()
+    if path.suffix == ".txt":
+        texts = [line for line in raw.decode("utf-8", errors="replace").splitlines() if line.strip()]
+        return _text_probes(path, texts, digest)
+    try:
+        payload: Any = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"probe file {path} is not valid JSON; expected {{\"token_ids\": [[...]]}} or {{\"texts\": [...]}}") from exc
+    if isinstance(payload, dict) and "texts" in payload:
+        texts = payload["texts"]
+        if not isinstance(texts, list) or not all(isinstance(t, str) and t for t in texts):
+            raise UsageError(f"probe file {path}: 'texts' must be a list of non-empty strings")
+        return _text_probes(path, texts, digest)
+    if isinstance(payload, dict) and "token_ids" in payload:
+        rows = payload["token_ids"]
+        ok = isinstance(rows, list) and all(
+            isinstance(r, list) and r and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in r)
+            for r in rows
+        )
+        if not ok:
+            raise UsageError(f"probe file {path}: 'token_ids' must be a list of non-empty lists of non-negative ints")
+        sequences = [np.asarray(r, dtype=np.int64) for r in rows]
+        _check_count(path, len(sequences))
+        spec = ProbeSpec(kind="token-file", n=len(sequences), length=max(len(s) for s in sequences),
+                         seed=0, source_sha256=digest)
+        return Probes(spec, sequences=sequences)
+    raise UsageError(f"probe file {path} needs a 'token_ids' or a 'texts' key")
+
+
+def _check_count(path: Path, count: int) -> None:
+    if count < _MIN_PROBES:
+        raise UsageError(f"probe file {path} has {count} probes; use at least {_MIN_PROBES}")
+
+
+def _text_probes(path: Path, texts: list[str], digest: str) -> Probes:
+    _check_count(path, len(texts))
+    spec = ProbeSpec(kind="text-file", n=len(texts), length=max(len(t) for t in texts), seed=0, source_sha256=digest)
+    return Probes(spec, texts=texts)

@@ -1,0 +1,55 @@
+"""Human-readable renderings of results: verdict lines and tables (one result object feeds all outputs)."""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+
+from seedprints.fingerprint import Fingerprint
+from seedprints.stats.result import LineageResult
+
+
+def format_p(p_value: float, log10_p: float) -> str:
+    """A p-value that stays readable after underflow: ``3.2e-05``, or ``1e-3552.3`` from log10 p."""
+    if p_value > 0 and math.isfinite(p_value) and p_value >= 1e-300:
+        return f"{p_value:.3g}"
+    return f"1e{log10_p:.1f}"
+
+
+def verdict_line(result: LineageResult, ref_name: str = "reference", suspect_name: str = "suspect") -> str:
+    """One sentence that states the verdict and the evidence behind it."""
+    p = format_p(result.p_value, result.log10_p)
+    if result.verdict == "same-lineage":
+        return f"same-lineage: {suspect_name} shares {ref_name}'s initialisation (p = {p} < alpha = {result.alpha:g})"
+    return f"independent: no evidence that {suspect_name} descends from {ref_name} (p = {p} >= alpha = {result.alpha:g})"
+
+
+def result_table(result: LineageResult) -> Table:
+    """The numbers behind a verdict: method, z, p, log10 p, k, n."""
+    table = Table(show_header=True, header_style="bold")
+    for column in ("method", "z", "p", "log10 p", "k", "n", "tau mean"):
+        table.add_column(column, justify="right" if column != "method" else "left")
+    tau = "-" if result.tau_mean is None else f"{result.tau_mean:.4f}"
+    table.add_row(
+        result.method, f"{result.z:.2f}", format_p(result.p_value, result.log10_p), f"{result.log10_p:.2f}",
+        str(result.k), str(result.n), tau,
+    )
+    return table
+
+
+def fingerprint_table(fp: Fingerprint, path: str) -> Table:
+    """What a fingerprint file holds: shape, probes, model, dtype."""
+    table = Table(show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    rows = {
+        "file": path,
+        "model": fp.model_id,
+        "shape": f"{fp.n} x {fp.hidden_size}",
+        "probes": fp.spec.describe(),
+        "dtype": fp.metadata.get("dtype", "?"),
+    }
+    for key, value in rows.items():
+        table.add_row(key, value)
+    return table
