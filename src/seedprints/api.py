@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from seedprints import fingerprint as _fpfile
 from seedprints.errors import UsageError
@@ -27,13 +27,11 @@ from seedprints.probes import (
     load_probe_file,
     token_spec,
 )
+from seedprints.stats.methods import DEFAULT_METHOD, METHODS
 from seedprints.stats.result import LineageResult
 
 DEFAULT_N = 2000
 DEFAULT_LENGTH = 512
-METHODS = ("paper",)
-DEFAULT_METHOD = "paper"
-PAPER_BUFFER_RATIO = 0.10  # the paper keeps 10% of d as identity dimensions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,18 +168,6 @@ def _shared_default_spec(model_dirs: list[Path], options: ProbeOptions) -> Probe
     return options.spec_for([i[1] for i in infos], infos[0][0])
 
 
-def _paper(ref: Fingerprint, suspect: Fingerprint, alpha: float, **settings: Any) -> LineageResult:
-    from seedprints.stats import paper_test
-
-    _fpfile.check_compatible(ref, suspect, same_width=True)
-    if settings.get("buffer_k") is None:
-        settings["buffer_k"] = max(1, round(PAPER_BUFFER_RATIO * ref.hidden_size))
-    return paper_test(ref.hidden, suspect.hidden, alpha=alpha, **settings)
-
-
-_METHOD_RUNNERS: dict[str, Callable[..., LineageResult]] = {"paper": _paper}
-
-
 def compare(
     ref: Fingerprint | str | Path,
     suspect: Fingerprint | str | Path,
@@ -213,9 +199,10 @@ def compare(
     """
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
-    runner = _METHOD_RUNNERS.get(method)
+    runner = METHODS.get(method)
     if runner is None:
-        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(_METHOD_RUNNERS)}")
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     fp_ref, fp_suspect = resolve_pair(ref, suspect, options=options, fingerprint_kwargs=fingerprint_kwargs)
-    result = runner(fp_ref, fp_suspect, alpha, **{k: v for k, v in settings.items()})
+    _fpfile.check_compatible(fp_ref, fp_suspect, same_width=True)
+    result = runner(fp_ref.hidden, fp_suspect.hidden, alpha=alpha, **settings)
     return dataclasses.replace(result, probe_hash=fp_ref.probe_hash)

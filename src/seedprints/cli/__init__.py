@@ -42,21 +42,12 @@ def main(argv: list[str] | None = None) -> int:
 
     debug = os.environ.get("SEEDPRINTS_DEBUG") == "1"
     try:
-        app(args=argv, prog_name="seedprints", standalone_mode=False)
-    except SystemExit as exc:  # raised by --help inside typer, keep its code
-        return int(exc.code or 0)
+        app(args=argv, prog_name="seedprints")  # typer reports usage errors itself (exit 2)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         return _interrupted()
     except Exception as exc:  # noqa: BLE001 - the single place that turns exceptions into one line
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show(file=sys.stderr)
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return _interrupted()
         if debug:
             raise
         if isinstance(exc, SeedprintsError):

@@ -1,0 +1,799 @@
+"""Run a model on probes and keep one vector per probe: the final hidden state at the last real position.
+
+This is step 2 of the SeedPrints pipeline (arXiv 2509.26404): the model without its LM head reads
+each probe, and the output of its final norm (``last_hidden_state``) at the last real position of
+the sequence becomes one float32 row of the fingerprint. :func:`load_model` turns a local Hugging
+Face model directory (never a hub download) or an in-memory torch module into a
+:class:`LoadedModel`; :func:`extract_hidden_states` batches the probes through it; and
+:func:`model_metadata` gives the strings stored in the fingerprint header.
+
+This module imports torch and transformers at import time; the rest of the package imports it only
+when a model has to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import transformers
+from packaging.version import Version
+
+from seedprints.errors import ModelLoadError, NonFiniteHiddenStatesError, UsageError
+from seedprints.probes import Probes
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_HALF = (torch.float16, torch.bfloat16)
+_CONFIG_HASH_KEYS = ("model_type", "architectures", "hidden_size", "num_hidden_layers", "vocab_size")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+_WEIGHT_FILES_HINT = "model.safetensors, model.safetensors.index.json or pytorch_model.bin"
+# Weights a base model may lack without changing ``last_hidden_state`` (BERT's pooler is not in *ForMaskedLM).
+_HARMLESS_MISSING = re.compile(r"(^|\.)pooler\.")
+_TRANSFORMERS_5 = Version(transformers.__version__).major >= 5
+_DTYPE_KWARG = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model ready to read probes.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        The inner model without LM head (e.g. ``LlamaModel``, ``BertModel``, ``GPT2Model``), in eval mode.
+    tokenizer : transformers tokenizer or None
+        The directory's tokenizer; None if it has none (only text probes need one).
+    config : transformers.PretrainedConfig or None
+        The model config; None for a plain torch module without one.
+    model_id : str
+        Where the model came from: the directory as given, or the module's name for an in-memory model.
+    revision : str
+        The git commit of the directory (or of its Hugging Face cache snapshot) if known, else the
+        first 12 hex digits of the SHA-256 of ``config.json``; ``"in-memory"`` for a module.
+    config_hash : str
+        First 16 hex digits of the SHA-256 of the canonical JSON of the config's ``model_type``,
+        ``architectures``, ``hidden_size``, ``num_hidden_layers`` and ``vocab_size``.
+    hidden_size : int
+        Width d of the hidden states.
+    vocab_size : int or None
+        Rows of the input embedding matrix (the largest valid token id + 1); None if unknown.
+    dtype : torch.dtype
+        Dtype of the forward pass.
+    is_encoder : bool
+        True for bidirectional encoders (BERT-style), False for causal decoders.
+    """
+
+    module: torch.nn.Module
+    tokenizer: Any
+    config: Any
+    model_id: str
+    revision: str
+    config_hash: str
+    hidden_size: int
+    vocab_size: int | None
+    dtype: torch.dtype
+    is_encoder: bool
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_model(
+    source: str | os.PathLike[str] | torch.nn.Module,
+    *,
+    dtype: str = "auto",
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a local Hugging Face model directory (or wrap an in-memory module) for extraction.
+
+    Parameters
+    ----------
+    source : str, path or torch.nn.Module
+        A local model directory (with ``config.json`` and weights; nothing is downloaded), or an
+        in-memory module: a ``PreTrainedModel`` (its ``base_model`` is used, so a model with an LM head
+        works) or any ``nn.Module`` that takes ``input_ids`` / ``inputs_embeds`` (and optionally
+        ``attention_mask``) keyword arguments, or one tensor, and returns ``last_hidden_state``, a
+        tuple whose first item is the hidden states, or a ``[batch, length, d]`` tensor. A plain
+        module's width comes from ``module.config.hidden_size`` or else from one tiny forward pass.
+        An in-memory module is switched to eval mode and, if ``dtype`` or ``device`` ask for it,
+        cast or moved in place.
+    dtype : {"auto", "float32", "bfloat16", "float16"}
+        Dtype of the forward pass. ``"auto"`` runs half-precision checkpoints (config ``dtype`` /
+        ``torch_dtype`` float16 or bfloat16; parameter dtype for a module) in bfloat16, because
+        float16 overflows on long random sequences, and everything else in float32.
+    device : str
+        Torch device, e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+    trust_remote_code : bool
+        Allow a directory's own modelling code to run. Only for code you trust.
+
+    Returns
+    -------
+    LoadedModel
+        The inner model (no LM head) in eval mode, with its tokenizer, config and identity.
+
+    Raises
+    ------
+    ModelLoadError
+        The path is missing, is a file, is not a Hugging Face model directory, has a config
+        transformers cannot parse, has missing or unreadable weights, or needs remote code while
+        ``trust_remote_code`` is False.
+    UsageError
+        Unknown ``dtype``, or a device that is not available (e.g. ``"cuda"`` without a GPU).
+
+    Example
+    -------
+    >>> import transformers
+    >>> from seedprints.extract import load_model
+    >>> cfg = transformers.LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    ...                                intermediate_size=64, vocab_size=100)
+    >>> loaded = load_model(transformers.LlamaForCausalLM(cfg))
+    >>> type(loaded.module).__name__, loaded.hidden_size, loaded.vocab_size, loaded.dtype
+    ('LlamaModel', 32, 100, torch.float32)
+    """
+    torch_device = _parse_device(device)
+    if dtype != "auto" and dtype not in _DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}; use auto, {', '.join(_DTYPES)}")
+    if isinstance(source, torch.nn.Module):
+        return _wrap_module(source, dtype=dtype, device=torch_device)
+    return _load_directory(Path(source), dtype=dtype, device=torch_device, trust_remote_code=trust_remote_code)
+
+
+def _parse_device(device: str | torch.device) -> torch.device:
+    try:
+        torch_device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from exc
+    if torch_device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
+        if torch_device.index is not None and torch_device.index >= torch.cuda.device_count():
+            raise UsageError(
+                f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist; "
+                f"use cuda:0..cuda:{torch.cuda.device_count() - 1}"
+            )
+    elif torch_device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UsageError(f"device {device!r} requested but MPS is not available here; use --device cpu")
+    return torch_device
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and progress bars for the duration of a load."""
+    logging = transformers.utils.logging
+    verbosity = logging.get_verbosity()
+    bars = logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0].strip() if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _read_raw_config(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """Check the directory and parse config.json ourselves, so every failure gets a precise message."""
+    if not path.exists():
+        raise ModelLoadError(
+            f"model directory {path} does not exist; pass a local Hugging Face model directory "
+            "(seedprints never downloads models)"
+        )
+    if not path.is_dir():
+        raise ModelLoadError(f"{path} is a file, not a model directory; pass the directory that holds config.json")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelLoadError(
+            f"{path} is not a Hugging Face model directory (no config.json); pass the directory "
+            "written by save_pretrained or downloaded from the hub"
+        )
+    try:
+        raw_bytes = config_file.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {config_file}: {exc.strerror}; check its permissions") from exc
+    try:
+        raw = json.loads(raw_bytes)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{config_file} is not valid JSON; re-download or re-save the model") from exc
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{config_file} is not a JSON object; re-download or re-save the model")
+    return raw_bytes, raw
+
+
+def _remote_code_error(path: Path) -> ModelLoadError:
+    return ModelLoadError(
+        f"{path} needs its own modelling code (auto_map in config.json); pass --trust-remote-code "
+        "(trust_remote_code=True) only if you trust the code in that directory"
+    )
+
+
+def _load_config(path: Path, raw: dict[str, Any], trust_remote_code: bool) -> Any:
+    try:
+        with _quiet_transformers():
+            return transformers.AutoConfig.from_pretrained(
+                str(path), local_files_only=True, trust_remote_code=trust_remote_code
+            )
+    except Exception as exc:  # transformers raises ValueError, OSError, KeyError, ... here
+        text = str(exc)
+        if not trust_remote_code and ("trust_remote_code" in text or "custom code" in text):
+            raise _remote_code_error(path) from exc
+        model_type = raw.get("model_type")
+        if model_type is None:
+            raise ModelLoadError(
+                f"{path / 'config.json'} has no model_type; this is not a transformers model config"
+            ) from exc
+        if "does not recognize this architecture" in text or "Unrecognized" in text:
+            hint = " or pass --trust-remote-code if it ships its own code and you trust it" if "auto_map" in raw else ""
+            raise ModelLoadError(
+                f"{path / 'config.json'} has model_type {model_type!r}, which transformers "
+                f"{transformers.__version__} does not know; upgrade transformers{hint}"
+            ) from exc
+        raise ModelLoadError(f"transformers cannot parse {path / 'config.json'}: {_first_line(exc)}") from exc
+
+
+def _checkpoint_dtype(raw: dict[str, Any]) -> str | None:
+    value = raw.get("dtype") or raw.get("torch_dtype")
+    if value is None and isinstance(raw.get("text_config"), dict):
+        value = raw["text_config"].get("dtype") or raw["text_config"].get("torch_dtype")
+    return str(value).removeprefix("torch.") if value is not None else None
+
+
+def _choose_dtype(dtype: str, stored: str | torch.dtype | None) -> torch.dtype:
+    if dtype != "auto":
+        return _DTYPES[dtype]
+    if isinstance(stored, torch.dtype):
+        return torch.bfloat16 if stored in _HALF else torch.float32
+    return torch.bfloat16 if stored in ("float16", "bfloat16") else torch.float32
+
+
+def _from_pretrained(path: Path, config: Any, torch_dtype: torch.dtype, device: torch.device, trust_remote_code: bool):
+    kwargs: dict[str, Any] = {
+        "config": config,
+        "local_files_only": True,
+        "trust_remote_code": trust_remote_code,
+        "output_loading_info": True,
+        _DTYPE_KWARG: torch_dtype,
+    }
+    if device.type != "cpu" and (_TRANSFORMERS_5 or _has_accelerate()):
+        kwargs["device_map"] = str(device)
+    with _quiet_transformers():
+        try:
+            return transformers.AutoModel.from_pretrained(str(path), attn_implementation="sdpa", **kwargs)
+        except (ValueError, ImportError, NotImplementedError) as exc:
+            text = str(exc).lower()
+            if not any(hint in text for hint in ("sdpa", "scaled_dot_product", "attn_implementation", "attention implementation")):
+                raise
+        return transformers.AutoModel.from_pretrained(str(path), **kwargs)
+
+
+def _has_accelerate() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("accelerate") is not None
+
+
+def _load_directory(path: Path, *, dtype: str, device: torch.device, trust_remote_code: bool) -> LoadedModel:
+    raw_bytes, raw = _read_raw_config(path)
+    config = _load_config(path, raw, trust_remote_code)
+    if getattr(config, "is_encoder_decoder", False):
+        raise ModelLoadError(
+            f"{path} is an encoder-decoder model ({config.model_type}); seedprints fingerprints decoder-only "
+            "or encoder-only models"
+        )
+    torch_dtype = _choose_dtype(dtype, _checkpoint_dtype(raw))
+    try:
+        module, info = _from_pretrained(path, config, torch_dtype, device, trust_remote_code)
+    except Exception as exc:  # OSError, SafetensorError, RuntimeError (shapes), ValueError, ...
+        text = str(exc)
+        if not trust_remote_code and ("trust_remote_code" in text or "custom code" in text):
+            raise _remote_code_error(path) from exc
+        if isinstance(exc, OSError) and ("no file named" in text or "does not appear to have" in text):
+            raise ModelLoadError(
+                f"{path} has config.json but no weights ({_WEIGHT_FILES_HINT}); copy the weight files into it"
+            ) from exc
+        raise ModelLoadError(
+            f"cannot load the weights in {path}: {_first_line(exc)}; re-download or re-save the model"
+        ) from exc
+    missing = sorted(k for k in info.get("missing_keys", ()) if not _HARMLESS_MISSING.search(k))
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ModelLoadError(
+            f"the weights in {path} lack {len(missing)} tensor(s) of the model ({shown}); they would be "
+            "randomly initialised, so re-download or re-save the model"
+        )
+    if device.type != "cpu" and next(module.parameters()).device != device:
+        module = module.to(device)
+    module.eval()
+    return LoadedModel(
+        module=module,
+        tokenizer=_load_tokenizer(path, trust_remote_code),
+        config=config,
+        model_id=str(path),
+        revision=_revision(path, raw_bytes),
+        config_hash=_config_hash(config, module),
+        hidden_size=int(config.hidden_size),
+        vocab_size=_vocab_size(module, config),
+        dtype=torch_dtype,
+        is_encoder=_is_encoder(config),
+    )
+
+
+def _load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
+    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
+        return None
+    try:
+        with _quiet_transformers():
+            return transformers.AutoTokenizer.from_pretrained(
+                str(path), local_files_only=True, trust_remote_code=trust_remote_code
+            )
+    except Exception as exc:  # a broken tokenizer only matters for text probes
+        import warnings
+
+        warnings.warn(
+            f"cannot load the tokenizer in {path} ({_first_line(exc)}); text probes will not work with this model",
+            stacklevel=3,
+        )
+        return None
+
+
+def _git_commit(path: Path) -> str | None:
+    """The commit of a git checkout at ``path`` or of a Hugging Face cache snapshot, read from files only."""
+    resolved = path.resolve()
+    if resolved.parent.name == "snapshots" and re.fullmatch(r"[0-9a-f]{40}", resolved.name):
+        return resolved.name
+    git_dir = path / ".git"
+    try:
+        if git_dir.is_file():  # worktree / submodule: "gitdir: <path>"
+            target = git_dir.read_text().strip().removeprefix("gitdir:").strip()
+            git_dir = (path / target).resolve()
+        head = (git_dir / "HEAD").read_text().strip()
+        if re.fullmatch(r"[0-9a-f]{40,64}", head):
+            return head
+        if not head.startswith("ref:"):
+            return None
+        ref = head.removeprefix("ref:").strip()
+        ref_file = git_dir / ref
+        if ref_file.is_file():
+            return ref_file.read_text().strip()
+        packed = git_dir / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[1] == ref:
+                    return parts[0]
+    except OSError:
+        return None
+    return None
+
+
+def _revision(path: Path, config_bytes: bytes) -> str:
+    return _git_commit(path) or hashlib.sha256(config_bytes).hexdigest()[:12]
+
+
+def _config_hash(config: Any, module: torch.nn.Module) -> str:
+    fields = {key: getattr(config, key, None) if config is not None else None for key in _CONFIG_HASH_KEYS}
+    if config is None:
+        fields["architectures"] = [type(module).__name__]
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _vocab_size(module: torch.nn.Module, config: Any) -> int | None:
+    embeddings = None
+    with contextlib.suppress(Exception):
+        embeddings = module.get_input_embeddings()  # type: ignore[operator]
+    weight = getattr(embeddings, "weight", None)
+    if isinstance(weight, torch.Tensor) and weight.ndim == 2:
+        return int(weight.shape[0])
+    size = getattr(config, "vocab_size", None)
+    return int(size) if isinstance(size, int) else None
+
+
+def _is_encoder(config: Any) -> bool:
+    """BERT-style bidirectional encoder: a masked-LM model type not configured as a decoder."""
+    if config is None or getattr(config, "is_decoder", False) or getattr(config, "is_encoder_decoder", False):
+        return False
+    architectures = getattr(config, "architectures", None) or []
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+        return False
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return getattr(config, "model_type", None) in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _wrap_module(source: torch.nn.Module, *, dtype: str, device: torch.device) -> LoadedModel:
+    module = source.base_model if isinstance(source, transformers.PreTrainedModel) else source
+    config = getattr(module, "config", None)
+    if config is None:
+        config = getattr(source, "config", None)
+    param = next(module.parameters(), None)
+    current = param.dtype if param is not None else torch.float32
+    torch_dtype = _choose_dtype(dtype, current)
+    if param is not None and (param.dtype != torch_dtype or param.device != device):
+        module.to(device=device, dtype=torch_dtype)
+    module.eval()
+    hidden_size = getattr(config, "hidden_size", None)
+    if not isinstance(hidden_size, int):
+        hidden_size = _infer_width(module, device)
+    name = getattr(config, "_name_or_path", "") or type(source).__name__
+    return LoadedModel(
+        module=module,
+        tokenizer=None,
+        config=config,
+        model_id=str(name),
+        revision="in-memory",
+        config_hash=_config_hash(config, module),
+        hidden_size=int(hidden_size),
+        vocab_size=_vocab_size(module, config),
+        dtype=torch_dtype,
+        is_encoder=_is_encoder(config),
+    )
+
+
+def _infer_width(module: torch.nn.Module, device: torch.device) -> int:
+    ids = torch.zeros((1, 1), dtype=torch.long, device=device)
+    try:
+        with torch.inference_mode():
+            hidden = _last_hidden(_call(module, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot infer the hidden size of {type(module).__name__} from a forward pass ({_first_line(exc)}); "
+            "give the module a config with hidden_size"
+        ) from exc
+    return int(hidden.shape[-1])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Extraction
+
+
+def _call(module: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> Any:
+    """Call a module with the keyword arguments its forward accepts (or with one tensor if it takes none)."""
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return module(**inputs)
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = {k: v for k, v in inputs.items() if k in params}
+    if "input_ids" in named or "inputs_embeds" in named:
+        if "use_cache" in params:
+            named["use_cache"] = False
+        return module(**named)
+    if accepts_any:
+        return module(**inputs)
+    main = inputs.get("input_ids", inputs.get("inputs_embeds"))
+    return module(main)
+
+
+def _last_hidden(output: Any) -> torch.Tensor:
+    hidden = getattr(output, "last_hidden_state", None)
+    if hidden is None and isinstance(output, (tuple, list)) and output:
+        hidden = output[0]
+    if hidden is None and isinstance(output, torch.Tensor):
+        hidden = output
+    if not isinstance(hidden, torch.Tensor) or hidden.ndim != 3:
+        raise UsageError(
+            f"the model returned {type(output).__name__}, not hidden states [batch, length, d]; "
+            "pass a base model that returns last_hidden_state"
+        )
+    return hidden
+
+
+def _module_device(module: torch.nn.Module) -> torch.device:
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _max_positions(config: Any) -> int | None:
+    value = getattr(config, "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def _check_vocab(loaded: LoadedModel, max_id: int, what: str) -> None:
+    if loaded.vocab_size is not None and max_id >= loaded.vocab_size:
+        raise UsageError(
+            f"{what} reach id {max_id} but {loaded.model_id} has only {loaded.vocab_size} token embeddings; "
+            f"make probes with --vocab-bound {loaded.vocab_size} (or less)"
+        )
+
+
+def _check_length(loaded: LoadedModel, length: int) -> None:
+    limit = _max_positions(loaded.config)
+    if limit is not None and length > limit:
+        raise UsageError(
+            f"probes of length {length} exceed the {limit} positions of {loaded.model_id}; "
+            f"use probes of length {limit} or less (--length)"
+        )
+
+
+def _ragged_rows(loaded: LoadedModel, probes: Probes) -> list[np.ndarray]:
+    """All token-id rows of token-file or text-file probes, checked against the model."""
+    kind = probes.spec.kind
+    if kind == "token-file":
+        rows = [np.asarray(r, dtype=np.int64) for r in probes.token_ids(0, len(probes))]
+    else:
+        if loaded.tokenizer is None:
+            raise UsageError(
+                f"text probes need a tokenizer but {loaded.model_id} has none; "
+                "add the tokenizer files to the model directory or use token probes"
+            )
+        encoded = loaded.tokenizer(probes.texts(0, len(probes)))["input_ids"]
+        rows = [np.asarray(r, dtype=np.int64) for r in encoded]
+    lengths = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
+    empty = np.flatnonzero(lengths == 0)
+    if empty.size:
+        raise UsageError(f"probe row {int(empty[0])} has no tokens after tokenisation; remove it from the probe file")
+    _check_vocab(loaded, int(max(int(r.max()) for r in rows)), "probe token ids")
+    _check_length(loaded, int(lengths.max()))
+    return rows
+
+
+def _pad_right(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad ragged rows with 0: (ids [B, Lmax], lengths [B]); the mask is ``arange(Lmax) < lengths``."""
+    lengths = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
+    ids = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
+    ids[np.arange(ids.shape[1]) < lengths[:, None]] = np.concatenate(rows)
+    return ids, lengths
+
+
+@contextlib.contextmanager
+def _cpu_threads(device: torch.device) -> Iterator[None]:
+    """Use every available core on CPU when torch was left at one thread without an explicit OMP_NUM_THREADS."""
+    before = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    change = device.type == "cpu" and before == 1 and cores > 1 and "OMP_NUM_THREADS" not in os.environ
+    if change:
+        torch.set_num_threads(cores)
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Any]:
+    if not enabled:
+        yield lambda advance: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda advance: progress.advance(task, advance)
+
+
+def _non_finite_hint(dtype: torch.dtype) -> str:
+    if dtype == torch.float16:
+        return "retry with --dtype bfloat16 (or float32)"
+    if dtype == torch.bfloat16:
+        return "retry with --dtype float32"
+    return "the model's weights may hold NaN/Inf; check the checkpoint"
+
+
+def extract_hidden_states(
+    loaded: LoadedModel,
+    probes: Probes,
+    *,
+    batch_size: int = 32,
+    device: str | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Final hidden state at the last real position of every probe: the fingerprint matrix.
+
+    Parameters
+    ----------
+    loaded : LoadedModel
+        From :func:`load_model`.
+    probes : Probes
+        Token probes (fed as ``input_ids`` with an all-ones attention mask), embedding probes (fed
+        as ``inputs_embeds`` in the model's dtype), token-file probes, or text-file probes (encoded by
+        ``loaded.tokenizer`` with its default special tokens). Ragged rows are right-padded with id 0
+        under an attention mask, and each row's vector is taken at its own last real token.
+    batch_size : int
+        Probes per forward pass; the result does not depend on it beyond float rounding.
+    device : str or None
+        Device to run on; None uses the model's. A different device moves the module there in place.
+    progress : bool
+        Show a rich progress bar on stderr.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``[N, d]`` on CPU: row i is ``last_hidden_state[i, last_i]`` (after the final norm),
+        where ``last_i`` is the last non-padding position of probe i.
+
+    Raises
+    ------
+    UsageError
+        Token ids at or above the model's vocabulary size, probes longer than the model's position
+        table, embedding probes of another width, text probes for a model without tokenizer, a bad
+        ``batch_size``, or running out of accelerator memory.
+    NonFiniteHiddenStatesError
+        The model produced NaN or Inf (usually float16 overflow).
+
+    Notes
+    -----
+    Encoders (BERT-style, ``loaded.is_encoder``) are treated like decoders: the vector is the last
+    layer's output at the last real position, which for text probes is the ``[SEP]`` position when
+    the tokenizer adds it. Decoders see only earlier tokens there, so right padding never changes
+    the result; encoders mask the padding out.
+
+    Example
+    -------
+    >>> import transformers
+    >>> from seedprints.extract import load_model, extract_hidden_states
+    >>> from seedprints.probes import generated, token_spec
+    >>> cfg = transformers.LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    ...                                intermediate_size=64, vocab_size=100)
+    >>> loaded = load_model(transformers.LlamaForCausalLM(cfg))
+    >>> extract_hidden_states(loaded, generated(token_spec(n=16, length=8, vocab_bound=100))).shape
+    (16, 32)
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"batch_size must be a positive integer (got {batch_size!r})")
+    module = loaded.module
+    run_device = _parse_device(device) if device is not None else _module_device(module)
+    if _module_device(module) != run_device:
+        module.to(run_device)
+    module.eval()
+    spec = probes.spec
+    n = len(probes)
+    ragged: list[np.ndarray] | None = None
+    if spec.kind == "token":
+        _check_vocab(loaded, int(spec.vocab_bound) - 1, f"token probes (vocab_bound={spec.vocab_bound})")
+        _check_length(loaded, spec.length)
+    elif spec.kind == "embedding":
+        if spec.hidden_size != loaded.hidden_size:
+            raise UsageError(
+                f"embedding probes have width d={spec.hidden_size} but {loaded.model_id} has hidden size "
+                f"{loaded.hidden_size}; embedding probes need equal widths, make them with d={loaded.hidden_size} "
+                "or use token probes"
+            )
+        _check_length(loaded, spec.length)
+    elif spec.kind in ("token-file", "text-file"):
+        ragged = _ragged_rows(loaded, probes)
+    else:
+        raise UsageError(f"unknown probe kind {spec.kind!r}")
+
+    result: np.ndarray | None = None
+    with _cpu_threads(run_device), torch.inference_mode(), _progress_bar(
+        progress, n, f"extracting {loaded.model_id}"
+    ) as advance:
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            inputs, last = _batch_inputs(loaded, probes, ragged, start, stop, run_device)
+            try:
+                hidden = _last_hidden(_call(module, inputs))
+            except torch.cuda.OutOfMemoryError as exc:
+                raise UsageError(
+                    f"out of memory running {loaded.model_id} on {stop - start} probes of length "
+                    f"{inputs['attention_mask'].shape[1]}; retry with a smaller --batch-size (e.g. {max(1, batch_size // 2)})"
+                ) from exc
+            rows = hidden[torch.arange(stop - start, device=hidden.device), last].float().cpu().numpy()
+            if not np.isfinite(rows).all():
+                dtype_name = str(loaded.dtype).removeprefix("torch.")
+                raise NonFiniteHiddenStatesError(
+                    f"{loaded.model_id} produced NaN/Inf hidden states in {dtype_name} (probes {start}..{stop - 1}); "
+                    f"{_non_finite_hint(loaded.dtype)}"
+                )
+            if result is None:
+                result = np.empty((n, rows.shape[1]), dtype=np.float32)
+            result[start:stop] = rows
+            advance(stop - start)
+    assert result is not None  # n >= 1 by ProbeSpec
+    return result
+
+
+def _batch_inputs(
+    loaded: LoadedModel,
+    probes: Probes,
+    ragged: list[np.ndarray] | None,
+    start: int,
+    stop: int,
+    device: torch.device,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Model inputs of rows ``start:stop`` and each row's last real position."""
+    rows = stop - start
+    if probes.spec.kind == "embedding":
+        embeds = torch.from_numpy(probes.embeddings(start, stop)).to(device=device, dtype=loaded.dtype)
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
+        last = torch.full((rows,), embeds.shape[1] - 1, dtype=torch.long, device=device)
+        return {"inputs_embeds": embeds, "attention_mask": mask}, last
+    if ragged is None:
+        ids_np = np.stack([np.asarray(r, dtype=np.int64) for r in probes.token_ids(start, stop)])
+        ids = torch.from_numpy(ids_np).to(device)
+        mask = torch.ones_like(ids)
+        last = torch.full((rows,), ids.shape[1] - 1, dtype=torch.long, device=device)
+        return {"input_ids": ids, "attention_mask": mask}, last
+    ids_np, lengths = _pad_right(ragged[start:stop])
+    ids = torch.from_numpy(ids_np).to(device)
+    lengths_t = torch.from_numpy(lengths).to(device)
+    mask = (torch.arange(ids.shape[1], device=device)[None, :] < lengths_t[:, None]).long()
+    return {"input_ids": ids, "attention_mask": mask}, lengths_t - 1
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Metadata
+
+
+def model_metadata(loaded: LoadedModel) -> dict[str, str]:
+    """Strings describing the model, for the fingerprint header.
+
+    Returns
+    -------
+    dict of str to str
+        ``model_revision``, ``config_hash``, ``dtype`` (e.g. ``"bfloat16"``), ``model_type``,
+        ``architecture``, ``num_layers``, ``vocab_size``, ``transformers_version``,
+        ``torch_version``; unknown values are empty strings.
+
+    Example
+    -------
+    >>> import transformers
+    >>> from seedprints.extract import load_model, model_metadata
+    >>> cfg = transformers.LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    ...                                intermediate_size=64, vocab_size=100)
+    >>> meta = model_metadata(load_model(transformers.LlamaForCausalLM(cfg)))
+    >>> meta["model_type"], meta["num_layers"], meta["dtype"]
+    ('llama', '2', 'float32')
+    """
+    config = loaded.config
+    architectures = getattr(config, "architectures", None) or []
+    num_layers = getattr(config, "num_hidden_layers", None)
+    return {
+        "model_revision": loaded.revision,
+        "config_hash": loaded.config_hash,
+        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "model_type": str(getattr(config, "model_type", "") or ""),
+        "architecture": str(architectures[0]) if architectures else type(loaded.module).__name__,
+        "num_layers": str(num_layers) if num_layers is not None else "",
+        "vocab_size": str(loaded.vocab_size) if loaded.vocab_size is not None else "",
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+    }
+
+
+def read_model_shape(source: str | os.PathLike, *, trust_remote_code: bool = False) -> tuple[int, int | None]:
+    """``(hidden_size, vocab_size)`` of a model directory from its config alone (no weights loaded)."""
+    path = Path(source)
+    _, raw = _read_raw_config(path)
+    config = _load_config(path, raw, trust_remote_code)
+    hidden = getattr(config, "hidden_size", None)
+    if not isinstance(hidden, int):
+        raise ModelLoadError(f"{path / 'config.json'} gives no hidden_size; seedprints cannot fingerprint this model")
+    vocab = getattr(config, "vocab_size", None)
+    return hidden, vocab if isinstance(vocab, int) else None

@@ -1,0 +1,105 @@
+"""Shared fixtures: tiny models (2 layers, d=32, vocabulary 100) saved once per run, with offline tokenizers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+WORDS = (
+    "the quick brown fox jumps over the lazy dog while a small cat sleeps in warm sun "
+    "seeds grow into tall trees and models learn from data one token at a time"
+)
+TINY_VOCAB = 100
+TINY_WIDTH = 32
+
+
+def build_tokenizer(with_cls_sep: bool = False):
+    """A word-level tokenizer trained offline on a few sentences (ids well below TINY_VOCAB)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator([WORDS, WORDS.upper()], trainers.WordLevelTrainer(special_tokens=specials))
+    if with_cls_sep:
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+        )
+    extra = {"cls_token": "[CLS]", "sep_token": "[SEP]"} if with_cls_sep else {}
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", **extra)
+
+
+def _save(model, tokenizer, path: Path) -> Path:
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    model.save_pretrained(path)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(path)
+    return path
+
+
+def tiny_llama(seed: int, relative_noise: float = 0.0):
+    """A 2-layer d=32 LlamaForCausalLM initialised from ``seed``; noise stands in for a short fine-tune."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(
+        hidden_size=TINY_WIDTH, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        vocab_size=TINY_VOCAB, max_position_embeddings=256,
+    )
+    model = transformers.LlamaForCausalLM(config)
+    if relative_noise:
+        generator = torch.Generator().manual_seed(seed + 1000)
+        with torch.no_grad():
+            for param in model.parameters():
+                param.add_(torch.randn(param.shape, generator=generator) * relative_noise * param.std().clamp_min(1e-3))
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """A 2-layer d=32 LlamaForCausalLM (seed 0, float32) with a word-level tokenizer."""
+    return _save(tiny_llama(0), build_tokenizer(), tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_derived_dir(tmp_path_factory) -> Path:
+    """The seed-0 tiny Llama with 5% relative weight noise: a derived model (same lineage)."""
+    return _save(tiny_llama(0, relative_noise=0.05), build_tokenizer(), tmp_path_factory.mktemp("tiny-llama-derived"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_other_dir(tmp_path_factory) -> Path:
+    """A tiny Llama from seed 1: independent of the seed-0 model."""
+    return _save(tiny_llama(1), build_tokenizer(), tmp_path_factory.mktemp("tiny-llama-other"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A 2-layer d=32 BertForMaskedLM (seed 0) whose tokenizer adds [CLS] ... [SEP]."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        hidden_size=TINY_WIDTH, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        vocab_size=TINY_VOCAB, max_position_embeddings=64,
+    )
+    model = transformers.BertForMaskedLM(config)
+    return _save(model, build_tokenizer(with_cls_sep=True), tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory) -> Path:
+    """A 2-layer d=32 GPT2LMHeadModel (seed 0) with 64 positions and a word-level tokenizer."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_embd=TINY_WIDTH, n_layer=2, n_head=2, vocab_size=TINY_VOCAB, n_positions=64)
+    model = transformers.GPT2LMHeadModel(config)
+    return _save(model, build_tokenizer(), tmp_path_factory.mktemp("tiny-gpt2"))

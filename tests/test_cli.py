@@ -1,0 +1,155 @@
+"""CLI end to end on tiny models: verdicts, --json output, exit codes, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from seedprints.cli import main
+
+PROBES = ["--n", "200", "--length", "16"]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("Error: ") and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def fingerprints(tmp_path_factory, tiny_llama_dir, tiny_llama_derived_dir, tiny_llama_other_dir):
+    """Fingerprint files of the seed-0 model, a derived copy, and a seed-1 model (made through the CLI)."""
+    folder = tmp_path_factory.mktemp("fps")
+    paths = {}
+    for name, model in (("base", tiny_llama_dir), ("derived", tiny_llama_derived_dir), ("other", tiny_llama_other_dir)):
+        paths[name] = folder / f"{name}.safetensors"
+        assert main(["fingerprint", str(model), "-o", str(paths[name]), *PROBES, "--json"]) == 0
+    return paths
+
+
+class TestFingerprintVerb:
+    def test_json_summary(self, capsys, tmp_path, tiny_llama_dir):
+        code, out, err = run(capsys, "fingerprint", tiny_llama_dir, "-o", tmp_path / "a.safetensors", *PROBES, "--json")
+        assert code == 0, err
+        payload = json.loads(out)
+        assert payload["schema_version"] == 1 and payload["n"] == 200 and payload["hidden_size"] == 32
+        assert len(payload["probe_hash"]) == 16
+
+    def test_human_output(self, capsys, tmp_path, tiny_llama_dir):
+        code, out, _ = run(capsys, "fingerprint", tiny_llama_dir, "-o", tmp_path / "a.safetensors", *PROBES)
+        assert code == 0 and "200 x 32" in out
+
+
+class TestCompareVerb:
+    def test_derived_model_is_same_lineage(self, capsys, fingerprints):
+        code, out, err = run(capsys, "compare", fingerprints["base"], fingerprints["derived"], "--buffer-k", "8", "--json")
+        assert code == 0, err
+        payload = json.loads(out)
+        for key in ("verdict", "p_value", "log10_p", "z", "k", "n", "alpha", "method", "probe_hash"):
+            assert key in payload
+        assert payload["verdict"] == "same-lineage" and payload["log10_p"] < -10 and payload["method"] == "paper"
+
+    def test_independent_model(self, capsys, fingerprints):
+        code, out, err = run(capsys, "compare", fingerprints["base"], fingerprints["other"], "--buffer-k", "8", "--json")
+        assert code == 0, err
+        assert json.loads(out)["verdict"] == "independent"
+
+    def test_model_directory_is_fingerprinted_with_the_files_spec(self, capsys, fingerprints, tiny_llama_derived_dir):
+        code, out, err = run(capsys, "compare", fingerprints["base"], tiny_llama_derived_dir, "--buffer-k", "8", "--json")
+        assert code == 0, err
+        assert json.loads(out)["verdict"] == "same-lineage"
+
+    def test_two_model_directories(self, capsys, tiny_llama_dir, tiny_llama_derived_dir):
+        code, out, err = run(capsys, "compare", tiny_llama_dir, tiny_llama_derived_dir, *PROBES, "--buffer-k", "8")
+        assert code == 0, err
+        assert out.startswith("same-lineage") and "log10 p" in out
+
+    def test_verdict_line_for_humans(self, capsys, fingerprints):
+        code, out, _ = run(capsys, "compare", fingerprints["base"], fingerprints["other"], "--buffer-k", "8")
+        assert code == 0 and out.startswith("independent")
+
+
+class TestBadInput:
+    def test_missing_model_directory(self, capsys, tmp_path):
+        code, _, err = run(capsys, "fingerprint", tmp_path / "nope", "-o", tmp_path / "a.safetensors")
+        assert_one_line_error(code, err, "does not exist")
+        assert not (tmp_path / "a.safetensors").exists()
+
+    def test_not_a_model_directory(self, capsys, tmp_path):
+        code, _, err = run(capsys, "fingerprint", tmp_path, "-o", tmp_path / "a.safetensors")
+        assert_one_line_error(code, err, "no config.json")
+        assert list(tmp_path.iterdir()) == []
+
+    def test_output_not_writable(self, capsys, tmp_path, tiny_llama_dir):
+        code, _, err = run(capsys, "fingerprint", tiny_llama_dir, "-o", tmp_path / "missing" / "a.safetensors", *PROBES)
+        assert_one_line_error(code, err, "does not exist")
+
+    def test_corrupt_fingerprint(self, capsys, tmp_path, fingerprints):
+        bad = tmp_path / "bad.safetensors"
+        bad.write_bytes(fingerprints["base"].read_bytes()[:100])
+        code, _, err = run(capsys, "compare", bad, fingerprints["base"])
+        assert_one_line_error(code, err, "bad.safetensors")
+
+    def test_not_our_file(self, capsys, tmp_path, fingerprints):
+        other = tmp_path / "other.safetensors"
+        header = b'{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+        other.write_bytes(struct.pack("<Q", len(header)) + header + b"\0\0\0\0")
+        code, _, err = run(capsys, "compare", other, fingerprints["base"])
+        assert_one_line_error(code, err, "not a seedprints fingerprint")
+
+    def test_different_probe_specs(self, capsys, tmp_path, tiny_llama_dir, fingerprints):
+        other = tmp_path / "seed7.safetensors"
+        assert main(["fingerprint", str(tiny_llama_dir), "-o", str(other), *PROBES, "--probe-seed", "7", "--json"]) == 0
+        capsys.readouterr()
+        code, _, err = run(capsys, "compare", fingerprints["base"], other)
+        assert_one_line_error(code, err, "different probes", "seed=42", "seed=7")
+
+    def test_different_hidden_sizes(self, capsys, tmp_path, tiny_llama_dir):
+        import numpy as np
+
+        from seedprints.fingerprint import Fingerprint, load, save
+
+        base = tmp_path / "base.safetensors"
+        assert main(["fingerprint", str(tiny_llama_dir), "-o", str(base), *PROBES, "--json"]) == 0
+        capsys.readouterr()
+        loaded = load(base)
+        wide = Fingerprint(hidden=np.zeros((loaded.n, 64), np.float32), spec=loaded.spec, model_id="wide")
+        save(wide, tmp_path / "wide.safetensors")
+        code, _, err = run(capsys, "compare", base, tmp_path / "wide.safetensors")
+        assert_one_line_error(code, err, "hidden sizes differ")
+
+    def test_too_few_probes(self, capsys, tmp_path, tiny_llama_dir):
+        code, _, err = run(capsys, "fingerprint", tiny_llama_dir, "-o", tmp_path / "a.safetensors", "--n", "5")
+        assert_one_line_error(code, err, "at least 10")
+        assert not (tmp_path / "a.safetensors").exists()
+
+    def test_non_finite_hidden_states(self, capsys, tmp_path, tiny_llama_dir):
+        import numpy as np
+
+        from seedprints.fingerprint import Fingerprint, load, save
+
+        base = tmp_path / "base.safetensors"
+        assert main(["fingerprint", str(tiny_llama_dir), "-o", str(base), *PROBES, "--json"]) == 0
+        capsys.readouterr()
+        loaded = load(base)
+        hidden = loaded.hidden.copy()
+        hidden[3, 4] = np.nan
+        save(Fingerprint(hidden=hidden, spec=loaded.spec, model_id="nan"), tmp_path / "nan.safetensors")
+        code, _, err = run(capsys, "compare", base, tmp_path / "nan.safetensors", "--buffer-k", "8")
+        assert_one_line_error(code, err, "NaN")
+
+    @pytest.mark.parametrize("argv", [["compare"], ["fingerprint"], ["compare", "a", "b", "--alpha", "2"], ["nosuchverb"]])
+    def test_usage_errors_exit_2(self, capsys, argv):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "Traceback" not in err
