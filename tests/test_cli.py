@@ -53,7 +53,7 @@ class TestFingerprintVerb:
 
 class TestCompareVerb:
     def test_derived_model_is_same_lineage(self, capsys, fingerprints):
-        code, out, err = run(capsys, "compare", fingerprints["base"], fingerprints["derived"], "--buffer-k", "8", "--json")
+        code, out, err = run(capsys, "compare", fingerprints["base"], fingerprints["derived"], "--method", "paper", "--buffer-k", "8", "--json")
         assert code == 0, err
         payload = json.loads(out)
         for key in ("verdict", "p_value", "log10_p", "z", "k", "n", "alpha", "method", "probe_hash"):
@@ -61,22 +61,33 @@ class TestCompareVerb:
         assert payload["verdict"] == "same-lineage" and payload["log10_p"] < -10 and payload["method"] == "paper"
 
     def test_independent_model(self, capsys, fingerprints):
-        code, out, err = run(capsys, "compare", fingerprints["base"], fingerprints["other"], "--buffer-k", "8", "--json")
+        code, out, err = run(capsys, "compare", fingerprints["base"], fingerprints["other"], "--method", "paper", "--buffer-k", "8", "--json")
         assert code == 0, err
         assert json.loads(out)["verdict"] == "independent"
 
+    @pytest.mark.parametrize(("suspect", "verdict"), [("derived", "same-lineage"), ("other", "independent")])
+    def test_default_method_is_the_calibrated_test(self, capsys, fingerprints, suspect, verdict):
+        code, out, err = run(capsys, "compare", fingerprints["base"], fingerprints[suspect], "--json")
+        assert code == 0, err
+        payload = json.loads(out)
+        assert payload["method"] == "lineage" and payload["verdict"] == verdict and payload["k"] == 32
+
+    def test_paper_flags_need_paper_method(self, capsys, fingerprints):
+        code, _, err = run(capsys, "compare", fingerprints["base"], fingerprints["other"], "--buffer-k", "8")
+        assert code == 2 and "only apply to --method paper" in err
+
     def test_model_directory_is_fingerprinted_with_the_files_spec(self, capsys, fingerprints, tiny_llama_derived_dir):
-        code, out, err = run(capsys, "compare", fingerprints["base"], tiny_llama_derived_dir, "--buffer-k", "8", "--json")
+        code, out, err = run(capsys, "compare", fingerprints["base"], tiny_llama_derived_dir, "--method", "paper", "--buffer-k", "8", "--json")
         assert code == 0, err
         assert json.loads(out)["verdict"] == "same-lineage"
 
     def test_two_model_directories(self, capsys, tiny_llama_dir, tiny_llama_derived_dir):
-        code, out, err = run(capsys, "compare", tiny_llama_dir, tiny_llama_derived_dir, *PROBES, "--buffer-k", "8")
+        code, out, err = run(capsys, "compare", tiny_llama_dir, tiny_llama_derived_dir, *PROBES, "--method", "paper", "--buffer-k", "8")
         assert code == 0, err
         assert out.startswith("same-lineage") and "log10 p" in out
 
     def test_verdict_line_for_humans(self, capsys, fingerprints):
-        code, out, _ = run(capsys, "compare", fingerprints["base"], fingerprints["other"], "--buffer-k", "8")
+        code, out, _ = run(capsys, "compare", fingerprints["base"], fingerprints["other"], "--method", "paper", "--buffer-k", "8")
         assert code == 0 and out.startswith("independent")
 
 
@@ -146,7 +157,7 @@ class TestBadInput:
         hidden = loaded.hidden.copy()
         hidden[3, 4] = np.nan
         save(Fingerprint(hidden=hidden, spec=loaded.spec, model_id="nan"), tmp_path / "nan.safetensors")
-        code, _, err = run(capsys, "compare", base, tmp_path / "nan.safetensors", "--buffer-k", "8")
+        code, _, err = run(capsys, "compare", base, tmp_path / "nan.safetensors", "--method", "paper", "--buffer-k", "8")
         assert_one_line_error(code, err, "NaN")
 
     @pytest.mark.parametrize("argv", [["compare"], ["fingerprint"], ["compare", "a", "b", "--alpha", "2"], ["nosuchverb"]])

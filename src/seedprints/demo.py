@@ -3,7 +3,7 @@
 Two Llama-style models are initialised from different seeds and pretrained on the same prose in
 the same order (the hardest case for a lineage test: same data, different init); the seed-1 model
 is then fine-tuned on code, and the fine-tune is int8-quantised. Every model is fingerprinted with
-the same token probes and the known pairs are tested.
+the same token probes and every known pair is tested with each method, side by side.
 """
 
 from __future__ import annotations
@@ -26,28 +26,27 @@ class DemoSettings:
     n: int = 1000
     length: int = 64
     seeds: tuple[int, int] = (1, 2)
-    method: str = "paper"
+    methods: tuple[str, ...] = ("lineage", "paper")
     alpha: float = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
 class DemoPair:
-    """One tested pair with its ground truth."""
+    """One tested pair with its ground truth and each method's result."""
 
     reference: str
     suspect: str
     truth: str
     relation: str
-    result: LineageResult
+    results: dict[str, LineageResult]
 
-    @property
-    def correct(self) -> bool:
-        """Whether the verdict matches the ground truth."""
-        return self.result.verdict == self.truth
+    def correct(self, method: str) -> bool:
+        """Whether ``method``'s verdict matches the ground truth."""
+        return self.results[method].verdict == self.truth
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference, "suspect": self.suspect, "truth": self.truth,
-                "relation": self.relation, "correct": self.correct, **self.result.to_dict()}
+        return {"reference": self.reference, "suspect": self.suspect, "truth": self.truth, "relation": self.relation,
+                "results": {name: {**r.to_dict(), "correct": self.correct(name)} for name, r in self.results.items()}}
 
 
 def build_models(settings: DemoSettings, out_dir: Path | None, progress: bool, say: Callable[[str], None]) -> dict[str, Any]:
@@ -74,11 +73,7 @@ def build_models(settings: DemoSettings, out_dir: Path | None, progress: bool, s
 
     def in_memory(name: str) -> Any:
         value = models[name]
-        if isinstance(value, Path):
-            from transformers import AutoModelForCausalLM
-
-            return AutoModelForCausalLM.from_pretrained(value, local_files_only=True)
-        return value
+        return train.load_saved(value) if isinstance(value, Path) else value
 
     def trained(parent: Any, spec: Any) -> Any:
         return train.train(copy.deepcopy(parent), tokenizer, spec, progress=progress)
@@ -125,6 +120,6 @@ def run_demo(
             fingerprints[name].save(out_dir / f"{name}.fp.safetensors")
     pairs = []
     for ref, suspect, truth, relation in demo_pairs(settings):
-        result = api.compare(fingerprints[ref], fingerprints[suspect], method=settings.method, alpha=settings.alpha)
-        pairs.append(DemoPair(ref, suspect, truth, relation, result))
+        results = {m: api.compare(fingerprints[ref], fingerprints[suspect], method=m, alpha=settings.alpha) for m in settings.methods}
+        pairs.append(DemoPair(ref, suspect, truth, relation, results))
     return pairs

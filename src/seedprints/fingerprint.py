@@ -140,6 +140,7 @@ def write_atomic(path: Path, payload: bytes) -> Path:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -147,6 +148,12 @@ def write_atomic(path: Path, payload: bytes) -> Path:
             raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_header(path: str | Path) -> dict[str, str]:

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import typer
 
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
+from seedprints.cli import zoo as _zoo
 
 QUICK_START = """Quick start:
 
+\b
   seedprints demo                                   # small built-in models, a few minutes on CPU
   seedprints fingerprint ./my-model -o base.fp.safetensors
   seedprints compare base.fp.safetensors ./suspect-model --json
+  seedprints zoo build --out zoo-cpu && seedprints zoo eval zoo-cpu --out docs/zoo-cpu
 """
 
 app = typer.Typer(
@@ -34,6 +38,7 @@ app = typer.Typer(
 app.command("fingerprint", epilog=_fingerprint.EXAMPLES)(_fingerprint.fingerprint)
 app.command("compare", epilog=_compare.EXAMPLES)(_compare.compare)
 app.command("demo", epilog=_demo.EXAMPLES)(_demo.demo)
+app.add_typer(_zoo.app, name="zoo")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from seedprints.errors import SeedprintsError
 
     debug = os.environ.get("SEEDPRINTS_DEBUG") == "1"
+    warnings.showwarning = _one_line_warning
     try:
         app(args=argv, prog_name="seedprints")  # typer reports usage errors itself (exit 2)
     except SystemExit as exc:
@@ -56,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Error: unexpected {type(exc).__name__}: {exc} (set SEEDPRINTS_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Warnings (e.g. LowPowerWarning) as one line on stderr, without the source line."""
+    print(f"Warning: {message}", file=sys.stderr)
 
 
 def _interrupted() -> int:

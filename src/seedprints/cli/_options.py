@@ -10,6 +10,7 @@ import typer
 
 from seedprints.api import DEFAULT_LENGTH, DEFAULT_N, ProbeOptions
 from seedprints.probes import DEFAULT_PROBE_SEED
+from seedprints.stats.methods import DEFAULT_METHOD, METHODS
 
 
 class ProbeKindChoice(str, Enum):
@@ -22,6 +23,10 @@ class DtypeChoice(str, Enum):
     float32 = "float32"
     bfloat16 = "bfloat16"
     float16 = "float16"
+
+
+MethodChoice = Enum("MethodChoice", {name: name for name in METHODS}, type=str)  # type: ignore[misc]
+DEFAULT_METHOD_CHOICE = MethodChoice(DEFAULT_METHOD)
 
 
 def _positive(value: int) -> int:

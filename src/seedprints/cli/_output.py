@@ -14,7 +14,8 @@ class Output:
 
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
-        self.stdout = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        # tables keep their full width when piped (rich would assume 80 columns)
+        self.stdout = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 160)
         self.stderr = Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
     @property

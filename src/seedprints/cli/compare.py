@@ -13,14 +13,11 @@ from seedprints.cli._output import Output
 
 EXAMPLES = """Examples:
 
+\b
   seedprints compare base.fp.safetensors suspect.fp.safetensors
   seedprints compare base.fp.safetensors ./suspect-model --json
   seedprints compare ./model-a ./model-b --n 500 --length 64 --alpha 0.001
 """
-
-
-class MethodChoice(str, Enum):
-    paper = "paper"
 
 
 class IdentityModeChoice(str, Enum):
@@ -37,14 +34,18 @@ def _alpha(value: float) -> float:
 def compare(
     ref: Annotated[Path, typer.Argument(help="Reference: a fingerprint file or a model directory.")],
     suspect: Annotated[Path, typer.Argument(help="Suspect: a fingerprint file or a model directory.")],
-    method: Annotated[MethodChoice, typer.Option("--method", help="Test: paper = the published SeedPrints statistic.")] = MethodChoice.paper,
+    method: Annotated[
+        o.MethodChoice,
+        typer.Option("--method", help="lineage = calibrated permutation-null test; paper = the published SeedPrints statistic."),
+    ] = o.DEFAULT_METHOD_CHOICE,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the verdict.", callback=_alpha)] = 0.01,
     buffer_k: Annotated[
         Optional[int], typer.Option("--buffer-k", help="Paper mode: identity dimensions per model (default 10% of d).", callback=o._positive)
     ] = None,
     identity_mode: Annotated[
-        IdentityModeChoice, typer.Option("--identity-mode", help="Paper mode: coset = intersection of both sets; base = reference's set.")
-    ] = IdentityModeChoice.coset,
+        Optional[IdentityModeChoice],
+        typer.Option("--identity-mode", help="Paper mode: coset (default) = intersection of both sets; base = reference's set."),
+    ] = None,
     use_agg: Annotated[bool, typer.Option("--use-agg", help="Paper mode: add the aggregate signal (Bonferroni-corrected).")] = False,
     probe: o.ProbeKindOpt = o.ProbeKindChoice.token,
     n: o.NOpt = o.DEFAULTS["n"],
@@ -66,7 +67,13 @@ def compare(
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress
     )
-    settings = dict(buffer_k=buffer_k, identity_mode=identity_mode.value, use_agg=use_agg)
+    paper_flags = {"--buffer-k": buffer_k is not None, "--identity-mode": identity_mode is not None, "--use-agg": use_agg}
+    settings: dict = {}
+    if method.value == "paper":
+        settings = dict(buffer_k=buffer_k, identity_mode=(identity_mode or IdentityModeChoice.coset).value, use_agg=use_agg)
+    elif any(paper_flags.values()):
+        given = ", ".join(flag for flag, on in paper_flags.items() if on)
+        raise typer.BadParameter(f"{given} only apply to --method paper")
     result = api.compare(
         ref, suspect, method=method.value, alpha=alpha, options=options, fingerprint_kwargs=fingerprint_kwargs, **settings
     )

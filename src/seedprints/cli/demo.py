@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +14,7 @@ from seedprints.cli._output import Output
 
 EXAMPLES = """Examples:
 
+\b
   seedprints demo
   seedprints demo --out demo-models          # keep the models and fingerprints (re-runs reuse them)
   seedprints demo --pretrain-steps 60 --finetune-steps 20 --json
@@ -37,19 +40,23 @@ def demo(
     pairs = run_demo(settings, out_dir=out, progress=output.progress, say=output.hint)
 
     def human(console) -> None:
-        table = Table(title=f"Lineage verdicts ({settings.method} test, alpha = {settings.alpha:g})")
-        for column in ("reference", "suspect", "relation", "truth", "verdict", "z", "p"):
+        table = Table(title=f"Lineage verdicts at alpha = {settings.alpha:g} (truth = how the models were made)")
+        for column in ("reference", "suspect", "relation", "truth", *settings.methods):
             table.add_column(column)
         for pair in pairs:
-            mark = "" if pair.correct else " (wrong)"
-            table.add_row(
-                pair.reference, pair.suspect, pair.relation, pair.truth, pair.result.verdict + mark,
-                f"{pair.result.z:.1f}", report.format_p(pair.result.p_value, pair.result.log10_p),
-            )
+            cells = []
+            for name in settings.methods:
+                result = pair.results[name]
+                mark = "" if pair.correct(name) else "  WRONG"
+                cells.append(f"{result.verdict}{mark}\nz={result.z:.1f} p={report.format_p(result.p_value, result.log10_p)}")
+            table.add_row(pair.reference, pair.suspect, pair.relation, pair.truth, *cells)
         console.print(table)
-        right = sum(p.correct for p in pairs)
-        console.print(f"{right} of {len(pairs)} verdicts match the known lineage.")
+        for name in settings.methods:
+            right = sum(p.correct(name) for p in pairs)
+            console.print(f"{name}: {right} of {len(pairs)} verdicts match the known lineage.")
         if out is not None:
-            console.print(f"Models and fingerprints are in {out}; try: seedprints compare {out}/base-seed1.fp.safetensors {out}/finetune-of-seed1")
+            console.print(f"Models and fingerprints are in {out}; try: seedprints compare "
+                          f"{out}/base-seed1.fp.safetensors {out}/finetune-of-seed1")
 
-    output.result({"settings": settings.__dict__ | {"seeds": list(settings.seeds)}, "pairs": [p.to_dict() for p in pairs]}, human)
+    payload = {"settings": {**dataclasses.asdict(settings)}, "pairs": [p.to_dict() for p in pairs]}
+    output.result(payload, human)

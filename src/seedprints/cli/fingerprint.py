@@ -12,6 +12,7 @@ from seedprints.cli._output import Output
 
 EXAMPLES = """Examples:
 
+\b
   seedprints fingerprint ./llama-2-7b -o llama2.fp.safetensors --device cuda
   seedprints fingerprint ./tiny-model -o tiny.fp.safetensors --n 500 --length 64
   seedprints fingerprint ./model -o fp.safetensors --probe-file my_probes.json

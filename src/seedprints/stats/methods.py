@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from seedprints.stats.lineage import lineage_test
 from seedprints.stats.paper import paper_test
 from seedprints.stats.result import LineageResult
 
@@ -19,5 +20,5 @@ def paper_method(h_ref: np.ndarray, h_suspect: np.ndarray, *, alpha: float = 0.0
     return paper_test(h_ref, h_suspect, alpha=alpha, **settings)
 
 
-METHODS: dict[str, Callable[..., LineageResult]] = {"paper": paper_method}
-DEFAULT_METHOD = "paper"
+METHODS: dict[str, Callable[..., LineageResult]] = {"lineage": lineage_test, "paper": paper_method}
+DEFAULT_METHOD = "lineage"

@@ -1,0 +1,365 @@
+"""``seedprints zoo build``: train and derive a zoo of models of known lineage, resumably.
+
+A zoo config (JSON) names the architectures and init seeds, the training stages and the weight
+edits. The build plans every model first (name, parents, manifest), then makes the missing ones
+in dependency order; a model whose directory already holds the same manifest is skipped, so an
+interrupted build resumes where it stopped. Each model is a normal Hugging Face directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from seedprints.errors import ZooConfigError
+from seedprints.fingerprint import write_atomic
+from seedprints.zoo.manifest import MANIFEST_NAME, ModelEntry, lineage_id, write_manifest
+
+_TOP_KEYS = {"name", "tokenizer_vocab", "families", "pretrain", "checkpoints", "continual", "finetune", "lora",
+             "edits", "merge", "blend", "distill"}
+_FAMILY_KEYS = {"arch", "seeds", "derive"}
+_DERIVE_LEVELS = ("full", "basic")
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyConfig:
+    """One architecture and the init seeds trained with it; ``derive="full"`` also makes every derivative."""
+
+    arch: Any
+    seeds: tuple[int, ...]
+    derive: str = "full"
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooConfig:
+    """A parsed, checked zoo config (see :func:`parse_config` for the JSON keys)."""
+
+    name: str
+    tokenizer_vocab: int
+    families: tuple[FamilyConfig, ...]
+    pretrain: Any
+    checkpoints: tuple[int, ...] = ()
+    continual: Any = None
+    finetune: Any = None
+    lora: dict[str, Any] | None = None
+    edits: tuple[dict[str, Any], ...] = ()
+    merge: bool = False
+    blend: tuple[float, ...] = ()
+    distill: dict[str, Any] | None = None
+
+
+def _train_spec(data: Any, where: str) -> Any:
+    from seedprints.zoo.train import TrainSpec
+
+    if not isinstance(data, dict):
+        raise ZooConfigError(f"zoo config: {where} must be an object of training settings")
+    try:
+        return TrainSpec.from_dict(data)
+    except ZooConfigError as exc:
+        raise ZooConfigError(f"zoo config: {where}: {exc}") from exc
+
+
+def _optional_spec(raw: dict[str, Any], key: str) -> Any:
+    return None if raw.get(key) is None else _train_spec(raw[key], key)
+
+
+def parse_config(raw: dict[str, Any]) -> ZooConfig:
+    """Check a zoo config dict and build a :class:`ZooConfig`; ZooConfigError names the bad key or value.
+
+    Keys: ``name``; ``tokenizer_vocab``; ``families`` (list of ``{"arch": {...ArchSpec}, "seeds":
+    [...], "derive": "full"|"basic"}``); ``pretrain``, ``continual``, ``finetune`` (TrainSpec
+    objects; the last two optional); ``checkpoints`` (pretraining steps to keep); ``lora``
+    (``{"train": {...}, "rank": r}``); ``edits`` (list of ``{"transform": name, ...params}``);
+    ``merge`` (average the fine-tune and the LoRA model); ``blend`` (weights of blends of the first
+    family's first two lineages' fine-tunes); ``distill`` (``{"teacher_seed", "student_seeds",
+    "train", "temperature"}``).
+    """
+    from seedprints.zoo import derive
+    from seedprints.zoo.train import ArchSpec
+
+    if not isinstance(raw, dict):
+        raise ZooConfigError("zoo config must be a JSON object")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ZooConfigError(f"zoo config: unknown keys {unknown}; allowed: {sorted(_TOP_KEYS)}")
+    for key in ("name", "families", "pretrain"):
+        if key not in raw:
+            raise ZooConfigError(f"zoo config: missing key {key!r}")
+    families = []
+    seeds_seen: set[tuple[str, int]] = set()
+    if not isinstance(raw["families"], list) or not raw["families"]:
+        raise ZooConfigError("zoo config: 'families' must be a non-empty list")
+    for i, fam in enumerate(raw["families"]):
+        if not isinstance(fam, dict) or set(fam) - _FAMILY_KEYS or "arch" not in fam or "seeds" not in fam:
+            raise ZooConfigError(f"zoo config: families[{i}] needs 'arch' and 'seeds' (and optional 'derive') only")
+        try:
+            arch = ArchSpec(**fam["arch"]) if isinstance(fam["arch"], dict) else None
+        except TypeError as exc:
+            raise ZooConfigError(f"zoo config: families[{i}].arch: {exc}") from exc
+        if arch is None:
+            raise ZooConfigError(f"zoo config: families[{i}].arch must be an object")
+        seeds = fam["seeds"]
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+            raise ZooConfigError(f"zoo config: families[{i}].seeds must be a non-empty list of non-negative ints")
+        for seed in seeds:
+            if (arch.family, seed) in seeds_seen:
+                raise ZooConfigError(f"zoo config: seed {seed} of family {arch.family} appears twice")
+            seeds_seen.add((arch.family, seed))
+        level = fam.get("derive", "full")
+        if level not in _DERIVE_LEVELS:
+            raise ZooConfigError(f"zoo config: families[{i}].derive must be one of {_DERIVE_LEVELS}")
+        families.append(FamilyConfig(arch=arch, seeds=tuple(seeds), derive=level))
+    pretrain = _train_spec(raw["pretrain"], "pretrain")
+    checkpoints = tuple(raw.get("checkpoints", ()))
+    if not all(isinstance(c, int) and 0 < c < pretrain.steps for c in checkpoints):
+        raise ZooConfigError(f"zoo config: checkpoints must be steps between 1 and pretrain.steps - 1 ({pretrain.steps - 1})")
+    edits = tuple(raw.get("edits", ()))
+    for j, edit in enumerate(edits):
+        if not isinstance(edit, dict) or "transform" not in edit:
+            raise ZooConfigError(f"zoo config: edits[{j}] needs a 'transform' key")
+        params = {k: v for k, v in edit.items() if k != "transform"}
+        derive.describe(edit["transform"], params)  # raises ZooConfigError naming the transform and value
+    blend = tuple(raw.get("blend") or ())
+    if not all(isinstance(w, (int, float)) and 0 < w < 1 for w in blend):
+        raise ZooConfigError("zoo config: blend weights must be numbers strictly between 0 and 1")
+    lora = raw.get("lora")
+    if lora is not None:
+        if not isinstance(lora, dict) or set(lora) - {"train", "rank"} or "train" not in lora:
+            raise ZooConfigError("zoo config: lora must be {\"train\": {...}, \"rank\": r}")
+        rank = lora.get("rank", 8)
+        if not isinstance(rank, int) or rank < 1:
+            raise ZooConfigError(f"zoo config: lora.rank must be a positive integer (got {rank!r})")
+        lora = {"train": _train_spec(lora["train"], "lora.train"), "rank": rank}
+    distill = raw.get("distill")
+    if distill is not None:
+        if not isinstance(distill, dict) or set(distill) - {"teacher_seed", "student_seeds", "train", "temperature"}:
+            raise ZooConfigError("zoo config: distill takes teacher_seed, student_seeds, train, temperature")
+        first = families[0]
+        if distill.get("teacher_seed") not in first.seeds:
+            raise ZooConfigError(f"zoo config: distill.teacher_seed must be one of the first family's seeds {list(first.seeds)}")
+        students = distill.get("student_seeds", [])
+        if not students or any((first.arch.family, s) in seeds_seen for s in students):
+            raise ZooConfigError("zoo config: distill.student_seeds must be new seeds, not used by any lineage")
+        distill = {"teacher_seed": distill["teacher_seed"], "student_seeds": tuple(students),
+                   "train": _train_spec(distill.get("train", {}), "distill.train"),
+                   "temperature": float(distill.get("temperature", 2.0))}
+    if blend and (len(families[0].seeds) < 2 or raw.get("finetune") is None):
+        raise ZooConfigError("zoo config: blend needs two seeds in the first family and a finetune stage")
+    if raw.get("merge") and (raw.get("finetune") is None or lora is None):
+        raise ZooConfigError("zoo config: merge needs both a finetune and a lora stage")
+    vocab = raw.get("tokenizer_vocab", families[0].arch.vocab_size)
+    if not isinstance(vocab, int) or any(vocab > f.arch.vocab_size for f in families):
+        raise ZooConfigError("zoo config: tokenizer_vocab must be an int no larger than every arch's vocab_size")
+    return ZooConfig(
+        name=str(raw["name"]), tokenizer_vocab=vocab, families=tuple(families), pretrain=pretrain,
+        checkpoints=checkpoints, continual=_optional_spec(raw, "continual"), finetune=_optional_spec(raw, "finetune"),
+        lora=lora, edits=edits, merge=bool(raw.get("merge", False)), blend=blend, distill=distill,
+    )
+
+
+def load_config(source: str | Path) -> ZooConfig:
+    """A built-in config by name (``cpu``, ``ci``, ``gpu``) or a JSON file."""
+    from seedprints.zoo.configs import BUILTIN_CONFIGS
+
+    if str(source) in BUILTIN_CONFIGS:
+        return parse_config(BUILTIN_CONFIGS[str(source)])
+    path = Path(source)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ZooConfigError(f"zoo config {path} does not exist; use a JSON file or one of {sorted(BUILTIN_CONFIGS)}") from exc
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ZooConfigError(f"zoo config {path} is not valid JSON") from exc
+    return parse_config(raw)
+
+
+@dataclasses.dataclass
+class PlannedModel:
+    """A model to make: its manifest entry and how to make it from its parents' models."""
+
+    entry: ModelEntry
+    make: Callable[[dict[str, Any]], Any] | None  # None: made by its group's training run
+    group: str = ""  # the pretraining run that makes this model and its early checkpoints
+
+
+def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[PlannedModel]:
+    """Every model of the zoo, parents before children."""
+    from seedprints.zoo import derive, train
+
+    planned: list[PlannedModel] = []
+    spec_dict = dataclasses.asdict
+
+    def add(entry: ModelEntry, make: Callable[[dict[str, Any]], Any] | None, group: str = "") -> None:
+        planned.append(PlannedModel(entry, make, group))
+
+    def trained(parent: str, spec: Any) -> Callable[[dict[str, Any]], Any]:
+        return lambda models: train.train(copy.deepcopy(models[parent]), tokenizer, spec, progress=progress)
+
+    finetunes: dict[int, str] = {}
+    for fam in config.families:
+        family = fam.arch.family
+        for seed in fam.seeds:
+            lineage = (lineage_id(family, seed),)
+            prefix = f"{family}-s{seed}"
+            base = dict(family=family, init_seed=seed, lineages=lineage)
+            init_name, pre_name = f"{prefix}-init", f"{prefix}-pretrained"
+            add(ModelEntry(name=init_name, stage="init", label="init", **base), lambda m, a=fam.arch, s=seed: train.init_model(a, s))
+            pretrain_params = {"train": spec_dict(config.pretrain), "pretrain_data_seed": config.pretrain.data_seed}
+            for step in config.checkpoints:
+                add(ModelEntry(name=f"{prefix}-step{step}", stage="checkpoint", label="checkpoint", parents=(init_name,),
+                               params=pretrain_params, steps=step, **base), None, group=pre_name)
+            add(ModelEntry(name=pre_name, stage="pretrained", label="pretrained", parents=(init_name,),
+                           params=pretrain_params, steps=config.pretrain.steps, **base), None, group=pre_name)
+            p_steps = config.pretrain.steps
+            shared = {"pretrain_data_seed": config.pretrain.data_seed}
+            if config.finetune is not None:
+                finetunes[seed] = f"{prefix}-finetune"
+                add(ModelEntry(name=finetunes[seed], stage="finetune", label="finetune", parents=(pre_name,),
+                               params={"train": spec_dict(config.finetune), **shared},
+                               steps=p_steps + config.finetune.steps, **base), trained(pre_name, config.finetune))
+            if fam.derive != "full":
+                continue
+            if config.continual is not None:
+                add(ModelEntry(name=f"{prefix}-continual", stage="continual", label="continual", parents=(pre_name,),
+                               params={"train": spec_dict(config.continual), **shared},
+                               steps=p_steps + config.continual.steps, **base), trained(pre_name, config.continual))
+            if config.lora is not None:
+                lora_spec, rank = config.lora["train"], config.lora["rank"]
+                add(ModelEntry(name=f"{prefix}-lora", stage="lora", label="lora-merged", parents=(pre_name,),
+                               params={"train": spec_dict(lora_spec), "rank": rank, **shared},
+                               steps=p_steps + lora_spec.steps, **base),
+                    lambda m, p=pre_name, sp=lora_spec, r=rank, s=seed: train.train_lora(
+                        copy.deepcopy(m[p]), tokenizer, sp, rank=r, seed=s, progress=progress))
+            if config.merge:
+                parents = (finetunes[seed], f"{prefix}-lora")
+                add(ModelEntry(name=f"{prefix}-merge", stage="merge", label="merge (finetune+lora)", parents=parents,
+                               params={"weights": [0.5, 0.5], **shared},
+                               steps=p_steps + max(config.finetune.steps, config.lora["train"].steps), **base),
+                    lambda m, ps=parents: derive.average_models([m[ps[0]], m[ps[1]]], [0.5, 0.5]))
+            for j, edit in enumerate(config.edits):
+                params = {k: v for k, v in edit.items() if k != "transform"}
+                name = edit["transform"]
+                add(ModelEntry(name=f"{prefix}-{name}" + (f"-{j}" if _repeats(config.edits, name) else ""), stage="edit",
+                               label=name, parents=(pre_name,), params={**derive.describe(name, params, seed=seed), **shared},
+                               steps=p_steps, **base),
+                    lambda m, n=name, p=pre_name, kw=params, s=seed: derive.get_transform(n)(m[p], seed=s, **kw))
+    first = config.families[0]
+    if config.blend:
+        a, b = first.seeds[0], first.seeds[1]
+        for weight in config.blend:
+            parents = (finetunes[a], finetunes[b])
+            add(ModelEntry(name=f"{first.arch.family}-blend-s{a}-s{b}-w{weight:g}", family=first.arch.family, init_seed=a,
+                           lineages=(lineage_id(first.arch.family, a), lineage_id(first.arch.family, b)), stage="blend",
+                           label="blend", parents=parents,
+                           params={"weight": weight, "weights": {parents[0]: weight, parents[1]: 1 - weight},
+                                   "pretrain_data_seed": config.pretrain.data_seed},
+                           steps=config.pretrain.steps + config.finetune.steps),
+                lambda m, ps=parents, w=weight: derive.average_models([m[ps[0]], m[ps[1]]], [w, 1 - w]))
+    if config.distill is not None:
+        family = first.arch.family
+        teacher = f"{family}-s{config.distill['teacher_seed']}-pretrained"
+        spec = config.distill["train"]
+        for student_seed in config.distill["student_seeds"]:
+            add(ModelEntry(name=f"{family}-s{student_seed}-distilled", family=family, init_seed=student_seed,
+                           lineages=(lineage_id(family, student_seed),), stage="distill", label="distilled student",
+                           parents=(teacher,), params={"teacher": teacher, "train": spec_dict(spec),
+                                                       "temperature": config.distill["temperature"]},
+                           steps=spec.steps),
+                lambda m, s=student_seed, t=teacher: train.distill(
+                    train.init_model(first.arch, s).to(m[t].device), m[t], tokenizer, spec,
+                    temperature=config.distill["temperature"], progress=progress))
+    return planned
+
+
+def _repeats(edits: tuple[dict[str, Any], ...], name: str) -> bool:
+    return sum(e["transform"] == name for e in edits) > 1
+
+
+def is_built(model_dir: Path, entry: ModelEntry) -> bool:
+    """A model counts as built when its directory holds weights and exactly this manifest."""
+    manifest = model_dir / MANIFEST_NAME
+    if not (model_dir / "config.json").is_file() or not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text()) == json.loads(json.dumps(entry.to_dict()))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+@dataclasses.dataclass
+class BuildReport:
+    """What a build made and what it found already made."""
+
+    built: list[str]
+    skipped: list[str]
+    out_dir: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "built": self.built, "skipped": self.skipped}
+
+
+def build_zoo(config: ZooConfig, out_dir: str | Path, *, device: str = "cpu", progress: bool = False,
+              say: Callable[[str], None] = lambda s: None) -> BuildReport:
+    """Make every model of ``config`` under ``out_dir`` that is not already there."""
+    from seedprints.zoo import train
+    from seedprints.zoo.tokenizer import build_tokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    say(f"building the zoo tokenizer (vocab {config.tokenizer_vocab}) ...")
+    tokenizer = build_tokenizer(config.tokenizer_vocab)
+    planned = plan(config, tokenizer, progress=progress)
+    by_name = {p.entry.name: p for p in planned}
+    todo = [p for p in planned if not is_built(out / p.entry.name, p.entry)]
+    needed = _needed_parents(todo, by_name)
+    models: dict[str, Any] = {}
+    report = BuildReport(built=[], skipped=[p.entry.name for p in planned if p not in todo], out_dir=out)
+
+    def load(name: str) -> Any:
+        if name not in models:
+            models[name] = train.load_saved(out / name, device=device)
+        return models[name]
+
+    def save(entry: ModelEntry, model: Any) -> None:
+        train.save_model(model, tokenizer, out / entry.name)
+        write_manifest(out / entry.name, entry)
+        report.built.append(entry.name)
+        if entry.name in needed:
+            models[entry.name] = model
+
+    for i, item in enumerate(planned):
+        entry = item.entry
+        if item not in todo:
+            continue
+        say(f"[{i + 1}/{len(planned)}] {entry.name} ({entry.stage}) ...")
+        parents = {name: load(name) for name in entry.parents}
+        if item.group:
+            _run_group(item.group, by_name, parents, tokenizer, config, out, save, progress)
+            todo = [p for p in todo if p.group != item.group]
+            continue
+        assert item.make is not None
+        save(entry, item.make(parents).to(device))
+    listing = {"name": config.name, "models": [p.entry.to_dict() for p in planned]}
+    write_atomic(out / "zoo.json", (json.dumps(listing, indent=2) + "\n").encode())
+    return report
+
+
+def _needed_parents(todo: list[PlannedModel], by_name: dict[str, PlannedModel]) -> set[str]:
+    """Names of models that some model still to make is built from (kept in memory once made)."""
+    return {parent for p in todo for parent in p.entry.parents if parent in by_name}
+
+
+def _run_group(group: str, by_name: dict[str, PlannedModel], parents: dict[str, Any], tokenizer: Any,
+               config: ZooConfig, out: Path, save: Callable[[ModelEntry, Any], None], progress: bool) -> None:
+    """One pretraining run that saves its early checkpoints on the way and the pretrained model at the end."""
+    from seedprints.zoo import train
+
+    members = [p.entry for p in by_name.values() if p.group == group]
+    final = next(e for e in members if e.stage == "pretrained")
+    init = parents[final.parents[0]]
+    checkpoints = {e.steps: (lambda model, step, e=e: save(e, copy.deepcopy(model).eval())) for e in members if e.stage == "checkpoint"}
+    model = train.train(copy.deepcopy(init), tokenizer, config.pretrain, progress=progress, checkpoints=checkpoints)
+    save(final, model)

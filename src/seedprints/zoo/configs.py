@@ -1,0 +1,78 @@
+"""Built-in zoo configs: ``cpu`` (the default zoo), ``ci`` (a small smoke zoo) and ``gpu`` (the paper's toy shape).
+
+Every lineage of a family is pretrained on the same prose in the same order (``data_seed`` 0), so
+every pair of lineages is the hard negative of SPEC: same data, same order, different init.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EDITS = [
+    {"transform": "int8"},
+    {"transform": "int4"},
+    {"transform": "prune", "fraction": 0.3},
+    {"transform": "noise", "relative_std": 0.05},
+    {"transform": "permute"},
+    {"transform": "permute-mlp"},
+]
+
+_CPU_ARCH = {"family": "llama", "hidden_size": 256, "num_layers": 4, "num_heads": 4, "intermediate_size": 688,
+             "vocab_size": 4096, "max_position": 256}
+
+CPU: dict[str, Any] = {
+    "name": "cpu",
+    "tokenizer_vocab": 4096,
+    "families": [
+        {"arch": _CPU_ARCH, "seeds": [1, 2, 3, 4], "derive": "full"},
+        {"arch": {**_CPU_ARCH, "family": "qwen2"}, "seeds": [11, 12], "derive": "basic"},
+    ],
+    "pretrain": {"domain": "prose", "steps": 200, "batch_size": 16, "seq_len": 128, "lr": 1e-3, "warmup": 20, "data_seed": 0},
+    "checkpoints": [10, 50],
+    "continual": {"domain": "code", "steps": 60, "batch_size": 16, "seq_len": 128, "lr": 5e-4, "warmup": 5, "data_seed": 1},
+    "finetune": {"domain": "topics", "steps": 40, "batch_size": 16, "seq_len": 128, "lr": 3e-4, "warmup": 5, "data_seed": 2},
+    "lora": {"train": {"domain": "topics", "steps": 40, "batch_size": 16, "seq_len": 128, "lr": 2e-3, "warmup": 5,
+                       "data_seed": 2}, "rank": 8},
+    "edits": _EDITS,
+    "merge": True,
+    "blend": [0.1, 0.3, 0.5, 0.7, 0.9],
+    "distill": {"teacher_seed": 1, "student_seeds": [101],
+                "train": {"domain": "prose", "steps": 150, "batch_size": 16, "seq_len": 128, "lr": 1e-3, "warmup": 15,
+                          "data_seed": 0}},
+}
+
+CI: dict[str, Any] = {
+    "name": "ci",
+    "tokenizer_vocab": 512,
+    "families": [
+        {"arch": {"family": "llama", "hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128,
+                  "vocab_size": 512, "max_position": 128}, "seeds": [1, 2], "derive": "full"},
+    ],
+    "pretrain": {"domain": "prose", "steps": 30, "batch_size": 8, "seq_len": 64, "lr": 2e-3, "warmup": 3, "data_seed": 0,
+                 "max_chars": 200000},
+    "finetune": {"domain": "code", "steps": 10, "batch_size": 8, "seq_len": 64, "lr": 5e-4, "warmup": 2, "data_seed": 1,
+                 "max_chars": 200000},
+    "edits": [{"transform": "int8"}, {"transform": "permute"}],
+    "blend": [0.5],
+}
+
+_GPU_ARCH = {"family": "llama", "hidden_size": 768, "num_layers": 12, "num_heads": 12, "intermediate_size": 2048,
+             "vocab_size": 32000, "max_position": 1024}
+
+GPU: dict[str, Any] = {
+    **CPU,
+    "name": "gpu",
+    "tokenizer_vocab": 32000,
+    "families": [
+        {"arch": _GPU_ARCH, "seeds": [42, 123, 1000, 2000], "derive": "full"},
+        {"arch": {**_GPU_ARCH, "family": "qwen2"}, "seeds": [11, 12], "derive": "basic"},
+    ],
+    "pretrain": {"domain": "prose", "steps": 1500, "batch_size": 32, "seq_len": 512, "lr": 6e-4, "warmup": 100,
+                 "data_seed": 0, "max_chars": None},
+    "checkpoints": [50, 200, 800],
+    "continual": {"domain": "code", "steps": 400, "batch_size": 32, "seq_len": 512, "lr": 3e-4, "warmup": 20,
+                  "data_seed": 1, "max_chars": None},
+    "distill": {**CPU["distill"], "teacher_seed": 42},
+}
+
+BUILTIN_CONFIGS: dict[str, dict[str, Any]] = {"cpu": CPU, "ci": CI, "gpu": GPU}

@@ -1,0 +1,154 @@
+"""The results page of a zoo evaluation (``summary.md``), rendered from an :class:`~seedprints.zoo.evaluate.EvalReport`.
+
+Sections: how the page was produced, all methods side by side (rows = categories, columns =
+detection rate or false-positive rate per method), the paper's claims beside ours, one detailed
+table per method, the failed models, and the plots.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from seedprints.report import format_p
+
+if TYPE_CHECKING:
+    from seedprints.zoo.evaluate import EvalReport
+
+_INDEPENDENT = "independent"
+
+
+def _cell(text: Any) -> str:
+    """Table-safe text: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _p(log10_p: float | None) -> str:
+    if log10_p is None or math.isnan(log10_p):
+        return "-"
+    return format_p(10.0**log10_p if log10_p > -300 else 0.0, log10_p)
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _ci(ci: list[float | None]) -> str:
+    lower, upper = ci
+    return "-" if lower is None or upper is None else f"[{_pct(lower)}, {_pct(upper)}]"
+
+
+def _rate_cell(row: dict[str, Any], with_ci: bool) -> str:
+    text = f"{row['positives']}/{row['pairs']} ({_pct(row['rate'])})"
+    return f"{text} {_ci(row['ci'])}" if with_ci else text
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _side_by_side(report: "EvalReport") -> list[str]:
+    methods = list(report.summaries)
+    order: list[tuple[str, str]] = []
+    for summary in report.summaries.values():
+        for row in summary["categories"]:
+            if (row["category"], row["truth"]) not in order:
+                order.append((row["category"], row["truth"]))
+    rows = []
+    for category, truth in order:
+        cells = [category, truth, "detection" if truth != _INDEPENDENT else "false positives"]
+        for method in methods:
+            match = next((r for r in report.summaries[method]["categories"] if r["category"] == category), None)
+            cells.append("-" if match is None else _rate_cell(match, with_ci=truth == _INDEPENDENT))
+        rows.append(cells)
+    rows.append(["**all same-lineage**", "same-lineage", "detection"]
+                + [_rate_cell(report.summaries[m]["detection"], with_ci=False) for m in methods])
+    rows.append(["**all independent**", "independent", "false positives"]
+                + [_rate_cell(report.summaries[m]["false_positive"], with_ci=True) for m in methods])
+    rows.append(["**ROC AUC** (-log10 p)", "", ""] + [_num(report.summaries[m]["auc"], ".3f") for m in methods])
+    return _table(["category", "truth", "rate"] + [f"`{m}`" for m in methods], rows)
+
+
+def _claims(report: "EvalReport") -> list[str]:
+    rows = []
+    for method, summary in report.summaries.items():
+        for claim in summary["claims"]:
+            if claim["pairs"]:
+                ours = (f"median p {_p(claim['median_log10_p'])} (range {_p(claim['min_log10_p'])} .. "
+                        f"{_p(claim['max_log10_p'])}); {claim['positives']}/{claim['pairs']} with p < alpha")
+                verdict = "yes" if claim["matches"] else "no"
+            else:
+                ours, verdict = "no pairs in this zoo", "-"
+            rows.append([claim["claim"], claim["paper"], f"`{method}`", claim["ours"], ours, verdict, claim["rule"]])
+    return _table(["claim", "paper", "method", "our pairs", "ours", "matches", "rule"], rows)
+
+
+def _method_section(method: str, summary: dict[str, Any]) -> list[str]:
+    rows = [
+        [row["category"], row["truth"], str(row["pairs"]), str(row["positives"]), _pct(row["rate"]), _ci(row["ci"]),
+         _num(row["median_log10_p"]), _num(row["median_z"]), f"{_p(row['min_log10_p'])} .. {_p(row['max_log10_p'])}"]
+        for row in summary["categories"]
+    ]
+    fp = summary["false_positive"]
+    lines = [f"## Method `{method}`", ""]
+    lines += _table(["category", "truth", "pairs", "p < alpha", "rate", "95% CI", "median log10 p", "median z",
+                     "p range"], rows)
+    lines += [
+        "",
+        f"- False-positive rate over all {fp['pairs']} independent pairs: {_pct(fp['rate'])} "
+        f"(95% Clopper-Pearson {_ci(fp['ci'])}) at alpha = {summary['alpha']:g}.",
+        f"- Detection rate over all {summary['detection']['pairs']} same-lineage pairs: {_pct(summary['detection']['rate'])}.",
+        f"- ROC AUC (score -log10 p): {_num(summary['auc'], '.3f')}.",
+    ]
+    if summary["low_power"]:
+        lines.append(f"- {summary['low_power']} of {summary['pairs']} tests warned of low power (few dimensions).")
+    if summary["errors"]:
+        lines.append(f"- {summary['errors']} pair(s) raised an error (see results.json).")
+    return lines + [""]
+
+
+def render_summary(report: "EvalReport") -> str:
+    """The Markdown results page of a zoo evaluation."""
+    settings = report.settings
+    specs = settings.get("probe_specs", {})
+    n_models, n_failed = len(report.models), len(report.failed)
+    lines = [
+        "# Zoo evaluation",
+        "",
+        f"Produced by `{settings.get('command', 'seedprints zoo eval')}`",
+        "",
+        f"- Zoo: `{settings.get('zoo_dir')}`: {n_models} models evaluated, {n_failed} failed.",
+        f"- Pairs tested: {len(report.pairs)}; skipped (different hidden sizes): "
+        f"{report.skipped.get('different_width', 0)}.",
+        f"- Probes: {'; '.join(s['describe'] for s in specs.values()) or '-'}.",
+        f"- alpha = {settings.get('alpha', 0.01):g}; methods: {', '.join(f'`{m}`' for m in report.summaries)}.",
+        "- Ground truth: same lineage when the manifests' lineages intersect (a shared initialisation). "
+        "Pairs are oriented ancestor → descendant, else fewer training steps first.",
+        "",
+    ]
+    if report.summaries:
+        lines += ["## All methods side by side", ""]
+        lines += _side_by_side(report)
+        lines += ["", "Detection rows: share of same-lineage pairs with p < alpha. False-positive rows: share of "
+                  "independent pairs with p < alpha, with a 95% Clopper-Pearson interval.", ""]
+        lines += ["## The paper's claims beside ours", ""]
+        lines += _claims(report)
+        lines += [""]
+        for method, summary in report.summaries.items():
+            lines += _method_section(method, summary)
+    if report.failed:
+        lines += ["## Failed models", ""]
+        lines += _table(["model", "path", "message"], [[f.name, f.path, f.message] for f in report.failed])
+        lines += [""]
+    plots = [(key, path) for key, path in report.paths.items() if str(path).endswith(".png")]
+    if plots:
+        lines += ["## Plots", ""]
+        for key, path in plots:
+            lines += [f"![{key}]({path.name})", ""]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,28 @@
+"""The demo end to end with few training steps: structure of its report, and re-runs reuse saved models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seedprints.cli import main
+
+QUICK = ["--pretrain-steps", "4", "--finetune-steps", "2", "--n", "100", "--length", "16"]
+
+
+@pytest.mark.slow
+def test_demo_reports_every_pair_with_every_method(tmp_path, capsys):
+    assert main(["demo", *QUICK, "--out", str(tmp_path), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    pairs = payload["pairs"]
+    assert len(pairs) == 6
+    assert {p["truth"] for p in pairs} == {"same-lineage", "independent"}
+    finetune = next(p for p in pairs if p["relation"] == "fine-tuned on code")
+    for method in ("lineage", "paper"):
+        assert finetune["results"][method]["verdict"] == "same-lineage"
+    assert (tmp_path / "base-seed1.fp.safetensors").is_file() and (tmp_path / "finetune-of-seed1" / "config.json").is_file()
+
+    assert main(["demo", *QUICK, "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("reusing it") == 6 and "verdicts match the known lineage" in captured.out

@@ -1,0 +1,309 @@
+"""Tests for seedprints.zoo.evaluate: the zoo harness, on a tiny zoo built without training."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+
+from seedprints.errors import UsageError, ZooConfigError
+from seedprints.stats.methods import METHODS
+from seedprints.zoo import evaluate as ev
+from seedprints.zoo.manifest import ModelEntry, lineage_id, write_manifest
+
+VOCAB = 100
+PROBES = dict(n=60, length=8)
+
+
+def _tokenizer():
+    """A word-level tokenizer built offline (as tests/conftest.py does)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(["the quick brown fox jumps over the lazy dog"],
+                            trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"]))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
+
+
+def _llama(seed: int, hidden: int = 32):
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    cfg = transformers.LlamaConfig(hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+                                   intermediate_size=64, vocab_size=VOCAB, max_position_embeddings=64)
+    return transformers.LlamaForCausalLM(cfg).eval()
+
+
+def _gpt2(seed: int):
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    cfg = transformers.GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=VOCAB, n_positions=64,
+                                  bos_token_id=0, eos_token_id=0)
+    return transformers.GPT2LMHeadModel(cfg).eval()
+
+
+def _entry(name: str, family: str, seed: int, stage: str, label: str | None = None, parents=(), steps=0,
+           lineages=None, params=None) -> ModelEntry:
+    return ModelEntry(name=name, family=family, init_seed=seed, lineages=tuple(lineages or (lineage_id(family, seed),)),
+                      stage=stage, label=label or stage, parents=tuple(parents), params=params or {}, steps=steps)
+
+
+# name -> expected (ref, suspect, truth, category) for a selection of pairs
+EXPECTED = {
+    ("llama-s0-init", "llama-s0-pre"): ("llama-s0-init", "llama-s0-pre", "same-lineage", "init→pretrained"),
+    ("llama-s0-init", "llama-s0-int8"): ("llama-s0-init", "llama-s0-int8", "same-lineage", "init→int8"),
+    ("llama-s0-pre", "llama-s0-int8"): ("llama-s0-pre", "llama-s0-int8", "same-lineage", "int8"),
+    ("llama-s0-noise", "llama-s0-pre"): ("llama-s0-pre", "llama-s0-noise", "same-lineage", "noise"),
+    ("llama-s0-permute", "llama-s0-pre"): ("llama-s0-pre", "llama-s0-permute", "same-lineage", "permute"),
+    ("llama-s0-int8", "llama-s0-noise"): ("llama-s0-int8", "llama-s0-noise", "same-lineage", "related (siblings)"),
+    ("llama-blend", "llama-s0-pre"): ("llama-s0-pre", "llama-blend", "same-lineage", "blend"),
+    ("llama-blend", "llama-s1-init"): ("llama-s1-init", "llama-blend", "same-lineage", "init→blend"),
+    ("llama-s0-init", "llama-s1-init"): ("llama-s0-init", "llama-s1-init", "independent", "independent"),
+    ("llama-s0-pre", "llama-s1-pre"): ("llama-s0-pre", "llama-s1-pre", "independent", ev.SAME_DATA),
+    ("llama-s0-pre", "llama-s2-distill"): ("llama-s2-distill", "llama-s0-pre", "independent", ev.DISTILLED),
+    ("gpt2-s0-init", "llama-s0-init"): ("gpt2-s0-init", "llama-s0-init", "independent", ev.CROSS_FAMILY),
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory) -> Path:
+    """11 tiny models of known lineage (one of another width), a broken config and a directory without manifest."""
+    from seedprints.zoo import derive
+
+    zoo = tmp_path_factory.mktemp("zoo")
+    tok = _tokenizer()
+
+    def save(model, entry: ModelEntry) -> None:
+        model.save_pretrained(zoo / entry.name)
+        tok.save_pretrained(zoo / entry.name)
+        write_manifest(zoo / entry.name, entry)
+
+    init0, init1 = _llama(0), _llama(1)
+    pre0 = derive.add_weight_noise(init0, 0.05, seed=10)  # stands in for pretraining
+    pre1 = derive.add_weight_noise(init1, 0.05, seed=11)
+    save(init0, _entry("llama-s0-init", "llama", 0, "init"))
+    save(init1, _entry("llama-s1-init", "llama", 1, "init"))
+    save(pre0, _entry("llama-s0-pre", "llama", 0, "pretrained", parents=["llama-s0-init"], steps=100))
+    save(pre1, _entry("llama-s1-pre", "llama", 1, "pretrained", parents=["llama-s1-init"], steps=100))
+    for label, model in (("int8", derive.quantize_roundtrip(pre0, 8)),
+                         ("noise", derive.add_weight_noise(pre0, 0.01, seed=3)),
+                         ("permute", derive.permute_hidden(pre0, seed=4))):
+        save(model, _entry(f"llama-s0-{label}", "llama", 0, "edit", label, parents=["llama-s0-pre"], steps=100))
+    save(derive.average_models([pre0, pre1], [0.7, 0.3]),
+         _entry("llama-blend", "llama", 0, "blend", parents=["llama-s0-pre", "llama-s1-pre"], steps=100,
+                lineages=["llama-s0", "llama-s1"],
+                params={"weight": 0.7, "weights": {"llama-s0-pre": 0.7, "llama-s1-pre": 0.3}}))
+    save(derive.add_weight_noise(_llama(2), 0.05, seed=12),
+         _entry("llama-s2-distill", "llama", 2, "distill", steps=50, params={"teacher": "llama-s0-pre"}))
+    save(_gpt2(0), _entry("gpt2-s0-init", "gpt2", 0, "init"))
+    save(_llama(3, hidden=48), _entry("llama-wide-s3-init", "llama", 3, "init"))
+    # broken: a manifest but a config.json that is not JSON
+    broken = zoo / "llama-broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    write_manifest(broken, _entry("llama-broken", "llama", 5, "init"))
+    # a model directory without manifest
+    stray = zoo / "stray-model"
+    _llama(6).save_pretrained(stray)
+    return zoo
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_zoo, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    lines: list[str] = []
+    report = ev.evaluate_zoo(tiny_zoo, out, alpha=0.01, **PROBES, say=lines.append)
+    return report, out, lines
+
+
+def _pair(report, a, b):
+    return next(p for p in report.pairs if {p.ref, p.suspect} == {a, b})
+
+
+class TestEvaluateZoo:
+    def test_files_written(self, evaluated):
+        report, out, _ = evaluated
+        expected = {"results.json", "summary.md", "detection.png", "calibration.png", "roc.png", "init-curve.png",
+                    "blend-curve.png"} | {f"heatmap-{method}.png" for method in METHODS}
+        assert expected <= {p.name for p in out.iterdir()}
+        assert {p.name for p in report.paths.values()} == expected
+        assert all(p.stat().st_size > 0 for p in report.paths.values())
+        assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+    def test_results_json(self, evaluated):
+        report, out, _ = evaluated
+        text = (out / "results.json").read_text()
+        data = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in results.json"))
+        assert data["settings"]["probe"] == {"kind": "token", "n": 60, "length": 8, "seed": 42}
+        assert data["settings"]["methods"] == list(METHODS)  # all methods by default
+        assert set(data["summaries"]) == set(METHODS)
+        (spec,) = data["settings"]["probe_specs"].values()
+        assert spec["vocab_bound"] == VOCAB
+        assert len(data["pairs"]) == len(report.pairs)
+        first = data["pairs"][0]
+        assert {"ref", "suspect", "truth", "category", "results"} <= set(first)
+        assert first["results"]["paper"]["method"] == "paper"
+        assert data["skipped"] == {"different_width": 10}
+        assert data == report.to_dict()
+
+    def test_pair_count(self, evaluated):
+        report, _, _ = evaluated
+        names = [m["name"] for m in report.models]
+        assert len(names) == 11
+        widths = {m["name"]: m["hidden_size"] for m in report.models}
+        equal = [p for p in combinations(names, 2) if widths[p[0]] == widths[p[1]]]
+        assert len(report.pairs) == len(equal) == math.comb(11, 2) - 10
+        assert len({frozenset((p.ref, p.suspect)) for p in report.pairs}) == len(report.pairs)
+
+    def test_ground_truth(self, evaluated):
+        report, _, _ = evaluated
+        for (a, b), (ref, suspect, truth, category) in EXPECTED.items():
+            pair = _pair(report, a, b)
+            assert (pair.ref, pair.suspect, pair.truth, pair.category) == (ref, suspect, truth, category), (a, b)
+
+    def test_copies_detected_in_paper_mode(self, evaluated):
+        report, _, _ = evaluated
+        for label in ("noise", "int8"):
+            result = _pair(report, "llama-s0-pre", f"llama-s0-{label}").results["paper"]
+            assert result.verdict == "same-lineage", (label, result)
+            assert result.settings["buffer_k"] == 3  # the default: 10% of d = 32
+
+    def test_failed(self, evaluated):
+        report, _, _ = evaluated
+        assert {f.name for f in report.failed} == {"llama-broken", "stray-model"}
+        assert all(f.message and "\n" not in f.message for f in report.failed)
+        summary = (Path(report.paths["summary"])).read_text()
+        assert "llama-broken" in summary and "stray-model" in summary
+
+    def test_summary_page(self, evaluated):
+        report, out, _ = evaluated
+        text = (out / "summary.md").read_text()
+        assert f"Produced by `seedprints zoo eval {report.settings['zoo_dir']} --out {out}" in text
+        for needle in ("init→int8", ev.SAME_DATA, "p ~ 1e-26", "p in 0.1 .. 0.9", "ROC AUC", "![roc](roc.png)"):
+            assert needle in text, needle
+
+    def test_summaries(self, evaluated):
+        report, _, _ = evaluated
+        summary = report.summaries["paper"]
+        cats = {row["category"]: row for row in summary["categories"]}
+        assert cats["int8"]["truth"] == "same-lineage" and cats["int8"]["pairs"] == 1
+        assert cats[ev.CROSS_FAMILY]["truth"] == "independent"
+        fp = summary["false_positive"]
+        assert fp["pairs"] == sum(1 for p in report.pairs if p.truth == "independent")
+        assert fp["ci"][0] <= (fp["rate"] or 0) <= fp["ci"][1]
+        assert summary["auc"] is not None and 0 <= summary["auc"] <= 1
+        assert [p["steps"] for p in summary["init_curve"]] == sorted(p["steps"] for p in summary["init_curve"])
+        weights = {(p["ref"], round(p["weight"], 6)) for p in summary["blend_curve"]}
+        assert {("llama-s0-pre", 0.7), ("llama-s1-pre", 0.3), ("llama-s0-init", 0.7)} <= weights
+
+    def test_rerun_uses_cache(self, evaluated, tiny_zoo, tmp_path, monkeypatch):
+        from seedprints import api
+
+        calls: list[str] = []
+        real = api.fingerprint_model
+
+        def counting(model, *args, **kwargs):
+            calls.append(Path(model).name)
+            return real(model, *args, **kwargs)
+
+        monkeypatch.setattr(api, "fingerprint_model", counting)
+        report = ev.evaluate_zoo(tiny_zoo, tmp_path / "again", **PROBES)
+        assert calls == []
+        assert all(m["cached"] for m in report.models)
+        first, _, _ = evaluated
+        assert [p.results["paper"].z for p in report.pairs] == [p.results["paper"].z for p in first.pairs]
+        # new weights invalidate that model's cached fingerprint
+        weights = tiny_zoo / "llama-s0-noise" / "model.safetensors"
+        later = os.stat(weights).st_mtime_ns + 10**9 * 3600
+        os.utime(weights, ns=(later, later))
+        ev.evaluate_zoo(tiny_zoo, tmp_path / "third", **PROBES)
+        assert calls == ["llama-s0-noise"]
+
+    def test_bad_arguments(self, tiny_zoo, tmp_path):
+        with pytest.raises(UsageError, match="unknown method"):
+            ev.evaluate_zoo(tiny_zoo, tmp_path, methods=["nope"], **PROBES)
+        with pytest.raises(UsageError, match="alpha"):
+            ev.evaluate_zoo(tiny_zoo, tmp_path, alpha=1.5, **PROBES)
+        with pytest.raises(ZooConfigError):
+            ev.evaluate_zoo(tmp_path / "missing", tmp_path / "out", **PROBES)
+
+
+class TestClassifyPair:
+    def test_siblings_orientation_by_steps_then_name(self):
+        a = _entry("b-model", "llama", 0, "finetune", parents=["x"], steps=5)
+        b = _entry("a-model", "llama", 0, "finetune", parents=["y"], steps=5)
+        truth = ev.classify_pair(a, b, {"b-model": a, "a-model": b})
+        assert (truth.ref, truth.truth, truth.category) == ("a-model", "same-lineage", ev.SIBLINGS)
+
+    def test_transitive_ancestry(self):
+        init = _entry("i", "llama", 0, "init")
+        pre = _entry("p", "llama", 0, "pretrained", parents=["i"], steps=10)
+        ft = _entry("f", "llama", 0, "finetune", parents=["p"], steps=12)
+        entries = {e.name: e for e in (init, pre, ft)}
+        truth = ev.classify_pair(ft, init, entries)
+        assert (truth.ref, truth.suspect, truth.category, truth.ancestor) == ("i", "f", "init→finetune", "i")
+
+    def test_pretrain_data_seed(self):
+        a = _entry("a", "llama", 0, "pretrained", steps=10, params={"pretrain_data_seed": 1})
+        b = _entry("b", "llama", 1, "pretrained", steps=10, params={"pretrain_data_seed": 2})
+        c = _entry("c", "llama", 2, "pretrained", steps=10, params={"pretrain_data_seed": 1})
+        student = _entry("d", "llama", 3, "distill", parents=["t"], steps=10, params={"teacher": "t"})
+        entries = {e.name: e for e in (a, b, c, student)}
+        assert ev.classify_pair(a, b, entries).category == ev.INDEPENDENT
+        assert ev.classify_pair(a, c, entries).category == ev.SAME_DATA
+        assert ev.classify_pair(a, student, entries).category == ev.INDEPENDENT  # the student records no data seed
+
+    def test_blend_weights_as_written_by_zoo_build(self):
+        blend = _entry("bl", "llama", 0, "blend", parents=["p0", "p1"], lineages=["llama-s0", "llama-s1"],
+                       params={"weight": 0.25, "weights": {"p0": 0.25, "p1": 0.75}})
+        assert ev._blend_weights(blend) == {"p0": 0.25, "p1": 0.75}
+        legacy = _entry("bl", "llama", 0, "blend", parents=["p0", "p1"], params={"weight": 0.25})
+        assert ev._blend_weights(legacy) == {"p0": 0.25, "p1": 0.75}
+
+
+class TestClopperPearson:
+    def test_zero_successes(self):
+        # k = 0: upper = 1 - (alpha/2)**(1/n) in closed form
+        lower, upper = ev.clopper_pearson(0, 10)
+        assert lower == 0.0
+        assert upper == pytest.approx(1 - 0.025 ** (1 / 10), rel=1e-9)
+        assert upper == pytest.approx(0.3085, abs=1e-4)
+
+    def test_all_successes_and_middle(self):
+        lower, upper = ev.clopper_pearson(10, 10)
+        assert upper == 1.0 and lower == pytest.approx(0.025 ** (1 / 10), rel=1e-9)
+        # 5 of 10: [0.187, 0.813] (R: binom.test(5, 10)$conf.int = 0.1870800 0.8129200)
+        lower, upper = ev.clopper_pearson(5, 10)
+        assert (lower, upper) == (pytest.approx(0.18708, abs=1e-5), pytest.approx(0.81292, abs=1e-5))
+
+    def test_empty(self):
+        assert ev.clopper_pearson(0, 0) == (None, None)
+
+
+class TestRocAuc:
+    def test_separated(self):
+        assert ev.roc_auc([5.0, 7.0, math.inf], [0.1, 1.0]) == 1.0
+        assert ev.roc_auc([0.1], [5.0, 7.0]) == 0.0
+
+    def test_ties(self):
+        assert ev.roc_auc([1.0, 1.0], [1.0, 1.0, 1.0]) == 0.5
+        # one positive above one negative, tied with the other: (1 + 0.5) / 2
+        assert ev.roc_auc([2.0], [1.0, 2.0]) == 0.75
+
+    def test_empty_and_nan(self):
+        assert ev.roc_auc([], [1.0]) is None
+        assert ev.roc_auc([2.0, math.nan], [1.0]) == 1.0
+
+    def test_curve_ends(self):
+        fpr, tpr = ev.roc_curve([3.0, 2.0], [2.0, 1.0])
+        assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+        assert (fpr[1], tpr[1]) == (0.0, 0.5)  # the top score is a positive
