@@ -31,10 +31,10 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
 def fingerprints(tmp_path_factory, tiny_llama_dir, tiny_llama_derived_dir, tiny_llama_other_dir):
     """Fingerprint files of the seed-0 model, a derived copy, and a seed-1 model (made through the CLI)."""
     folder = tmp_path_factory.mktemp("fps")
-    paths = {}
-    for name, model in (("base", tiny_llama_dir), ("derived", tiny_llama_derived_dir), ("other", tiny_llama_other_dir)):
-        paths[name] = folder / f"{name}.safetensors"
-        assert main(["fingerprint", str(model), "-o", str(paths[name]), *PROBES, "--json"]) == 0
+    paths = {name: folder / f"{name}.safetensors" for name in ("base", "derived", "other")}
+    assert main(["fingerprint", str(tiny_llama_dir), "-o", str(paths["base"]), *PROBES, "--json"]) == 0
+    for name, model in (("derived", tiny_llama_derived_dir), ("other", tiny_llama_other_dir)):
+        assert main(["fingerprint", str(model), "-o", str(paths[name]), "--like", str(paths["base"]), "--json"]) == 0
     return paths
 
 
@@ -132,7 +132,7 @@ class TestBadInput:
         from seedprints.fingerprint import Fingerprint, load, save
 
         base = tmp_path / "base.safetensors"
-        assert main(["fingerprint", str(tiny_llama_dir), "-o", str(base), *PROBES, "--json"]) == 0
+        assert main(["fingerprint", str(tiny_llama_dir), "-o", str(base), *PROBES, "--probe", "token", "--json"]) == 0
         capsys.readouterr()
         loaded = load(base)
         wide = Fingerprint(hidden=np.zeros((loaded.n, 64), np.float32), spec=loaded.spec, model_id="wide")
@@ -151,7 +151,7 @@ class TestBadInput:
         from seedprints.fingerprint import Fingerprint, load, save
 
         base = tmp_path / "base.safetensors"
-        assert main(["fingerprint", str(tiny_llama_dir), "-o", str(base), *PROBES, "--json"]) == 0
+        assert main(["fingerprint", str(tiny_llama_dir), "-o", str(base), *PROBES, "--probe", "token", "--json"]) == 0
         capsys.readouterr()
         loaded = load(base)
         hidden = loaded.hidden.copy()

@@ -21,7 +21,7 @@ def test_demo_reports_every_pair_with_every_method(tmp_path, capsys):
     finetune = next(p for p in pairs if p["relation"] == "fine-tuned on code")
     for method in ("lineage", "paper"):
         assert finetune["results"][method]["verdict"] == "same-lineage"
-    assert (tmp_path / "base-seed1.fp.safetensors").is_file() and (tmp_path / "finetune-of-seed1" / "config.json").is_file()
+    assert (tmp_path / "base-seed1.rare.fp.safetensors").is_file() and (tmp_path / "finetune-of-seed1" / "config.json").is_file()
 
     assert main(["demo", *QUICK, "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()

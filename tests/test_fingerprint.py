@@ -12,7 +12,7 @@ import pytest
 from seedprints import fingerprint as fpfile
 from seedprints.errors import FingerprintFormatError, IncompatibleFingerprintsError, OutputPathError
 from seedprints.fingerprint import Fingerprint
-from seedprints.probes import embedding_spec, token_spec
+from seedprints.probes import ProbeSpec, embedding_spec, token_spec
 
 FIXED = {"created_at": "2026-01-01T00:00:00+00:00", "seedprints_version": "0.0.0", "dtype": "float32"}
 
@@ -46,13 +46,22 @@ class TestRoundTrip:
         fpfile.save(make(), tmp_path / "b.safetensors")
         a, b = (tmp_path / "a.safetensors").read_bytes(), (tmp_path / "b.safetensors").read_bytes()
         assert a == b
-        assert hashlib.sha256(a).hexdigest()[:16] == "cc4b1714d75cb6c6"
+        assert hashlib.sha256(a).hexdigest()[:16] == "e35c9ecc273b7f91"
 
     def test_header_only_read(self, tmp_path):
         fpfile.save(make(), tmp_path / "a.safetensors")
         header = fpfile.read_header(tmp_path / "a.safetensors")
         assert header["seedprints_format"] == "1" and header["hidden_size"] == "8"
         assert json.loads(header["probe_spec"])["kind"] == "token"
+
+    def test_logits_round_trip(self, tmp_path):
+        spec = ProbeSpec(kind="token", n=20, length=4, vocab_bound=100, input_tokens=(1, 2, 3), output_tokens=(7, 8))
+        fp = make(spec=spec)
+        fp = Fingerprint(hidden=fp.hidden, spec=spec, model_id="m", logits=np.arange(40, dtype=np.float32).reshape(20, 2))
+        fpfile.save(fp, tmp_path / "a.safetensors")
+        back = fpfile.load(tmp_path / "a.safetensors")
+        np.testing.assert_array_equal(back.logits, fp.logits)
+        np.testing.assert_array_equal(back.hidden, fp.hidden)
 
     def test_readable_by_safetensors(self, tmp_path):
         from safetensors.numpy import load_file
@@ -108,7 +117,19 @@ class TestBadFiles:
 
     def test_claimed_shape_larger_than_data(self, good):
         rewrite_header(good, lambda h: h["hidden"].update(shape=[10**6, 8]))
-        with pytest.raises(FingerprintFormatError, match="truncated or padded"):
+        with pytest.raises(FingerprintFormatError, match="bad data offsets"):
+            fpfile.load(good)
+
+    def test_logits_without_output_tokens(self, tmp_path):
+        fp = make()
+        with_logits = Fingerprint(hidden=fp.hidden, spec=fp.spec, model_id="m", logits=np.zeros((20, 3), np.float32))
+        fpfile.save(with_logits, tmp_path / "a.safetensors")
+        with pytest.raises(FingerprintFormatError, match="records 0 logit tokens"):
+            fpfile.load(tmp_path / "a.safetensors")
+
+    def test_unknown_tensor(self, good):
+        rewrite_header(good, lambda h: h.update(extra=h.pop("hidden")))
+        with pytest.raises(FingerprintFormatError, match="expected a float32 tensor 'hidden'"):
             fpfile.load(good)
 
     def test_wrong_dtype(self, good):

@@ -14,6 +14,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from seedprints import fingerprint as _fpfile
 from seedprints.errors import UsageError
 from seedprints.fingerprint import Fingerprint
@@ -32,31 +34,64 @@ from seedprints.stats.result import LineageResult
 
 DEFAULT_N = 2000
 DEFAULT_LENGTH = 512
+DEFAULT_RARE_TOKENS = 128
+PILOT_PROBES = 256
 
 
 @dataclasses.dataclass(frozen=True)
 class ProbeOptions:
     """How to build probes when no spec is given: kind, N, L, seed, and optional vocabulary bound or file."""
 
-    kind: str = "token"
+    kind: str = "rare"
     n: int = DEFAULT_N
     length: int = DEFAULT_LENGTH
     seed: int = DEFAULT_PROBE_SEED
     vocab_bound: int | None = None
     embedding_std: float = 0.02
     probe_file: str | None = None
+    rare_tokens: int | None = None  # default: DEFAULT_RARE_TOKENS, at most 1/8 of the vocabulary bound
+
+    def bound(self, vocab_sizes: list[int | None]) -> int:
+        """Token ids stay below this: ``--vocab-bound``, else min(smallest vocabulary, 32000)."""
+        known = [v for v in vocab_sizes if v]
+        if self.vocab_bound is None and not known:
+            raise UsageError("cannot tell the model's vocabulary size; pass --vocab-bound")
+        return self.vocab_bound if self.vocab_bound is not None else default_vocab_bound(min(known))
 
     def spec_for(self, vocab_sizes: list[int | None], hidden_size: int) -> ProbeSpec:
-        """The spec these options give for models of the given vocabularies and width."""
+        """The spec these options give for models of the given vocabularies and width (not rare probes:
+        those depend on the reference model's weights, see :func:`rare_token_spec`)."""
         if self.kind == "token":
-            known = [v for v in vocab_sizes if v]
-            if self.vocab_bound is None and not known:
-                raise UsageError("cannot tell the model's vocabulary size; pass --vocab-bound")
-            bound = self.vocab_bound if self.vocab_bound is not None else default_vocab_bound(min(known))
-            return token_spec(self.n, self.length, bound, seed=self.seed)
+            return token_spec(self.n, self.length, self.bound(vocab_sizes), seed=self.seed)
         if self.kind == "embedding":
             return embedding_spec(self.n, self.length, hidden_size, seed=self.seed, std=self.embedding_std)
-        raise UsageError(f"unknown probe kind {self.kind!r}; use 'token' or 'embedding' (or a probe file)")
+        raise UsageError(f"unknown probe kind {self.kind!r}; use 'rare', 'token' or 'embedding' (or a probe file)")
+
+
+def rare_token_spec(loaded: Any, options: ProbeOptions, *, batch_size: int = 32, device: str | None = None) -> ProbeSpec:
+    """Rare-token probes for a reference model: inputs and scored outputs it has barely trained.
+
+    The model's mean logit over a pilot of uniform token probes ranks its vocabulary; the
+    ``2 * options.rare_tokens`` lowest tokens (ones the model learnt never to predict: rare or
+    absent in its training data, so their embeddings and unembeddings keep the init) are split
+    alternately into probe inputs and logit-recorded outputs, disjoint so that the
+    vocabulary-side null holds.
+    """
+    from seedprints import extract
+
+    bound = options.bound([loaded.vocab_size])
+    count = options.rare_tokens if options.rare_tokens is not None else min(DEFAULT_RARE_TOKENS, bound // 8)
+    if not 2 <= 2 * count <= bound // 2:
+        raise UsageError(f"--rare-tokens {count} must be between 1 and {bound // 4} for a vocabulary bound of {bound}")
+    token_spec(options.n, options.length, bound, seed=options.seed)  # refuse a bad n or length before the pilot runs
+    pilot = generated(token_spec(PILOT_PROBES, options.length, bound, seed=options.seed))
+    hidden = extract.extract_hidden_states(loaded, pilot, batch_size=batch_size, device=device)
+    mean_logit = extract.unembedding_rows(loaded, range(bound)) @ hidden.mean(axis=0, dtype=np.float64)
+    lowest = np.argsort(mean_logit, kind="stable")[: 2 * count]
+    return ProbeSpec(
+        kind="token", n=options.n, length=options.length, seed=options.seed, vocab_bound=bound,
+        input_tokens=tuple(sorted(int(t) for t in lowest[1::2])), output_tokens=tuple(sorted(int(t) for t in lowest[0::2])),
+    )
 
 
 def _as_probes(spec: ProbeSpec | Probes) -> Probes:
@@ -102,19 +137,37 @@ def fingerprint_model(
         opts = options or ProbeOptions()
         overrides = {k: v for k, v in dict(n=n, length=length, **probe_options).items() if v is not None}
         opts = dataclasses.replace(opts, **overrides)
-        probes = (
-            load_probe_file(opts.probe_file)
-            if opts.probe_file
-            else generated(opts.spec_for([loaded.vocab_size], loaded.hidden_size))
-        )
+        if opts.probe_file:
+            probes = load_probe_file(opts.probe_file)
+        elif opts.kind == "rare":
+            probes = rare_token_spec(loaded, opts, batch_size=batch_size, device=device)
+        else:
+            probes = opts.spec_for([loaded.vocab_size], loaded.hidden_size)
     probe_set = _as_probes(probes)
     hidden = extract.extract_hidden_states(loaded, probe_set, batch_size=batch_size, device=device, progress=progress)
-    return Fingerprint(hidden=hidden, spec=probe_set.spec, model_id=loaded.model_id, metadata=extract.model_metadata(loaded))
+    logits = None
+    if probe_set.spec.output_tokens:
+        logits = (hidden @ extract.unembedding_rows(loaded, probe_set.spec.output_tokens).T).astype(np.float32)
+    return Fingerprint(hidden=hidden, spec=probe_set.spec, model_id=loaded.model_id,
+                       metadata=extract.model_metadata(loaded), logits=logits)
 
 
 def load_fingerprint(path: str | Path) -> Fingerprint:
     """Load a fingerprint file written by :func:`fingerprint_model` / ``seedprints fingerprint``."""
     return _fpfile.load(path)
+
+
+def probes_like(path: str | Path, options: ProbeOptions | None = None) -> ProbeSpec | Probes:
+    """The probes an existing fingerprint file was made with (its probe file, for file probes, from ``options``)."""
+    spec = ProbeSpec.from_json(_fpfile.read_header(path)["probe_spec"])
+    if spec.kind not in ("token-file", "text-file"):
+        return spec
+    if not (options and options.probe_file):
+        raise UsageError(f"{path} was made from a probe file ({spec.describe()}); pass the same file with --probe-file")
+    probes = load_probe_file(options.probe_file)
+    if probes.spec != spec:
+        raise UsageError(f"--probe-file {options.probe_file} is not the file {path} was made from")
+    return probes
 
 
 def is_fingerprint_file(path: str | Path) -> bool:
@@ -132,8 +185,8 @@ def resolve_pair(
     """Turn each side into a fingerprint: files are loaded, model directories fingerprinted on the fly.
 
     A model directory is fingerprinted with the other side's probe spec when the other side is a
-    fingerprint, so the pair is always comparable; two directories share probes built for the
-    smaller of their vocabularies.
+    fingerprint, so the pair is always comparable. Two directories share probes: rare-token probes
+    chosen by the reference, or token probes below the smaller of their vocabularies.
     """
     kwargs = fingerprint_kwargs or {}
     sides: list[Fingerprint | None] = [
@@ -144,7 +197,7 @@ def resolve_pair(
         return sides[0], sides[1]  # type: ignore[return-value]
     if known:
         spec: ProbeSpec | Probes = known[0].spec
-        if spec.kind == "text-file" or spec.kind == "token-file":
+        if spec.kind in ("token-file", "text-file"):
             if not (options and options.probe_file):
                 raise UsageError(
                     f"the fingerprint was made from a probe file ({spec.describe()}); pass the same file with --probe-file"
@@ -152,6 +205,9 @@ def resolve_pair(
             spec = load_probe_file(options.probe_file)
             if spec.spec != known[0].spec:
                 raise UsageError(f"--probe-file {options.probe_file} is not the file the fingerprint was made from")
+    elif (options or ProbeOptions()).kind == "rare" and not (options and options.probe_file):
+        first = fingerprint_model(ref, options=options, **kwargs)  # the reference picks its rare tokens
+        return first, fingerprint_model(suspect, first.spec, **kwargs)
     else:
         spec = _shared_default_spec([Path(str(ref)), Path(str(suspect))], options or ProbeOptions())
     out = [s if s is not None else fingerprint_model(x, spec, **kwargs) for s, x in zip(sides, (ref, suspect))]
@@ -204,5 +260,5 @@ def compare(
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     fp_ref, fp_suspect = resolve_pair(ref, suspect, options=options, fingerprint_kwargs=fingerprint_kwargs)
     _fpfile.check_compatible(fp_ref, fp_suspect, same_width=True)
-    result = runner(fp_ref.hidden, fp_suspect.hidden, alpha=alpha, **settings)
+    result = runner(fp_ref, fp_suspect, alpha=alpha, **settings)
     return dataclasses.replace(result, probe_hash=fp_ref.probe_hash)

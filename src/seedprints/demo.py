@@ -103,23 +103,37 @@ def demo_pairs(settings: DemoSettings) -> list[tuple[str, str, str, str]]:
 def run_demo(
     settings: DemoSettings, *, out_dir: Path | None = None, progress: bool = False, say: Callable[[str], None] = lambda s: None
 ) -> list[DemoPair]:
-    """Build (or reuse) the models, fingerprint each once, and test every demo pair."""
-    from seedprints import api
-    from seedprints.probes import generated, token_spec
+    """Build (or reuse) the models, fingerprint each once per kind of probes, and test every demo pair.
+
+    Each method reads its own probes (:data:`seedprints.stats.methods.METHOD_PROBES`): the paper's
+    uniform token probes, and rare-token probes whose tokens the first pretrained model picks.
+    """
+    from seedprints import api, extract
+    from seedprints.probes import generated
+    from seedprints.stats.methods import METHOD_PROBES
     from seedprints.zoo.train import CPU_DEFAULT
 
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     models = build_models(settings, out_dir, progress, say)
-    probes = generated(token_spec(settings.n, settings.length, CPU_DEFAULT.vocab_size))
-    say(f"fingerprinting {len(models)} models on {settings.n} token probes of length {settings.length} ...")
-    fingerprints: dict[str, Fingerprint] = {}
-    for name, model in models.items():
-        fingerprints[name] = api.fingerprint_model(model, probes, progress=progress)
-        if out_dir is not None:
-            fingerprints[name].save(out_dir / f"{name}.fp.safetensors")
+    kinds = sorted({METHOD_PROBES[m] for m in settings.methods})
+    fingerprints: dict[str, dict[str, Fingerprint]] = {}
+    for kind in kinds:
+        options = api.ProbeOptions(kind=kind, n=settings.n, length=settings.length, vocab_bound=CPU_DEFAULT.vocab_size)
+        source = extract.load_model(models[f"base-seed{settings.seeds[0]}"])
+        spec = api.rare_token_spec(source, options) if kind == "rare" else options.spec_for([], CPU_DEFAULT.hidden_size)
+        say(f"fingerprinting {len(models)} models on {settings.n} {kind} probes of length {settings.length} ...")
+        fingerprints[kind] = {}
+        for name, model in models.items():
+            fp = api.fingerprint_model(model, generated(spec), progress=progress)
+            fingerprints[kind][name] = fp
+            if out_dir is not None:
+                fp.save(out_dir / f"{name}.{kind}.fp.safetensors")
     pairs = []
     for ref, suspect, truth, relation in demo_pairs(settings):
-        results = {m: api.compare(fingerprints[ref], fingerprints[suspect], method=m, alpha=settings.alpha) for m in settings.methods}
+        results = {}
+        for method in settings.methods:
+            fps = fingerprints[METHOD_PROBES[method]]
+            results[method] = api.compare(fps[ref], fps[suspect], method=method, alpha=settings.alpha)
         pairs.append(DemoPair(ref, suspect, truth, relation, results))
     return pairs

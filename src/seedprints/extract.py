@@ -21,7 +21,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -78,6 +78,8 @@ class LoadedModel:
         Dtype of the forward pass.
     is_encoder : bool
         True for bidirectional encoders (BERT-style), False for causal decoders.
+    unembedding : callable or None
+        Loads the ``[V, d]`` output-embedding (LM head) matrix on demand; None when the model has none.
     """
 
     module: torch.nn.Module
@@ -90,6 +92,7 @@ class LoadedModel:
     vocab_size: int | None
     dtype: torch.dtype
     is_encoder: bool
+    unembedding: Callable[[], torch.Tensor] | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -340,6 +343,31 @@ def _load_directory(path: Path, *, dtype: str, device: torch.device, trust_remot
         vocab_size=_vocab_size(module, config),
         dtype=torch_dtype,
         is_encoder=_is_encoder(config),
+        unembedding=lambda: _read_unembedding(path, config, module),
+    )
+
+
+def _read_unembedding(path: Path, config: Any, module: torch.nn.Module) -> torch.Tensor:
+    """The LM-head matrix of a checkpoint: the input embeddings when tied, else ``lm_head.weight`` read
+    straight from the safetensors file that holds it (the head itself is never instantiated)."""
+    if getattr(config, "tie_word_embeddings", False):
+        return module.get_input_embeddings().weight.detach()
+    from safetensors import safe_open
+
+    index = path / "model.safetensors.index.json"
+    files = [path / "model.safetensors"]
+    if index.is_file():
+        weight_map = json.loads(index.read_text()).get("weight_map", {})
+        files = [path / name for key, name in weight_map.items() if key.endswith("lm_head.weight")]
+    for file in files:
+        if file.is_file():
+            with safe_open(str(file), framework="pt") as handle:
+                for key in handle.keys():
+                    if key == "lm_head.weight" or key.endswith(".lm_head.weight"):
+                        return handle.get_tensor(key)
+    raise UsageError(
+        f"{path} has no lm_head.weight in its safetensors files; logit-recording (rare) probes need a causal LM "
+        "head, use --probe token"
     )
 
 
@@ -452,7 +480,26 @@ def _wrap_module(source: torch.nn.Module, *, dtype: str, device: torch.device) -
         vocab_size=_vocab_size(module, config),
         dtype=torch_dtype,
         is_encoder=_is_encoder(config),
+        unembedding=_module_unembedding(source),
     )
+
+
+def _module_unembedding(source: torch.nn.Module) -> Callable[[], torch.Tensor] | None:
+    head = source.get_output_embeddings() if isinstance(source, transformers.PreTrainedModel) else None
+    return None if head is None else (lambda: head.weight.detach())
+
+
+def unembedding_rows(loaded: LoadedModel, tokens: Sequence[int]) -> np.ndarray:
+    """float32 ``[len(tokens), d]`` rows of the model's LM head for the given token ids."""
+    if loaded.unembedding is None:
+        raise UsageError(f"{loaded.model_id} has no LM head; logit-recording (rare) probes need one, use --probe token")
+    matrix = loaded.unembedding()
+    if max(tokens) >= matrix.shape[0] or matrix.shape[1] != loaded.hidden_size:
+        raise UsageError(
+            f"{loaded.model_id}'s LM head is {tuple(matrix.shape)}, which does not fit token ids up to {max(tokens)} "
+            f"and width {loaded.hidden_size}"
+        )
+    return matrix[torch.as_tensor(list(tokens))].float().cpu().numpy()
 
 
 def _infer_width(module: torch.nn.Module, device: torch.device) -> int:

@@ -1,7 +1,8 @@
 """The fingerprint file: one ``.safetensors`` file holding a model's probe responses and how they were made.
 
 Layout: a float32 tensor ``hidden`` of shape ``[N, d]`` (row i = final hidden state at the last
-position of probe i) and string metadata: ``seedprints_format`` ("1"), ``probe_spec`` (canonical
+position of probe i), for specs with ``output_tokens`` a float32 tensor ``logits`` of shape
+``[N, m]`` (those tokens' logits at the same position), and string metadata: ``seedprints_format`` ("1"), ``probe_spec`` (canonical
 JSON) and ``probe_hash``, ``model_id``, ``model_revision``, ``config_hash``, ``hidden_size``,
 ``dtype`` (of the forward pass), ``seedprints_version``, ``created_at``. No pickle: the reader parses
 the header itself, checks every field and size before touching tensor bytes, and writes are atomic.
@@ -30,6 +31,7 @@ from seedprints.probes import ProbeSpec
 
 FORMAT_VERSION = "1"
 TENSOR_NAME = "hidden"
+LOGITS_NAME = "logits"  # optional: [N, m] logits of the probe spec's output_tokens
 _MAX_HEADER_BYTES = 1 << 20
 _REQUIRED_KEYS = ("seedprints_format", "probe_spec", "probe_hash", "model_id", "hidden_size", "dtype")
 
@@ -54,12 +56,15 @@ class Fingerprint:
         Where the model came from (path or name).
     metadata : dict of str to str
         The rest of the header (``config_hash``, ``dtype``, ``created_at``, ...).
+    logits : numpy.ndarray or None
+        float32 ``[N, m]`` logits of ``spec.output_tokens`` (None when the spec records none).
     """
 
     hidden: np.ndarray
     spec: ProbeSpec
     model_id: str
     metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    logits: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -98,21 +103,26 @@ class Fingerprint:
 
 def save(fp: Fingerprint, path: str | Path) -> Path:
     """Write ``fp`` to ``path`` atomically; raises OutputPathError if the folder is not writable."""
-    hidden = np.ascontiguousarray(fp.hidden, dtype="<f4")
-    if hidden.ndim != 2:
-        raise FingerprintFormatError(f"fingerprint matrix must be 2-D [N, d], got shape {hidden.shape}")
-    return write_atomic(Path(path), _encode(hidden, fp.header()))
+    tensors = {TENSOR_NAME: np.ascontiguousarray(fp.hidden, dtype="<f4")}
+    if fp.logits is not None:
+        tensors[LOGITS_NAME] = np.ascontiguousarray(fp.logits, dtype="<f4")
+    for name, array in tensors.items():
+        if array.ndim != 2 or array.shape[0] != tensors[TENSOR_NAME].shape[0]:
+            raise FingerprintFormatError(f"fingerprint tensor {name!r} must be 2-D with one row per probe, got {array.shape}")
+    return write_atomic(Path(path), _encode(tensors, fp.header()))
 
 
-def _encode(hidden: np.ndarray, metadata: dict[str, str]) -> bytes:
+def _encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
     """safetensors framing with sorted keys, so the same fingerprint always gives the same bytes."""
-    header = {
-        "__metadata__": metadata,
-        TENSOR_NAME: {"dtype": "F32", "shape": list(hidden.shape), "data_offsets": [0, hidden.nbytes]},
-    }
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for name in sorted(tensors):
+        array = tensors[name]
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the format aligns tensor data to 8 bytes
-    return struct.pack("<Q", len(text)) + text + hidden.tobytes()
+    return struct.pack("<Q", len(text)) + text + b"".join(tensors[name].tobytes() for name in sorted(tensors))
 
 
 def check_output_path(path: str | Path) -> Path:
@@ -172,16 +182,26 @@ def load(path: str | Path) -> Fingerprint:
         raise FingerprintFormatError(f"{path}: bad probe spec in header ({exc}); re-create the fingerprint") from exc
     if spec.hash != meta["probe_hash"]:
         raise FingerprintFormatError(f"{path}: probe hash does not match its spec; the file was altered, re-create it")
-    hidden = np.frombuffer(data, dtype="<f4").reshape(info["shape"]).astype(np.float32)
+    arrays = {
+        name: np.frombuffer(data[start:stop], dtype="<f4").reshape(shape).astype(np.float32)
+        for name, (shape, (start, stop)) in info.items()
+    }
+    hidden, logits = arrays[TENSOR_NAME], arrays.get(LOGITS_NAME)
+    expected_logits = len(spec.output_tokens) if spec.output_tokens else 0
+    if (logits.shape[1] if logits is not None else 0) != expected_logits:
+        raise FingerprintFormatError(
+            f"{path}: the probe spec records {expected_logits} logit tokens but the file holds "
+            f"{'none' if logits is None else logits.shape[1]}; re-create the fingerprint"
+        )
     if meta["hidden_size"] != str(hidden.shape[1]):
         raise FingerprintFormatError(f"{path}: header says hidden_size {meta['hidden_size']} but the matrix is {hidden.shape}")
     if hidden.shape[0] != spec.n:
         raise FingerprintFormatError(f"{path}: {hidden.shape[0]} rows but the probe spec has n={spec.n}; re-create it")
     rest = {k: v for k, v in meta.items() if k not in ("probe_spec", "probe_hash", "model_id", "hidden_size", "seedprints_format")}
-    return Fingerprint(hidden=hidden, spec=spec, model_id=meta["model_id"], metadata=rest)
+    return Fingerprint(hidden=hidden, spec=spec, model_id=meta["model_id"], metadata=rest, logits=logits)
 
 
-def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, Any], bytes]:
+def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, tuple[list[int], tuple[int, int]]], bytes]:
     """Parse the safetensors framing by hand so that no bad length or offset is ever trusted."""
     not_ours = f"{path} is not a seedprints fingerprint"
     try:
@@ -216,23 +236,37 @@ def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, Any],
     missing = [k for k in _REQUIRED_KEYS if not isinstance(meta.get(k), str)]
     if missing:
         raise FingerprintFormatError(f"{path}: header lacks {', '.join(missing)}; re-create the fingerprint")
-    info = header.get(TENSOR_NAME)
-    shape = info.get("shape") if isinstance(info, dict) else None
-    offsets = info.get("data_offsets") if isinstance(info, dict) else None
-    if (
-        not isinstance(info, dict)
-        or info.get("dtype") != "F32"
-        or not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(s, int) and s > 0 for s in shape))
-        or not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets))
-        or set(header) - {"__metadata__", TENSOR_NAME}
-    ):
-        raise FingerprintFormatError(f"{path}: expected one float32 [N, d] tensor named {TENSOR_NAME!r}; re-create the fingerprint")
-    expected = shape[0] * shape[1] * 4
-    if offsets != [0, expected] or size - 8 - header_len != expected:
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    if TENSOR_NAME not in tensors or set(tensors) - {TENSOR_NAME, LOGITS_NAME}:
         raise FingerprintFormatError(
-            f"{path} is truncated or padded (needs {expected} data bytes for shape {shape}, has "
+            f"{path}: expected a float32 tensor {TENSOR_NAME!r} (and optionally {LOGITS_NAME!r}), found "
+            f"{sorted(tensors)}; re-create the fingerprint"
+        )
+    info: dict[str, tuple[list[int], tuple[int, int]]] = {}
+    offset = 0
+    for name in sorted(tensors):
+        entry = tensors[name]
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or entry.get("dtype") != "F32"
+            or not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(s, int) and s > 0 for s in shape))
+            or not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets))
+        ):
+            raise FingerprintFormatError(f"{path}: tensor {name!r} must be float32 and 2-D; re-create the fingerprint")
+        end = offset + shape[0] * shape[1] * 4
+        if offsets != [offset, end]:
+            raise FingerprintFormatError(f"{path}: tensor {name!r} has bad data offsets; the file is corrupt, re-create it")
+        info[name] = (shape, (offset, end))
+        offset = end
+    if size - 8 - header_len != offset:
+        raise FingerprintFormatError(
+            f"{path} is truncated or padded (needs {offset} data bytes for its tensors, has "
             f"{size - 8 - header_len}); re-create or re-download it"
         )
+    if LOGITS_NAME in info and info[LOGITS_NAME][0][0] != info[TENSOR_NAME][0][0]:
+        raise FingerprintFormatError(f"{path}: {LOGITS_NAME!r} and {TENSOR_NAME!r} have different row counts; re-create it")
     return meta, info, data
 
 
@@ -241,7 +275,8 @@ def check_compatible(ref: Fingerprint, suspect: Fingerprint, *, same_width: bool
     if ref.spec != suspect.spec:
         raise IncompatibleFingerprintsError(
             f"fingerprints use different probes: reference {ref.spec.describe()} vs suspect "
-            f"{suspect.spec.describe()}; re-extract the suspect with the reference's probe spec"
+            f"{suspect.spec.describe()}; fingerprint the suspect with the reference's probes "
+            "(seedprints fingerprint SUSPECT --like REFERENCE_FILE)"
         )
     if same_width and ref.hidden_size != suspect.hidden_size:
         raise IncompatibleFingerprintsError(

@@ -54,6 +54,12 @@ class ProbeSpec:
         Generator: our portable per-row PCG64 streams, or the reference code's torch generator.
     source_sha256 : str or None
         SHA-256 of the probe file's bytes (file probes only).
+    input_tokens : tuple of int or None
+        Token probes draw their ids uniformly from this list instead of ``[0, vocab_bound)``: rare
+        probes use tokens the reference model has barely trained, whose embeddings keep the init.
+    output_tokens : tuple of int or None
+        Tokens whose logits (``h . w_t``, the unembedding row of t) are recorded for every probe,
+        for the vocabulary-side statistic; disjoint from ``input_tokens``.
     version : int
         Probe spec format version.
     """
@@ -68,14 +74,22 @@ class ProbeSpec:
     std: float | None = None
     rng: Literal["pcg64", "torch"] = "pcg64"
     source_sha256: str | None = None
+    input_tokens: tuple[int, ...] | None = None
+    output_tokens: tuple[int, ...] | None = None
     version: int = PROBE_SPEC_VERSION
 
     def __post_init__(self) -> None:
+        for name in ("input_tokens", "output_tokens"):  # JSON gives lists; keep specs hashable and comparable
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(int(t) for t in value))
         _check_spec(self)
 
     def to_json(self) -> str:
-        """Canonical JSON (sorted keys, no spaces): the same spec always gives the same string."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+        """Canonical JSON (sorted keys, no spaces, unset fields left out): the same spec always gives the
+        same string, and optional fields added later do not change the hash of specs that do not use them."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "ProbeSpec":
@@ -113,6 +127,10 @@ class ProbeSpec:
             parts.append(f"d={self.hidden_size}")
         if self.rng != "pcg64":
             parts.append(f"rng={self.rng}")
+        if self.input_tokens:
+            parts.append(f"rare inputs={len(self.input_tokens)}")
+        if self.output_tokens:
+            parts.append(f"logit tokens={len(self.output_tokens)}")
         if self.source_sha256:
             parts.append(f"file sha256={self.source_sha256[:12]}")
         return f"{' '.join(parts)} [{self.hash}]"
@@ -139,6 +157,16 @@ def _check_spec(spec: ProbeSpec) -> None:
         raise UsageError(f"{spec.kind} probes need the file's sha256")
     if spec.rng not in ("pcg64", "torch"):
         raise UsageError(f"unknown probe rng {spec.rng!r}; use 'pcg64' or 'torch'")
+    for name in ("input_tokens", "output_tokens"):
+        tokens = getattr(spec, name)
+        if tokens is None:
+            continue
+        if spec.kind != "token" or spec.rng != "pcg64":
+            raise UsageError(f"{name} go with token probes and rng='pcg64' only")
+        if len(tokens) < 2 or len(set(tokens)) != len(tokens) or min(tokens) < 0 or max(tokens) >= spec.vocab_bound:
+            raise UsageError(f"{name} must be at least 2 distinct token ids below vocab_bound={spec.vocab_bound}")
+    if spec.input_tokens and spec.output_tokens and set(spec.input_tokens) & set(spec.output_tokens):
+        raise UsageError("input_tokens and output_tokens must be disjoint (a token fed in and scored out breaks the null)")
 
 
 def token_spec(n: int, length: int, vocab_bound: int, seed: int = DEFAULT_PROBE_SEED, rng: str = "pcg64") -> ProbeSpec:
@@ -200,6 +228,9 @@ class Probes:
         spec = self.spec
         if spec.kind == "token" and spec.rng == "torch":
             return list(self._torch_token_ids()[start:stop])
+        if spec.kind == "token" and spec.input_tokens:
+            table = np.asarray(spec.input_tokens, dtype=np.int64)
+            return [table[_uniform_ids(_row_words(spec.seed, i, spec.length), len(table))] for i in range(start, stop)]
         if spec.kind == "token":
             return [_uniform_ids(_row_words(spec.seed, i, spec.length), spec.vocab_bound) for i in range(start, stop)]
         if spec.kind == "token-file":

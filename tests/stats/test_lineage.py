@@ -69,7 +69,7 @@ class TestLineageTest:
         a, b = shared_feature_pair(rng)
         b = b + 0.15 * a / a.std()
         res = lineage_test(a, b, n_permutations=4999)
-        assert res.details["p_permutation"] == pytest.approx(res.p_value, abs=0.02)
+        assert res.details["hidden_p_permutation"] == pytest.approx(res.p_value, abs=0.02)
 
     def test_far_tail_stays_finite(self):
         rng = np.random.default_rng(6)
@@ -112,3 +112,30 @@ class TestLineageTest:
         a = np.random.default_rng(10).standard_normal((50, 16))
         with pytest.raises(UsageError):
             lineage_test(a, a, **kwargs)
+
+
+class TestVocabularyStatistic:
+    def test_combined_with_bonferroni(self):
+        rng = np.random.default_rng(11)
+        a, b = shared_feature_pair(rng)
+        logits = rng.standard_normal((300, 32))
+        res = lineage_test(a, b, logits_ref=logits, logits_suspect=logits + rng.standard_normal((300, 32)))
+        assert res.details["vocab_z"] > 5 and res.verdict == "same-lineage"
+        best = min(res.details["hidden_log10_p"], res.details["vocab_log10_p"])
+        assert res.log10_p == pytest.approx(best + math.log10(2))
+
+    def test_null_holds_for_exchangeable_logits(self):
+        rng = np.random.default_rng(12)
+        zs = []
+        for _ in range(200):
+            a, b = shared_feature_pair(rng, n=200, d=16)
+            common = rng.standard_normal((200, 1))  # a drift every untrained token shares, in both models
+            la = common + rng.standard_normal((200, 24))
+            lb = common * 2 + rng.standard_normal((200, 24))
+            zs.append(lineage_test(a, b, logits_ref=la, logits_suspect=lb, n_permutations=0).details["vocab_z"])
+        assert abs(np.mean(zs)) < 0.25 and 0.8 < np.std(zs) < 1.2
+
+    def test_logits_on_one_side_only(self):
+        a = np.random.default_rng(13).standard_normal((50, 16))
+        with pytest.raises(IncompatibleFingerprintsError, match="one fingerprint only"):
+            lineage_test(a, a, logits_ref=a)

@@ -16,7 +16,7 @@ from seedprints.zoo import evaluate as ev
 from seedprints.zoo.manifest import ModelEntry, lineage_id, write_manifest
 
 VOCAB = 100
-PROBES = dict(n=60, length=8)
+PROBES = dict(n=60, length=8, rare_tokens=12)
 
 
 def _tokenizer():
@@ -143,11 +143,13 @@ class TestEvaluateZoo:
         report, out, _ = evaluated
         text = (out / "results.json").read_text()
         data = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in results.json"))
-        assert data["settings"]["probe"] == {"kind": "token", "n": 60, "length": 8, "seed": 42}
+        assert data["settings"]["probe"] == {"kind": None, "n": 60, "length": 8, "seed": 42,
+                                         "per_method": {"lineage": "rare", "paper": "token"}}
         assert data["settings"]["methods"] == list(METHODS)  # all methods by default
         assert set(data["summaries"]) == set(METHODS)
-        (spec,) = data["settings"]["probe_specs"].values()
-        assert spec["vocab_bound"] == VOCAB
+        specs = {spec["probe_kind"]: spec for spec in data["settings"]["probe_specs"].values()}
+        assert set(specs) == {"rare", "token"} and specs["token"]["vocab_bound"] == VOCAB
+        assert len(specs["rare"]["input_tokens"]) == len(specs["rare"]["output_tokens"]) == PROBES["rare_tokens"]
         assert len(data["pairs"]) == len(report.pairs)
         first = data["pairs"][0]
         assert {"ref", "suspect", "truth", "category", "results"} <= set(first)
@@ -226,7 +228,7 @@ class TestEvaluateZoo:
         later = os.stat(weights).st_mtime_ns + 10**9 * 3600
         os.utime(weights, ns=(later, later))
         ev.evaluate_zoo(tiny_zoo, tmp_path / "third", **PROBES)
-        assert calls == ["llama-s0-noise"]
+        assert calls == ["llama-s0-noise"] * 2  # once per kind of probes (rare for lineage, token for paper)
 
     def test_bad_arguments(self, tiny_zoo, tmp_path):
         with pytest.raises(UsageError, match="unknown method"):

@@ -10,10 +10,11 @@ import typer
 
 from seedprints.api import DEFAULT_LENGTH, DEFAULT_N, ProbeOptions
 from seedprints.probes import DEFAULT_PROBE_SEED
-from seedprints.stats.methods import DEFAULT_METHOD, METHODS
+from seedprints.stats.methods import DEFAULT_METHOD, METHOD_PROBES, METHODS
 
 
 class ProbeKindChoice(str, Enum):
+    rare = "rare"
     token = "token"
     embedding = "embedding"
 
@@ -36,7 +37,22 @@ def _positive(value: int) -> int:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (no progress bars).")]
-ProbeKindOpt = Annotated[ProbeKindChoice, typer.Option("--probe", help="Probe kind: random token ids or Gaussian input embeddings.")]
+ProbeKindOpt = Annotated[
+    Optional[ProbeKindChoice],
+    typer.Option(
+        "--probe",
+        help="Probe kind: rare = random sequences of tokens the reference barely trained, plus logits of others "
+        "(the lineage test's default); token = uniform random token ids (the paper's); embedding = Gaussian input "
+        "embeddings.",
+    ),
+]
+RareTokensOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--rare-tokens", help="Rare probes: input tokens, and as many logit tokens (default 128, at most 1/8 of the vocabulary).",
+        callback=_positive,
+    ),
+]
 NOpt = Annotated[int, typer.Option("--n", help="Number of probe sequences.", callback=_positive)]
 LengthOpt = Annotated[int, typer.Option("--length", help="Tokens per probe sequence.", callback=_positive)]
 ProbeSeedOpt = Annotated[int, typer.Option("--probe-seed", help="Seed of the probe generator.")]
@@ -59,10 +75,11 @@ DEFAULTS = dict(n=DEFAULT_N, length=DEFAULT_LENGTH, probe_seed=DEFAULT_PROBE_SEE
 
 
 def probe_options(
-    probe: ProbeKindChoice, n: int, length: int, probe_seed: int, vocab_bound: int | None, probe_file: Path | None
+    probe: ProbeKindChoice | None, n: int, length: int, probe_seed: int, vocab_bound: int | None,
+    probe_file: Path | None, rare_tokens: int | None = None, method: str = DEFAULT_METHOD,
 ) -> ProbeOptions:
-    """Bundle the probe flags into the API's ProbeOptions."""
+    """Bundle the probe flags into the API's ProbeOptions; without --probe, the method's own probes."""
     return ProbeOptions(
-        kind=probe.value, n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound,
-        probe_file=str(probe_file) if probe_file else None,
+        kind=probe.value if probe else METHOD_PROBES[method], n=n, length=length, seed=probe_seed,
+        vocab_bound=vocab_bound, probe_file=str(probe_file) if probe_file else None, rare_tokens=rare_tokens,
     )

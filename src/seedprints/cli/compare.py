@@ -47,12 +47,13 @@ def compare(
         typer.Option("--identity-mode", help="Paper mode: coset (default) = intersection of both sets; base = reference's set."),
     ] = None,
     use_agg: Annotated[bool, typer.Option("--use-agg", help="Paper mode: add the aggregate signal (Bonferroni-corrected).")] = False,
-    probe: o.ProbeKindOpt = o.ProbeKindChoice.token,
+    probe: o.ProbeKindOpt = None,
     n: o.NOpt = o.DEFAULTS["n"],
     length: o.LengthOpt = o.DEFAULTS["length"],
     probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
     vocab_bound: o.VocabBoundOpt = None,
     probe_file: o.ProbeFileOpt = None,
+    rare_tokens: o.RareTokensOpt = None,
     device: o.DeviceOpt = "cpu",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
     batch_size: o.BatchSizeOpt = 32,
@@ -63,7 +64,7 @@ def compare(
     from seedprints import api, report
 
     out = Output(json_output)
-    options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file)
+    options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress
     )

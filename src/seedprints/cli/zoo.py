@@ -51,9 +51,11 @@ def evaluate(
         Optional[list[o.MethodChoice]], typer.Option("--method", help="Test(s) to score; repeat the option; default: all.")
     ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the verdicts.")] = 0.01,
+    probe: o.ProbeKindOpt = None,
     n: o.NOpt = 1000,
     length: o.LengthOpt = 64,
     probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
+    rare_tokens: o.RareTokensOpt = None,
     device: o.DeviceOpt = "cpu",
     batch_size: o.BatchSizeOpt = 64,
     json_output: o.JsonOpt = False,
@@ -63,7 +65,8 @@ def evaluate(
 
     output = Output(json_output)
     report = evaluate_zoo(
-        zoo_dir, out, methods=[m.value for m in method] if method else None, alpha=alpha, n=n, length=length,
-        seed=probe_seed, device=device, batch_size=batch_size, progress=output.progress, say=output.hint,
+        zoo_dir, out, methods=[m.value for m in method] if method else None, alpha=alpha,
+        kind=probe.value if probe else None, n=n, length=length,
+        seed=probe_seed, rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=output.progress, say=output.hint,
     )
     output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))

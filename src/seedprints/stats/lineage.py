@@ -1,14 +1,16 @@
-"""The default lineage test: per-dimension rank correlation over all dimensions, with a permutation null.
+"""The default lineage test: per-dimension rank correlations over all dimensions, with permutation nulls.
 
-Why this null holds: a model's hidden (residual-stream) dimensions are exchangeable. Its init draws
+Why the null holds: a model's hidden (residual-stream) dimensions are exchangeable. Its init draws
 every dimension from the same distribution, and training (AdamW is coordinate-wise, the data does
 not know the dimension labels) commutes with relabelling them. So when two models were initialised
 independently, relabelling the suspect's dimensions by a uniformly random permutation leaves the
 joint distribution of the two fingerprints unchanged, *whatever* the models learnt from shared
 data. The statistic is the sum of same-index correlations; its null distribution is that of the
-sum along a random permutation, whose mean and variance are known exactly (Hoeffding 1951). Two
-models trained from different seeds on the same data in the same order are thus calibrated by
-construction, which the paper's analytical null is not.
+sum along a random permutation, whose mean and variance are known exactly (Hoeffding 1951).
+
+A second statistic, built the same way on the logits of tokens the reference never trained (whose
+unembedding rows are exchangeable), sees through a relabelling of hidden dimensions, which leaves
+logits unchanged.
 """
 
 from __future__ import annotations
@@ -74,11 +76,52 @@ def permutation_moments(c: np.ndarray) -> tuple[float, float]:
     return float(c.sum() / d), float((resid**2).sum() / (d - 1))
 
 
+def exchangeable_columns_test(a: np.ndarray, b: np.ndarray, *, n_permutations: int, seed: int) -> dict[str, float]:
+    """z of the same-index rank-correlation sum of two [N, m] matrices whose columns are exchangeable under H0.
+
+    Returns the statistic, its exact permutation mean and sd, z, the one-sided normal-tail log10 p,
+    the mean same-index correlation and (when ``n_permutations``) a Monte Carlo permutation p-value.
+    """
+    n, m = a.shape
+    c = standardized_ranks(a).T @ standardized_ranks(b) / n
+    statistic = float(np.trace(c))
+    mean, var = permutation_moments(c)
+    sd = math.sqrt(var)
+    z = (statistic - mean) / sd if sd > 0 else 0.0
+    out = {"statistic": statistic, "null_mean": mean, "null_sd": sd, "z": z,
+           "log10_p": min(0.0, float(log_ndtr(-z)) / math.log(10)), "mean_correlation": float(np.mean(np.diag(c)))}
+    if n_permutations:
+        perms = np.argsort(np.random.default_rng(seed).random((n_permutations, m)), axis=1)
+        null = c[np.arange(m), perms].sum(axis=1)
+        out["p_permutation"] = float((1 + np.count_nonzero(null >= statistic)) / (n_permutations + 1))
+    return out
+
+
+def _checked_pair(ref: np.ndarray, sus: np.ndarray, what: str, min_columns: int) -> None:
+    if ref.shape != sus.shape:
+        raise IncompatibleFingerprintsError(
+            f"{what} have different shapes {ref.shape} and {sus.shape}; the lineage test compares the same probes "
+            "(rows) and equal widths (columns)"
+        )
+    n, m = ref.shape
+    if n < MIN_PROBES:
+        raise InsufficientDataError(f"only {n} probes; the lineage test needs at least {MIN_PROBES} (use --n 1000 or more)")
+    if m < min_columns:
+        raise InsufficientDataError(f"only {m} columns in the {what}; the lineage test needs at least {min_columns}")
+    for name, h in (("reference", ref), ("suspect", sus)):
+        if not np.isfinite(h).all():
+            raise NonFiniteHiddenStatesError(
+                f"the {name} {what} contain NaN/Inf; re-extract with --dtype float32 (or bfloat16 for fp16 checkpoints)"
+            )
+
+
 def lineage_test(
     h_ref: Any,
     h_suspect: Any,
     alpha: float = 0.01,
     *,
+    logits_ref: Any = None,
+    logits_suspect: Any = None,
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
 ) -> LineageResult:
@@ -90,25 +133,30 @@ def lineage_test(
         Final hidden states of the two models on the same token probes, row i = probe i.
     alpha : float
         Significance level of the verdict.
+    logits_ref, logits_suspect : array_like, shape (N, m), optional
+        Logits of the probe spec's ``output_tokens`` (tokens the reference barely trained). When
+        given, a second statistic runs in vocabulary space, which a relabelling of hidden dimensions
+        cannot touch, and the two are combined with a Bonferroni correction.
     n_permutations : int
-        Random relabellings used for the Monte Carlo check ``details["p_permutation"]`` (0 to skip).
+        Random relabellings used for the Monte Carlo checks in ``details`` (0 to skip).
     seed : int
         Seed of those relabellings.
 
     Returns
     -------
     LineageResult
-        ``method="lineage"``; ``z`` standardised by the exact permutation moments, ``p_value`` its
-        one-sided normal tail (``log10_p`` stays exact far below 1e-300), ``tau_mean`` the mean
-        same-index Spearman correlation, ``k = d`` dimensions, ``n`` probes. ``details`` holds the
-        statistic, its null mean and sd, and the Monte Carlo permutation p-value.
+        ``method="lineage"``; ``z`` the larger of the hidden and vocabulary z's, ``p_value`` the
+        one-sided normal tail (doubled when both statistics ran; ``log10_p`` stays exact far below
+        1e-300), ``tau_mean`` the mean same-index Spearman correlation of hidden dimensions,
+        ``k = d`` dimensions, ``n`` probes. ``details`` holds each statistic, its null mean and sd,
+        its z and log10 p, and Monte Carlo permutation p-values.
 
     Raises
     ------
     IncompatibleFingerprintsError
-        Shapes differ or are not 2-D.
+        Shapes differ or are not 2-D, or logits are given for one side only.
     InsufficientDataError
-        Fewer than 20 probes or 8 dimensions.
+        Fewer than 20 probes or 8 dimensions (or logit tokens).
     NonFiniteHiddenStatesError
         NaN or Inf in either matrix.
 
@@ -116,15 +164,18 @@ def lineage_test(
     -----
     With ``A`` and ``B`` the standardised ranks (:func:`standardized_ranks`) and
     ``C = A^T B / N`` the ``d x d`` matrix of Spearman correlations between every dimension of the
-    reference and every dimension of the suspect, the statistic is ``T = trace(C)``. Under H0 the
-    suspect's dimension labels are exchangeable, so ``T`` is distributed like
+    reference and every dimension of the suspect, the hidden statistic is ``T = trace(C)``. Under H0
+    the suspect's dimension labels are exchangeable, so ``T`` is distributed like
     ``sum_i C[i, pi(i)]`` for a uniform permutation ``pi``, with mean and variance given by
-    :func:`permutation_moments`; ``z = (T - mean) / sd``. The normal tail is Hoeffding's
-    combinatorial central limit theorem. The null needs token probes (or any probes that do not
-    feed the same vector into both models' hidden dimensions): embedding probes put identical
-    values on identical dimension indices of unrelated models and break exchangeability.
-    A hidden-dimension permutation of the suspect (a function-preserving relabelling) hides the
-    lineage from this statistic, as from the paper's.
+    :func:`permutation_moments`; ``z = (T - mean) / sd``, and the normal tail is Hoeffding's
+    combinatorial central limit theorem. The null needs token probes: embedding probes put
+    identical values on identical dimension indices of unrelated models.
+
+    The vocabulary statistic is the same construction on the logits of ``m`` output tokens. Tokens
+    a model never trained keep their random unembedding rows, so under H0 the reference's columns
+    are exchangeable, and independence of the two models makes that enough. A hidden-dimension
+    permutation leaves logits unchanged, so a permuted copy stays detectable; the output tokens are
+    never fed as inputs, so no token links an input to an output column.
 
     References
     ----------
@@ -145,47 +196,38 @@ def lineage_test(
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
     if n_permutations < 0:
         raise UsageError(f"n_permutations must be >= 0 (got {n_permutations})")
-    ref = _as_matrix(h_ref, "h_ref")
-    sus = _as_matrix(h_suspect, "h_suspect")
-    if ref.shape != sus.shape:
+    ref, sus = _as_matrix(h_ref, "h_ref"), _as_matrix(h_suspect, "h_suspect")
+    _checked_pair(ref, sus, "fingerprints", MIN_DIMS)
+    if (logits_ref is None) != (logits_suspect is None):
         raise IncompatibleFingerprintsError(
-            f"fingerprints have different shapes {ref.shape} and {sus.shape}; the lineage test compares "
-            "the same probes (rows) and equal hidden sizes (columns)"
+            "logits are recorded for one fingerprint only; make both with the same probe spec"
         )
+    hidden = exchangeable_columns_test(ref, sus, n_permutations=n_permutations, seed=seed)
+    details: dict[str, Any] = {f"hidden_{k}": v for k, v in hidden.items()}
+    z, log10_p = hidden["z"], hidden["log10_p"]
+    if logits_ref is not None:
+        lref, lsus = _as_matrix(logits_ref, "logits_ref"), _as_matrix(logits_suspect, "logits_suspect")
+        _checked_pair(lref, lsus, "logits", MIN_DIMS)
+        if lref.shape[0] != ref.shape[0]:
+            raise IncompatibleFingerprintsError(f"logits have {lref.shape[0]} rows but the hidden states {ref.shape[0]}")
+        vocab = exchangeable_columns_test(lref, lsus, n_permutations=n_permutations, seed=seed + 1)
+        details.update({f"vocab_{k}": v for k, v in vocab.items()})
+        z = max(hidden["z"], vocab["z"])
+        log10_p = min(0.0, math.log10(2.0) + min(hidden["log10_p"], vocab["log10_p"]))  # Bonferroni over two
     n, d = ref.shape
-    if n < MIN_PROBES:
-        raise InsufficientDataError(f"only {n} probes; the lineage test needs at least {MIN_PROBES} (use --n 1000 or more)")
-    if d < MIN_DIMS:
-        raise InsufficientDataError(f"only {d} hidden dimensions; the lineage test needs at least {MIN_DIMS}")
-    for name, h in (("reference", ref), ("suspect", sus)):
-        if not np.isfinite(h).all():
-            raise NonFiniteHiddenStatesError(
-                f"the {name} fingerprint contains NaN/Inf; re-extract it with --dtype float32 (or bfloat16 for fp16 checkpoints)"
-            )
-    a, b = standardized_ranks(ref), standardized_ranks(sus)
-    c = a.T @ b / n
-    statistic = float(np.trace(c))
-    mean, var = permutation_moments(c)
-    sd = math.sqrt(var)
-    z = (statistic - mean) / sd if sd > 0 else 0.0
-    log10_p = min(0.0, float(log_ndtr(-z)) / math.log(10))
-    details: dict[str, Any] = {"statistic": statistic, "null_mean": mean, "null_sd": sd}
-    if n_permutations:
-        perms = np.argsort(np.random.default_rng(seed).random((n_permutations, d)), axis=1)
-        null = c[np.arange(d), perms].sum(axis=1)
-        details["p_permutation"] = float((1 + np.count_nonzero(null >= statistic)) / (n_permutations + 1))
     return LineageResult(
         verdict=verdict_for(log10_p, alpha),
         p_value=10.0**log10_p,
         log10_p=log10_p,
         z=z,
-        tau_mean=float(np.mean(np.diag(c))),
+        tau_mean=hidden["mean_correlation"],
         k=d,
         n=n,
         alpha=alpha,
         method="lineage",
-        settings={"statistic": "sum of same-index Spearman correlations of row-standardised states",
-                  "null": "hidden-dimension permutation (exact moments, normal tail)",
+        settings={"statistic": "sum of same-index Spearman correlations of row-standardised states"
+                               + (" and of rare-token logits (Bonferroni)" if logits_ref is not None else ""),
+                  "null": "permutation of exchangeable columns (exact moments, normal tail)",
                   "n_permutations": n_permutations, "seed": seed},
         details=details,
     )

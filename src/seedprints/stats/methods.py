@@ -1,8 +1,13 @@
-"""The lineage tests by name, with the defaults the CLI, the API and the zoo harness share."""
+"""The lineage tests by name, run on two fingerprints, with the defaults the CLI, the API and the zoo share.
+
+Each method also names the probes it is designed for: ``lineage`` reads rare-token probes (inputs
+the reference barely trained, plus the logits of other such tokens), ``paper`` the paper's uniform
+token probes.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -13,12 +18,25 @@ from seedprints.stats.result import LineageResult
 PAPER_BUFFER_RATIO = 0.10  # the paper keeps 10% of d as identity dimensions
 
 
-def paper_method(h_ref: np.ndarray, h_suspect: np.ndarray, *, alpha: float = 0.01, **settings: Any) -> LineageResult:
+class FingerprintLike(Protocol):
+    """What a method reads: the hidden states, and the logits of rare tokens when the probes record them."""
+
+    hidden: np.ndarray
+    logits: np.ndarray | None
+
+
+def paper_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: float = 0.01, **settings: Any) -> LineageResult:
     """Paper mode with the paper's width-relative default ``buffer_k = 10% of d`` (at least 1)."""
     if settings.get("buffer_k") is None:
-        settings["buffer_k"] = max(1, round(PAPER_BUFFER_RATIO * np.shape(h_ref)[1]))
-    return paper_test(h_ref, h_suspect, alpha=alpha, **settings)
+        settings["buffer_k"] = max(1, round(PAPER_BUFFER_RATIO * np.shape(ref.hidden)[1]))
+    return paper_test(ref.hidden, suspect.hidden, alpha=alpha, **settings)
 
 
-METHODS: dict[str, Callable[..., LineageResult]] = {"lineage": lineage_test, "paper": paper_method}
+def lineage_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: float = 0.01, **settings: Any) -> LineageResult:
+    """The default test on hidden states, plus rare-token logits when both fingerprints have them."""
+    return lineage_test(ref.hidden, suspect.hidden, alpha, logits_ref=ref.logits, logits_suspect=suspect.logits, **settings)
+
+
+METHODS: dict[str, Callable[..., LineageResult]] = {"lineage": lineage_method, "paper": paper_method}
+METHOD_PROBES: dict[str, str] = {"lineage": "rare", "paper": "token"}
 DEFAULT_METHOD = "lineage"

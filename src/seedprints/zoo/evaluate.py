@@ -30,10 +30,12 @@ from seedprints import api
 from seedprints import fingerprint as _fpfile
 from seedprints.errors import LowPowerWarning, OutputPathError, SeedprintsError, UsageError, ZooConfigError
 from seedprints.fingerprint import Fingerprint, write_atomic
-from seedprints.probes import ProbeSpec, default_vocab_bound, embedding_spec, token_spec
-from seedprints.stats.methods import METHODS
+from seedprints.probes import ProbeSpec, default_vocab_bound
+from seedprints.stats.methods import METHOD_PROBES, METHODS
 from seedprints.stats.result import LineageResult
 from seedprints.zoo.manifest import STAGES, ModelEntry, same_lineage, scan_zoo
+
+PROBE_KINDS = ("rare", "token", "embedding")
 
 __all__ = [
     "CROSS_FAMILY",
@@ -625,29 +627,41 @@ def _cached(path: Path, model_dir: Path, spec: ProbeSpec) -> Fingerprint | None:
     return fp if fp.spec == spec else None
 
 
-def _probe_spec(kind: str, n: int, length: int, seed: int, vocab_sizes: list[int], hidden_size: int) -> ProbeSpec:
-    if kind == "token":
-        if not vocab_sizes:
-            raise UsageError("no zoo model gives a vocab_size in its config.json; token probes need one")
-        return token_spec(n, length, default_vocab_bound(min(vocab_sizes)), seed=seed)
-    return embedding_spec(n, length, hidden_size, seed=seed)
+def _rare_source(names: list[str], entries: Mapping[str, ModelEntry], dirs: Mapping[str, Path]) -> Path | None:
+    """The model that picks the zoo's rare tokens: the first pretrained model (else the first model)."""
+    trained = [n for n in names if entries[n].stage == "pretrained"] or names
+    return dirs[trained[0]] if trained else None
 
 
-def _command(zoo_dir: Path, out_dir: Path, methods: Sequence[str] | None, alpha: float, kind: str, n: int,
+def _probe_spec(options: api.ProbeOptions, vocab_sizes: list[int], hidden_size: int, *,
+                rare_source: Path | None = None, device: str = "cpu") -> ProbeSpec:
+    if options.kind in ("token", "rare") and not vocab_sizes:
+        raise UsageError("no zoo model gives a vocab_size in its config.json; token probes need one")
+    if options.kind == "rare":
+        from seedprints import extract
+
+        assert rare_source is not None
+        options = dataclasses.replace(options, vocab_bound=default_vocab_bound(min(vocab_sizes)))
+        return api.rare_token_spec(extract.load_model(rare_source, device=device), options, device=device)
+    return options.spec_for(vocab_sizes, hidden_size)
+
+
+def _command(zoo_dir: Path, out_dir: Path, methods: Sequence[str] | None, alpha: float, kind: str | None, n: int,
              length: int, seed: int, device: str, batch_size: int) -> str:
     words = ["seedprints", "zoo", "eval", str(zoo_dir), "--out", str(out_dir)]
     for method in methods or ():
         words += ["--method", method]
-    words += ["--alpha", f"{alpha:g}", "--probe", kind, "--n", str(n), "--length", str(length),
-              "--probe-seed", str(seed), "--device", device, "--batch-size", str(batch_size)]
+    words += ["--alpha", f"{alpha:g}"] + (["--probe", kind] if kind else [])
+    words += ["--n", str(n), "--length", str(length), "--probe-seed", str(seed), "--device", device,
+              "--batch-size", str(batch_size)]
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _spec_table(specs: Mapping[int, ProbeSpec]) -> dict[str, dict[str, Any]]:
-    """The distinct probe specs of a run by hash, each with the hidden sizes it served."""
+def _spec_table(specs: Mapping[tuple[str, int], ProbeSpec]) -> dict[str, dict[str, Any]]:
+    """The distinct probe specs of a run by hash, each with its kind and the hidden sizes it served."""
     table: dict[str, dict[str, Any]] = {}
-    for hidden, spec in sorted(specs.items()):
-        row = table.setdefault(spec.hash, {**json.loads(spec.to_json()), "hash": spec.hash,
+    for (kind, hidden), spec in sorted(specs.items()):
+        row = table.setdefault(spec.hash, {**json.loads(spec.to_json()), "probe_kind": kind, "hash": spec.hash,
                                            "describe": spec.describe(), "hidden_sizes": []})
         row["hidden_sizes"].append(hidden)
     return table
@@ -667,10 +681,11 @@ def evaluate_zoo(
     *,
     methods: Sequence[str] | None = None,
     alpha: float = 0.01,
-    kind: str = "token",
+    kind: str | None = None,
     n: int = 1000,
     length: int = 64,
     seed: int = 42,
+    rare_tokens: int | None = None,
     device: str = "cpu",
     batch_size: int = 64,
     progress: bool = False,
@@ -692,9 +707,12 @@ def evaluate_zoo(
     alpha : float
         Significance level of every verdict.
     kind, n, length, seed
-        Probes: ``"token"`` (ids below the smallest vocabulary of the zoo, bounded by 32000, one
-        spec for the whole zoo) or ``"embedding"`` (one spec per hidden size); N sequences of
-        ``length`` tokens from generator seed ``seed``.
+        Probes: None (default) gives each method its own (:data:`METHOD_PROBES`); else one kind for
+        all: ``"rare"`` (tokens the zoo's first pretrained model of each width barely trained, with
+        logits of others), ``"token"`` (ids below the smallest vocabulary of the zoo, bounded by
+        32000) or ``"embedding"`` (one spec per hidden size); N sequences of ``length`` tokens from
+        generator seed ``seed``; rare probes use ``rare_tokens`` input and as many logit tokens
+        (default: 128, at most 1/8 of the vocabulary bound).
     device, batch_size, progress
         Forward-pass settings passed to :func:`seedprints.api.fingerprint_model`.
     say : callable, optional
@@ -730,8 +748,9 @@ def evaluate_zoo(
         raise UsageError(f"unknown method {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(METHODS)}")
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
-    if kind not in ("token", "embedding"):
-        raise UsageError(f"unknown probe kind {kind!r}; use 'token' or 'embedding'")
+    if kind is not None and kind not in PROBE_KINDS:
+        raise UsageError(f"unknown probe kind {kind!r}; use one of {', '.join(PROBE_KINDS)}")
+    method_kind = {m: kind or METHOD_PROBES[m] for m in chosen}
     if n < 1 or length < 1 or batch_size < 1:
         raise UsageError(f"n, length and batch_size must be positive (got {n}, {length}, {batch_size})")
     try:
@@ -764,39 +783,51 @@ def evaluate_zoo(
         dirs[entry.name] = path
 
     vocab_sizes = [v for _, v in shapes.values() if v]
-    specs: dict[int, ProbeSpec] = {}
-    for hidden, _ in shapes.values():
-        if hidden not in specs:
-            specs[hidden] = _probe_spec(kind, n, length, seed, vocab_sizes, hidden)
-    cache_dir = zoo_dir / FINGERPRINT_CACHE
-    fingerprints: dict[str, Fingerprint] = {}
-    model_info: dict[str, dict[str, Any]] = {}
     ordered = sorted(dirs, key=lambda name: _lineage_order(entries[name]))
+    specs: dict[tuple[str, int], ProbeSpec] = {}
+    for probe_kind in sorted(set(method_kind.values())):
+        for hidden, _ in shapes.values():
+            if (probe_kind, hidden) not in specs:
+                same_width = [name for name in ordered if name in dirs and shapes[name][0] == hidden]
+                options = api.ProbeOptions(kind=probe_kind, n=n, length=length, seed=seed, rare_tokens=rare_tokens)
+                specs[probe_kind, hidden] = _probe_spec(options, vocab_sizes, hidden,
+                                                        rare_source=_rare_source(same_width, entries, dirs), device=device)
+    cache_dir = zoo_dir / FINGERPRINT_CACHE
+    by_kind: dict[str, dict[str, Fingerprint]] = {k: {} for k in set(method_kind.values())}
+    model_info: dict[str, dict[str, Any]] = {}
     for i, name in enumerate(ordered, 1):
-        path, spec = dirs[name], specs[shapes[name][0]]
-        cache = cache_dir / f"{name}-{spec.hash}.safetensors"
-        fp = _cached(cache, path, spec)
-        cached = fp is not None
-        if fp is None:
-            say(f"fingerprinting {i}/{len(ordered)}: {name}")
-            try:
-                fp = api.fingerprint_model(path, spec, device=device, batch_size=batch_size, progress=progress)
-            except Exception as exc:  # noqa: BLE001 - seedprints and transformers errors alike
-                failed.append(FailedModel(name, str(path), _one_line(exc)))
-                say(f"  failed: {_one_line(exc)}")
-                continue
-            try:
-                cache_dir.mkdir(exist_ok=True)
-                _fpfile.save(fp, cache)
-            except (OSError, SeedprintsError) as exc:  # the cache is an optimisation: go on without it
-                say(f"  cannot cache the fingerprint ({_one_line(exc)})")
-        else:
-            say(f"fingerprint {i}/{len(ordered)}: {name} (cached)")
-        fingerprints[name] = fp
-        model_info[name] = {
-            **entries[name].to_dict(), "path": str(path), "hidden_size": fp.hidden_size,
-            "fingerprint": str(cache), "cached": cached,
-        }
+        path = dirs[name]
+        for probe_kind, fingerprints in by_kind.items():
+            spec = specs[probe_kind, shapes[name][0]]
+            cache = cache_dir / f"{name}-{spec.hash}.safetensors"
+            fp = _cached(cache, path, spec)
+            cached = fp is not None
+            if fp is None:
+                say(f"fingerprinting {i}/{len(ordered)}: {name} ({probe_kind} probes)")
+                try:
+                    fp = api.fingerprint_model(path, spec, device=device, batch_size=batch_size, progress=progress)
+                except Exception as exc:  # noqa: BLE001 - seedprints and transformers errors alike
+                    failed.append(FailedModel(name, str(path), _one_line(exc)))
+                    say(f"  failed: {_one_line(exc)}")
+                    break
+                try:
+                    cache_dir.mkdir(exist_ok=True)
+                    _fpfile.save(fp, cache)
+                except (OSError, SeedprintsError) as exc:  # the cache is an optimisation: go on without it
+                    say(f"  cannot cache the fingerprint ({_one_line(exc)})")
+            else:
+                say(f"fingerprint {i}/{len(ordered)}: {name} ({probe_kind} probes, cached)")
+            fingerprints[name] = fp
+            model_info[name] = {
+                **entries[name].to_dict(), "path": str(path), "hidden_size": fp.hidden_size,
+                "fingerprint": str(cache), "cached": cached,
+            }
+    complete = [name for name in ordered if all(name in fps for fps in by_kind.values())]
+    for fps in by_kind.values():  # a model that failed with one kind of probes is left out of every method
+        for name in list(fps):
+            if name not in complete:
+                del fps[name]
+    fingerprints = next(iter(by_kind.values()))
 
     names = [name for name in ordered if name in fingerprints]
     pairs: list[PairResult] = []
@@ -811,15 +842,15 @@ def evaluate_zoo(
                 skipped["different_width"] += 1
                 continue
             truth = classify_pair(entries[a], entries[b], entries, _memo=memo)
-            ref, sus = fingerprints[truth.ref], fingerprints[truth.suspect]
             results: dict[str, LineageResult | None] = {}
             errors: dict[str, str] = {}
             for method in chosen:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     try:
-                        result = METHODS[method](ref.hidden, sus.hidden, alpha=alpha)
-                        results[method] = dataclasses.replace(result, probe_hash=ref.probe_hash)
+                        fps = by_kind[method_kind[method]]
+                        result = METHODS[method](fps[truth.ref], fps[truth.suspect], alpha=alpha)
+                        results[method] = dataclasses.replace(result, probe_hash=fps[truth.ref].probe_hash)
                     except SeedprintsError as exc:
                         results[method] = None
                         errors[method] = _one_line(exc)
@@ -836,7 +867,7 @@ def evaluate_zoo(
         "out_dir": str(out_dir),
         "methods": chosen,
         "alpha": alpha,
-        "probe": {"kind": kind, "n": n, "length": length, "seed": seed},
+        "probe": {"kind": kind, "n": n, "length": length, "seed": seed, "per_method": method_kind},
         "probe_specs": _spec_table(specs),
         "device": device,
         "batch_size": batch_size,

@@ -1,0 +1,91 @@
+"""The Python API: rare-token probes, fingerprints that carry logits, and lineage through a hidden permutation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import seedprints
+from seedprints import api, extract
+from seedprints.errors import UsageError
+from seedprints.probes import ProbeSpec, generated
+from seedprints.zoo.derive import permute_hidden
+
+RARE = api.ProbeOptions(kind="rare", n=200, length=16, rare_tokens=12)
+
+
+@pytest.fixture(scope="module")
+def base_fp(tiny_llama_dir):
+    return seedprints.fingerprint_model(tiny_llama_dir, options=RARE)
+
+
+class TestRareTokenSpec:
+    def test_inputs_and_outputs_are_the_lowest_logit_tokens(self, tiny_llama_dir):
+        loaded = extract.load_model(tiny_llama_dir)
+        spec = api.rare_token_spec(loaded, RARE)
+        assert len(spec.input_tokens) == len(spec.output_tokens) == 12
+        assert not set(spec.input_tokens) & set(spec.output_tokens)
+        pilot = extract.extract_hidden_states(loaded, generated(api.token_spec(api.PILOT_PROBES, 16, 100)))
+        mean_logit = extract.unembedding_rows(loaded, range(100)) @ pilot.mean(axis=0)
+        assert set(spec.input_tokens) | set(spec.output_tokens) == set(np.argsort(mean_logit)[:24].tolist())
+
+    def test_default_count_scales_with_the_vocabulary(self, tiny_llama_dir):
+        spec = api.rare_token_spec(extract.load_model(tiny_llama_dir), api.ProbeOptions(kind="rare", n=20, length=8))
+        assert len(spec.input_tokens) == 100 // 8
+
+    def test_too_many_rare_tokens(self, tiny_llama_dir):
+        with pytest.raises(UsageError, match="--rare-tokens 40 must be between 1 and 25"):
+            api.rare_token_spec(extract.load_model(tiny_llama_dir), api.ProbeOptions(kind="rare", n=20, length=8, rare_tokens=40))
+
+    def test_probes_use_only_input_tokens(self, base_fp):
+        ids = np.stack(generated(base_fp.spec).token_ids(0, 200))
+        assert set(np.unique(ids)) <= set(base_fp.spec.input_tokens)
+
+
+class TestFingerprintWithLogits:
+    def test_logits_are_hidden_times_unembedding(self, base_fp, tiny_llama_dir):
+        import torch
+        import transformers
+
+        model = transformers.AutoModelForCausalLM.from_pretrained(tiny_llama_dir, local_files_only=True)
+        ids = torch.from_numpy(np.stack(generated(base_fp.spec).token_ids(0, 5)))
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[:, -1, list(base_fp.spec.output_tokens)].numpy()
+        np.testing.assert_allclose(base_fp.logits[:5], logits, rtol=1e-4, atol=1e-5)
+
+    def test_in_memory_model_gives_the_same_fingerprint(self, base_fp, tiny_llama_dir):
+        import transformers
+
+        model = transformers.AutoModelForCausalLM.from_pretrained(tiny_llama_dir, local_files_only=True)
+        again = seedprints.fingerprint_model(model, base_fp.spec)
+        np.testing.assert_allclose(again.logits, base_fp.logits, rtol=1e-5, atol=1e-6)
+
+    def test_like_reuses_the_spec(self, base_fp, tmp_path):
+        base_fp.save(tmp_path / "base.safetensors")
+        assert api.probes_like(tmp_path / "base.safetensors") == base_fp.spec
+
+    def test_model_without_head_refuses_rare_probes(self):
+        import transformers
+
+        config = transformers.LlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                          intermediate_size=64, vocab_size=100)
+        bare = transformers.LlamaModel(config)
+        with pytest.raises(UsageError, match="no LM head"):
+            seedprints.fingerprint_model(bare, options=RARE)
+
+
+class TestLineageThroughPermutation:
+    def test_vocab_statistic_sees_a_permuted_copy(self, base_fp, tiny_llama_dir, tiny_llama_other_dir):
+        import transformers
+
+        permuted = permute_hidden(transformers.AutoModelForCausalLM.from_pretrained(tiny_llama_dir, local_files_only=True), seed=3)
+        same = seedprints.compare(base_fp, seedprints.fingerprint_model(permuted, base_fp.spec))
+        unrelated = seedprints.compare(base_fp, seedprints.fingerprint_model(tiny_llama_other_dir, base_fp.spec))
+        assert same.verdict == "same-lineage" and same.details["vocab_z"] > 5 > same.details["hidden_z"]
+        assert unrelated.verdict == "independent"
+
+    def test_spec_token_lists_are_validated(self):
+        with pytest.raises(UsageError, match="disjoint"):
+            ProbeSpec(kind="token", n=20, length=4, vocab_bound=50, input_tokens=(1, 2), output_tokens=(2, 3))
+        with pytest.raises(UsageError, match="below vocab_bound"):
+            ProbeSpec(kind="token", n=20, length=4, vocab_bound=50, input_tokens=(1, 60))

@@ -1,0 +1,34 @@
+"""The whole zoo pipeline on the small `ci` config, through the CLI: build, evaluate, read the results page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seedprints.cli import main
+
+
+@pytest.mark.slow
+def test_ci_zoo_build_and_eval(tmp_path, capsys):
+    zoo, results = tmp_path / "zoo", tmp_path / "results"
+    assert main(["zoo", "build", "--config", "ci", "--out", str(zoo), "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert len(built["built"]) == 11 and not built["skipped"]
+
+    assert main(["zoo", "eval", str(zoo), "--out", str(results), "--n", "300", "--length", "32", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert not report["failed"]
+    for name in ("results.json", "summary.md", "calibration.png", "roc.png", "detection.png"):
+        assert (results / name).is_file(), name
+    data = json.loads((results / "results.json").read_text())
+    finetunes = [p for p in data["pairs"] if p["category"] == "finetune"]
+    assert len(finetunes) == 2
+    for pair in finetunes:  # fine-tuned copies are detected by every method
+        for method, result in pair["results"].items():
+            assert result["verdict"] == "same-lineage", (method, pair)
+    summary = (results / "summary.md").read_text()
+    assert "seedprints zoo eval" in summary and "lineage" in summary and "paper" in summary
+
+    assert main(["zoo", "build", "--config", "ci", "--out", str(zoo), "--json"]) == 0  # resumes: nothing to do
+    assert json.loads(capsys.readouterr().out)["built"] == []
