@@ -316,8 +316,10 @@ class TestMetadata:
         meta = model_metadata(llama)
         assert set(meta) == {
             "model_revision", "config_hash", "dtype", "model_type", "architecture", "num_layers", "vocab_size",
-            "transformers_version", "torch_version",
+            "tokenizer_hash", "transformers_version", "torch_version",
         }
+        vocab = json.dumps(llama.tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False)
+        assert meta["tokenizer_hash"] == hashlib.sha256(vocab.encode()).hexdigest()[:16]
         assert all(isinstance(v, str) for v in meta.values())
         assert meta["model_revision"] == hashlib.sha256((tiny_llama_dir / "config.json").read_bytes()).hexdigest()[:12]
         assert meta["dtype"] == "float32" and meta["model_type"] == "llama"

@@ -65,6 +65,8 @@ class ProbeOptions:
             return token_spec(self.n, self.length, self.bound(vocab_sizes), seed=self.seed)
         if self.kind == "embedding":
             return embedding_spec(self.n, self.length, hidden_size, seed=self.seed, std=self.embedding_std)
+        if self.kind == "rare":
+            raise UsageError("rare probes are chosen by a reference model: build them with rare_token_spec(model, options)")
         raise UsageError(f"unknown probe kind {self.kind!r}; use 'rare', 'token' or 'embedding' (or a probe file)")
 
 

@@ -805,8 +805,9 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
     -------
     dict of str to str
         ``model_revision``, ``config_hash``, ``dtype`` (e.g. ``"bfloat16"``), ``model_type``,
-        ``architecture``, ``num_layers``, ``vocab_size``, ``transformers_version``,
-        ``torch_version``; unknown values are empty strings.
+        ``architecture``, ``num_layers``, ``vocab_size``, ``tokenizer_hash`` (of the token -> id
+        map: text probes are encoded by each model's own tokenizer, so this says how),
+        ``transformers_version``, ``torch_version``; unknown values are empty strings.
 
     Example
     -------
@@ -829,9 +830,18 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         "architecture": str(architectures[0]) if architectures else type(loaded.module).__name__,
         "num_layers": str(num_layers) if num_layers is not None else "",
         "vocab_size": str(loaded.vocab_size) if loaded.vocab_size is not None else "",
+        "tokenizer_hash": _tokenizer_hash(loaded.tokenizer),
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
     }
+
+
+def _tokenizer_hash(tokenizer: Any) -> str:
+    """First 16 hex digits of the SHA-256 of the tokenizer's token -> id map ("" without a tokenizer)."""
+    if tokenizer is None:
+        return ""
+    vocab = json.dumps(tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(vocab.encode()).hexdigest()[:16]
 
 
 def read_model_shape(source: str | os.PathLike, *, trust_remote_code: bool = False) -> tuple[int, int | None]:

@@ -129,6 +129,11 @@ def _pair(report, a, b):
     return next(p for p in report.pairs if {p.ref, p.suspect} == {a, b})
 
 
+def report_entry(report, name):
+    """The sorted lineages of a model, as the report lists them."""
+    return sorted(next(m for m in report.models if m["name"] == name)["lineages"])
+
+
 class TestEvaluateZoo:
     def test_files_written(self, evaluated):
         report, out, _ = evaluated
@@ -202,6 +207,9 @@ class TestEvaluateZoo:
         fp = summary["false_positive"]
         assert fp["pairs"] == sum(1 for p in report.pairs if p.truth == "independent")
         assert fp["ci"][0] <= (fp["rate"] or 0) <= fp["ci"][1]
+        groups = {frozenset({tuple(report_entry(report, p.ref)), tuple(report_entry(report, p.suspect))})
+                  for p in report.pairs if p.truth == "independent"}
+        assert summary["false_positive_lineage_pairs"]["pairs"] == len(groups) < fp["pairs"]
         assert summary["auc"] is not None and 0 <= summary["auc"] <= 1
         assert [p["steps"] for p in summary["init_curve"]] == sorted(p["steps"] for p in summary["init_curve"])
         weights = {(p["ref"], round(p["weight"], 6)) for p in summary["blend_curve"]}
@@ -309,3 +317,25 @@ class TestRocAuc:
         fpr, tpr = ev.roc_curve([3.0, 2.0], [2.0, 1.0])
         assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
         assert (fpr[1], tpr[1]) == (0.0, 0.5)  # the top score is a positive
+
+
+class TestReadmeBlock:
+    def test_block_replaces_only_the_marked_lines(self, evaluated):
+        from seedprints.zoo import summary
+
+        report, _, _ = evaluated
+        text = f"intro\n{summary.README_START}\nold numbers\n{summary.README_END}\noutro\n"
+        new = summary.update_readme(text, summary.readme_block(report))
+        assert new.startswith("intro\n") and new.endswith("\noutro\n") and "old numbers" not in new
+        assert "`lineage`: false-positive rate" in new and "`paper`: false-positive rate" in new
+        assert summary.update_readme(new, summary.readme_block(report)) == new  # idempotent
+
+    def test_readme_without_markers(self, tmp_path):
+        from seedprints.errors import UsageError
+        from seedprints.zoo import summary
+
+        (tmp_path / "README.md").write_text("no block here\n")
+        with pytest.raises(UsageError, match="no results block"):
+            summary.read_readme(tmp_path / "README.md")
+        with pytest.raises(UsageError, match="cannot read README"):
+            summary.read_readme(tmp_path / "missing.md")

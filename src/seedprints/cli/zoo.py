@@ -58,15 +58,24 @@ def evaluate(
     rare_tokens: o.RareTokensOpt = None,
     device: o.DeviceOpt = "cpu",
     batch_size: o.BatchSizeOpt = 64,
+    update_readme: Annotated[
+        Optional[Path], typer.Option("--update-readme", help="Rewrite the marked results block of this README.")
+    ] = None,
     json_output: o.JsonOpt = False,
 ) -> None:
     """Fingerprint every zoo model once, test every pair of known lineage, and write the results page."""
+    from seedprints.fingerprint import write_atomic
+    from seedprints.zoo import summary
     from seedprints.zoo.evaluate import evaluate_zoo
 
     output = Output(json_output)
+    readme_text = summary.read_readme(update_readme) if update_readme is not None else ""  # fail before the long run
     report = evaluate_zoo(
         zoo_dir, out, methods=[m.value for m in method] if method else None, alpha=alpha,
         kind=probe.value if probe else None, n=n, length=length,
         seed=probe_seed, rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=output.progress, say=output.hint,
     )
+    if update_readme is not None:
+        readme = summary.update_readme(readme_text, summary.readme_block(report))
+        write_atomic(update_readme, readme.encode())
     output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))

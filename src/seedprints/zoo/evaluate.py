@@ -490,7 +490,11 @@ def summarize_method(
         ``truth``, ``positives`` (p < alpha), ``pairs``, ``rate`` (detection rate for same-lineage
         categories, false-positive rate for independent ones), ``ci`` (95% Clopper-Pearson),
         ``median_log10_p``, ``min_log10_p``, ``max_log10_p``, ``median_z``), ``detection``
-        (all same-lineage pairs), ``false_positive`` (all independent pairs), ``auc`` (ROC AUC of
+        (all same-lineage pairs), ``false_positive`` (all independent pairs),
+        ``false_positive_lineage_pairs`` (the same grouped by the two lineages involved: pairs of
+        models from the same two lineages are strongly dependent, so this is closer to the number of
+        independent draws from the null; a group counts once, as a false positive when the median
+        p-value of its pairs is below alpha), ``auc`` (ROC AUC of
         -log10 p; None without both classes), ``init_curve`` (init→* pairs: ``steps``, ``z``,
         ``log10_p``), ``blend_curve`` (blend vs an ancestor: ``weight`` of the parent that
         ancestor belongs to, ``lineage``, ``log10_p``, ``z``) and ``claims`` (the paper's
@@ -524,11 +528,21 @@ def summarize_method(
         "categories": categories,
         "detection": _rate(sum(1 for _, r in same_rows if r.verdict == SAME), len(same_rows)),
         "false_positive": _rate(sum(1 for _, r in indep_rows if r.verdict == SAME), len(indep_rows)),
+        "false_positive_lineage_pairs": _lineage_pair_rate(indep_rows, entries),
         "auc": roc_auc([-r.log10_p for _, r in same_rows], [-r.log10_p for _, r in indep_rows]),
         "init_curve": init_curve,
         "blend_curve": _blend_curve(rows, entries),
         "claims": _claims(rows, alpha, entries),
     }
+
+
+def _lineage_pair_rate(rows: list[tuple[PairResult, LineageResult]], entries: Mapping[str, ModelEntry]) -> dict[str, Any]:
+    groups: dict[frozenset[tuple[str, ...]], list[float]] = {}
+    for pair, result in rows:
+        key = frozenset({tuple(sorted(entries[pair.ref].lineages)), tuple(sorted(entries[pair.suspect].lineages))})
+        groups.setdefault(key, []).append(result.log10_p)
+    alpha = rows[0][1].alpha if rows else 1.0
+    return _rate(sum(float(np.median(ps)) < math.log10(alpha) for ps in groups.values()), len(groups))
 
 
 def _blend_curve(rows: list[tuple[PairResult, LineageResult]], entries: Mapping[str, ModelEntry]) -> list[dict[str, Any]]:

@@ -8,8 +8,10 @@ table per method, the failed models, and the plots.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seedprints.errors import UsageError
 from seedprints.report import format_p
 
 if TYPE_CHECKING:
@@ -34,7 +36,10 @@ def _num(value: float | None, fmt: str = ".2f") -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
+    """A rate in percent; one decimal below 10%, where false-positive rates live."""
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}%" if 0 < value < 0.1 else f"{100 * value:.0f}%"
 
 
 def _ci(ci: list[float | None]) -> str:
@@ -71,6 +76,8 @@ def _side_by_side(report: "EvalReport") -> list[str]:
                 + [_rate_cell(report.summaries[m]["detection"], with_ci=False) for m in methods])
     rows.append(["**all independent**", "independent", "false positives"]
                 + [_rate_cell(report.summaries[m]["false_positive"], with_ci=True) for m in methods])
+    rows.append(["**independent lineage pairs**", "independent", "median p < alpha"]
+                + [_rate_cell(report.summaries[m]["false_positive_lineage_pairs"], with_ci=True) for m in methods])
     rows.append(["**ROC AUC** (-log10 p)", "", ""] + [_num(report.summaries[m]["auc"], ".3f") for m in methods])
     return _table(["category", "truth", "rate"] + [f"`{m}`" for m in methods], rows)
 
@@ -103,6 +110,10 @@ def _method_section(method: str, summary: dict[str, Any]) -> list[str]:
         "",
         f"- False-positive rate over all {fp['pairs']} independent pairs: {_pct(fp['rate'])} "
         f"(95% Clopper-Pearson {_ci(fp['ci'])}) at alpha = {summary['alpha']:g}.",
+        f"- Grouped by the two lineages involved (pairs of models from the same two lineages are strongly "
+        f"dependent), {summary['false_positive_lineage_pairs']['positives']} of "
+        f"{summary['false_positive_lineage_pairs']['pairs']} independent lineage pairs had a median p below alpha "
+        f"(95% Clopper-Pearson {_ci(summary['false_positive_lineage_pairs']['ci'])}).",
         f"- Detection rate over all {summary['detection']['pairs']} same-lineage pairs: {_pct(summary['detection']['rate'])}.",
         f"- ROC AUC (score -log10 p): {_num(summary['auc'], '.3f')}.",
     ]
@@ -152,3 +163,41 @@ def render_summary(report: "EvalReport") -> str:
         for key, path in plots:
             lines += [f"![{key}]({path.name})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+README_START = "<!-- zoo-results:start (written by seedprints zoo eval --update-readme) -->"
+README_END = "<!-- zoo-results:end -->"
+
+
+def readme_block(report: "EvalReport") -> str:
+    """A few lines of headline error rates per method, for the README (written, never typed by hand)."""
+    lines = [README_START, "", f"Measured by `{report.settings.get('command', 'seedprints zoo eval')}`:", ""]
+    for method, summary in report.summaries.items():
+        fp, det = summary["false_positive"], summary["detection"]
+        missed = [row["category"] for row in summary["categories"]
+                  if row["truth"] != _INDEPENDENT and row["rate"] is not None and row["rate"] < 1]
+        lines.append(
+            f"- `{method}`: false-positive rate {_pct(fp['rate'])} (95% CI {_ci(fp['ci'])}) over {fp['pairs']} "
+            f"independent pairs; detection {_pct(det['rate'])} of {det['pairs']} same-lineage pairs"
+            + (f"; below 100% in: {', '.join(missed)}." if missed else ", every category at 100%.")
+        )
+    lines += ["", README_END]
+    return "\n".join(lines)
+
+
+def read_readme(path: Path) -> str:
+    """A README's text, checked to hold the results-block markers."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read README {path}: {exc.strerror}; check the path") from exc
+    update_readme(text, "")
+    return text
+
+
+def update_readme(text: str, block: str) -> str:
+    """Replace the marked results block of a README; refuse a README without the markers."""
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise UsageError(f"the README has no results block; add the lines {README_START!r} and {README_END!r} where it goes")
+    return text[:start] + block + text[end + len(README_END):]
