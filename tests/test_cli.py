@@ -86,6 +86,17 @@ class TestCompareVerb:
         assert code == 0, err
         assert out.startswith("same-lineage") and "log10 p" in out
 
+    def test_two_model_directories_default_method(self, capsys, tiny_llama_dir, tiny_llama_derived_dir):
+        code, out, err = run(capsys, "compare", tiny_llama_dir, tiny_llama_derived_dir, *PROBES, "--json")
+        assert code == 0, err
+        payload = json.loads(out)  # the reference chose the rare tokens, the suspect was read with them
+        assert payload["method"] == "lineage" and payload["verdict"] == "same-lineage"
+        assert "vocab_z" in payload["details"]
+
+    def test_like_with_a_missing_file(self, capsys, tmp_path, tiny_llama_dir):
+        code, _, err = run(capsys, "fingerprint", tiny_llama_dir, "-o", tmp_path / "a.safetensors", "--like", tmp_path / "no.safetensors")
+        assert_one_line_error(code, err, "does not exist")
+
     def test_verdict_line_for_humans(self, capsys, fingerprints):
         code, out, _ = run(capsys, "compare", fingerprints["base"], fingerprints["other"], "--method", "paper", "--buffer-k", "8")
         assert code == 0 and out.startswith("independent")
