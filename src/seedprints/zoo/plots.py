@@ -52,41 +52,45 @@ def plot_detection(report: "EvalReport", path: Path) -> Path:
         for row in summary["categories"]:
             if (row["category"], row["truth"]) not in categories:
                 categories.append((row["category"], row["truth"]))
-    fig, ax = _figure(max(6.0, 0.9 * len(categories) * max(1, len(methods)) ** 0.5 + 2), 4.5)
-    width = 0.8 / max(1, len(methods))
-    x = np.arange(len(categories))
+    # horizontal bars, one row per category: readable however many categories a zoo has
+    fig, ax = _figure(7.5, max(3.0, 0.26 * len(categories) * max(1, len(methods)) ** 0.5 + 1.2))
+    height = 0.8 / max(1, len(methods))
+    y = np.arange(len(categories))[::-1]
     for j, method in enumerate(methods):
         rates = {row["category"]: row["rate"] for row in report.summaries[method]["categories"]}
         values = [rates.get(cat) if rates.get(cat) is not None else 0.0 for cat, _ in categories]
-        bars = ax.bar(x + (j - (len(methods) - 1) / 2) * width, values, width, label=method)
+        bars = ax.barh(y - (j - (len(methods) - 1) / 2) * height, values, height, label=method)
         for bar, (_, truth) in zip(bars, categories):
             if truth == _INDEPENDENT:
                 bar.set_hatch("//")
     alpha = next(iter(report.summaries.values()))["alpha"] if report.summaries else 0.01
-    ax.axhline(alpha, color="grey", linestyle="--", linewidth=1, label=f"alpha = {alpha:g}")
-    ax.set_xticks(x, [f"{c}\n(indep.)" if t == _INDEPENDENT else c for c, t in categories], rotation=35, ha="right",
-                  fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("share of pairs with p < alpha")
-    ax.set_title("Detection rate (same lineage) and false-positive rate (hatched: independent)")
-    ax.legend(fontsize=8)
+    ax.axvline(alpha, color="grey", linestyle="--", linewidth=1, label=f"alpha = {alpha:g}")
+    ax.set_yticks(y, [f"{c} (indep.)" if t == _INDEPENDENT else c for c, t in categories], fontsize=8)
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("share of pairs with p < alpha")
+    ax.set_title("Detection (same lineage); false positives (hatched, independent)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
     return _save(fig, path)
 
 
 def plot_calibration(report: "EvalReport", path: Path) -> Path:
     """QQ plot of the independent pairs' p-values against the uniform distribution, on -log10 axes."""
     fig, ax = _figure(5.0, 5.0)
-    top = 1.0
+    series = []
     for method in report.summaries:
         observed = np.sort([_neglog(p.results[method].log10_p) for p in report.pairs
                             if p.truth == _INDEPENDENT and p.results.get(method) is not None])[::-1]
         observed = observed[~np.isnan(observed)]
-        if observed.size == 0:
-            continue
-        expected = -np.log10((np.arange(1, observed.size + 1) - 0.5) / observed.size)
-        ax.plot(expected, observed, marker="o", markersize=3, linestyle="none", label=f"{method} ({observed.size} pairs)")
-        top = max(top, float(np.nanmax(np.minimum(observed, 1e3))), float(expected.max()))
+        if observed.size:
+            series.append((method, observed, -np.log10((np.arange(1, observed.size + 1) - 0.5) / observed.size)))
+    # the y range follows the expected range: a badly calibrated method would otherwise squash the rest
+    top = max([1.0] + [2.0 * float(expected.max()) for _, _, expected in series])
+    for method, observed, expected in series:
+        clipped = int(np.count_nonzero(observed > top))
+        label = f"{method} ({observed.size} pairs" + (f", {clipped} above the top, drawn at it)" if clipped else ")")
+        ax.plot(expected, np.minimum(observed, top), marker="o", markersize=3, linestyle="none", label=label)
     ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1, label="uniform (calibrated)")
+    ax.set_ylim(0, top * 1.03)
     ax.set_xlabel("expected -log10 p (uniform)")
     ax.set_ylabel("observed -log10 p (independent pairs)")
     ax.set_title("Calibration under the null")
