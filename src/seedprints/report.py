@@ -26,15 +26,18 @@ def verdict_line(result: LineageResult, ref_name: str = "reference", suspect_nam
 
 
 def result_table(result: LineageResult) -> Table:
-    """The numbers behind a verdict: method, z, p, log10 p, k, n."""
+    """The numbers behind a verdict: method, z, p, log10 p, k, n, and the mean same-index correlation
+    (Kendall tau for the paper's test, Spearman for the default one)."""
     table = Table(show_header=True, header_style="bold")
-    for column in ("method", "z", "p", "log10 p", "k", "n", "tau mean"):
+    for column in ("method", "z", "p", "log10 p", "k", "n", "mean corr."):
         table.add_column(column, justify="right" if column != "method" else "left")
     tau = "-" if result.tau_mean is None else f"{result.tau_mean:.4f}"
     table.add_row(
         result.method, f"{result.z:.2f}", format_p(result.p_value, result.log10_p), f"{result.log10_p:.2f}",
         str(result.k), str(result.n), tau,
     )
+    if "vocab_z" in result.details:  # the default test's two parts, so the evidence can be read apart
+        table.caption = f"hidden-dimension part z = {result.details['hidden_z']:.2f}; rare-token logit part z = {result.details['vocab_z']:.2f}"
     return table
 
 

@@ -30,7 +30,7 @@ MethodChoice = Enum("MethodChoice", {name: name for name in METHODS}, type=str) 
 DEFAULT_METHOD_CHOICE = MethodChoice(DEFAULT_METHOD)
 
 
-def _positive(value: int) -> int:
+def positive_int(value: int) -> int:
     if value is not None and value < 1:
         raise typer.BadParameter(f"must be a positive integer (got {value})")
     return value
@@ -50,15 +50,15 @@ RareTokensOpt = Annotated[
     Optional[int],
     typer.Option(
         "--rare-tokens", help="Rare probes: input tokens, and as many logit tokens (default 128, at most 1/8 of the vocabulary).",
-        callback=_positive,
+        callback=positive_int,
     ),
 ]
-NOpt = Annotated[int, typer.Option("--n", help="Number of probe sequences.", callback=_positive)]
-LengthOpt = Annotated[int, typer.Option("--length", help="Tokens per probe sequence.", callback=_positive)]
+NOpt = Annotated[int, typer.Option("--n", help="Number of probe sequences.", callback=positive_int)]
+LengthOpt = Annotated[int, typer.Option("--length", help="Tokens per probe sequence.", callback=positive_int)]
 ProbeSeedOpt = Annotated[int, typer.Option("--probe-seed", help="Seed of the probe generator.")]
 VocabBoundOpt = Annotated[
     Optional[int],
-    typer.Option("--vocab-bound", help="Token ids are drawn below this (default: min(vocab, 32000)).", callback=_positive),
+    typer.Option("--vocab-bound", help="Token ids are drawn below this (default: min(vocab, 32000)).", callback=positive_int),
 ]
 ProbeFileOpt = Annotated[
     Optional[Path],
@@ -66,7 +66,7 @@ ProbeFileOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda, cuda:1, ...")]
 DtypeOpt = Annotated[DtypeChoice, typer.Option("--dtype", help="Forward-pass dtype; auto = bf16 for half-precision checkpoints.")]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Probes per forward pass.", callback=_positive)]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Probes per forward pass.", callback=positive_int)]
 TrustRemoteCodeOpt = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow a model directory to run its own Python code (only if you trust it).")
 ]

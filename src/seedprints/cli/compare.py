@@ -40,7 +40,7 @@ def compare(
     ] = o.DEFAULT_METHOD_CHOICE,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the verdict.", callback=_alpha)] = 0.01,
     buffer_k: Annotated[
-        Optional[int], typer.Option("--buffer-k", help="Paper mode: identity dimensions per model (default 10% of d).", callback=o._positive)
+        Optional[int], typer.Option("--buffer-k", help="Paper mode: identity dimensions per model (default 10% of d).", callback=o.positive_int)
     ] = None,
     identity_mode: Annotated[
         Optional[IdentityModeChoice],

@@ -23,8 +23,8 @@ EXAMPLES = """Examples:
 
 def demo(
     out: Annotated[Optional[Path], typer.Option("--out", help="Keep models and fingerprints here (reused on re-runs).")] = None,
-    pretrain_steps: Annotated[int, typer.Option("--pretrain-steps", help="Pretraining steps per seed.", callback=o._positive)] = 200,
-    finetune_steps: Annotated[int, typer.Option("--finetune-steps", help="Fine-tuning steps.", callback=o._positive)] = 60,
+    pretrain_steps: Annotated[int, typer.Option("--pretrain-steps", help="Pretraining steps per seed.", callback=o.positive_int)] = 200,
+    finetune_steps: Annotated[int, typer.Option("--finetune-steps", help="Fine-tuning steps.", callback=o.positive_int)] = 60,
     n: o.NOpt = 1000,
     length: o.LengthOpt = 64,
     json_output: o.JsonOpt = False,
