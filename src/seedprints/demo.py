@@ -120,8 +120,10 @@ def run_demo(
     fingerprints: dict[str, dict[str, Fingerprint]] = {}
     for kind in kinds:
         options = api.ProbeOptions(kind=kind, n=settings.n, length=settings.length, vocab_bound=CPU_DEFAULT.vocab_size)
-        source = extract.load_model(models[f"base-seed{settings.seeds[0]}"])
-        spec = api.rare_token_spec(source, options) if kind == "rare" else options.spec_for([], CPU_DEFAULT.hidden_size)
+        if kind == "rare":  # the first pretrained model picks the rare tokens
+            spec = api.rare_token_spec(extract.load_model(models[f"base-seed{settings.seeds[0]}"]), options)
+        else:
+            spec = options.spec_for([], CPU_DEFAULT.hidden_size)
         say(f"fingerprinting {len(models)} models on {settings.n} {kind} probes of length {settings.length} ...")
         fingerprints[kind] = {}
         for name, model in models.items():

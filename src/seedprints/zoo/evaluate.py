@@ -174,7 +174,7 @@ class EvalReport:
         Written files by short name (``"results"``, ``"summary"``, ``"detection"``, ``"heatmap-paper"``, ...).
     models : list of dict
         The evaluated models in lineage order: manifest fields plus ``path``, ``hidden_size``,
-        ``fingerprint`` (cache file) and ``cached`` (reused from the cache).
+        ``fingerprints`` (cache file per kind of probes) and ``cached`` (every one reused from the cache).
     settings : dict
         Arguments, probe spec(s) and methods of the run, and ``command`` (the CLI line).
     skipped : dict of str to int
@@ -188,6 +188,15 @@ class EvalReport:
     models: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def categories(self) -> list[tuple[str, str]]:
+        """Every (category, truth) any method reports, in display order: the rows of the side-by-side views."""
+        order: list[tuple[str, str]] = []
+        for summary in self.summaries.values():
+            for row in summary["categories"]:
+                if (row["category"], row["truth"]) not in order:
+                    order.append((row["category"], row["truth"]))
+        return order
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (the content of ``results.json``); NaN and Inf become None."""
@@ -811,6 +820,8 @@ def evaluate_zoo(
     model_info: dict[str, dict[str, Any]] = {}
     for i, name in enumerate(ordered, 1):
         path = dirs[name]
+        model_info[name] = {**entries[name].to_dict(), "path": str(path), "hidden_size": shapes[name][0],
+                            "fingerprints": {}, "cached": True}
         for probe_kind, fingerprints in by_kind.items():
             spec = specs[probe_kind, shapes[name][0]]
             cache = cache_dir / f"{name}-{spec.hash}.safetensors"
@@ -832,18 +843,10 @@ def evaluate_zoo(
             else:
                 say(f"fingerprint {i}/{len(ordered)}: {name} ({probe_kind} probes, cached)")
             fingerprints[name] = fp
-            model_info[name] = {
-                **entries[name].to_dict(), "path": str(path), "hidden_size": fp.hidden_size,
-                "fingerprint": str(cache), "cached": cached,
-            }
-    complete = [name for name in ordered if all(name in fps for fps in by_kind.values())]
-    for fps in by_kind.values():  # a model that failed with one kind of probes is left out of every method
-        for name in list(fps):
-            if name not in complete:
-                del fps[name]
-    fingerprints = next(iter(by_kind.values()))
-
-    names = [name for name in ordered if name in fingerprints]
+            model_info[name]["fingerprints"][probe_kind] = str(cache)
+            model_info[name]["cached"] &= cached
+    # a model that failed with one kind of probes is left out of every method
+    names = [name for name in ordered if all(name in fps for fps in by_kind.values())]
     pairs: list[PairResult] = []
     skipped = {"different_width": 0}
     low_power = dict.fromkeys(chosen, 0)
@@ -851,8 +854,8 @@ def evaluate_zoo(
     say(f"testing pairs of {len(names)} models with {', '.join(chosen)}")
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            fa, fb = fingerprints[a], fingerprints[b]
-            if fa.hidden_size != fb.hidden_size:
+            width = shapes[a][0]
+            if width != shapes[b][0]:
                 skipped["different_width"] += 1
                 continue
             truth = classify_pair(entries[a], entries[b], entries, _memo=memo)
@@ -873,7 +876,7 @@ def evaluate_zoo(
                         low_power[method] += 1
                     else:
                         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-            pairs.append(PairResult(truth.ref, truth.suspect, truth.truth, truth.category, fa.hidden_size, results, errors))
+            pairs.append(PairResult(truth.ref, truth.suspect, truth.truth, truth.category, width, results, errors))
 
     summaries = {m: summarize_method(pairs, m, alpha, entries, low_power=low_power[m]) for m in chosen}
     settings = {

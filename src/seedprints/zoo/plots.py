@@ -47,11 +47,7 @@ def _neglog(log10_p: float | None) -> float:
 def plot_detection(report: "EvalReport", path: Path) -> Path:
     """Share of pairs called same-lineage (p < alpha) per category, one bar per method in each category group."""
     methods = list(report.summaries)
-    categories: list[tuple[str, str]] = []
-    for summary in report.summaries.values():
-        for row in summary["categories"]:
-            if (row["category"], row["truth"]) not in categories:
-                categories.append((row["category"], row["truth"]))
+    categories = report.categories()
     # horizontal bars, one row per category: readable however many categories a zoo has
     fig, ax = _figure(7.5, max(3.0, 0.26 * len(categories) * max(1, len(methods)) ** 0.5 + 1.2))
     height = 0.8 / max(1, len(methods))

@@ -60,13 +60,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _side_by_side(report: "EvalReport") -> list[str]:
     methods = list(report.summaries)
-    order: list[tuple[str, str]] = []
-    for summary in report.summaries.values():
-        for row in summary["categories"]:
-            if (row["category"], row["truth"]) not in order:
-                order.append((row["category"], row["truth"]))
     rows = []
-    for category, truth in order:
+    for category, truth in report.categories():
         cells = [category, truth, "detection" if truth != _INDEPENDENT else "false positives"]
         for method in methods:
             match = next((r for r in report.summaries[method]["categories"] if r["category"] == category), None)
