@@ -43,5 +43,13 @@ class ZooConfigError(SeedprintsError, ValueError):
     """A zoo config has unknown keys or impossible values, or a zoo manifest is missing."""
 
 
+class RegistryError(SeedprintsError, OSError):
+    """A registry is missing, not ours, locked, from a newer schema, or lacks the named entry."""
+
+
+class ArchiveError(RegistryError):
+    """A registry archive is corrupt, truncated, foreign, unsafe or from a newer format; nothing was imported."""
+
+
 class LowPowerWarning(UserWarning):
     """The test ran but has little power (e.g. very few identity dimensions survived)."""

@@ -71,6 +71,23 @@ TrustRemoteCodeOpt = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow a model directory to run its own Python code (only if you trust it).")
 ]
 
+def _alpha_in_unit_interval(value: float) -> float:
+    if not 0 < value < 1:
+        raise typer.BadParameter(f"must be between 0 and 1 (got {value})")
+    return value
+
+
+DEFAULT_REGISTRY = Path("~/.seedprints/registry.db")
+RegistryOpt = Annotated[
+    Path,
+    typer.Option(
+        "--registry", envvar="SEEDPRINTS_REGISTRY",
+        help="Registry database (SQLite file); default ~/.seedprints/registry.db or $SEEDPRINTS_REGISTRY.",
+    ),
+]
+AlphaOpt = Annotated[float, typer.Option("--alpha", help="Significance level of the verdict.", callback=_alpha_in_unit_interval)]
+
+
 DEFAULTS = dict(n=DEFAULT_N, length=DEFAULT_LENGTH, probe_seed=DEFAULT_PROBE_SEED)
 
 

@@ -25,12 +25,6 @@ class IdentityModeChoice(str, Enum):
     base = "base"
 
 
-def _alpha(value: float) -> float:
-    if not 0 < value < 1:
-        raise typer.BadParameter(f"must be between 0 and 1 (got {value})")
-    return value
-
-
 def compare(
     ref: Annotated[Path, typer.Argument(help="Reference: a fingerprint file or a model directory.")],
     suspect: Annotated[Path, typer.Argument(help="Suspect: a fingerprint file or a model directory.")],
@@ -38,7 +32,7 @@ def compare(
         o.MethodChoice,
         typer.Option("--method", help="lineage = calibrated permutation-null test; paper = the published SeedPrints statistic."),
     ] = o.DEFAULT_METHOD_CHOICE,
-    alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the verdict.", callback=_alpha)] = 0.01,
+    alpha: o.AlphaOpt = 0.01,
     buffer_k: Annotated[
         Optional[int], typer.Option("--buffer-k", help="Paper mode: identity dimensions per model (default 10% of d).", callback=o.positive_int)
     ] = None,

@@ -53,11 +53,19 @@ def standardized_ranks(h: np.ndarray) -> np.ndarray:
     other. Both steps treat every dimension alike, so the permutation null stays exact. Constant
     columns become zeros.
     """
+    return scores_from_ranks(rankdata(row_standardized(h), axis=0))
+
+
+def row_standardized(h: np.ndarray) -> np.ndarray:
+    """Each row minus its mean, divided by its standard deviation (constant rows become zeros)."""
     centred = h - h.mean(axis=1, keepdims=True)
     scale = centred.std(axis=1, keepdims=True)
-    rows = np.divide(centred, scale, out=np.zeros_like(centred), where=scale > 0)
-    ranks = rankdata(rows, axis=0)
-    ranks -= ranks.mean(axis=0, keepdims=True)
+    return np.divide(centred, scale, out=np.zeros_like(centred), where=scale > 0)
+
+
+def scores_from_ranks(ranks: np.ndarray) -> np.ndarray:
+    """Centre and scale each column of (average) ranks to mean 0 and variance 1; constant columns become zeros."""
+    ranks = ranks - ranks.mean(axis=0, keepdims=True)
     sd = ranks.std(axis=0, keepdims=True)
     return np.divide(ranks, sd, out=np.zeros_like(ranks), where=sd > 0)
 
@@ -82,8 +90,13 @@ def exchangeable_columns_test(a: np.ndarray, b: np.ndarray, *, n_permutations: i
     Returns the statistic, its exact permutation mean and sd, z, the one-sided normal-tail log10 p,
     the mean same-index correlation and (when ``n_permutations``) a Monte Carlo permutation p-value.
     """
+    return scores_columns_test(standardized_ranks(a), standardized_ranks(b), n_permutations=n_permutations, seed=seed)
+
+
+def scores_columns_test(a: np.ndarray, b: np.ndarray, *, n_permutations: int, seed: int) -> dict[str, float]:
+    """:func:`exchangeable_columns_test` on matrices already turned into :func:`standardized_ranks`."""
     n, m = a.shape
-    c = standardized_ranks(a).T @ standardized_ranks(b) / n
+    c = a.T @ b / n
     statistic = float(np.trace(c))
     mean, var = permutation_moments(c)
     sd = math.sqrt(var)
@@ -192,29 +205,80 @@ def lineage_test(
     >>> lineage_test(a, rng.standard_normal((200, 64))).verdict
     'independent'
     """
-    if not 0 < alpha < 1:
-        raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
-    if n_permutations < 0:
-        raise UsageError(f"n_permutations must be >= 0 (got {n_permutations})")
+    _check_settings(alpha, n_permutations)
     ref, sus = _as_matrix(h_ref, "h_ref"), _as_matrix(h_suspect, "h_suspect")
     _checked_pair(ref, sus, "fingerprints", MIN_DIMS)
     if (logits_ref is None) != (logits_suspect is None):
         raise IncompatibleFingerprintsError(
             "logits are recorded for one fingerprint only; make both with the same probe spec"
         )
-    hidden = exchangeable_columns_test(ref, sus, n_permutations=n_permutations, seed=seed)
-    details: dict[str, Any] = {f"hidden_{k}": v for k, v in hidden.items()}
-    z, log10_p = hidden["z"], hidden["log10_p"]
+    logit_scores = None
     if logits_ref is not None:
         lref, lsus = _as_matrix(logits_ref, "logits_ref"), _as_matrix(logits_suspect, "logits_suspect")
         _checked_pair(lref, lsus, "logits", MIN_DIMS)
         if lref.shape[0] != ref.shape[0]:
             raise IncompatibleFingerprintsError(f"logits have {lref.shape[0]} rows but the hidden states {ref.shape[0]}")
-        vocab = exchangeable_columns_test(lref, lsus, n_permutations=n_permutations, seed=seed + 1)
+        logit_scores = (standardized_ranks(lref), standardized_ranks(lsus))
+    return scores_lineage_test(
+        (standardized_ranks(ref), standardized_ranks(sus)), logit_scores, alpha, n_permutations=n_permutations, seed=seed
+    )
+
+
+def lineage_test_ranked(
+    ref: Any, suspect: Any, alpha: float = 0.01, *, n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0
+) -> LineageResult:
+    """:func:`lineage_test` on two :class:`~seedprints.encoding.RankedFingerprint` (e.g. registry entries).
+
+    Gives the same numbers as :func:`lineage_test` on the fingerprints they were ranked from, since
+    the test reads nothing but those ranks. ``ref`` is the reference (its rare tokens' logits form
+    the vocab part).
+    """
+    _check_settings(alpha, n_permutations)
+    if ref.hidden_scores.shape != suspect.hidden_scores.shape:
+        raise IncompatibleFingerprintsError(
+            f"fingerprints have different shapes {ref.hidden_scores.shape} and {suspect.hidden_scores.shape}; "
+            "the lineage test compares the same probes (rows) and equal widths (columns)"
+        )
+    n, d = ref.hidden_scores.shape
+    if n < MIN_PROBES or d < MIN_DIMS:
+        raise InsufficientDataError(
+            f"{n} probes and {d} dimensions; the lineage test needs at least {MIN_PROBES} and {MIN_DIMS}"
+        )
+    if (ref.logit_scores is None) != (suspect.logit_scores is None) or (
+        ref.logit_scores is not None and ref.logit_scores.shape != suspect.logit_scores.shape
+    ):
+        raise IncompatibleFingerprintsError("the two fingerprints record different rare-token logits; use the same probe spec")
+    logits = None if ref.logit_scores is None else (ref.logit_scores, suspect.logit_scores)
+    return scores_lineage_test(
+        (ref.hidden_scores, suspect.hidden_scores), logits, alpha, n_permutations=n_permutations, seed=seed
+    )
+
+
+def _check_settings(alpha: float, n_permutations: int) -> None:
+    if not 0 < alpha < 1:
+        raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
+    if n_permutations < 0:
+        raise UsageError(f"n_permutations must be >= 0 (got {n_permutations})")
+
+
+def scores_lineage_test(
+    hidden_scores: tuple[np.ndarray, np.ndarray],
+    logit_scores: tuple[np.ndarray, np.ndarray] | None,
+    alpha: float,
+    *,
+    n_permutations: int,
+    seed: int,
+) -> LineageResult:
+    """The lineage test from (reference, suspect) standardised ranks of hidden states and, optionally, logits."""
+    hidden = scores_columns_test(*hidden_scores, n_permutations=n_permutations, seed=seed)
+    details: dict[str, Any] = {f"hidden_{k}": v for k, v in hidden.items()}
+    z, log10_p = hidden["z"], hidden["log10_p"]
+    if logit_scores is not None:
+        vocab = scores_columns_test(*logit_scores, n_permutations=n_permutations, seed=seed + 1)
         details.update({f"vocab_{k}": v for k, v in vocab.items()})
         z = max(hidden["z"], vocab["z"])
         log10_p = min(0.0, math.log10(2.0) + min(hidden["log10_p"], vocab["log10_p"]))  # Bonferroni over two
-    n, d = ref.shape
+    n, d = hidden_scores[0].shape
     return LineageResult(
         verdict=verdict_for(log10_p, alpha),
         p_value=10.0**log10_p,
@@ -226,7 +290,7 @@ def lineage_test(
         alpha=alpha,
         method="lineage",
         settings={"statistic": "sum of same-index Spearman correlations of row-standardised states"
-                               + (" and of rare-token logits (Bonferroni)" if logits_ref is not None else ""),
+                               + (" and of rare-token logits (Bonferroni)" if logit_scores is not None else ""),
                   "null": "permutation of exchangeable columns (exact moments, normal tail)",
                   "n_permutations": n_permutations, "seed": seed},
         details=details,

@@ -1,0 +1,242 @@
+"""Compact, lossless encoding of what the default lineage test reads from a fingerprint.
+
+The ``lineage`` test sees a fingerprint only through the ranks, over probes, of each row-standardised
+hidden dimension and of each rare-token logit column (:func:`seedprints.stats.lineage.standardized_ranks`).
+An encoded fingerprint stores exactly those ranks as bit-packed 0-based *min*-ranks
+(``ceil(log2 N)`` bits each; a tie group's average rank is its min-rank plus half its size minus
+one), so a test on a decoded entry gives bit-identical numbers to a test on the full matrix.
+
+Layout: ``b"SPRANKS1"``, a little-endian uint64 header length, a JSON header (sorted keys: format,
+spec, model_id, metadata, n, d, m, bits, source_sha256), then the packed hidden ranks and the packed
+logit ranks, each row-major. Paper mode reads raw values and cannot run on an encoded entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import struct
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata
+
+from seedprints.errors import FingerprintFormatError, NonFiniteHiddenStatesError, SeedprintsError
+from seedprints.fingerprint import Fingerprint
+from seedprints.probes import ProbeSpec
+from seedprints.stats.lineage import row_standardized, scores_from_ranks
+
+MAGIC = b"SPRANKS1"
+FORMAT = "seedprints-ranks/1"
+MAX_HEADER_BYTES = 1 << 20
+MAX_ROWS = 10_000_000
+MAX_COLUMNS = 1_000_000
+_PREFIX = struct.Struct("<8sQ")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RankedFingerprint:
+    """A fingerprint reduced to the ranks the lineage test reads.
+
+    Attributes
+    ----------
+    spec : ProbeSpec
+        The probes that produced the rows.
+    model_id : str
+        Where the model came from.
+    metadata : dict of str to str
+        The source fingerprint's other header fields.
+    hidden_ranks : numpy.ndarray
+        int32 ``[N, d]`` 0-based min-ranks over probes of the row-standardised hidden states.
+    logit_ranks : numpy.ndarray or None
+        int32 ``[N, m]`` 0-based min-ranks of the rare-token logits.
+    source_sha256 : str or None
+        SHA-256 of the fingerprint file's bytes it was made from, when known.
+    """
+
+    spec: ProbeSpec
+    model_id: str
+    metadata: dict[str, str]
+    hidden_ranks: np.ndarray
+    logit_ranks: np.ndarray | None = None
+    source_sha256: str | None = None
+
+    @property
+    def n(self) -> int:
+        """Number of probes (rows)."""
+        return int(self.hidden_ranks.shape[0])
+
+    @property
+    def hidden_size(self) -> int:
+        """Width d of the hidden states."""
+        return int(self.hidden_ranks.shape[1])
+
+    @property
+    def probe_hash(self) -> str:
+        """Hash of the probe spec."""
+        return self.spec.hash
+
+    @functools.cached_property
+    def hidden_scores(self) -> np.ndarray:
+        """float64 ``[N, d]`` standardised ranks, equal to ``standardized_ranks(fingerprint.hidden)``."""
+        return scores_from_ranks(_average_ranks(self.hidden_ranks))
+
+    @functools.cached_property
+    def logit_scores(self) -> np.ndarray | None:
+        """float64 ``[N, m]`` standardised ranks of the rare-token logits, or None."""
+        return None if self.logit_ranks is None else scores_from_ranks(_average_ranks(self.logit_ranks))
+
+
+def rank_fingerprint(fp: Fingerprint, *, source_sha256: str | None = None) -> RankedFingerprint:
+    """Reduce ``fp`` to its ranks; NaN or Inf anywhere is refused (ranks of NaN mean nothing)."""
+    for name, matrix in (("hidden states", fp.hidden), ("logits", fp.logits)):
+        if matrix is not None and not np.isfinite(matrix).all():
+            raise NonFiniteHiddenStatesError(
+                f"the {name} of {fp.model_id} contain NaN/Inf; re-extract with --dtype float32 (or bfloat16)"
+            )
+    hidden = _min_ranks(row_standardized(np.asarray(fp.hidden, dtype=np.float64)))
+    logits = None if fp.logits is None else _min_ranks(row_standardized(np.asarray(fp.logits, dtype=np.float64)))
+    return RankedFingerprint(
+        spec=fp.spec, model_id=fp.model_id, metadata=dict(fp.metadata), hidden_ranks=hidden, logit_ranks=logits,
+        source_sha256=source_sha256,
+    )
+
+
+def encode(item: Fingerprint | RankedFingerprint) -> bytes:
+    """The compact bytes of ``item`` (deterministic: the same ranks always give the same bytes)."""
+    ranked = item if isinstance(item, RankedFingerprint) else rank_fingerprint(item)
+    n, d = ranked.hidden_ranks.shape
+    m = 0 if ranked.logit_ranks is None else ranked.logit_ranks.shape[1]
+    bits = bits_per_rank(n)
+    header = {
+        "format": FORMAT, "spec": ranked.spec.to_json(), "model_id": ranked.model_id,
+        "metadata": dict(sorted(ranked.metadata.items())), "n": n, "d": d, "m": m, "bits": bits,
+        "source_sha256": ranked.source_sha256,
+    }
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    body = _pack(ranked.hidden_ranks, bits)
+    if ranked.logit_ranks is not None:
+        body += _pack(ranked.logit_ranks, bits)
+    return _PREFIX.pack(MAGIC, len(text)) + text + body
+
+
+def decode(blob: bytes, *, source: str = "registry entry") -> RankedFingerprint:
+    """Parse bytes made by :func:`encode`, checking every field and length before unpacking anything."""
+    header = _parse_header(blob, source)
+    n, d, m, bits = header["n"], header["d"], header["m"], header["bits"]
+    start = _PREFIX.size + header["_length"]
+    hidden_bytes, logit_bytes = _packed_size(n * d, bits), _packed_size(n * m, bits)
+    if len(blob) - start != hidden_bytes + logit_bytes:
+        raise FingerprintFormatError(
+            f"{source} is truncated or padded ({len(blob) - start} data bytes, expected {hidden_bytes + logit_bytes})"
+        )
+    hidden = _unpack(blob[start:start + hidden_bytes], n, d, bits, source)
+    logits = _unpack(blob[start + hidden_bytes:], n, m, bits, source) if m else None
+    return RankedFingerprint(
+        spec=header["_spec"], model_id=header["model_id"], metadata=header["metadata"], hidden_ranks=hidden,
+        logit_ranks=logits, source_sha256=header["source_sha256"],
+    )
+
+
+def bits_per_rank(n: int) -> int:
+    """Bits per stored 0-based rank for ``n`` probes."""
+    return max(1, (n - 1).bit_length())
+
+
+def encoded_size(n: int, d: int, m: int = 0) -> int:
+    """Bytes of the packed ranks of an ``[n, d]`` fingerprint with ``m`` logit columns (header excluded)."""
+    bits = bits_per_rank(n)
+    return _packed_size(n * d, bits) + _packed_size(n * m, bits)
+
+
+def _min_ranks(matrix: np.ndarray) -> np.ndarray:
+    return (rankdata(matrix, method="min", axis=0) - 1).astype(np.int32)
+
+
+def _average_ranks(min_ranks: np.ndarray) -> np.ndarray:
+    """1-based average ranks from 0-based min-ranks: a tie group's min-rank + 1 + (its size - 1) / 2."""
+    return min_ranks + 1.0 + (_tie_sizes(min_ranks) - 1) * 0.5
+
+
+def _tie_sizes(min_ranks: np.ndarray) -> np.ndarray:
+    n, d = min_ranks.shape
+    counts = _column_counts(min_ranks)
+    return counts.reshape(-1)[min_ranks + np.arange(d) * n].astype(np.float64)
+
+
+def _column_counts(min_ranks: np.ndarray) -> np.ndarray:
+    """``counts[j, v]`` = how many rows of column j hold rank v (flattened as one bincount)."""
+    n, d = min_ranks.shape
+    return np.bincount((min_ranks + np.arange(d) * n).ravel(), minlength=n * d).reshape(d, n)
+
+
+def _packed_size(values: int, bits: int) -> int:
+    return (values * bits + 7) // 8
+
+
+def _pack(ranks: np.ndarray, bits: int) -> bytes:
+    values = np.ascontiguousarray(ranks, dtype=np.uint32).reshape(-1)
+    bit_matrix = ((values[:, None] >> np.arange(bits, dtype=np.uint32)) & 1).astype(np.uint8)
+    return np.packbits(bit_matrix.reshape(-1), bitorder="little").tobytes()
+
+
+def _unpack(data: bytes, n: int, columns: int, bits: int, source: str) -> np.ndarray:
+    flat = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=n * columns * bits, bitorder="little")
+    weights = (1 << np.arange(bits, dtype=np.int64)).astype(np.int32)
+    ranks = (flat.reshape(n * columns, bits).astype(np.int32) @ weights).reshape(n, columns)
+    _check_min_ranks(ranks, source)
+    return ranks
+
+
+def _check_min_ranks(ranks: np.ndarray, source: str) -> None:
+    """Every column must be a valid min-rank vector: each value v that occurs has exactly v smaller entries."""
+    n = ranks.shape[0]
+    if ranks.size and int(ranks.max()) >= n:
+        raise FingerprintFormatError(f"{source} holds a rank beyond its {n} probes; the data is corrupt")
+    counts = _column_counts(ranks)
+    below = np.cumsum(counts, axis=1) - counts
+    present = counts > 0
+    if not np.array_equal(below[present], np.nonzero(present)[1]):
+        raise FingerprintFormatError(f"{source} holds ranks that no matrix can have; the data is corrupt")
+
+
+def _parse_header(blob: bytes, source: str) -> dict[str, Any]:
+    not_ours = f"{source} is not an encoded seedprints fingerprint"
+    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) < _PREFIX.size:
+        raise FingerprintFormatError(f"{not_ours} (too short)")
+    magic, length = _PREFIX.unpack_from(blob)
+    if magic != MAGIC:
+        raise FingerprintFormatError(f"{not_ours} (bad magic bytes)")
+    if length > min(MAX_HEADER_BYTES, len(blob) - _PREFIX.size):
+        raise FingerprintFormatError(f"{not_ours} (bad header length)")
+    try:
+        header = json.loads(bytes(blob[_PREFIX.size:_PREFIX.size + length]))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FingerprintFormatError(f"{not_ours} (header is not JSON)") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise FingerprintFormatError(f"{source} has format {found!r}; this seedprints reads {FORMAT!r}: upgrade seedprints")
+    limits = {"n": MAX_ROWS, "d": MAX_COLUMNS, "m": MAX_COLUMNS, "bits": 32}
+    for key, limit in limits.items():
+        value = header.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not (0 <= value <= limit):
+            raise FingerprintFormatError(f"{source}: header field {key!r} is {value!r}, expected an integer in 0..{limit}")
+    if header["n"] < 1 or header["d"] < 1 or header["bits"] != bits_per_rank(header["n"]):
+        raise FingerprintFormatError(f"{source}: impossible shape or rank width in the header; the data is corrupt")
+    text_fields = {"model_id": header.get("model_id"), "spec": header.get("spec")}
+    metadata, digest = header.get("metadata"), header.get("source_sha256")
+    if (
+        not all(isinstance(v, str) for v in text_fields.values())
+        or not (isinstance(metadata, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()))
+        or not (digest is None or isinstance(digest, str))
+    ):
+        raise FingerprintFormatError(f"{source}: header fields have the wrong types; the data is corrupt")
+    try:
+        spec = ProbeSpec.from_json(header["spec"])
+    except (SeedprintsError, TypeError, ValueError) as exc:
+        raise FingerprintFormatError(f"{source}: bad probe spec in the header ({exc})") from exc
+    expected_m = len(spec.output_tokens) if spec.output_tokens else 0
+    if spec.n != header["n"] or expected_m != header["m"]:
+        raise FingerprintFormatError(f"{source}: the shape does not match its probe spec; the data is corrupt")
+    return {**header, "_spec": spec, "_length": length}
