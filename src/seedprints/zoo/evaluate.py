@@ -698,6 +698,105 @@ def _quiet(_message: str) -> None:
 # The harness
 
 
+@dataclasses.dataclass
+class ZooFingerprints:
+    """Every zoo model's fingerprints, one shared probe spec per (probe kind, hidden size)."""
+
+    entries: dict[str, ModelEntry]
+    shapes: dict[str, tuple[int, int | None]]
+    specs: dict[tuple[str, int], ProbeSpec]
+    fingerprints: dict[str, dict[str, Fingerprint]]  # probe kind -> model name -> fingerprint
+    model_info: dict[str, dict[str, Any]]
+    failed: list[FailedModel]
+    ordered: list[str]  # loadable models, lineage by lineage
+
+
+def fingerprint_zoo(
+    zoo_dir: str | Path,
+    kinds: Sequence[str],
+    *,
+    n: int = 1000,
+    length: int = 64,
+    seed: int = 42,
+    rare_tokens: int | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    progress: bool = False,
+    say: Callable[[str], Any] | None = None,
+) -> ZooFingerprints:
+    """Fingerprint every model of a zoo with each probe kind, reusing ``zoo_dir/.fingerprints``.
+
+    A model that fails is recorded in ``failed`` and left out of the fingerprints of that kind;
+    the rare-token spec of each width comes from the zoo's first pretrained model of that width.
+    """
+    say = say or _quiet
+    zoo_dir = Path(zoo_dir)
+    found, scan_failed = scan_zoo(zoo_dir)
+    if not found and not scan_failed:
+        raise ZooConfigError(f"{zoo_dir} holds no model directories; build a zoo with `seedprints zoo build`")
+    failed = [FailedModel(p.name, str(p), msg) for p, msg in scan_failed]
+    entries: dict[str, ModelEntry] = {}
+    dirs: dict[str, Path] = {}
+    shapes: dict[str, tuple[int, int | None]] = {}
+    from seedprints import extract
+
+    first_dir: dict[str, Path] = {}
+    for path, entry in found:
+        if entry.name in first_dir:
+            failed.append(FailedModel(entry.name, str(path), f"duplicate model name {entry.name!r} (also {first_dir[entry.name]})"))
+            continue
+        first_dir[entry.name] = path
+        entries[entry.name] = entry
+        try:
+            shapes[entry.name] = extract.read_model_shape(path)
+        except Exception as exc:  # noqa: BLE001 - any failure of one model is recorded, the eval goes on
+            failed.append(FailedModel(entry.name, str(path), _one_line(exc)))
+            continue
+        dirs[entry.name] = path
+
+    vocab_sizes = [v for _, v in shapes.values() if v]
+    ordered = sorted(dirs, key=lambda name: _lineage_order(entries[name]))
+    specs: dict[tuple[str, int], ProbeSpec] = {}
+    for probe_kind in sorted(set(kinds)):
+        for hidden, _ in shapes.values():
+            if (probe_kind, hidden) not in specs:
+                same_width = [name for name in ordered if name in dirs and shapes[name][0] == hidden]
+                options = api.ProbeOptions(kind=probe_kind, n=n, length=length, seed=seed, rare_tokens=rare_tokens)
+                specs[probe_kind, hidden] = _probe_spec(options, vocab_sizes, hidden,
+                                                        rare_source=_rare_source(same_width, entries, dirs), device=device)
+    cache_dir = zoo_dir / FINGERPRINT_CACHE
+    by_kind: dict[str, dict[str, Fingerprint]] = {k: {} for k in kinds}
+    model_info: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(ordered, 1):
+        path = dirs[name]
+        model_info[name] = {**entries[name].to_dict(), "path": str(path), "hidden_size": shapes[name][0],
+                            "fingerprints": {}, "cached": True}
+        for probe_kind, fingerprints in by_kind.items():
+            spec = specs[probe_kind, shapes[name][0]]
+            cache = cache_dir / f"{name}-{spec.hash}.safetensors"
+            fp = _cached(cache, path, spec)
+            cached = fp is not None
+            if fp is None:
+                say(f"fingerprinting {i}/{len(ordered)}: {name} ({probe_kind} probes)")
+                try:
+                    fp = api.fingerprint_model(path, spec, device=device, batch_size=batch_size, progress=progress)
+                except Exception as exc:  # noqa: BLE001 - seedprints and transformers errors alike
+                    failed.append(FailedModel(name, str(path), _one_line(exc)))
+                    say(f"  failed: {_one_line(exc)}")
+                    break
+                try:
+                    cache_dir.mkdir(exist_ok=True)
+                    _fpfile.save(fp, cache)
+                except (OSError, SeedprintsError) as exc:  # the cache is an optimisation: go on without it
+                    say(f"  cannot cache the fingerprint ({_one_line(exc)})")
+            else:
+                say(f"fingerprint {i}/{len(ordered)}: {name} ({probe_kind} probes, cached)")
+            fingerprints[name] = fp
+            model_info[name]["fingerprints"][probe_kind] = str(cache)
+            model_info[name]["cached"] &= cached
+    return ZooFingerprints(entries, shapes, specs, by_kind, model_info, failed, ordered)
+
+
 def evaluate_zoo(
     zoo_dir: str | Path,
     out_dir: str | Path,
@@ -782,69 +881,12 @@ def evaluate_zoo(
         raise OutputPathError(f"cannot create output folder {out_dir}: {exc.strerror}; choose a writable location") from exc
     _fpfile.check_output_path(out_dir / "results.json")
 
-    found, scan_failed = scan_zoo(zoo_dir)
-    if not found and not scan_failed:
-        raise ZooConfigError(f"{zoo_dir} holds no model directories; build a zoo with `seedprints zoo build`")
-    failed = [FailedModel(p.name, str(p), msg) for p, msg in scan_failed]
-    entries: dict[str, ModelEntry] = {}
-    dirs: dict[str, Path] = {}
-    shapes: dict[str, tuple[int, int | None]] = {}
-    from seedprints import extract
-
-    first_dir: dict[str, Path] = {}
-    for path, entry in found:
-        if entry.name in first_dir:
-            failed.append(FailedModel(entry.name, str(path), f"duplicate model name {entry.name!r} (also {first_dir[entry.name]})"))
-            continue
-        first_dir[entry.name] = path
-        entries[entry.name] = entry
-        try:
-            shapes[entry.name] = extract.read_model_shape(path)
-        except Exception as exc:  # noqa: BLE001 - any failure of one model is recorded, the eval goes on
-            failed.append(FailedModel(entry.name, str(path), _one_line(exc)))
-            continue
-        dirs[entry.name] = path
-
-    vocab_sizes = [v for _, v in shapes.values() if v]
-    ordered = sorted(dirs, key=lambda name: _lineage_order(entries[name]))
-    specs: dict[tuple[str, int], ProbeSpec] = {}
-    for probe_kind in sorted(set(method_kind.values())):
-        for hidden, _ in shapes.values():
-            if (probe_kind, hidden) not in specs:
-                same_width = [name for name in ordered if name in dirs and shapes[name][0] == hidden]
-                options = api.ProbeOptions(kind=probe_kind, n=n, length=length, seed=seed, rare_tokens=rare_tokens)
-                specs[probe_kind, hidden] = _probe_spec(options, vocab_sizes, hidden,
-                                                        rare_source=_rare_source(same_width, entries, dirs), device=device)
-    cache_dir = zoo_dir / FINGERPRINT_CACHE
-    by_kind: dict[str, dict[str, Fingerprint]] = {k: {} for k in set(method_kind.values())}
-    model_info: dict[str, dict[str, Any]] = {}
-    for i, name in enumerate(ordered, 1):
-        path = dirs[name]
-        model_info[name] = {**entries[name].to_dict(), "path": str(path), "hidden_size": shapes[name][0],
-                            "fingerprints": {}, "cached": True}
-        for probe_kind, fingerprints in by_kind.items():
-            spec = specs[probe_kind, shapes[name][0]]
-            cache = cache_dir / f"{name}-{spec.hash}.safetensors"
-            fp = _cached(cache, path, spec)
-            cached = fp is not None
-            if fp is None:
-                say(f"fingerprinting {i}/{len(ordered)}: {name} ({probe_kind} probes)")
-                try:
-                    fp = api.fingerprint_model(path, spec, device=device, batch_size=batch_size, progress=progress)
-                except Exception as exc:  # noqa: BLE001 - seedprints and transformers errors alike
-                    failed.append(FailedModel(name, str(path), _one_line(exc)))
-                    say(f"  failed: {_one_line(exc)}")
-                    break
-                try:
-                    cache_dir.mkdir(exist_ok=True)
-                    _fpfile.save(fp, cache)
-                except (OSError, SeedprintsError) as exc:  # the cache is an optimisation: go on without it
-                    say(f"  cannot cache the fingerprint ({_one_line(exc)})")
-            else:
-                say(f"fingerprint {i}/{len(ordered)}: {name} ({probe_kind} probes, cached)")
-            fingerprints[name] = fp
-            model_info[name]["fingerprints"][probe_kind] = str(cache)
-            model_info[name]["cached"] &= cached
+    zoo = fingerprint_zoo(zoo_dir, sorted(set(method_kind.values())), n=n, length=length, seed=seed,
+                          rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=progress, say=say)
+    entries, shapes, specs, by_kind, model_info, failed = (
+        zoo.entries, zoo.shapes, zoo.specs, zoo.fingerprints, zoo.model_info, zoo.failed
+    )
+    ordered = zoo.ordered
     # a model that failed with one kind of probes is left out of every method
     names = [name for name in ordered if all(name in fps for fps in by_kind.values())]
     pairs: list[PairResult] = []
