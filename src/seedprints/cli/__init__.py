@@ -15,6 +15,7 @@ import typer
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
+from seedprints.cli import registry as _registry
 from seedprints.cli import zoo as _zoo
 
 QUICK_START = """Quick start:
@@ -39,6 +40,7 @@ app.command("fingerprint", epilog=_fingerprint.EXAMPLES)(_fingerprint.fingerprin
 app.command("compare", epilog=_compare.EXAMPLES)(_compare.compare)
 app.command("demo", epilog=_demo.EXAMPLES)(_demo.demo)
 app.add_typer(_zoo.app, name="zoo")
+app.add_typer(_registry.app, name="registry")
 
 
 def main(argv: list[str] | None = None) -> int:

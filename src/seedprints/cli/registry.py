@@ -1,0 +1,244 @@
+"""``seedprints registry add|list|show|remove|export|import``: a persistent library of fingerprints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from seedprints.cli import _options as o
+from seedprints.cli._output import Output
+
+if TYPE_CHECKING:
+    from seedprints.registry import Registry, RegistryEntry
+
+app = typer.Typer(help="Keep named, tagged fingerprints in a registry (SQLite) and share them as archives.", no_args_is_help=True)
+
+ADD_EXAMPLES = """Examples:
+
+\b
+  seedprints registry add llama2.fp.safetensors --name llama-2-7b --tag family=llama --tag license=llama2
+  seedprints registry add ./my-model --like llama2.fp.safetensors --tag seed=42
+  seedprints registry add ./tiny-model --n 500 --length 64 --registry refs.db
+"""
+LIST_EXAMPLES = """Examples:
+
+\b
+  seedprints registry list
+  seedprints registry list --tag family=llama --json
+"""
+SHOW_EXAMPLES = """Examples:
+
+\b
+  seedprints registry show llama-2-7b
+  seedprints registry show llama-2-7b --json
+"""
+REMOVE_EXAMPLES = """Examples:
+
+\b
+  seedprints registry remove llama-2-7b
+"""
+EXPORT_EXAMPLES = """Examples:
+
+\b
+  seedprints registry export refs.tar                          # every entry
+  seedprints registry export llama.tar --tag family=llama
+  seedprints registry export two.tar --name llama-2-7b --name vicuna-7b
+"""
+IMPORT_EXAMPLES = """Examples:
+
+\b
+  seedprints registry import refs.tar
+  seedprints registry import refs.tar --replace --registry team.db
+"""
+
+
+def _tags(values: list[str] | None) -> list[str] | None:
+    """Check KEY=VALUE syntax at parse time (usage error, exit 2)."""
+    for value in values or []:
+        key, sep, _ = value.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{value!r} is not KEY=VALUE (e.g. --tag family=llama)")
+    return values
+
+
+def _tag_dict(values: list[str] | None) -> dict[str, str]:
+    return dict(value.split("=", 1) for value in values or [])
+
+
+TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", help="KEY=VALUE label; repeat the option.", callback=_tags)]
+
+
+def _open(registry: Path, *, create: bool = False) -> "Registry":
+    from seedprints.registry import Registry
+
+    return Registry.open(registry.expanduser(), create=create)
+
+
+@app.command("add", epilog=ADD_EXAMPLES)
+def add(
+    source: Annotated[Path, typer.Argument(help="A fingerprint file, or a model directory to fingerprint.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Entry name (default: the model id's last part).")] = None,
+    tag: TagOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite an entry of the same name.")] = False,
+    like: Annotated[
+        Optional[Path], typer.Option("--like", help="Model directory only: use the probes of this fingerprint file.")
+    ] = None,
+    probe: o.ProbeKindOpt = None,
+    n: o.NOpt = o.DEFAULTS["n"],
+    length: o.LengthOpt = o.DEFAULTS["length"],
+    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
+    vocab_bound: o.VocabBoundOpt = None,
+    probe_file: o.ProbeFileOpt = None,
+    rare_tokens: o.RareTokensOpt = None,
+    device: o.DeviceOpt = "cpu",
+    dtype: o.DtypeOpt = o.DtypeChoice.auto,
+    batch_size: o.BatchSizeOpt = 32,
+    trust_remote_code: o.TrustRemoteCodeOpt = False,
+    registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Register SOURCE: a fingerprint file as it is, or a model directory fingerprinted now (probe options apply)."""
+    from seedprints import api
+    from seedprints.encoding import rank_fingerprint
+    from seedprints.errors import UsageError
+    from seedprints.registry.store import check_name, check_tags, sha256_file
+
+    out = Output(json_output)
+    tags = check_tags(_tag_dict(tag))
+    if name is not None:
+        check_name(name)
+    if source.is_file():
+        if like is not None:
+            raise UsageError(f"--like applies to model directories; {source} is already a fingerprint file")
+        digest = sha256_file(source)
+        ranked = rank_fingerprint(api.load_fingerprint(source), source_sha256=digest)
+    elif source.is_dir():
+        options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens)
+        spec = api.probes_like(like, options) if like is not None else None
+        with _open(registry, create=True):  # refuse a foreign, newer or unwritable registry before the long run
+            pass
+        ranked = rank_fingerprint(api.fingerprint_model(
+            source, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,
+            trust_remote_code=trust_remote_code, progress=out.progress,
+        ))
+    else:
+        raise UsageError(f"{source} does not exist; give a fingerprint file or a model directory")
+    if name is None:
+        name = Path(ranked.model_id.rstrip("/\\")).name
+        if not name:
+            raise UsageError(f"cannot derive an entry name from model id {ranked.model_id!r}; pass --name")
+        check_name(name)
+    with _open(registry, create=True) as reg:
+        entry = reg.add(ranked, name=name, tags=tags, source=source, replace=replace)
+    out.result({"registry": str(reg.path), "entry": entry.to_dict()}, lambda c: c.print(
+        f"added {entry.name} ({entry.n} x {entry.hidden_size}, probes {entry.probe_hash}, {entry.encoded_bytes} bytes) to {reg.path}"
+    ))
+
+
+@app.command("list", epilog=LIST_EXAMPLES)
+def list_entries(
+    tag: TagOpt = None,
+    registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """List the entries (optionally only those with every --tag)."""
+    out = Output(json_output)
+    with _open(registry) as reg:
+        entries = reg.entries(tags=_tag_dict(tag))
+    out.result(
+        {"registry": str(reg.path), "entries": [e.to_dict() for e in entries]},
+        lambda c: c.print(_entries_table(entries)) if entries else c.print(f"no entries in {reg.path}"),
+    )
+
+
+@app.command("show", epilog=SHOW_EXAMPLES)
+def show(
+    name: Annotated[str, typer.Argument(help="Entry name.")],
+    registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Show everything the registry knows about one entry."""
+    out = Output(json_output)
+    with _open(registry) as reg:
+        entry = reg.get(name)
+    out.result({"registry": str(reg.path), "entry": entry.to_dict()}, lambda c: c.print(_entry_table(entry)))
+
+
+@app.command("remove", epilog=REMOVE_EXAMPLES)
+def remove(
+    name: Annotated[str, typer.Argument(help="Entry name.")],
+    registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Delete one entry."""
+    out = Output(json_output)
+    with _open(registry) as reg:
+        reg.remove(name)
+    out.result({"registry": str(reg.path), "removed": name}, lambda c: c.print(f"removed {name} from {reg.path}"))
+
+
+@app.command("export", epilog=EXPORT_EXAMPLES)
+def export(
+    archive: Annotated[Path, typer.Argument(help="Archive file to write (.tar).")],
+    name: Annotated[Optional[list[str]], typer.Option("--name", help="Export only this entry; repeat the option.")] = None,
+    tag: TagOpt = None,
+    registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Write entries (all, or the chosen ones) to a portable archive."""
+    out = Output(json_output)
+    with _open(registry) as reg:
+        entries = reg.export(archive, names=name or None, tags=_tag_dict(tag))
+    out.result(
+        {"registry": str(reg.path), "archive": str(archive), "entries": [e.name for e in entries]},
+        lambda c: c.print(f"exported {len(entries)} entries from {reg.path} to {archive}"),
+    )
+
+
+@app.command("import", epilog=IMPORT_EXAMPLES)
+def import_(
+    archive: Annotated[Path, typer.Argument(help="Archive written by `seedprints registry export`.")],
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite entries of the same names.")] = False,
+    registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Add every entry of an archive, all or nothing (every checksum is verified first)."""
+    out = Output(json_output)
+    with _open(registry, create=True) as reg:
+        entries = reg.import_archive(archive, replace=replace)
+    out.result(
+        {"registry": str(reg.path), "archive": str(archive), "entries": [e.name for e in entries]},
+        lambda c: c.print(f"imported {len(entries)} entries from {archive} into {reg.path}"),
+    )
+
+
+def _entries_table(entries: list["RegistryEntry"]) -> Table:
+    table = Table(show_header=True, header_style="bold")
+    for column in ("name", "model", "n x d", "logits", "probes", "tags", "bytes", "added"):
+        table.add_column(column, justify="right" if column in ("n x d", "logits", "bytes") else "left")
+    for e in entries:
+        table.add_row(
+            e.name, e.model_id, f"{e.n} x {e.hidden_size}", str(e.n_logits), e.probe_hash,
+            " ".join(f"{k}={v}" for k, v in e.tags.items()), str(e.encoded_bytes), e.created_at,
+        )
+    return table
+
+
+def _entry_table(entry: "RegistryEntry") -> Table:
+    table = Table(show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    rows = {
+        "name": entry.name, "model": entry.model_id, "shape": f"{entry.n} x {entry.hidden_size}",
+        "logit tokens": str(entry.n_logits), "probes": entry.spec.describe(),
+        "tags": " ".join(f"{k}={v}" for k, v in entry.tags.items()) or "-",
+        "source": entry.source_path or "-", "source sha256": entry.source_sha256 or "-",
+        "encoding sha256": entry.encoding_sha256, "encoded bytes": str(entry.encoded_bytes), "added": entry.created_at,
+        **{f"meta {k}": v for k, v in entry.metadata.items()},
+    }
+    for key, value in rows.items():
+        table.add_row(key, value)
+    return table

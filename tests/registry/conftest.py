@@ -1,0 +1,39 @@
+"""Fixtures for registry tests: tiny fingerprints built with numpy, and a fresh registry path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from seedprints.fingerprint import Fingerprint
+from seedprints.probes import ProbeSpec, token_spec
+
+FIXED = {"created_at": "2026-01-01T00:00:00+00:00", "seedprints_version": "0.0.0", "dtype": "float32"}
+
+
+def tiny_fingerprint(seed: int = 0, n: int = 20, d: int = 8, logits: bool = False, model_id: str = "models/tiny") -> Fingerprint:
+    """A random [n, d] fingerprint; with ``logits``, a rare-token spec and [n, 8] logits."""
+    rng = np.random.default_rng(seed)
+    spec = (
+        ProbeSpec(kind="token", n=n, length=4, vocab_bound=100, input_tokens=(1, 2, 3), output_tokens=tuple(range(7, 15)))
+        if logits else token_spec(n, 4, 100)
+    )
+    return Fingerprint(
+        hidden=rng.standard_normal((n, d)).astype(np.float32), spec=spec, model_id=model_id, metadata=dict(FIXED),
+        logits=rng.standard_normal((n, 8)).astype(np.float32) if logits else None,
+    )
+
+
+@pytest.fixture
+def make_fp() -> Callable[..., Fingerprint]:
+    """Factory of tiny fingerprints (see :func:`tiny_fingerprint`)."""
+    return tiny_fingerprint
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """Path of a registry that does not exist yet."""
+    return tmp_path / "registry.db"
