@@ -146,3 +146,13 @@ class TestBadInput:
         code, _, err = run(capsys, "registry", "export", tmp_path / "x.tar", "--name", "nope")
         assert_one_line_error(code, err, "no entry named 'nope'")
         assert not (tmp_path / "x.tar").exists()
+
+
+def test_failed_fingerprinting_creates_no_registry(capsys, tmp_path):
+    """A model directory that fails to load must not leave an empty registry behind."""
+    (tmp_path / "not-a-model").mkdir()
+    (tmp_path / "reg").mkdir()
+    registry = tmp_path / "reg" / "registry.db"
+    code, _, err = run(capsys, "registry", "add", tmp_path / "not-a-model", "--registry", registry)
+    assert_one_line_error(code, err)
+    assert list((tmp_path / "reg").iterdir()) == []

@@ -77,6 +77,22 @@ def _open(registry: Path, *, create: bool = False) -> "Registry":
     return Registry.open(registry.expanduser(), create=create)
 
 
+def _check_before_long_run(registry: Path) -> None:
+    """Refuse a foreign, newer or unwritable registry before fingerprinting, without creating one yet."""
+    import os
+
+    from seedprints.errors import OutputPathError
+
+    path = registry.expanduser()
+    if path.exists():
+        with _open(registry):
+            pass
+        return
+    folder = next(parent for parent in path.absolute().parents if parent.exists())
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise OutputPathError(f"cannot create registry {path}: {folder} is not a writable folder; choose another --registry")
+
+
 @app.command("add", epilog=ADD_EXAMPLES)
 def add(
     source: Annotated[Path, typer.Argument(help="A fingerprint file, or a model directory to fingerprint.")],
@@ -118,8 +134,7 @@ def add(
     elif source.is_dir():
         options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens)
         spec = api.probes_like(like, options) if like is not None else None
-        with _open(registry, create=True):  # refuse a foreign, newer or unwritable registry before the long run
-            pass
+        _check_before_long_run(registry)
         ranked = rank_fingerprint(api.fingerprint_model(
             source, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,
             trust_remote_code=trust_remote_code, progress=out.progress,
