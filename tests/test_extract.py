@@ -349,3 +349,172 @@ class TestMetadata:
         target = tmp_path / "models--x--y" / "snapshots" / commit
         shutil.copytree(tiny_llama_dir, target)
         assert load_model(target).revision == commit
+
+
+def _tiny(model_type: str):
+    """A 2-layer d=32 causal LM of the given family, seeded."""
+    torch.manual_seed(0)
+    shape = dict(hidden_size=TINY_WIDTH, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                 vocab_size=TINY_VOCAB, max_position_embeddings=64)
+    configs = {
+        "llama": lambda: transformers.LlamaConfig(**shape),
+        "mistral": lambda: transformers.MistralConfig(**shape, num_key_value_heads=1),
+        "qwen2": lambda: transformers.Qwen2Config(**shape, num_key_value_heads=1),
+        "qwen3": lambda: transformers.Qwen3Config(**shape, num_key_value_heads=1, head_dim=16),
+        "gpt2": lambda: transformers.GPT2Config(n_embd=TINY_WIDTH, n_layer=2, n_head=2, vocab_size=TINY_VOCAB, n_positions=64),
+    }
+    return transformers.AutoModelForCausalLM.from_config(configs[model_type]())
+
+
+class TestLastPositionOnly:
+    @pytest.mark.parametrize("model_type", ["llama", "mistral", "qwen2", "qwen3", "gpt2"])
+    def test_equals_the_full_pass(self, model_type, token_probes, tmp_path):
+        from seedprints import fastpath
+
+        loaded = load_model(_tiny(model_type))
+        assert fastpath.supports_last_position_only(loaded.module, loaded.config)
+        fast = extract_hidden_states(loaded, token_probes, batch_size=5)
+        full = extract_hidden_states(loaded, token_probes, batch_size=5, last_position_only=False)
+        np.testing.assert_allclose(fast, full, atol=1e-5, rtol=1e-5)
+        ragged = _token_file(tmp_path, _ragged_rows())
+        np.testing.assert_allclose(
+            extract_hidden_states(loaded, ragged, batch_size=4),
+            extract_hidden_states(loaded, ragged, batch_size=4, last_position_only=False), atol=1e-5, rtol=1e-5,
+        )
+
+    def test_cuts_the_last_layer_mlp_to_one_position(self, llama, token_probes):
+        seen = []
+        handle = llama.module.layers[-1].mlp.register_forward_hook(lambda m, a, out: seen.append(tuple(out.shape)))
+        try:
+            extract_hidden_states(llama, token_probes, batch_size=12)
+            extract_hidden_states(llama, token_probes, batch_size=12, last_position_only=False)
+        finally:
+            handle.remove()
+        assert seen == [(12, 1, TINY_WIDTH), (12, 9, TINY_WIDTH)]
+
+    def test_bert_equals_the_full_pass(self, tiny_bert_dir, tmp_path):
+        from seedprints import fastpath
+
+        loaded = load_model(tiny_bert_dir)
+        assert fastpath.supports_last_position_only(loaded.module, loaded.config)
+        probes = _text_file(tmp_path, _texts())
+        fast = extract_hidden_states(loaded, probes, batch_size=4)
+        np.testing.assert_allclose(fast, extract_hidden_states(loaded, probes, batch_size=4, last_position_only=False), atol=1e-5)
+
+    def test_unknown_architectures_run_unchanged(self, tiny_llama_dir):
+        from seedprints import fastpath
+
+        model = transformers.LlamaForCausalLM.from_pretrained(tiny_llama_dir)
+        model.config.model_type = "not-in-the-table"
+        loaded = load_model(model)
+        assert not fastpath.supports_last_position_only(loaded.module, loaded.config)
+
+    def test_hooks_are_removed(self, llama, token_probes):
+        extract_hidden_states(llama, token_probes)
+        assert not llama.module.layers[-1].mlp._forward_pre_hooks and not llama.module.norm._forward_pre_hooks
+
+
+class TestOutOfMemory:
+    def _limit(self, loaded, monkeypatch, limit: int, error) -> list[int]:
+        """Make the model fail like an accelerator out of memory on batches above ``limit`` probes."""
+        sizes: list[int] = []
+        forward = loaded.module.forward
+
+        def guarded(*args, **kwargs):
+            batch = kwargs["input_ids"].shape[0]
+            sizes.append(batch)
+            if batch > limit:
+                raise error
+            return forward(*args, **kwargs)
+
+        monkeypatch.setattr(loaded.module, "forward", guarded)
+        return sizes
+
+    @pytest.mark.parametrize("error", [torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
+                                       RuntimeError("MPS backend out of memory (MPS allocated: 8 GB)")])
+    def test_backs_off_and_continues(self, tiny_llama_dir, token_probes, monkeypatch, error):
+        loaded = load_model(tiny_llama_dir)
+        expected = extract_hidden_states(loaded, token_probes, batch_size=3)
+        sizes = self._limit(loaded, monkeypatch, 3, error)
+        with pytest.warns(UserWarning, match="out of memory at batch size") as record:
+            got = extract_hidden_states(loaded, token_probes, batch_size=12)
+        assert [str(w.message) for w in record] == [
+            "out of memory at batch size 12; continuing with 6", "out of memory at batch size 6; continuing with 3"
+        ]
+        assert sizes == [12, 6, 3, 3, 3, 3]
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+    def test_one_probe_too_many(self, tiny_llama_dir, token_probes, monkeypatch):
+        loaded = load_model(tiny_llama_dir)
+        self._limit(loaded, monkeypatch, 0, torch.cuda.OutOfMemoryError("CUDA out of memory"))
+        with pytest.warns(UserWarning), pytest.raises(UsageError, match=r"single probe of length 9.*--length.*--device-map auto"):
+            extract_hidden_states(loaded, token_probes, batch_size=2)
+
+    def test_other_runtime_errors_propagate(self, tiny_llama_dir, token_probes, monkeypatch):
+        loaded = load_model(tiny_llama_dir)
+        self._limit(loaded, monkeypatch, 0, RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+        with pytest.raises(RuntimeError, match="shapes"):
+            extract_hidden_states(loaded, token_probes, batch_size=2)
+
+
+class TestBatchAndPlacement:
+    def test_auto_batch_size_on_cpu(self, llama, token_probes):
+        from seedprints import fastpath
+
+        assert fastpath.auto_batch_size(llama.config, 512, torch.device("cpu"), torch.float32) == fastpath.CPU_BATCH_SIZE
+        np.testing.assert_allclose(
+            extract_hidden_states(llama, token_probes, batch_size=None), extract_hidden_states(llama, token_probes), atol=1e-6
+        )
+
+    def test_auto_batch_size_from_free_gpu_memory(self, llama, monkeypatch):
+        from seedprints import fastpath
+
+        free = 8 << 30
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 80 << 30))
+        per_probe = 2 * (512 * (6 * 32 + 2 * 64) + 2 * 512 * 512)  # bf16: activations + attention scores
+        got = fastpath.auto_batch_size(llama.config, 512, torch.device("cuda"), torch.bfloat16)
+        assert got == min(fastpath.MAX_AUTO_BATCH_SIZE, free // 2 // per_probe)
+        assert fastpath.auto_batch_size(llama.config, 64, torch.device("cuda"), torch.bfloat16) == fastpath.MAX_AUTO_BATCH_SIZE
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 << 20, 80 << 30))
+        assert fastpath.auto_batch_size(llama.config, 512, torch.device("cuda"), torch.bfloat16) == 1
+
+    def test_unknown_device_map(self, tiny_llama_dir):
+        with pytest.raises(UsageError, match="unknown device map 'everywhere'; use auto"):
+            load_model(tiny_llama_dir, device_map="everywhere")
+
+    def test_cpu_threads_use_available_cores(self, monkeypatch):
+        from seedprints import fastpath
+
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        before = torch.get_num_threads()
+        with fastpath.cpu_threads(torch.device("cpu")):
+            assert torch.get_num_threads() == fastpath.available_cores()
+        assert torch.get_num_threads() == before
+
+    def test_device_map_auto_with_disk_offload(self, tiny_llama_dir, llama, token_probes):
+        pytest.importorskip("accelerate")
+        loaded = load_model(tiny_llama_dir, device_map="auto", max_memory={"cpu": 30_000})
+        placed = set(loaded.module.hf_device_map.values())
+        assert "disk" in placed  # the limit forced layers out of memory
+        np.testing.assert_allclose(
+            extract_hidden_states(loaded, token_probes, device="cpu"), extract_hidden_states(llama, token_probes), atol=1e-5
+        )
+
+
+class TestFastPathVerdicts:
+    @pytest.mark.slow
+    def test_same_verdicts_as_the_full_fp32_pass(self, tiny_llama_dir, tiny_llama_derived_dir, tiny_llama_other_dir):
+        """Fast path (last-position-only, and bf16) vs the full fp32 pass: rows within tolerance, same verdicts."""
+        from seedprints.stats import lineage_test
+
+        probes = generated(token_spec(n=200, length=8, vocab_bound=TINY_VOCAB))
+        dirs = {"ref": tiny_llama_dir, "derived": tiny_llama_derived_dir, "other": tiny_llama_other_dir}
+        full = {k: extract_hidden_states(load_model(d), probes, last_position_only=False) for k, d in dirs.items()}
+        fast = {k: extract_hidden_states(load_model(d), probes) for k, d in dirs.items()}
+        bf16 = {k: extract_hidden_states(load_model(d, dtype="bfloat16"), probes) for k, d in dirs.items()}
+        for name in dirs:
+            np.testing.assert_allclose(fast[name], full[name], atol=1e-5)
+            np.testing.assert_allclose(bf16[name], full[name], atol=0.1)
+        for suspect, verdict in (("derived", "same-lineage"), ("other", "independent")):
+            for rows in (full, fast, bf16):
+                assert lineage_test(rows["ref"], rows[suspect]).verdict == verdict

@@ -20,6 +20,10 @@ import inspect
 import json
 import os
 import re
+import shutil
+import tempfile
+import warnings
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -28,9 +32,12 @@ import torch
 import transformers
 from packaging.version import Version
 
+from seedprints import fastpath, formats
 from seedprints.errors import ModelLoadError, NonFiniteHiddenStatesError, UsageError
 from seedprints.probes import Probes
+from seedprints.resume import Checkpoint
 
+_DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _HALF = (torch.float16, torch.bfloat16)
 _CONFIG_HASH_KEYS = ("model_type", "architectures", "hidden_size", "num_hidden_layers", "vocab_size")
@@ -80,6 +87,9 @@ class LoadedModel:
         True for bidirectional encoders (BERT-style), False for causal decoders.
     unembedding : callable or None
         Loads the ``[V, d]`` output-embedding (LM head) matrix on demand; None when the model has none.
+    weights_digest : str
+        Short digest of the config and weight files (see :func:`seedprints.formats.weights_digest`), or of
+        the parameters of an in-memory module: what partial results are keyed on.
     """
 
     module: torch.nn.Module
@@ -93,6 +103,7 @@ class LoadedModel:
     dtype: torch.dtype
     is_encoder: bool
     unembedding: Callable[[], torch.Tensor] | None = None
+    weights_digest: str = ""
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -105,14 +116,20 @@ def load_model(
     dtype: str = "auto",
     device: str = "cpu",
     trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    device_map: str | None = None,
+    max_memory: dict[int | str, int | str] | None = None,
+    base: str | os.PathLike[str] | None = None,
 ) -> LoadedModel:
-    """Load a local Hugging Face model directory (or wrap an in-memory module) for extraction.
+    """Load a local model (directory, GGUF file or PEFT adapter) or wrap an in-memory module for extraction.
 
     Parameters
     ----------
     source : str, path or torch.nn.Module
-        A local model directory (with ``config.json`` and weights; nothing is downloaded), or an
-        in-memory module: a ``PreTrainedModel`` (its ``base_model`` is used, so a model with an LM head
+        A local model directory (with ``config.json`` and weights; nothing is downloaded), a GGUF
+        file (or a directory holding one; read by transformers' GGUF loader, which dequantises
+        every tensor to float), a PEFT adapter directory (``adapter_config.json``; merged on load
+        into its base model), or an in-memory module: a ``PreTrainedModel`` (its ``base_model`` is used, so a model with an LM head
         works) or any ``nn.Module`` that takes ``input_ids`` / ``inputs_embeds`` (and optionally
         ``attention_mask``) keyword arguments, or one tensor, and returns ``last_hidden_state``, a
         tuple whose first item is the hidden states, or a ``[batch, length, d]`` tensor. A plain
@@ -126,7 +143,20 @@ def load_model(
     device : str
         Torch device, e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
     trust_remote_code : bool
-        Allow a directory's own modelling code to run. Only for code you trust.
+        Allow a directory's own modelling code to run (a one-line warning names the directory).
+        Only for code you trust.
+    allow_pickle : bool
+        Also load pickled weights (``.bin``, ``.pt``, ...), which can run code when loaded; by
+        default only safetensors and GGUF weights load.
+    device_map : str or None
+        ``"auto"`` (or ``"balanced"``, ``"sequential"``) spreads the model over the GPUs and the CPU
+        with accelerate, offloading what does not fit (then ``device`` is ignored); None keeps the
+        whole model on ``device``.
+    max_memory : dict or None
+        With ``device_map``: the memory each device may use, e.g. ``{0: "20GiB", "cpu": "60GiB"}``;
+        what exceeds it is offloaded to disk.
+    base : str, path or None
+        A PEFT adapter's base model directory; default: the adapter's ``base_model_name_or_path``.
 
     Returns
     -------
@@ -136,9 +166,11 @@ def load_model(
     Raises
     ------
     ModelLoadError
-        The path is missing, is a file, is not a Hugging Face model directory, has a config
-        transformers cannot parse, has missing or unreadable weights, or needs remote code while
-        ``trust_remote_code`` is False.
+        The path is missing, is a file other than GGUF, is not a model directory, has a config
+        transformers cannot parse, has missing or unreadable weights, holds only pickled weights
+        while ``allow_pickle`` is False, needs remote code while ``trust_remote_code`` is False, is
+        a GGUF of an unsupported architecture or quantisation type, or is an adapter whose base
+        model is not a local directory.
     UsageError
         Unknown ``dtype``, or a device that is not available (e.g. ``"cuda"`` without a GPU).
 
@@ -157,7 +189,20 @@ def load_model(
         raise UsageError(f"unknown dtype {dtype!r}; use auto, {', '.join(_DTYPES)}")
     if isinstance(source, torch.nn.Module):
         return _wrap_module(source, dtype=dtype, device=torch_device)
-    return _load_directory(Path(source), dtype=dtype, device=torch_device, trust_remote_code=trust_remote_code)
+    if device_map is not None and device_map not in _DEVICE_MAPS:
+        raise UsageError(f"unknown device map {device_map!r}; use {', '.join(_DEVICE_MAPS)}")
+    placement = _Placement(torch_device, device_map, max_memory)
+    source_info = formats.inspect_source(Path(source), allow_pickle=allow_pickle)
+    if trust_remote_code:
+        formats.warn_remote_code(Path(source))
+    if source_info.kind == "peft":
+        return _load_adapter(
+            source_info, dtype=dtype, placement=placement, trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle, base=Path(base) if base is not None else None,
+        )
+    return _load_directory(
+        source_info, dtype=dtype, placement=placement, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+    )
 
 
 def _parse_device(device: str | torch.device) -> torch.device:
@@ -274,24 +319,77 @@ def _choose_dtype(dtype: str, stored: str | torch.dtype | None) -> torch.dtype:
     return torch.bfloat16 if stored in ("float16", "bfloat16") else torch.float32
 
 
-def _from_pretrained(path: Path, config: Any, torch_dtype: torch.dtype, device: torch.device, trust_remote_code: bool):
+@dataclasses.dataclass(frozen=True)
+class _Placement:
+    """Where the weights go: one device, or a device map (accelerate) with optional memory limits."""
+
+    device: torch.device
+    device_map: str | None = None
+    max_memory: dict[int | str, int | str] | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        if self.device_map is not None:
+            if not _has_accelerate():
+                raise UsageError("--device-map needs the accelerate package; pip install accelerate")
+            return {"device_map": self.device_map, **({"max_memory": self.max_memory} if self.max_memory else {})}
+        if self.device.type != "cpu" and (_TRANSFORMERS_5 or _has_accelerate()):
+            return {"device_map": str(self.device)}
+        return {}
+
+
+def _from_pretrained(
+    auto_class: Any, path: Path, config: Any, torch_dtype: torch.dtype, placement: _Placement, trust_remote_code: bool,
+    allow_pickle: bool, gguf_file: str | None = None,
+):
     kwargs: dict[str, Any] = {
         "config": config,
         "local_files_only": True,
         "trust_remote_code": trust_remote_code,
         "output_loading_info": True,
         _DTYPE_KWARG: torch_dtype,
+        **placement.kwargs(),
     }
-    if device.type != "cpu" and (_TRANSFORMERS_5 or _has_accelerate()):
-        kwargs["device_map"] = str(device)
-    with _quiet_transformers():
-        try:
-            return transformers.AutoModel.from_pretrained(str(path), attn_implementation="sdpa", **kwargs)
-        except (ValueError, ImportError, NotImplementedError) as exc:
-            text = str(exc).lower()
-            if not any(hint in text for hint in ("sdpa", "scaled_dot_product", "attn_implementation", "attention implementation")):
-                raise
-        return transformers.AutoModel.from_pretrained(str(path), **kwargs)
+    if gguf_file is not None:
+        kwargs["gguf_file"] = gguf_file
+    elif not allow_pickle:
+        kwargs["use_safetensors"] = True
+    offload = None
+    if placement.device_map is not None:  # layers that fit nowhere go to disk, in a folder removed with the model
+        offload = kwargs["offload_folder"] = tempfile.mkdtemp(prefix="seedprints-offload-")
+    try:
+        with _quiet_transformers(), _quiet_gguf(gguf_file is not None):
+            try:
+                loaded = auto_class.from_pretrained(str(path), attn_implementation="sdpa", **kwargs)
+            except (ValueError, ImportError, NotImplementedError) as exc:
+                text = str(exc).lower()
+                if not any(h in text for h in ("sdpa", "scaled_dot_product", "attn_implementation", "attention implementation")):
+                    raise
+                loaded = auto_class.from_pretrained(str(path), **kwargs)
+    except BaseException:
+        if offload is not None:
+            shutil.rmtree(offload, ignore_errors=True)
+        raise
+    if offload is not None:
+        weakref.finalize(loaded[0], shutil.rmtree, offload, ignore_errors=True)
+    return loaded
+
+
+@contextlib.contextmanager
+def _quiet_gguf(enabled: bool) -> Iterator[None]:
+    """Silence the plain tqdm bar transformers' GGUF loader draws while dequantising (stdout/stderr stay ours)."""
+    if not enabled:
+        yield
+        return
+    import functools
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    original = gguf_utils.tqdm
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
 
 
 def _has_accelerate() -> bool:
@@ -300,17 +398,43 @@ def _has_accelerate() -> bool:
     return importlib.util.find_spec("accelerate") is not None
 
 
-def _load_directory(path: Path, *, dtype: str, device: torch.device, trust_remote_code: bool) -> LoadedModel:
-    raw_bytes, raw = _read_raw_config(path)
-    config = _load_config(path, raw, trust_remote_code)
+def _gguf_config(source: formats.ModelSource) -> tuple[bytes, dict[str, Any], Any]:
+    file = source.directory / str(source.gguf_file)
+    formats.check_gguf(file)
+    try:
+        with _quiet_transformers():
+            config = transformers.AutoConfig.from_pretrained(str(source.directory), gguf_file=source.gguf_file)
+    except Exception as exc:  # transformers raises ValueError / KeyError on GGUF metadata it cannot map
+        raise ModelLoadError(f"transformers cannot read the model config in {file}: {_first_line(exc)}") from exc
+    raw = config.to_dict()
+    return json.dumps(raw, sort_keys=True, default=str).encode(), raw, config
+
+
+def _load_weights(
+    source: formats.ModelSource, *, auto_class: Any, dtype: str, placement: _Placement, trust_remote_code: bool,
+    allow_pickle: bool,
+) -> tuple[torch.nn.Module, Any, bytes, dict[str, Any], torch.dtype]:
+    """Config and weights of a Hugging Face directory or GGUF file, every failure turned into one ModelLoadError."""
+    path = source.directory
+    if source.kind == "gguf":
+        raw_bytes, raw, config = _gguf_config(source)
+        where = path / str(source.gguf_file)
+    else:
+        raw_bytes, raw = _read_raw_config(path)
+        config = _load_config(path, raw, trust_remote_code)
+        where = path
     if getattr(config, "is_encoder_decoder", False):
         raise ModelLoadError(
-            f"{path} is an encoder-decoder model ({config.model_type}); seedprints fingerprints decoder-only "
+            f"{where} is an encoder-decoder model ({config.model_type}); seedprints fingerprints decoder-only "
             "or encoder-only models"
         )
-    torch_dtype = _choose_dtype(dtype, _checkpoint_dtype(raw))
+    torch_dtype = _choose_dtype(dtype, _checkpoint_dtype(raw) if source.kind != "gguf" else None)
     try:
-        module, info = _from_pretrained(path, config, torch_dtype, device, trust_remote_code)
+        module, info = _from_pretrained(
+            auto_class, path, config, torch_dtype, placement, trust_remote_code, allow_pickle, source.gguf_file
+        )
+    except UsageError:
+        raise
     except Exception as exc:  # OSError, SafetensorError, RuntimeError (shapes), ValueError, ...
         text = str(exc)
         if not trust_remote_code and ("trust_remote_code" in text or "custom code" in text):
@@ -320,30 +444,107 @@ def _load_directory(path: Path, *, dtype: str, device: torch.device, trust_remot
                 f"{path} has config.json but no weights ({_WEIGHT_FILES_HINT}); copy the weight files into it"
             ) from exc
         raise ModelLoadError(
-            f"cannot load the weights in {path}: {_first_line(exc)}; re-download or re-save the model"
+            f"cannot load the weights in {where}: {_first_line(exc)}; re-download or re-save the model"
         ) from exc
     missing = sorted(k for k in info.get("missing_keys", ()) if not _HARMLESS_MISSING.search(k))
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         raise ModelLoadError(
-            f"the weights in {path} lack {len(missing)} tensor(s) of the model ({shown}); they would be "
+            f"the weights in {where} lack {len(missing)} tensor(s) of the model ({shown}); they would be "
             "randomly initialised, so re-download or re-save the model"
         )
-    if device.type != "cpu" and next(module.parameters()).device != device:
-        module = module.to(device)
+    if placement.device_map is None and placement.device.type != "cpu" and next(module.parameters()).device != placement.device:
+        module = module.to(placement.device)
     module.eval()
+    return module, config, raw_bytes, raw, torch_dtype
+
+
+def _load_directory(
+    source: formats.ModelSource, *, dtype: str, placement: _Placement, trust_remote_code: bool, allow_pickle: bool
+) -> LoadedModel:
+    module, config, raw_bytes, raw, torch_dtype = _load_weights(
+        source, auto_class=transformers.AutoModel, dtype=dtype, placement=placement,
+        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+    )
+    path = source.directory
+    if source.kind == "gguf":
+        file = path / str(source.gguf_file)
+        model_id, tokenizer, revision = str(file), None, formats.weights_digest(source.weight_files)[:12]
+        unembedding: Callable[[], torch.Tensor] = lambda: formats.gguf_unembedding(file)  # noqa: E731
+    else:
+        model_id, tokenizer, revision = str(path), _load_tokenizer(path, trust_remote_code), _revision(path, raw_bytes)
+        unembedding = lambda: _read_unembedding(path, config, module)  # noqa: E731
     return LoadedModel(
         module=module,
-        tokenizer=_load_tokenizer(path, trust_remote_code),
+        tokenizer=tokenizer,
         config=config,
-        model_id=str(path),
-        revision=_revision(path, raw_bytes),
+        model_id=model_id,
+        revision=revision,
         config_hash=_config_hash(config, module),
         hidden_size=int(config.hidden_size),
         vocab_size=_vocab_size(module, config),
         dtype=torch_dtype,
         is_encoder=_is_encoder(config),
-        unembedding=lambda: _read_unembedding(path, config, module),
+        unembedding=unembedding,
+        weights_digest=formats.weights_digest(source.weight_files, raw_bytes),
+    )
+
+
+def _load_adapter(
+    source: formats.ModelSource, *, dtype: str, placement: _Placement, trust_remote_code: bool, allow_pickle: bool,
+    base: Path | None,
+) -> LoadedModel:
+    """A PEFT adapter merged into its base model; every adapter tensor must find its place in the base."""
+    from peft import PeftConfig, get_peft_model, set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    adapter_dir = source.directory
+    base_dir = formats.adapter_base(adapter_dir, base)
+    base_source = formats.inspect_source(base_dir, allow_pickle=allow_pickle)
+    if base_source.kind == "peft":
+        raise ModelLoadError(f"the base of adapter {adapter_dir} ({base_dir}) is itself an adapter; pass the full model with --base")
+    task = str(formats.adapter_config(adapter_dir).get("task_type") or "")
+    auto_class = transformers.AutoModelForCausalLM if task == "CAUSAL_LM" else transformers.AutoModel
+    model, config, raw_bytes, _, torch_dtype = _load_weights(
+        base_source, auto_class=auto_class, dtype=dtype, placement=placement,
+        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+    )
+    try:
+        with _quiet_transformers(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # peft's notes on renamed bases and deprecations; failures raise below
+            peft_config = PeftConfig.from_pretrained(str(adapter_dir))
+            peft_model = get_peft_model(model, peft_config)
+            weights = load_peft_weights(str(adapter_dir), device="cpu")
+            result = set_peft_model_state_dict(peft_model, weights)
+    except Exception as exc:  # ValueError / KeyError / RuntimeError (shapes) from peft
+        raise ModelLoadError(
+            f"cannot apply adapter {adapter_dir} to {base_dir}: {_first_line(exc)}; check that it was trained on this base"
+        ) from exc
+    unexpected = [k for k in result.unexpected_keys if "lora" in k or "modules_to_save" in k or "adapter" in k]
+    if unexpected:
+        raise ModelLoadError(
+            f"adapter {adapter_dir} has {len(unexpected)} tensor(s) that do not fit {base_dir} (e.g. {unexpected[0]}); "
+            "pass the base model it was trained on with --base"
+        )
+    merged = peft_model.merge_and_unload().eval()
+    head = merged if isinstance(merged, transformers.PreTrainedModel) else None
+    module = merged.base_model if head is not None else merged
+    raw_adapter = (adapter_dir / "adapter_config.json").read_bytes()
+    return LoadedModel(
+        module=module,
+        tokenizer=_load_tokenizer(adapter_dir, trust_remote_code) or _load_tokenizer(base_dir, trust_remote_code),
+        config=config,
+        model_id=str(adapter_dir),
+        revision=_revision(adapter_dir, raw_adapter),
+        config_hash=_config_hash(config, module),
+        hidden_size=int(config.hidden_size),
+        vocab_size=_vocab_size(module, config),
+        dtype=torch_dtype,
+        is_encoder=_is_encoder(config),
+        unembedding=_module_unembedding(head) if head is not None else None,
+        weights_digest=formats.weights_digest(
+            source.weight_files + base_source.weight_files, raw_adapter + raw_bytes
+        ),
     )
 
 
@@ -380,8 +581,6 @@ def _load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
                 str(path), local_files_only=True, trust_remote_code=trust_remote_code
             )
     except Exception as exc:  # a broken tokenizer only matters for text probes
-        import warnings
-
         warnings.warn(
             f"cannot load the tokenizer in {path} ({_first_line(exc)}); text probes will not work with this model",
             stacklevel=3,
@@ -481,7 +680,19 @@ def _wrap_module(source: torch.nn.Module, *, dtype: str, device: torch.device) -
         dtype=torch_dtype,
         is_encoder=_is_encoder(config),
         unembedding=_module_unembedding(source),
+        weights_digest=_parameters_digest(module),
     )
+
+
+def _parameters_digest(module: torch.nn.Module) -> str:
+    """First 16 hex digits of a SHA-256 over each parameter's name, shape and up to 4096 evenly spaced values."""
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            flat = param.detach().reshape(-1)
+            sample = flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy()
+            digest.update(f"{name}\0{tuple(param.shape)}\0".encode() + sample.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _module_unembedding(source: torch.nn.Module) -> Callable[[], torch.Tensor] | None:
@@ -609,21 +820,6 @@ def _pad_right(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 @contextlib.contextmanager
-def _cpu_threads(device: torch.device) -> Iterator[None]:
-    """Use every available core on CPU when torch was left at one thread without an explicit OMP_NUM_THREADS."""
-    before = torch.get_num_threads()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    change = device.type == "cpu" and before == 1 and cores > 1 and "OMP_NUM_THREADS" not in os.environ
-    if change:
-        torch.set_num_threads(cores)
-    try:
-        yield
-    finally:
-        if change:
-            torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
 def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Any]:
     if not enabled:
         yield lambda advance: None
@@ -656,9 +852,12 @@ def extract_hidden_states(
     loaded: LoadedModel,
     probes: Probes,
     *,
-    batch_size: int = 32,
+    batch_size: int | None = fastpath.CPU_BATCH_SIZE,
     device: str | None = None,
     progress: bool = False,
+    partial: str | os.PathLike[str] | None = None,
+    save_every: int = 8,
+    last_position_only: bool = True,
 ) -> np.ndarray:
     """Final hidden state at the last real position of every probe: the fingerprint matrix.
 
@@ -671,12 +870,26 @@ def extract_hidden_states(
         as ``inputs_embeds`` in the model's dtype), token-file probes, or text-file probes (encoded by
         ``loaded.tokenizer`` with its default special tokens). Ragged rows are right-padded with id 0
         under an attention mask, and each row's vector is taken at its own last real token.
-    batch_size : int
-        Probes per forward pass; the result does not depend on it beyond float rounding.
+    batch_size : int or None
+        Probes per forward pass; the result does not depend on it beyond float rounding. None
+        chooses it: 32 on CPU, from the free memory on a GPU. An out-of-memory error halves it
+        (with a warning) and the run goes on.
     device : str or None
-        Device to run on; None uses the model's. A different device moves the module there in place.
+        Device to run on; None uses the model's. A different device moves the module there in place
+        (not for a model spread by ``device_map``: its inputs go to its first device).
     progress : bool
         Show a rich progress bar on stderr.
+    partial : str, path or None
+        File for partial results (see :mod:`seedprints.resume`): rows already there for the same
+        model, probes and dtype are reused, and the rows done so far are saved every ``save_every``
+        batches. A file from another model or probe spec is refused. The caller removes it once the
+        final output is written.
+    save_every : int
+        Batches between saves of ``partial``.
+    last_position_only : bool
+        For architectures that allow it (Llama, Mistral, Qwen2, Qwen3, GPT-2, BERT), run the last
+        layer's output projection, MLP and the final norm on each row's last position only
+        (:func:`seedprints.fastpath.last_position_only`); False runs every position.
 
     Returns
     -------
@@ -689,7 +902,8 @@ def extract_hidden_states(
     UsageError
         Token ids at or above the model's vocabulary size, probes longer than the model's position
         table, embedding probes of another width, text probes for a model without tokenizer, a bad
-        ``batch_size``, or running out of accelerator memory.
+        ``batch_size``, out of accelerator memory even for one probe, or a ``partial`` file from
+        another model or probe spec.
     NonFiniteHiddenStatesError
         The model produced NaN or Inf (usually float16 overflow).
 
@@ -711,12 +925,10 @@ def extract_hidden_states(
     >>> extract_hidden_states(loaded, generated(token_spec(n=16, length=8, vocab_bound=100))).shape
     (16, 32)
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise UsageError(f"batch_size must be a positive integer (got {batch_size!r})")
     module = loaded.module
-    run_device = _parse_device(device) if device is not None else _module_device(module)
-    if _module_device(module) != run_device:
-        module.to(run_device)
+    run_device = _run_device(module, device)
     module.eval()
     spec = probes.spec
     n = len(probes)
@@ -737,33 +949,73 @@ def extract_hidden_states(
     else:
         raise UsageError(f"unknown probe kind {spec.kind!r}")
 
-    result: np.ndarray | None = None
-    with _cpu_threads(run_device), torch.inference_mode(), _progress_bar(
+    length = max(r.size for r in ragged) if ragged is not None else spec.length
+    size = batch_size or fastpath.auto_batch_size(loaded.config, length, run_device, loaded.dtype)
+    d = loaded.hidden_size
+    checkpoint = None
+    if partial is not None:
+        key = {"model_digest": loaded.weights_digest, "probe_hash": spec.hash, "dtype": str(loaded.dtype), "n": n, "d": d}
+        checkpoint = Checkpoint(partial, key)
+    result, start = checkpoint.restore(n, d) if checkpoint is not None else (None, 0)
+    if result is None:
+        result = np.empty((n, d), dtype=np.float32)
+    unsaved = 0
+    with fastpath.cpu_threads(run_device), torch.inference_mode(), _progress_bar(
         progress, n, f"extracting {loaded.model_id}"
-    ) as advance:
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
+    ) as advance, fastpath.last_position_only(module, loaded.config, last_position_only) as cutter:
+        advance(start)
+        while start < n:
+            stop = min(start + size, n)
             inputs, last = _batch_inputs(loaded, probes, ragged, start, stop, run_device)
+            cutter.aim(last, uniform=ragged is None)
             try:
                 hidden = _last_hidden(_call(module, inputs))
-            except torch.cuda.OutOfMemoryError as exc:
-                raise UsageError(
-                    f"out of memory running {loaded.model_id} on {stop - start} probes of length "
-                    f"{inputs['attention_mask'].shape[1]}; retry with a smaller --batch-size (e.g. {max(1, batch_size // 2)})"
-                ) from exc
-            rows = hidden[torch.arange(stop - start, device=hidden.device), last].float().cpu().numpy()
+            except Exception as exc:  # only out-of-memory errors are handled here
+                if not fastpath.is_out_of_memory(exc):
+                    raise
+                size = _smaller_batch(loaded, stop - start, length, exc)
+                continue
+            rows = fastpath.rows_at(hidden, last).float().cpu().numpy()
+            if rows.shape[1] != d:
+                raise UsageError(f"{loaded.model_id} returned hidden states of width {rows.shape[1]}, not its hidden size {d}")
             if not np.isfinite(rows).all():
                 dtype_name = str(loaded.dtype).removeprefix("torch.")
                 raise NonFiniteHiddenStatesError(
                     f"{loaded.model_id} produced NaN/Inf hidden states in {dtype_name} (probes {start}..{stop - 1}); "
                     f"{_non_finite_hint(loaded.dtype)}"
                 )
-            if result is None:
-                result = np.empty((n, rows.shape[1]), dtype=np.float32)
             result[start:stop] = rows
             advance(stop - start)
-    assert result is not None  # n >= 1 by ProbeSpec
+            start, unsaved = stop, unsaved + 1
+            if checkpoint is not None and unsaved >= save_every and start < n:
+                checkpoint.save(result[:start])
+                unsaved = 0
     return result
+
+
+def _run_device(module: torch.nn.Module, device: str | None) -> torch.device:
+    """Where inputs go; moves a single-device module to ``device`` when asked, never a device-mapped one."""
+    device_map = getattr(module, "hf_device_map", None) or {}
+    placed = {str(v) for v in device_map.values()}
+    if len(placed) > 1 or "disk" in placed:
+        accelerators = [v for v in device_map.values() if str(v) not in ("cpu", "disk")]
+        return _parse_device(f"cuda:{accelerators[0]}" if accelerators and isinstance(accelerators[0], int) else "cpu")
+    run_device = _parse_device(device) if device is not None else _module_device(module)
+    if _module_device(module) != run_device:
+        module.to(run_device)
+    return run_device
+
+
+def _smaller_batch(loaded: LoadedModel, size: int, length: int, exc: BaseException) -> int:
+    """Half the batch after an out-of-memory error; at one probe, say what to change instead."""
+    fastpath.release_memory()
+    if size == 1:
+        raise UsageError(
+            f"out of memory running {loaded.model_id} on a single probe of length {length}; use shorter probes "
+            "(--length), --dtype bfloat16, or --device-map auto to offload layers"
+        ) from exc
+    warnings.warn(f"out of memory at batch size {size}; continuing with {size // 2}", stacklevel=3)
+    return size // 2
 
 
 def _batch_inputs(
@@ -777,19 +1029,19 @@ def _batch_inputs(
     """Model inputs of rows ``start:stop`` and each row's last real position."""
     rows = stop - start
     if probes.spec.kind == "embedding":
-        embeds = torch.from_numpy(probes.embeddings(start, stop)).to(device=device, dtype=loaded.dtype)
+        embeds = fastpath.to_device(torch.from_numpy(probes.embeddings(start, stop)).to(loaded.dtype), device)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
         last = torch.full((rows,), embeds.shape[1] - 1, dtype=torch.long, device=device)
         return {"inputs_embeds": embeds, "attention_mask": mask}, last
     if ragged is None:
         ids_np = np.stack([np.asarray(r, dtype=np.int64) for r in probes.token_ids(start, stop)])
-        ids = torch.from_numpy(ids_np).to(device)
+        ids = fastpath.to_device(torch.from_numpy(ids_np), device)
         mask = torch.ones_like(ids)
         last = torch.full((rows,), ids.shape[1] - 1, dtype=torch.long, device=device)
         return {"input_ids": ids, "attention_mask": mask}, last
     ids_np, lengths = _pad_right(ragged[start:stop])
-    ids = torch.from_numpy(ids_np).to(device)
-    lengths_t = torch.from_numpy(lengths).to(device)
+    ids = fastpath.to_device(torch.from_numpy(ids_np), device)
+    lengths_t = fastpath.to_device(torch.from_numpy(lengths), device)
     mask = (torch.arange(ids.shape[1], device=device)[None, :] < lengths_t[:, None]).long()
     return {"input_ids": ids, "attention_mask": mask}, lengths_t - 1
 
@@ -845,12 +1097,17 @@ def _tokenizer_hash(tokenizer: Any) -> str:
 
 
 def read_model_shape(source: str | os.PathLike, *, trust_remote_code: bool = False) -> tuple[int, int | None]:
-    """``(hidden_size, vocab_size)`` of a model directory from its config alone (no weights loaded)."""
-    path = Path(source)
-    _, raw = _read_raw_config(path)
-    config = _load_config(path, raw, trust_remote_code)
+    """``(hidden_size, vocab_size)`` of a model directory, GGUF file or adapter from its config alone (no weights loaded)."""
+    info = formats.inspect_source(Path(source), allow_pickle=True)  # no weights are read here
+    if info.kind == "peft":
+        return read_model_shape(formats.adapter_base(info.directory, None), trust_remote_code=trust_remote_code)
+    if info.kind == "gguf":
+        _, _, config = _gguf_config(info)
+    else:
+        _, raw = _read_raw_config(info.directory)
+        config = _load_config(info.directory, raw, trust_remote_code)
     hidden = getattr(config, "hidden_size", None)
     if not isinstance(hidden, int):
-        raise ModelLoadError(f"{path / 'config.json'} gives no hidden_size; seedprints cannot fingerprint this model")
+        raise ModelLoadError(f"{source} gives no hidden_size in its config; seedprints cannot fingerprint this model")
     vocab = getattr(config, "vocab_size", None)
     return hidden, vocab if isinstance(vocab, int) else None

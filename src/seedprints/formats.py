@@ -1,0 +1,231 @@
+"""What a model path holds, and the loading policy checked before any weight is read.
+
+A path is one of: a Hugging Face model directory (``config.json`` plus weights), a GGUF file (or a
+directory holding exactly one, without ``config.json``), or a PEFT adapter directory
+(``adapter_config.json``). Policy (issue 7): safetensors and GGUF files hold only data and load by
+default; pickled weights (``.bin``, ``.pt``, ``.pth``, ``.ckpt``, ``.pkl``) can run code when
+unpickled and are refused unless the caller passes ``allow_pickle``. GGUF files are read through
+transformers' GGUF loader, which dequantises every tensor to float before the model runs, so a
+GGUF fingerprint is the fingerprint of the dequantised weights (not of llama.cpp's kernels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from seedprints.errors import ModelLoadError
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+_DIGEST_SAMPLES = 64
+_DIGEST_CHUNK = 1 << 16
+_FLOAT_GGML_TYPES = ("F32", "F16")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """A model path, classified.
+
+    Attributes
+    ----------
+    kind : {"transformers", "gguf", "peft"}
+        A Hugging Face directory, a GGUF file, or a PEFT adapter directory.
+    directory : Path
+        The directory transformers reads (the GGUF file's folder for ``"gguf"``).
+    gguf_file : str or None
+        File name of the GGUF inside ``directory``; None for other kinds.
+    weight_files : tuple of Path
+        The files that hold the weights (the adapter's own files for ``"peft"``).
+    """
+
+    kind: str
+    directory: Path
+    gguf_file: str | None = None
+    weight_files: tuple[Path, ...] = ()
+
+
+def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
+    """Classify ``path`` and enforce the pickle policy, reading no weights.
+
+    Raises
+    ------
+    ModelLoadError
+        The path is missing, is a file other than GGUF, is neither a model, a GGUF nor an adapter
+        directory, holds several GGUF files, or holds only pickled weights while ``allow_pickle``
+        is False.
+    """
+    if not path.exists():
+        raise ModelLoadError(
+            f"model directory {path} does not exist; pass a local Hugging Face model directory "
+            "(seedprints never downloads models)"
+        )
+    if path.is_file():
+        if path.suffix.lower() == ".gguf":
+            return ModelSource("gguf", path.parent, path.name, (path,))
+        raise ModelLoadError(f"{path} is a file, not a model directory; pass the directory that holds config.json")
+    files = sorted(p for p in path.iterdir() if p.is_file())
+    if (path / "adapter_config.json").is_file():
+        weights = tuple(p for p in files if p.name.startswith("adapter_model"))
+        _check_pickle(path, weights, allow_pickle, "adapter weights")
+        return ModelSource("peft", path, None, weights)
+    ggufs = [p for p in files if p.suffix.lower() == ".gguf"]
+    if not (path / "config.json").is_file():
+        if len(ggufs) == 1:
+            return ModelSource("gguf", path, ggufs[0].name, (ggufs[0],))
+        if len(ggufs) > 1:
+            names = ", ".join(p.name for p in ggufs[:4])
+            raise ModelLoadError(f"{path} holds several GGUF files ({names}); pass the one to fingerprint")
+        what = " holds safetensors weights but" if any(p.suffix == ".safetensors" for p in files) else ""
+        raise ModelLoadError(
+            f"{path}{what} is not a Hugging Face model directory (no config.json); pass the directory "
+            "written by save_pretrained or downloaded from the hub, with its config.json"
+        )
+    weights = tuple(p for p in files if p.suffix == ".safetensors" or p.suffix in PICKLE_SUFFIXES)
+    _check_pickle(path, weights, allow_pickle, "weights")
+    return ModelSource("transformers", path, None, weights)
+
+
+def _check_pickle(path: Path, weights: tuple[Path, ...], allow_pickle: bool, what: str) -> None:
+    if allow_pickle or any(p.suffix == ".safetensors" for p in weights):
+        return
+    pickled = [p for p in weights if p.suffix in PICKLE_SUFFIXES]
+    if pickled:
+        raise ModelLoadError(
+            f"{path} holds pickled {what} ({pickled[0].name}), which can run code when loaded; convert to "
+            "safetensors or pass --allow-pickle (allow_pickle=True) if you trust it"
+        )
+
+
+def warn_remote_code(path: Path) -> None:
+    """The loud one-line warning given whenever a directory may run its own code."""
+    warnings.warn(
+        f"--trust-remote-code: Python code shipped in {path} may run with your permissions", UserWarning, stacklevel=3
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# GGUF
+
+
+def check_gguf(file: Path) -> None:
+    """Refuse a GGUF file whose architecture transformers cannot build or whose tensor types it cannot dequantise.
+
+    Raises
+    ------
+    ModelLoadError
+        The gguf package is missing, the file is not GGUF, its architecture is unsupported, or a
+        tensor uses a quantisation type without a dequantiser; the message names the culprit.
+    """
+    reader = _gguf_reader(file)
+    from gguf import GGMLQuantizationType
+    from gguf.quants import _type_traits
+    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+
+    field = reader.fields.get("general.architecture")
+    architecture = bytes(field.parts[field.data[0]]).decode() if field is not None else None
+    if architecture is None:
+        raise ModelLoadError(f"{file} has no general.architecture; it is not a model GGUF file")
+    if architecture not in GGUF_SUPPORTED_ARCHITECTURES:
+        raise ModelLoadError(
+            f"{file} holds a GGUF model of architecture {architecture!r}, which transformers' GGUF loader does not "
+            "support; convert the original checkpoint to safetensors instead"
+        )
+    readable = set(_FLOAT_GGML_TYPES) | {t.name for t in _type_traits}
+    for tensor in reader.tensors:
+        kind = GGMLQuantizationType(tensor.tensor_type).name
+        if kind not in readable:
+            raise ModelLoadError(
+                f"{file} stores tensor {tensor.name} as {kind}, a quantisation type the gguf package cannot "
+                "dequantise; use a GGUF with another type (e.g. Q8_0, Q4_K, F16) or the original weights"
+            )
+
+
+def _gguf_reader(file: Path) -> Any:
+    try:
+        from gguf import GGUFReader
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"{file} is a GGUF file and reading it needs the gguf package; pip install gguf"
+        ) from exc
+    try:
+        return GGUFReader(str(file))
+    except Exception as exc:  # ValueError (bad magic), KeyError (unknown type id), struct errors, ...
+        raise ModelLoadError(f"{file} is not a readable GGUF file ({exc}); re-download or re-convert it") from exc
+
+
+def gguf_unembedding(file: Path) -> Any:
+    """The dequantised ``[V, d]`` output matrix of a GGUF (``output.weight``, else the tied ``token_embd.weight``)."""
+    import numpy as np
+    import torch
+    from gguf import dequantize
+
+    tensors = {t.name: t for t in _gguf_reader(file).tensors}
+    tensor = tensors.get("output.weight") or tensors.get("token_embd.weight")
+    if tensor is None:
+        raise ModelLoadError(f"{file} has neither output.weight nor token_embd.weight; it cannot give logits")
+    return torch.from_numpy(np.array(dequantize(tensor.data, tensor.tensor_type), dtype=np.float32))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# PEFT adapters
+
+
+def adapter_config(directory: Path) -> dict[str, Any]:
+    """The parsed ``adapter_config.json`` of an adapter directory."""
+    file = directory / "adapter_config.json"
+    try:
+        raw = json.loads(file.read_bytes())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{file} is not a readable JSON file; re-save the adapter") from exc
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{file} is not a JSON object; re-save the adapter")
+    return raw
+
+
+def adapter_base(directory: Path, base: Path | None) -> Path:
+    """The local base-model directory of an adapter: ``base`` if given, else its ``base_model_name_or_path``.
+
+    Raises
+    ------
+    ModelLoadError
+        Neither names an existing local directory.
+    """
+    if base is not None:
+        if not Path(base).is_dir():
+            raise ModelLoadError(f"base model directory {base} (for adapter {directory}) does not exist; pass --base DIR")
+        return Path(base)
+    named = adapter_config(directory).get("base_model_name_or_path")
+    if isinstance(named, str) and named:
+        candidate = Path(named).expanduser()
+        if not candidate.is_absolute():
+            candidate = candidate if candidate.is_dir() else directory / candidate
+        if candidate.is_dir():
+            return candidate
+        raise ModelLoadError(
+            f"adapter {directory} was trained on {named!r}, which is not a local directory here; "
+            "pass its local copy with --base DIR (seedprints never downloads models)"
+        )
+    raise ModelLoadError(f"adapter {directory} does not name its base model; pass it with --base DIR")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Identity of the weights
+
+
+def weights_digest(files: list[Path] | tuple[Path, ...], extra: bytes = b"") -> str:
+    """First 16 hex digits of a SHA-256 over ``extra`` and, per weight file, its name, size and 64 evenly spaced
+    64 KiB samples of its bytes: cheap on a 100 GB checkpoint, yet any re-trained weights change it."""
+    digest = hashlib.sha256(extra)
+    for file in sorted(files):
+        size = file.stat().st_size
+        digest.update(f"{file.name}\0{size}\0".encode())
+        with file.open("rb") as handle:
+            step = max(size // _DIGEST_SAMPLES, _DIGEST_CHUNK)
+            for offset in range(0, size, step):
+                handle.seek(offset)
+                digest.update(handle.read(_DIGEST_CHUNK))
+    return digest.hexdigest()[:16]
