@@ -109,9 +109,13 @@ def fingerprint_model(
     length: int | None = None,
     device: str = "cpu",
     dtype: str = "auto",
-    batch_size: int = 32,
+    batch_size: int | None = 32,
     trust_remote_code: bool = False,
     progress: bool = False,
+    allow_pickle: bool = False,
+    device_map: str | None = None,
+    base: str | Path | None = None,
+    partial: str | Path | None = None,
     **probe_options: Any,
 ) -> Fingerprint:
     """Run a model on probes and return its fingerprint.
@@ -119,13 +123,16 @@ def fingerprint_model(
     Parameters
     ----------
     model : str, Path or torch.nn.Module
-        A local Hugging Face model directory, or an in-memory model.
+        A local Hugging Face model directory, GGUF file or PEFT adapter directory, or an in-memory model.
     probes : ProbeSpec or Probes, optional
         The probes to use (e.g. another fingerprint's ``spec`` so the two can be compared). When
         omitted, token probes are built from ``options`` (or ``n``, ``length`` and the keyword
         options of :class:`ProbeOptions`) for this model's vocabulary.
     device, dtype, batch_size, trust_remote_code, progress
         Forward-pass settings (``dtype="auto"``: bf16 for half-precision checkpoints, else fp32).
+    allow_pickle, device_map, base, partial
+        Loading and resuming, passed to :func:`seedprints.extract.load_model` and
+        :func:`seedprints.extract.extract_hidden_states`.
 
     Returns
     -------
@@ -134,7 +141,10 @@ def fingerprint_model(
     """
     from seedprints import extract
 
-    loaded = extract.load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    loaded = extract.load_model(
+        model, dtype=dtype, device=device, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+        device_map=device_map, base=base,
+    )
     if probes is None:
         opts = options or ProbeOptions()
         overrides = {k: v for k, v in dict(n=n, length=length, **probe_options).items() if v is not None}
@@ -146,12 +156,23 @@ def fingerprint_model(
         else:
             probes = opts.spec_for([loaded.vocab_size], loaded.hidden_size)
     probe_set = _as_probes(probes)
-    hidden = extract.extract_hidden_states(loaded, probe_set, batch_size=batch_size, device=device, progress=progress)
+    hidden = extract.extract_hidden_states(
+        loaded, probe_set, batch_size=batch_size, device=device, progress=progress, partial=partial
+    )
     logits = None
     if probe_set.spec.output_tokens:
-        logits = (hidden @ extract.unembedding_rows(loaded, probe_set.spec.output_tokens).T).astype(np.float32)
+        logits = output_logits(loaded, hidden, probe_set.spec.output_tokens)
     return Fingerprint(hidden=hidden, spec=probe_set.spec, model_id=loaded.model_id,
                        metadata=extract.model_metadata(loaded), logits=logits)
+
+
+def output_logits(loaded: Any, hidden: np.ndarray, tokens: tuple[int, ...]) -> np.ndarray:
+    """float32 logits ``h . w_t`` of ``tokens`` for each row of ``hidden``, summed in float64 so that a row's
+    logits do not depend on the other rows in the product (an extended fingerprint equals a fresh one)."""
+    from seedprints import extract
+
+    unembedding = extract.unembedding_rows(loaded, tokens).astype(np.float64)
+    return (hidden.astype(np.float64) @ unembedding.T).astype(np.float32)
 
 
 def load_fingerprint(path: str | Path) -> Fingerprint:
@@ -234,6 +255,8 @@ def compare(
     alpha: float = 0.01,
     options: ProbeOptions | None = None,
     fingerprint_kwargs: dict[str, Any] | None = None,
+    budget: int | None = None,
+    early_stop: bool = False,
     **settings: Any,
 ) -> LineageResult:
     """Test H0 "the suspect was initialised independently of the reference".
@@ -246,6 +269,12 @@ def compare(
         ``"paper"``: the published SeedPrints statistic (:func:`seedprints.stats.paper_test`).
     alpha : float
         Significance level of the verdict.
+    budget : int, optional
+        At most this many probes: model directories are fingerprinted with N = ``budget``, longer
+        fingerprint files are cut to their first ``budget`` rows. Default: ``options.n``, or every row.
+    early_stop : bool
+        Test after growing rounds of probes and stop once the verdict is decided
+        (:func:`seedprints.sequential.compare_sequential`; ``method="lineage"`` only).
     **settings
         Method settings, e.g. ``buffer_k`` (default: 10% of d, as in the paper),
         ``identity_mode``, ``use_agg`` for paper mode.
@@ -253,14 +282,44 @@ def compare(
     Returns
     -------
     LineageResult
-        Verdict, p-value, log10 p, z, k, n, and the probe hash both sides share.
+        Verdict, p-value, log10 p, z, k, n, and the probe hash both sides share. Fingerprints of the
+        same probes with different counts are compared on their common prefix, recorded in
+        ``settings["common_prefix"]``.
     """
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
     runner = METHODS.get(method)
     if runner is None:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if early_stop:
+        from seedprints import sequential
+
+        if method != "lineage":
+            raise UsageError(f"early stopping works with the lineage method only; drop --early-stop for --method {method}")
+        return sequential.compare_sequential(ref, suspect, alpha=alpha, budget=budget, options=options,
+                                             fingerprint_kwargs=fingerprint_kwargs, **settings)
+    if budget is not None:
+        options = dataclasses.replace(options or ProbeOptions(), n=budget)
     fp_ref, fp_suspect = resolve_pair(ref, suspect, options=options, fingerprint_kwargs=fingerprint_kwargs)
+    fp_ref, fp_suspect, note = common_probes(fp_ref, fp_suspect, budget)
     _fpfile.check_compatible(fp_ref, fp_suspect, same_width=True)
     result = runner(fp_ref, fp_suspect, alpha=alpha, **settings)
+    if note:
+        result = dataclasses.replace(result, settings={**result.settings, "common_prefix": note})
     return dataclasses.replace(result, probe_hash=fp_ref.probe_hash)
+
+
+def common_probes(
+    ref: Fingerprint, suspect: Fingerprint, budget: int | None = None
+) -> tuple[Fingerprint, Fingerprint, dict[str, int] | None]:
+    """Cut two fingerprints to their common probes (at most ``budget``) when their specs differ only in N.
+
+    Returns both fingerprints and, when any was cut, ``{"n", "reference_n", "suspect_n"}``; fingerprints
+    of different specs come back unchanged.
+    """
+    if not (ref.spec == suspect.spec or ref.spec.differs_only_in_n(suspect.spec)):
+        return ref, suspect, None
+    n = min(ref.n, suspect.n, budget or ref.n)
+    if n == ref.n == suspect.n:
+        return ref, suspect, None
+    return ref.prefix(n), suspect.prefix(n), {"n": n, "reference_n": ref.n, "suspect_n": suspect.n}

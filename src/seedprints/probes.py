@@ -135,6 +135,28 @@ class ProbeSpec:
             parts.append(f"file sha256={self.source_sha256[:12]}")
         return f"{' '.join(parts)} [{self.hash}]"
 
+    @property
+    def extendable(self) -> bool:
+        """Row i does not depend on n (generated probes, per-row PCG64 streams): a spec of n rows is a prefix of one of more."""
+        return self.kind in ("token", "embedding") and self.rng == "pcg64"
+
+    def with_n(self, n: int) -> "ProbeSpec":
+        """The same probes with ``n`` rows: the first ``min(n, self.n)`` rows of both are identical.
+
+        Raises UsageError for probes read from a file or drawn by the torch generator, which have no
+        such prefix property.
+        """
+        if not self.extendable:
+            raise UsageError(
+                f"probes {self.describe()} cannot change their count: only generated token or embedding probes "
+                "(rng pcg64) draw each row on its own; fingerprint again with the probe count you need"
+            )
+        return dataclasses.replace(self, n=int(n))
+
+    def differs_only_in_n(self, other: "ProbeSpec") -> bool:
+        """True when ``other`` is these probes with another count (so the shorter is a prefix of the longer)."""
+        return self.extendable and other.extendable and dataclasses.replace(other, n=self.n) == self
+
 
 def _check_spec(spec: ProbeSpec) -> None:
     """Refuse impossible specs with a message that names the field."""
@@ -258,6 +280,12 @@ class Probes:
         ]
         return np.stack(rows)
 
+    def rows(self, start: int, stop: int) -> "Probes":
+        """Rows ``start:stop`` as probes of their own (row j is row ``start + j`` here): to extract in rounds."""
+        if not 0 <= start < stop <= len(self):
+            raise UsageError(f"probe rows {start}:{stop} are outside 0:{len(self)}")
+        return _RowWindow(self, start, stop)
+
     def _torch_token_ids(self) -> np.ndarray:
         """The reference code's probes: one torch.randint draw after torch.manual_seed(seed)."""
         if self._torch_ids is None:
@@ -267,6 +295,26 @@ class Probes:
             ids = torch.randint(0, self.spec.vocab_bound, (self.spec.n, self.spec.length), generator=generator)
             self._torch_ids = ids.numpy()
         return self._torch_ids
+
+
+class _RowWindow(Probes):
+    """A contiguous range of another probe set's rows, indexed from 0 (see :meth:`Probes.rows`)."""
+
+    def __init__(self, parent: Probes, start: int, stop: int):
+        super().__init__(parent.spec)
+        self._parent, self._start, self._stop = parent, start, stop
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def token_ids(self, start: int, stop: int) -> list[np.ndarray]:
+        return self._parent.token_ids(self._start + start, self._start + stop)
+
+    def texts(self, start: int, stop: int) -> list[str]:
+        return self._parent.texts(self._start + start, self._start + stop)
+
+    def embeddings(self, start: int, stop: int) -> np.ndarray:
+        return self._parent.embeddings(self._start + start, self._start + stop)
 
 
 def generated(spec: ProbeSpec) -> Probes:

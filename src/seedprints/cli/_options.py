@@ -70,6 +70,23 @@ BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Probes per forw
 TrustRemoteCodeOpt = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow a model directory to run its own Python code (only if you trust it).")
 ]
+AutoBatchSizeOpt = Annotated[
+    Optional[int],
+    typer.Option("--batch-size", help="Probes per forward pass (default: 32 on CPU, from free memory on a GPU; halved on "
+                 "out-of-memory).", callback=positive_int),
+]
+AllowPickleOpt = Annotated[
+    bool, typer.Option("--allow-pickle", help="Also load pickled .bin/.pt weights, which can run code (only if you trust them).")
+]
+DeviceMapOpt = Annotated[
+    Optional[str],
+    typer.Option("--device-map", help="auto = spread the model over GPUs and CPU with accelerate, offloading what does not "
+                 "fit (replaces --device)."),
+]
+BaseOpt = Annotated[
+    Optional[Path],
+    typer.Option("--base", help="Base model directory of a PEFT adapter (default: the adapter's base_model_name_or_path)."),
+]
 
 def _alpha_in_unit_interval(value: float) -> float:
     if not 0 < value < 1:
@@ -86,6 +103,18 @@ RegistryOpt = Annotated[
     ),
 ]
 AlphaOpt = Annotated[float, typer.Option("--alpha", help="Significance level of the verdict.", callback=_alpha_in_unit_interval)]
+BudgetOpt = Annotated[
+    Optional[int],
+    typer.Option("--budget", metavar="N_PROBES", help="At most this many probes (replaces --n).", callback=positive_int),
+]
+EarlyStopOpt = Annotated[
+    bool,
+    typer.Option(
+        "--early-stop/--no-early-stop",
+        help="Test after 25, 50, 100, ... probes and stop once the verdict is decided (lineage method; the "
+        "false-positive rate stays at most alpha).",
+    ),
+]
 
 
 DEFAULTS = dict(n=DEFAULT_N, length=DEFAULT_LENGTH, probe_seed=DEFAULT_PROBE_SEED)

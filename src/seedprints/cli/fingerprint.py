@@ -17,12 +17,19 @@ EXAMPLES = """Examples:
   seedprints fingerprint ./suspect -o suspect.fp.safetensors --like llama2.fp.safetensors
   seedprints fingerprint ./tiny-model -o tiny.fp.safetensors --n 500 --length 64
   seedprints fingerprint ./model -o fp.safetensors --probe-file my_probes.json
+  seedprints fingerprint ./model-Q8_0.gguf -o q8.fp.safetensors --like llama2.fp.safetensors
+  seedprints fingerprint ./lora-adapter --base ./llama-2-7b -o lora.fp.safetensors --like llama2.fp.safetensors
+  seedprints fingerprint ./llama-70b -o 70b.fp.safetensors --device-map auto
+  seedprints fingerprint ./tiny-model --extend tiny.fp.safetensors --n 4000
+  seedprints fingerprint ./suspect -o suspect.fp.safetensors --like base.fp.safetensors --early-stop
 """
 
 
 def fingerprint(
-    model_dir: Annotated[Path, typer.Argument(help="Local Hugging Face model directory.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Fingerprint file to write (.safetensors).")],
+    model_dir: Annotated[Path, typer.Argument(help="Local Hugging Face model directory, GGUF file or PEFT adapter directory.")],
+    output: Annotated[
+        Optional[Path], typer.Option("-o", "--output", help="Fingerprint file to write (.safetensors; default with --extend: FILE).")
+    ] = None,
     like: Annotated[
         Optional[Path],
         typer.Option("--like", help="Use the probes of this fingerprint file (to compare against it later)."),
@@ -34,27 +41,73 @@ def fingerprint(
     vocab_bound: o.VocabBoundOpt = None,
     probe_file: o.ProbeFileOpt = None,
     rare_tokens: o.RareTokensOpt = None,
+    extend: Annotated[
+        Optional[Path],
+        typer.Option("--extend", metavar="FILE", help="Grow this fingerprint file to --n (or --budget) probes of its spec, "
+                     "computing only the missing rows; MODEL_DIR must be the model that made it."),
+    ] = None,
+    budget: o.BudgetOpt = None,
+    early_stop: o.EarlyStopOpt = False,
+    alpha: o.AlphaOpt = 0.01,
     device: o.DeviceOpt = "cpu",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.BatchSizeOpt = 32,
+    batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,
+    allow_pickle: o.AllowPickleOpt = False,
+    device_map: o.DeviceMapOpt = None,
+    base: o.BaseOpt = None,
     json_output: o.JsonOpt = False,
 ) -> None:
-    """Fingerprint MODEL_DIR: final hidden states of the model on deterministic random probes."""
+    """Fingerprint MODEL_DIR: final hidden states of the model on deterministic random probes.
+
+    An interrupted run (crash, Ctrl-C) keeps its rows in a hidden .OUTPUT.partial file beside the
+    output; running the same command again resumes from it.
+    """
     from seedprints import api, report
     from seedprints.fingerprint import check_output_path
+    from seedprints.resume import partial_path
+    from seedprints.probes import ProbeSpec
 
     out = Output(json_output)
+    output = output or extend
+    if output is None:
+        raise typer.BadParameter("give the file to write with -o/--output (or grow one with --extend FILE)")
+    if early_stop and like is None:
+        raise typer.BadParameter("--early-stop needs a reference to decide against: add --like REFERENCE_FILE")
+    if extend is not None and (like is not None or early_stop):
+        raise typer.BadParameter("--extend takes its probes from FILE; drop --like and --early-stop")
     check_output_path(output)
-    options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens)
-    spec = api.probes_like(like, options) if like is not None else None
-    fp = api.fingerprint_model(
-        model_dir, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,
-        trust_remote_code=trust_remote_code, progress=out.progress,
-    )
+    kwargs = dict(device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code,
+                  progress=out.progress, allow_pickle=allow_pickle, device_map=device_map, base=base)
+    decision = None
+    if extend is not None:
+        from seedprints import sequential
+
+        fp = sequential.extend_fingerprint(model_dir, api.load_fingerprint(extend), budget or n, source=str(extend), **kwargs)
+    elif early_stop:
+        from seedprints import sequential
+
+        fp, decision = sequential.fingerprint_until_decided(
+            model_dir, api.load_fingerprint(like), alpha=alpha, budget=budget, **kwargs
+        )
+    else:
+        options = o.probe_options(probe, budget or n, length, probe_seed, vocab_bound, probe_file, rare_tokens)
+        spec = api.probes_like(like, options) if like is not None else None
+        if budget is not None and isinstance(spec, ProbeSpec):
+            spec = spec.with_n(budget)
+        fp = api.fingerprint_model(model_dir, spec, options=options, partial=partial_path(output), **kwargs)
     fp.save(output)
+    partial_path(output).unlink(missing_ok=True)
     payload = {
         "path": str(output), "model_id": fp.model_id, "n": fp.n, "hidden_size": fp.hidden_size,
         "probe_hash": fp.probe_hash, "probe_spec": fp.spec.describe(), "dtype": fp.metadata.get("dtype"),
     }
-    out.result(payload, lambda console: console.print(report.fingerprint_table(fp, str(output))))
+    if decision is not None:
+        payload["decision"] = decision.to_dict()
+
+    def human(console) -> None:
+        console.print(report.fingerprint_table(fp, str(output)))
+        if decision is not None:
+            console.print(report.verdict_line(decision, str(like), str(model_dir)))
+
+    out.result(payload, human)
