@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.seedprints-installed
 
-.PHONY: install demo test test-all bench zoo-docs
+.PHONY: install demo test test-all bench zoo-docs docs-bad-inputs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,3 +24,6 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_paper_test.py
+
+docs-bad-inputs: $(STAMP)
+	$(BIN)/python -m seedprints.devtools.bad_inputs --out docs/bad-inputs.md

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import io
 import json
 import os
 import struct
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from seedprints.errors import (
     IncompatibleFingerprintsError,
     OutputPathError,
     SeedprintsError,
+    UsageError,
 )
 from seedprints.probes import ProbeSpec
 
@@ -33,6 +35,10 @@ FORMAT_VERSION = "1"
 TENSOR_NAME = "hidden"
 LOGITS_NAME = "logits"  # optional: [N, m] logits of the probe spec's output_tokens
 _MAX_HEADER_BYTES = 1 << 20
+# Sane limits, checked before anything is allocated: far above any real model, far below a hostile claim.
+MAX_ROWS = 10_000_000
+MAX_COLUMNS = 1_000_000
+MAX_TENSOR_BYTES = 1 << 36  # 64 GiB of float32 over all tensors
 _REQUIRED_KEYS = ("seedprints_format", "probe_spec", "probe_hash", "model_id", "hidden_size", "dtype")
 
 
@@ -100,16 +106,32 @@ class Fingerprint:
         """Write atomically to ``path`` (temp file in the same folder, then rename)."""
         return save(self, path)
 
+    def prefix(self, n: int) -> "Fingerprint":
+        """The first ``n`` rows: exactly the fingerprint of the same model on the same probes with N = n.
+
+        Raises UsageError when ``n`` exceeds the rows held or the probes have no prefix property (file probes).
+        """
+        spec = self.spec.with_n(n)
+        if not 1 <= n <= self.n:
+            raise UsageError(f"cannot take {n} probes of a fingerprint of {self.n}; use at most {self.n}")
+        logits = None if self.logits is None else self.logits[:n]
+        return dataclasses.replace(self, hidden=self.hidden[:n], spec=spec, logits=logits)
+
 
 def save(fp: Fingerprint, path: str | Path) -> Path:
     """Write ``fp`` to ``path`` atomically; raises OutputPathError if the folder is not writable."""
+    return write_atomic(Path(path), to_bytes(fp))
+
+
+def to_bytes(fp: Fingerprint) -> bytes:
+    """The bytes :func:`save` writes: a fingerprint file held in memory (e.g. to embed in an evidence bundle)."""
     tensors = {TENSOR_NAME: np.ascontiguousarray(fp.hidden, dtype="<f4")}
     if fp.logits is not None:
         tensors[LOGITS_NAME] = np.ascontiguousarray(fp.logits, dtype="<f4")
     for name, array in tensors.items():
         if array.ndim != 2 or array.shape[0] != tensors[TENSOR_NAME].shape[0]:
             raise FingerprintFormatError(f"fingerprint tensor {name!r} must be 2-D with one row per probe, got {array.shape}")
-    return write_atomic(Path(path), _encode(tensors, fp.header()))
+    return _encode(tensors, fp.header())
 
 
 def _encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
@@ -175,10 +197,22 @@ def read_header(path: str | Path) -> dict[str, str]:
 def load(path: str | Path) -> Fingerprint:
     """Load a fingerprint, refusing anything corrupt, truncated, foreign or from a newer format."""
     path = Path(path)
-    meta, info, data = _parse(path, read_data=True)
+    return _build(path, *_parse(path, read_data=True))
+
+
+def from_bytes(data: bytes, *, source: str = "embedded fingerprint") -> Fingerprint:
+    """Parse fingerprint file bytes held in memory, with the same checks as :func:`load`; ``source`` names them in errors."""
+    stream = io.BytesIO(data)
+    return _build(source, *_parse_stream(stream, len(data), source, read_data=True))
+
+
+def _build(
+    path: Path | str, meta: dict[str, str], info: dict[str, tuple[list[int], tuple[int, int]]], data: bytes
+) -> Fingerprint:
+    """Check the header's probe spec against the tensors and assemble the Fingerprint."""
     try:
         spec = ProbeSpec.from_json(meta["probe_spec"])
-    except (SeedprintsError, TypeError) as exc:
+    except (SeedprintsError, TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise FingerprintFormatError(f"{path}: bad probe spec in header ({exc}); re-create the fingerprint") from exc
     if spec.hash != meta["probe_hash"]:
         raise FingerprintFormatError(f"{path}: probe hash does not match its spec; the file was altered, re-create it")
@@ -202,40 +236,49 @@ def load(path: str | Path) -> Fingerprint:
 
 
 def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, tuple[list[int], tuple[int, int]]], bytes]:
-    """Parse the safetensors framing by hand so that no bad length or offset is ever trusted."""
-    not_ours = f"{path} is not a seedprints fingerprint"
+    """Parse a fingerprint file's framing, refusing paths that are missing, directories or unreadable."""
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise FingerprintFormatError(f"{not_ours} (file is {size} bytes, too short); re-create it")
-            (header_len,) = struct.unpack("<Q", prefix)
-            if header_len > min(_MAX_HEADER_BYTES, size - 8):
-                raise FingerprintFormatError(f"{not_ours} (bad header length); the file is corrupt or of another kind")
-            header_bytes = handle.read(header_len)
-            data = handle.read() if read_data else b""
+            return _parse_stream(handle, size, path, read_data)
     except IsADirectoryError as exc:
         raise FingerprintFormatError(f"{path} is a directory, not a fingerprint file") from exc
     except FileNotFoundError as exc:
         raise FingerprintFormatError(f"fingerprint file {path} does not exist; check the path") from exc
     except OSError as exc:
         raise FingerprintFormatError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _parse_stream(
+    handle: IO[bytes], size: int, path: Path | str, read_data: bool
+) -> tuple[dict[str, str], dict[str, tuple[list[int], tuple[int, int]]], bytes]:
+    """Parse the safetensors framing by hand so that no bad length, offset or size claim is ever trusted."""
+    not_ours = f"{path} is not a seedprints fingerprint"
+    prefix = handle.read(8)
+    if len(prefix) < 8:
+        raise FingerprintFormatError(f"{not_ours} (file is {size} bytes, too short); re-create it")
+    (header_len,) = struct.unpack("<Q", prefix)
+    if header_len > min(_MAX_HEADER_BYTES, size - 8):
+        raise FingerprintFormatError(f"{not_ours} (bad header length); the file is corrupt or of another kind")
+    header_bytes = handle.read(header_len)
     try:
         header = json.loads(header_bytes)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise FingerprintFormatError(f"{not_ours} (header is not JSON); the file is corrupt or of another kind") from exc
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or "seedprints_format" not in meta:
         raise FingerprintFormatError(f"{not_ours} (no seedprints metadata); make one with `seedprints fingerprint`")
     if meta["seedprints_format"] != FORMAT_VERSION:
         raise FingerprintFormatError(
-            f"{path} uses fingerprint format {meta['seedprints_format']!r}; this seedprints reads format "
+            f"{path} uses fingerprint format {short_repr(meta['seedprints_format'])}; this seedprints reads format "
             f"{FORMAT_VERSION!r}: upgrade seedprints"
         )
     missing = [k for k in _REQUIRED_KEYS if not isinstance(meta.get(k), str)]
     if missing:
         raise FingerprintFormatError(f"{path}: header lacks {', '.join(missing)}; re-create the fingerprint")
+    not_text = sorted(k for k, v in meta.items() if not isinstance(v, str))
+    if not_text:
+        raise FingerprintFormatError(f"{path}: metadata {short_repr(not_text)} must be strings; the file is corrupt, re-create it")
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
     if TENSOR_NAME not in tensors or set(tensors) - {TENSOR_NAME, LOGITS_NAME}:
         raise FingerprintFormatError(
@@ -255,6 +298,11 @@ def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, tuple
             or not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets))
         ):
             raise FingerprintFormatError(f"{path}: tensor {name!r} must be float32 and 2-D; re-create the fingerprint")
+        if shape[0] > MAX_ROWS or shape[1] > MAX_COLUMNS or offset + shape[0] * shape[1] * 4 > MAX_TENSOR_BYTES:
+            raise FingerprintFormatError(
+                f"{path}: tensor {name!r} claims shape {shape}, beyond the limits of {MAX_ROWS} probes, {MAX_COLUMNS} "
+                f"columns and {MAX_TENSOR_BYTES >> 30} GiB in all; the file is corrupt or hostile, re-create it"
+            )
         end = offset + shape[0] * shape[1] * 4
         if offsets != [offset, end]:
             raise FingerprintFormatError(f"{path}: tensor {name!r} has bad data offsets; the file is corrupt, re-create it")
@@ -267,7 +315,13 @@ def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, tuple
         )
     if LOGITS_NAME in info and info[LOGITS_NAME][0][0] != info[TENSOR_NAME][0][0]:
         raise FingerprintFormatError(f"{path}: {LOGITS_NAME!r} and {TENSOR_NAME!r} have different row counts; re-create it")
-    return meta, info, data
+    return meta, info, handle.read() if read_data else b""
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr`` of an untrusted value, cut so that a hostile file cannot flood a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_compatible(ref: Fingerprint, suspect: Fingerprint, *, same_width: bool = True) -> None:

@@ -1,0 +1,472 @@
+"""Evidence bundles: one self-contained JSON file from which anyone can recompute a lineage verdict.
+
+A bundle embeds the fingerprints a result was computed from (the fingerprint file's bytes, or the
+compact rank encoding of a registry entry) with their SHA-256, the model files' checksums when a
+side was a model directory, the library versions, each test's method, settings and result, and the
+command that reproduces it. A *seal*, the SHA-256 of the canonical JSON of everything else, shows
+that nothing was edited after writing. The seal is not a signature: whoever edits a bundle can
+re-seal it. What makes a bundle evidence is :func:`verify_bundle`, which re-checks every embedded
+fingerprint's hash and recomputes every statistic from the embedded fingerprints.
+
+Layout (``bundle_format`` "1")::
+
+    {"bundle_format": "1", "kind": "compare", "created_at": ..., "command": "seedprints compare ...",
+     "environment": {"seedprints": ..., "python": ..., "numpy": ..., "scipy": ..., "torch": ..., "transformers": ...},
+     "fingerprints": {NAME: {"encoding": "fingerprint" | "ranks", "sha256": ..., "size": ..., "data_base64": ...,
+                             "source": ..., "model_files": {relative path: sha256} | null,
+                             "probe_hash": ..., "probe_spec": ..., "model_id": ..., "n": ..., "hidden_size": ...}},
+     "tests": [{"reference": NAME, "suspect": NAME, "method": ..., "alpha": ..., "settings": {...}, "result": {...}}],
+     "seal": {"algorithm": "sha256 of canonical JSON", "digest": ...}}
+
+Floats are recomputed and must agree within a relative tolerance of 1e-9 (absolute 1e-12 near 0):
+the same library versions give identical numbers on one machine, but BLAS kernels may sum in
+another order on another CPU. Verdicts, counts and names must agree exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import math
+import platform
+import warnings
+from importlib import metadata as _metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from seedprints import fingerprint as _fpfile
+from seedprints.errors import SeedprintsError
+from seedprints.fingerprint import Fingerprint, short_repr
+from seedprints.stats.result import LineageResult
+
+if TYPE_CHECKING:
+    from seedprints.encoding import RankedFingerprint
+
+BUNDLE_FORMAT = "1"
+KINDS = ("compare", "identify")
+ENCODINGS = ("fingerprint", "ranks")  # fingerprint file bytes, or seedprints.encoding's compact ranks
+SEAL_ALGORITHM = "sha256 of canonical JSON"
+REL_TOLERANCE = 1e-9
+ABS_TOLERANCE = 1e-12
+MAX_BUNDLE_BYTES = 1 << 32  # 4 GiB: a bundle embeds a few fingerprints, not a model
+_LIBRARIES = ("numpy", "scipy", "torch", "transformers")
+_MODEL_FILE_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".model", ".txt", ".tiktoken", ".py"}
+
+
+class BundleError(SeedprintsError, ValueError):
+    """A bundle is unreadable, edited after sealing, or its numbers do not recompute."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddedFingerprint:
+    """One fingerprint as a bundle stores it.
+
+    Attributes
+    ----------
+    encoding : {"fingerprint", "ranks"}
+        ``data`` is a fingerprint file's bytes, or :func:`seedprints.encoding.encode` bytes.
+    data : bytes
+        The embedded bytes; their SHA-256 is recorded beside them.
+    source : str or None
+        Where they came from (a path, a model directory, a registry entry name).
+    model_files : dict of str to str or None
+        SHA-256 of each weight, config and tokenizer file when the source was a model directory.
+    """
+
+    encoding: str
+    data: bytes
+    source: str | None = None
+    model_files: dict[str, str] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """One test a bundle records: which embedded fingerprints, the result, and the settings that rerun it.
+
+    ``settings`` are the keyword arguments given to :func:`seedprints.compare` besides ``method`` and
+    ``alpha`` (e.g. ``budget``, ``buffer_k``), or to
+    :func:`seedprints.stats.lineage.lineage_test_ranked` when a side is embedded as ranks.
+    """
+
+    reference: str
+    suspect: str
+    result: LineageResult
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyResult:
+    """What :func:`verify_bundle` confirmed.
+
+    Attributes
+    ----------
+    path : str
+        The bundle.
+    kind : str
+        ``"compare"`` or ``"identify"``.
+    digest : str
+        The bundle's seal (SHA-256).
+    fingerprints : dict of str to str
+        Name -> SHA-256 of each embedded fingerprint, all re-hashed.
+    tests : list of dict
+        Per test: reference, suspect, method, verdict, log10_p, each recomputed.
+    identical : bool
+        True when every recomputed number equals the recorded one bit for bit (else they agree within
+        ``REL_TOLERANCE``).
+    max_relative_difference : float
+        Largest relative difference between a recorded and a recomputed float.
+    same_versions : bool
+        True when the recorded seedprints, numpy and scipy versions are the ones running now.
+    """
+
+    path: str
+    kind: str
+    digest: str
+    fingerprints: dict[str, str]
+    tests: list[dict[str, Any]]
+    identical: bool
+    max_relative_difference: float
+    same_versions: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        return {"verified": True, **dataclasses.asdict(self)}
+
+
+def embed(item: Fingerprint | RankedFingerprint, *, source: str | None = None, model_dir: str | Path | None = None,
+          progress: bool = False) -> EmbeddedFingerprint:
+    """Embed an in-memory fingerprint (as the bytes ``save`` writes) or a ranked one (its compact encoding).
+
+    ``model_dir``, when the fingerprint was made from a model directory, adds its files' checksums.
+    """
+    files = model_file_checksums(model_dir, progress=progress) if model_dir is not None else None
+    if isinstance(item, Fingerprint):
+        return EmbeddedFingerprint("fingerprint", _fpfile.to_bytes(item), source, files)
+    from seedprints.encoding import encode
+
+    return EmbeddedFingerprint("ranks", encode(item), source, files)
+
+
+def embed_file(path: str | Path, used: Fingerprint | None = None) -> EmbeddedFingerprint:
+    """Embed a fingerprint file's exact bytes; with ``used``, refuse if the file no longer holds that fingerprint."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read {path} to embed it in the bundle: {exc.strerror}") from exc
+    parsed = _fpfile.from_bytes(data, source=str(path))
+    if used is not None and not (_same(parsed.hidden, used.hidden) and _same(parsed.logits, used.logits)):
+        raise BundleError(f"{path} changed while it was being compared; run the comparison again")
+    return EmbeddedFingerprint("fingerprint", data, str(path))
+
+
+def model_file_checksums(model_dir: str | Path, *, progress: bool = False) -> dict[str, str]:
+    """SHA-256 of every weight, config, tokenizer and code file under a model directory (hidden paths skipped)."""
+    root = Path(model_dir)
+    files = sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and p.suffix in _MODEL_FILE_SUFFIXES and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    total = sum(p.stat().st_size for p in files)
+    out: dict[str, str] = {}
+    with _hash_progress(progress, total) as advance:
+        for p in files:
+            digest = hashlib.sha256()
+            with p.open("rb") as handle:
+                while chunk := handle.read(1 << 24):
+                    digest.update(chunk)
+                    advance(len(chunk))
+            out[p.relative_to(root).as_posix()] = digest.hexdigest()
+    return out
+
+
+def write_bundle(
+    path: str | Path,
+    *,
+    fingerprints: Mapping[str, EmbeddedFingerprint],
+    tests: Sequence[Comparison],
+    command: str,
+    kind: str = "compare",
+) -> Path:
+    """Write a sealed evidence bundle atomically, after checking that it verifies.
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file to write.
+    fingerprints : mapping of str to EmbeddedFingerprint
+        The fingerprints by the names the tests use (e.g. ``"reference"``, ``"suspect"``).
+    tests : sequence of Comparison
+        The results to record; each names its reference and suspect in ``fingerprints``.
+    command : str
+        The command line that reproduces the results from the original inputs.
+    kind : {"compare", "identify"}
+        What produced the bundle.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    BundleError
+        A test names an unknown fingerprint, or the bundle would not verify.
+    OutputPathError
+        ``path`` cannot be written.
+    """
+    path = _fpfile.check_output_path(path)
+    if kind not in KINDS:
+        raise BundleError(f"unknown bundle kind {kind!r}; use one of {', '.join(KINDS)}")
+    body: dict[str, Any] = {
+        "bundle_format": BUNDLE_FORMAT,
+        "kind": kind,
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "environment": environment(),
+        "fingerprints": {name: _describe(name, item) for name, item in fingerprints.items()},
+        "tests": [_test_record(t, fingerprints) for t in tests],
+    }
+    bundle = {**body, "seal": {"algorithm": SEAL_ALGORITHM, "digest": seal(body)}}
+    with warnings.catch_warnings():  # the run being recorded has already shown its warnings
+        warnings.simplefilter("ignore")
+        _check(bundle, str(path))
+    return _fpfile.write_atomic(path, (json.dumps(bundle, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
+
+
+def verify_bundle(path: str | Path) -> VerifyResult:
+    """Check a bundle's seal and fingerprint hashes, and recompute every recorded statistic.
+
+    Returns
+    -------
+    VerifyResult
+        What was confirmed (only returned when everything checks out).
+
+    Raises
+    ------
+    BundleError
+        The file is not a bundle, was edited after sealing, an embedded fingerprint does not match
+        its hash, or a recomputed number differs from the recorded one (one line naming which).
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise BundleError(f"{path} is a directory, not an evidence bundle")
+        if path.stat().st_size > MAX_BUNDLE_BYTES:
+            raise BundleError(f"{path} is larger than {MAX_BUNDLE_BYTES >> 30} GiB; it is not an evidence bundle")
+        text = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise BundleError(f"bundle {path} does not exist; check the path") from exc
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        bundle = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BundleError(f"{path} is not an evidence bundle (not JSON); write one with `seedprints compare ... --bundle`") from exc
+    return _check(bundle, str(path))
+
+
+def seal(body: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, no spaces, ASCII) of a bundle without its seal."""
+    text = json.dumps({k: v for k, v in body.items() if k != "seal"}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def environment() -> dict[str, str]:
+    """Versions of Python, seedprints and the numeric libraries (read from package metadata: nothing is imported)."""
+    from seedprints import __version__
+
+    versions = {"seedprints": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = _metadata.version(name)
+        except _metadata.PackageNotFoundError:
+            versions[name] = ""
+    return versions
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Checking
+
+
+def _check(bundle: Any, where: str) -> VerifyResult:
+    """Every check of :func:`verify_bundle` on a parsed bundle."""
+    if not isinstance(bundle, dict) or "bundle_format" not in bundle:
+        raise BundleError(f"{where} is not an evidence bundle (no bundle_format); write one with `seedprints compare ... --bundle`")
+    if bundle["bundle_format"] != BUNDLE_FORMAT:
+        raise BundleError(
+            f"{where} has bundle format {short_repr(bundle['bundle_format'])}; this seedprints reads format "
+            f"{BUNDLE_FORMAT!r}: upgrade seedprints"
+        )
+    stated = bundle.get("seal")
+    if not (isinstance(stated, dict) and isinstance(stated.get("digest"), str)):
+        raise BundleError(f"{where} has no seal; it is incomplete or was edited, ask for the original bundle")
+    try:
+        digest = seal(bundle)
+    except ValueError as exc:  # NaN or Inf in the JSON
+        raise BundleError(f"{where} holds a non-finite number ({exc}); it was edited, ask for the original bundle") from exc
+    if digest != stated["digest"]:
+        raise BundleError(f"{where}: the seal does not match its contents; the bundle was edited after it was written")
+    kind, fps, tests = bundle.get("kind"), bundle.get("fingerprints"), bundle.get("tests")
+    if kind not in KINDS or not isinstance(fps, dict) or not isinstance(tests, list) or not tests:
+        raise BundleError(f"{where} lacks its kind, fingerprints or tests; it is not a complete evidence bundle")
+    loaded = {name: _load_embedded(name, entry, where) for name, entry in fps.items()}
+    checked, diffs = [], []
+    for i, test in enumerate(tests):
+        summary, test_diffs = _recompute(i, test, loaded, where)
+        checked.append(summary)
+        diffs.extend(test_diffs)
+    env = bundle.get("environment") if isinstance(bundle.get("environment"), dict) else {}
+    now = environment()
+    return VerifyResult(
+        path=where, kind=kind, digest=digest, fingerprints={name: fps[name]["sha256"] for name in fps}, tests=checked,
+        identical=all(d == 0.0 for d in diffs), max_relative_difference=max(diffs, default=0.0),
+        same_versions=all(env.get(k) == now[k] for k in ("seedprints", "numpy", "scipy")),
+    )
+
+
+def _load_embedded(name: str, entry: Any, where: str) -> Fingerprint | RankedFingerprint:
+    """Decode, hash-check and parse one embedded fingerprint."""
+    if not isinstance(entry, dict) or entry.get("encoding") not in ENCODINGS or not isinstance(entry.get("data_base64"), str):
+        raise BundleError(f"{where}: fingerprint {short_repr(name)} lacks its encoding or data; the bundle is incomplete")
+    try:
+        data = base64.b64decode(entry["data_base64"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BundleError(f"{where}: fingerprint {short_repr(name)} is not valid base64; the bundle is corrupt") from exc
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise BundleError(f"{where}: fingerprint {short_repr(name)} does not match its SHA-256; the embedded data was altered")
+    item = _parse_embedded(entry["encoding"], data, f"{where}: fingerprint {short_repr(name)}")
+    for key, value in (("probe_hash", item.probe_hash), ("model_id", item.model_id), ("n", item.n), ("hidden_size", item.hidden_size)):
+        if entry.get(key) != value:
+            raise BundleError(f"{where}: fingerprint {short_repr(name)} says {key} {short_repr(entry.get(key))} but holds {value!r}")
+    return item
+
+
+def _parse_embedded(encoding: str, data: bytes, source: str) -> Fingerprint | RankedFingerprint:
+    """Parse embedded bytes with the fingerprint reader or the rank decoder (both check every size first)."""
+    if encoding == "fingerprint":
+        return _fpfile.from_bytes(data, source=source)
+    from seedprints.encoding import decode
+
+    return decode(data, source=source)
+
+
+def _recompute(i: int, test: Any, loaded: dict[str, Any], where: str) -> tuple[dict[str, Any], list[float]]:
+    """Rerun one recorded test from the embedded fingerprints and compare every field of its result."""
+    from seedprints.stats.methods import METHODS
+
+    what = f"{where}: test {i + 1}"
+    if not isinstance(test, dict) or not isinstance(test.get("result"), dict) or not isinstance(test.get("settings"), dict):
+        raise BundleError(f"{what} lacks its result or settings; the bundle is incomplete")
+    names = (test.get("reference"), test.get("suspect"))
+    if not all(isinstance(n, str) and n in loaded for n in names):
+        raise BundleError(f"{what} names fingerprints {short_repr(list(names))} that the bundle does not embed")
+    method, alpha = test.get("method"), test.get("alpha")
+    if method not in METHODS or not isinstance(alpha, float):
+        raise BundleError(f"{what} has method {short_repr(method)} and alpha {short_repr(alpha)}; "
+                          f"expected one of {', '.join(METHODS)} and a number")
+    ref, sus = (loaded[n] for n in names)
+    try:
+        result = _run(method, ref, sus, alpha, test["settings"])
+    except SeedprintsError as exc:
+        raise BundleError(f"{what} cannot be recomputed: {exc}") from exc
+    except TypeError as exc:  # settings the method does not take
+        raise BundleError(f"{what} has settings the {method} method does not take ({exc})") from exc
+    recomputed = result.to_dict()
+    diffs: list[float] = []
+    mismatch = _first_mismatch(test["result"], recomputed, "", diffs)
+    if mismatch:
+        raise BundleError(f"{what} ({method}, {names[0]} vs {names[1]}): {mismatch}; the recorded result does not recompute")
+    summary = {"reference": names[0], "suspect": names[1], "method": method,
+               "verdict": recomputed["verdict"], "log10_p": recomputed["log10_p"], "z": recomputed["z"]}
+    return summary, diffs
+
+
+def _run(method: str, ref: Any, sus: Any, alpha: float, settings: dict[str, Any]) -> LineageResult:
+    """``seedprints.compare`` on full fingerprints, or the rank-only lineage test when either side is ranks."""
+    from seedprints.errors import IncompatibleFingerprintsError
+
+    if isinstance(ref, Fingerprint) and isinstance(sus, Fingerprint):
+        from seedprints import api
+
+        return api.compare(ref, sus, method=method, alpha=alpha, **settings)
+    from seedprints.encoding import rank_fingerprint
+    from seedprints.stats.lineage import lineage_test_ranked
+
+    if method != "lineage" or ref.spec != sus.spec:
+        raise IncompatibleFingerprintsError(f"method {method!r} on ranks needs the lineage method and equal probe specs")
+    ranked = [x if not isinstance(x, Fingerprint) else rank_fingerprint(x) for x in (ref, sus)]
+    return dataclasses.replace(lineage_test_ranked(ranked[0], ranked[1], alpha, **settings), probe_hash=ref.probe_hash)
+
+
+def _first_mismatch(recorded: Any, recomputed: Any, key: str, diffs: list[float]) -> str | None:
+    """Describe the first field where ``recorded`` and ``recomputed`` disagree (None when all agree)."""
+    if isinstance(recomputed, dict):
+        if not isinstance(recorded, dict) or set(recorded) != set(recomputed):
+            return f"{key or 'result'} has fields {short_repr(sorted(recorded) if isinstance(recorded, dict) else recorded)}, expected {sorted(recomputed)}"
+        for k in sorted(recomputed):
+            found = _first_mismatch(recorded[k], recomputed[k], f"{key}.{k}" if key else k, diffs)
+            if found:
+                return found
+        return None
+    if isinstance(recomputed, float) and isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        diff = 0.0 if recorded == recomputed else abs(recorded - recomputed) / max(abs(recomputed), abs(recorded))
+        diffs.append(diff)
+        if math.isclose(recorded, recomputed, rel_tol=REL_TOLERANCE, abs_tol=ABS_TOLERANCE):
+            return None
+        return f"{key} is {recorded!r} but recomputes to {recomputed!r}"
+    if type(recorded) is not type(recomputed) or recorded != recomputed:
+        return f"{key} is {short_repr(recorded)} but recomputes to {short_repr(recomputed)}"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Writing helpers
+
+
+def _describe(name: str, item: EmbeddedFingerprint) -> dict[str, Any]:
+    """The bundle's record of one embedded fingerprint (its facts are re-read from the data on verify)."""
+    if item.encoding not in ENCODINGS:
+        raise BundleError(f"fingerprint {name!r} has unknown encoding {item.encoding!r}; use one of {', '.join(ENCODINGS)}")
+    parsed = _parse_embedded(item.encoding, item.data, item.source or name)
+    return {
+        "encoding": item.encoding, "sha256": hashlib.sha256(item.data).hexdigest(), "size": len(item.data),
+        "data_base64": base64.b64encode(item.data).decode("ascii"), "source": item.source, "model_files": item.model_files,
+        "probe_hash": parsed.probe_hash, "probe_spec": parsed.spec.to_json(), "model_id": parsed.model_id,
+        "n": parsed.n, "hidden_size": parsed.hidden_size,
+    }
+
+
+def _test_record(test: Comparison, fingerprints: Mapping[str, EmbeddedFingerprint]) -> dict[str, Any]:
+    for name in (test.reference, test.suspect):
+        if name not in fingerprints:
+            raise BundleError(f"a test names fingerprint {name!r}, which the bundle does not embed")
+    return {"reference": test.reference, "suspect": test.suspect, "method": test.result.method,
+            "alpha": float(test.result.alpha), "settings": dict(test.settings), "result": test.result.to_dict()}
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b, equal_nan=True))
+
+
+@contextlib.contextmanager
+def _hash_progress(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar over bytes hashed (on stderr), or a no-op; yields the advance function."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    with Progress(TextColumn("hashing model files"), BarColumn(), DownloadColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("hash", total=total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,42 @@
+"""``seedprints verify``: re-check an evidence bundle and recompute its statistics from the fingerprints it embeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seedprints.cli import _options as o
+from seedprints.cli._output import Output
+
+EXAMPLES = """Examples:
+
+\b
+  seedprints compare base.fp.safetensors suspect.fp.safetensors --bundle evidence.json
+  seedprints verify evidence.json
+  seedprints verify evidence.json --json
+"""
+
+
+def verify(
+    bundle: Annotated[Path, typer.Argument(help="Evidence bundle written by `seedprints compare ... --bundle`.")],
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Check BUNDLE's seal and fingerprint hashes and recompute every result; exit 0 only when all agree."""
+    from seedprints.bundle import REL_TOLERANCE, verify_bundle
+
+    out = Output(json_output)
+    result = verify_bundle(bundle)
+
+    def human(console) -> None:
+        agreement = "identical numbers" if result.identical else (
+            f"numbers within {REL_TOLERANCE:g} relative (largest difference {result.max_relative_difference:.1e})")
+        console.print(f"verified {bundle}: seal {result.digest[:16]}, {len(result.fingerprints)} fingerprints, "
+                      f"{len(result.tests)} test(s) recomputed, {agreement}")
+        for test in result.tests:
+            console.print(f"  {test['reference']} vs {test['suspect']}: {test['verdict']} "
+                          f"({test['method']}, log10 p = {test['log10_p']:.4g}, z = {test['z']:.4g})")
+
+    out.result(result.to_dict(), human)
+

@@ -1,0 +1,1 @@
+"""Developer tools: commands that produce the project's generated docs pages."""

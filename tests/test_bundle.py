@@ -1,0 +1,193 @@
+"""Evidence bundles: round trips, refusal of every kind of tampering, and verification in another process."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from seedprints import bundle as bd
+from seedprints.cli import main
+from seedprints.encoding import rank_fingerprint
+from seedprints.fingerprint import Fingerprint
+from seedprints.probes import ProbeSpec
+from seedprints.stats.methods import METHODS
+
+N, D, M = 60, 24, 10
+SPEC = ProbeSpec(kind="token", n=N, length=8, vocab_bound=100, input_tokens=tuple(range(0, 40, 2)),
+                 output_tokens=tuple(range(1, 2 * M, 2)))
+
+
+def pair(noise: float = 1.0) -> tuple[Fingerprint, Fingerprint]:
+    """A reference and a suspect derived from it (hidden states and rare-token logits)."""
+    rng = np.random.default_rng(3)
+    h, lg = rng.standard_normal((N, D)), rng.standard_normal((N, M))
+    ref = Fingerprint(h.astype(np.float32), SPEC, "ref-model", logits=lg.astype(np.float32))
+    sus = Fingerprint((h + noise * rng.standard_normal((N, D))).astype(np.float32), SPEC, "suspect-model",
+                      logits=(lg + noise * rng.standard_normal((N, M))).astype(np.float32))
+    return ref, sus
+
+
+def write(path, ref, sus, method: str = "lineage", **settings):
+    result = METHODS[method](ref, sus, alpha=0.01, **settings)
+    embedded = {"reference": bd.embed(ref), "suspect": bd.embed(sus)}
+    tests = [bd.Comparison("reference", "suspect", dataclasses.replace(result, probe_hash=ref.probe_hash), settings)]
+    return bd.write_bundle(path, fingerprints=embedded, tests=tests, command="seedprints compare a b")
+
+
+def edit(path, change, reseal: bool = True) -> None:
+    """Apply ``change`` to the bundle's JSON; re-seal it as a forger would (or leave the old seal)."""
+    data = json.loads(path.read_text())
+    change(data)
+    if reseal:
+        data["seal"]["digest"] = bd.seal(data)
+    path.write_text(json.dumps(data))
+
+
+def flip_byte(entry: dict, index: int) -> None:
+    raw = bytearray(base64.b64decode(entry["data_base64"]))
+    raw[index] ^= 0x01
+    entry["data_base64"] = base64.b64encode(bytes(raw)).decode()
+
+
+@pytest.fixture
+def sealed(tmp_path):
+    return write(tmp_path / "evidence.json", *pair())
+
+
+class TestRoundTrip:
+    def test_verifies_with_identical_numbers(self, sealed):
+        result = bd.verify_bundle(sealed)
+        assert result.identical and result.same_versions and result.max_relative_difference == 0.0
+        assert result.kind == "compare" and set(result.fingerprints) == {"reference", "suspect"}
+        assert result.tests[0]["verdict"] == "same-lineage"
+
+    def test_records_everything_needed_to_reproduce(self, sealed):
+        data = json.loads(sealed.read_text())
+        assert set(data["environment"]) >= {"python", "numpy", "scipy", "torch", "transformers", "seedprints"}
+        ref = data["fingerprints"]["reference"]
+        assert ref["probe_hash"] == SPEC.hash and ProbeSpec.from_json(ref["probe_spec"]) == SPEC
+        assert len(ref["sha256"]) == 64 and ref["n"] == N and ref["hidden_size"] == D
+        assert data["tests"][0]["method"] == "lineage" and data["command"].startswith("seedprints compare")
+        assert data["seal"]["digest"] == bd.seal(data)
+
+    def test_paper_method_and_settings(self, tmp_path):
+        path = write(tmp_path / "p.json", *pair(), method="paper", buffer_k=8, identity_mode="base", use_agg=True)
+        assert bd.verify_bundle(path).tests[0]["method"] == "paper"
+
+    def test_rank_encodings_give_the_same_numbers(self, tmp_path):
+        ref, sus = pair()
+        full = METHODS["lineage"](ref, sus, alpha=0.01)
+        embedded = {"reference": bd.embed(rank_fingerprint(ref), source="registry:ref"), "suspect": bd.embed(sus)}
+        path = bd.write_bundle(tmp_path / "r.json", fingerprints=embedded, kind="identify", command="seedprints identify s",
+                               tests=[bd.Comparison("reference", "suspect", dataclasses.replace(full, probe_hash=SPEC.hash))])
+        assert json.loads(path.read_text())["fingerprints"]["reference"]["encoding"] == "ranks"
+        assert bd.verify_bundle(path).identical
+
+    def test_tolerance_is_relative_1e9(self, sealed):
+        edit(sealed, lambda d: d["tests"][0]["result"].update(z=d["tests"][0]["result"]["z"] * (1 + 1e-12)))
+        result = bd.verify_bundle(sealed)
+        assert not result.identical and 0 < result.max_relative_difference < bd.REL_TOLERANCE
+        edit(sealed, lambda d: d["tests"][0]["result"].update(z=d["tests"][0]["result"]["z"] * (1 + 1e-7)))
+        with pytest.raises(bd.BundleError, match="z is .* but recomputes to"):
+            bd.verify_bundle(sealed)
+
+
+class TestTampering:
+    @pytest.mark.parametrize(
+        ("change", "reseal", "message"),
+        [
+            (lambda d: d["tests"][0]["result"].update(verdict="independent"), True, "verdict is 'independent' but recomputes"),
+            (lambda d: d["tests"][0]["result"].update(log10_p=-1.0), True, "log10_p is -1.0 but recomputes"),
+            (lambda d: d["tests"][0]["result"]["details"].update(extra=1), True, "details has fields"),
+            (lambda d: d["tests"][0].update(alpha=0.5), True, "alpha is 0.01 but recomputes to 0.5"),
+            (lambda d: d["tests"][0]["result"].update(z=0.0), False, "seal does not match"),
+            (lambda d: d["seal"].update(digest="0" * 64), False, "seal does not match"),
+            (lambda d: d.pop("seal"), False, "has no seal"),
+            (lambda d: flip_byte(d["fingerprints"]["suspect"], 500), True, "does not match its SHA-256"),
+            (lambda d: d["fingerprints"]["suspect"].update(model_id="someone-else"), True, "says model_id"),
+            (lambda d: d["tests"][0].update(suspect="nobody"), True, "does not embed"),
+            (lambda d: d["tests"][0].update(method="magic"), True, "expected one of"),
+            (lambda d: d["tests"][0]["settings"].update(colour="red"), True, "does not take"),
+            (lambda d: d.update(bundle_format="2"), True, "upgrade seedprints"),
+        ],
+    )
+    def test_refused_with_one_line(self, sealed, change, reseal, message):
+        edit(sealed, change, reseal)
+        with pytest.raises(bd.BundleError, match=message) as info:
+            bd.verify_bundle(sealed)
+        assert "\n" not in str(info.value)
+
+    def test_changed_fingerprint_with_matching_hash_does_not_recompute(self, sealed):
+        def swap(d):
+            entry = d["fingerprints"]["suspect"]
+            data = bytearray(base64.b64decode(entry["data_base64"]))
+            first_value = 8 + int.from_bytes(data[:8], "little")
+            data[first_value + 3] ^= 0x01  # the first hidden value's float32 exponent: it changes 4-fold
+            entry["data_base64"] = base64.b64encode(bytes(data)).decode()
+            entry["sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+
+        edit(sealed, swap)
+        with pytest.raises(bd.BundleError, match="recomputes to"):
+            bd.verify_bundle(sealed)
+
+    @pytest.mark.parametrize(("content", "message"), [(b"{", "not JSON"), (b"[]", "no bundle_format"), (b"\xff\xfe", "not JSON")])
+    def test_not_a_bundle(self, tmp_path, content, message):
+        (tmp_path / "x.json").write_bytes(content)
+        with pytest.raises(bd.BundleError, match=message):
+            bd.verify_bundle(tmp_path / "x.json")
+
+
+class TestCli:
+    def test_compare_bundle_then_verify(self, tmp_path, capsys):
+        ref, sus = pair()
+        ref.save(tmp_path / "a.fp.safetensors")
+        sus.save(tmp_path / "b.fp.safetensors")
+        path = tmp_path / "ev.json"
+        assert main(["compare", str(tmp_path / "a.fp.safetensors"), str(tmp_path / "b.fp.safetensors"),
+                     "--bundle", str(path), "--json"]) == 0
+        compared = json.loads(capsys.readouterr().out)
+        data = json.loads(path.read_text())
+        assert base64.b64decode(data["fingerprints"]["reference"]["data_base64"]) == (tmp_path / "a.fp.safetensors").read_bytes()
+        assert data["tests"][0]["result"]["z"] == compared["z"] and "--method lineage" in data["command"]
+        assert main(["verify", str(path), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["verified"] is True
+        edit(path, lambda d: d["tests"][0]["result"].update(k=7))
+        assert main(["verify", str(path)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("Error: ") and "k is 7 but recomputes to 24" in err[0]
+
+    def test_budget_is_recorded_and_recomputed(self, tmp_path):
+        for name, fp in zip("ab", pair()):
+            fp.save(tmp_path / f"{name}.fp")
+        path = tmp_path / "ev.json"
+        assert main(["compare", str(tmp_path / "a.fp"), str(tmp_path / "b.fp"), "--budget", "30", "--bundle", str(path)]) == 0
+        test = json.loads(path.read_text())["tests"][0]
+        assert test["settings"]["budget"] == 30 and test["result"]["n"] == 30
+        assert bd.verify_bundle(path).identical
+
+    def test_model_directory_side_records_file_checksums(self, tmp_path, capsys, tiny_llama_dir, tiny_llama_derived_dir):
+        path = tmp_path / "ev.json"
+        argv = ["compare", str(tiny_llama_dir), str(tiny_llama_derived_dir), "--n", "40", "--length", "8", "--rare-tokens", "10"]
+        assert main([*argv, "--bundle", str(path)]) == 0
+        files = json.loads(path.read_text())["fingerprints"]["suspect"]["model_files"]
+        assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(files)
+        assert files["config.json"] == hashlib.sha256((tiny_llama_derived_dir / "config.json").read_bytes()).hexdigest()
+        assert main(["verify", str(path)]) == 0 and "identical numbers" in capsys.readouterr().out
+
+    def test_verified_in_another_process_from_another_directory(self, sealed, tmp_path):
+        copy = tmp_path / "elsewhere" / "copy.json"
+        copy.parent.mkdir()
+        shutil.copy(sealed, copy)
+        sealed.unlink()
+        run = subprocess.run([sys.executable, "-c", "import sys; from seedprints.cli import main; sys.exit(main())",
+                              "verify", "copy.json", "--json"], cwd=copy.parent, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["identical"] is True
