@@ -1,0 +1,101 @@
+"""``seedprints matrix``: test every ordered pair of a set of models and write an offline HTML report."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated, Callable, Iterator
+
+import typer
+
+from seedprints.cli import _options as o
+from seedprints.cli._output import Output
+from seedprints.cli._report import ForceOpt, invoked_command
+
+EXAMPLES = """Examples:
+
+\b
+  seedprints matrix base.fp.safetensors ft.fp.safetensors other.fp.safetensors --out report
+  seedprints matrix ./model-a ./model-b ./model-c --out report --n 500 --length 64 --json
+  seedprints matrix *.fp.safetensors --out report --force      # replace a previous report
+"""
+
+
+def matrix(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path], typer.Argument(help="Fingerprint files or model directories (at least 2).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to create (index.html, results.json, figures).")],
+    force: ForceOpt = False,
+    method: Annotated[
+        o.MethodChoice,
+        typer.Option("--method", help="lineage = calibrated permutation-null test; paper = the published SeedPrints statistic."),
+    ] = o.DEFAULT_METHOD_CHOICE,
+    alpha: o.AlphaOpt = 0.01,
+    probe: o.ProbeKindOpt = None,
+    n: o.NOpt = o.DEFAULTS["n"],
+    length: o.LengthOpt = o.DEFAULTS["length"],
+    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
+    vocab_bound: o.VocabBoundOpt = None,
+    probe_file: o.ProbeFileOpt = None,
+    rare_tokens: o.RareTokensOpt = None,
+    device: o.DeviceOpt = "cpu",
+    dtype: o.DtypeOpt = o.DtypeChoice.auto,
+    batch_size: o.BatchSizeOpt = 32,
+    trust_remote_code: o.TrustRemoteCodeOpt = False,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Test every ordered pair of INPUTS (reference row, suspect column) and write a report to --out.
+
+    All inputs share one probe spec: fingerprint files must have been made with the same probes;
+    model directories are fingerprinted with the files' spec (or, without files, with rare tokens
+    chosen by the first model, or token probes below the smallest vocabulary).
+    """
+    from seedprints import report_html
+    from seedprints.matrix import resolve_inputs, run_matrix
+
+    out_text = Output(json_output)
+    report_html.check_report_dir(out, force=force)
+    options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
+    fingerprint_kwargs = dict(
+        device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out_text.progress
+    )
+    command = invoked_command(ctx)
+    fps = resolve_inputs(inputs, options=options, fingerprint_kwargs=fingerprint_kwargs)  # its own progress bars
+    with _pair_progress(out_text.progress, len(fps) * (len(fps) - 1)) as advance:
+        result = run_matrix(fps, names=[str(p) for p in inputs], method=method.value, alpha=alpha, on_pair=advance)
+    payload = {**result.to_dict(), "command": command}
+    index = report_html.write_report(out, "matrix", payload, force=force)
+    payload["report"] = str(index)
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        from seedprints.report import format_p
+
+        hits = sum(r.verdict == "same-lineage" for r in result.results.values())
+        console.print(f"{len(result.names)} models, {len(result.results)} ordered pairs: {hits} same-lineage "
+                      f"(alpha = {alpha:g}); {len(payload['lineages'])} lineages", markup=False)
+        table = Table(show_header=True, header_style="bold")
+        for column in ("reference", "suspect", "verdict", "p", "z"):
+            table.add_column(column, justify="left" if column in ("reference", "suspect", "verdict") else "right")
+        for (i, j), r in sorted(result.results.items()):
+            table.add_row(result.labels[i], result.labels[j], r.verdict, format_p(r.p_value, r.log10_p), f"{r.z:.2f}")
+        console.print(table)
+        console.print(f"report: {index}", markup=False)
+
+    out_text.result(payload, human)
+
+
+@contextlib.contextmanager
+def _pair_progress(enabled: bool, total: int) -> Iterator[Callable[[], None] | None]:
+    """A rich progress bar over the pairs on stderr (only for humans on a terminal); yields ``advance()``."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("testing pairs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("pairs", total=total)
+        yield lambda: bar.advance(task)
