@@ -135,7 +135,7 @@ def decode(blob: bytes, *, source: str = "registry entry") -> RankedFingerprint:
     logits = _unpack(blob[start + hidden_bytes:], n, m, bits, source) if m else None
     return RankedFingerprint(
         spec=header["_spec"], model_id=header["model_id"], metadata=header["metadata"], hidden_ranks=hidden,
-        logit_ranks=logits, source_sha256=header["source_sha256"],
+        logit_ranks=logits, source_sha256=header.get("source_sha256"),
     )
 
 
@@ -182,9 +182,20 @@ def _pack(ranks: np.ndarray, bits: int) -> bytes:
 
 
 def _unpack(data: bytes, n: int, columns: int, bits: int, source: str) -> np.ndarray:
-    flat = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=n * columns * bits, bitorder="little")
-    weights = (1 << np.arange(bits, dtype=np.int64)).astype(np.int32)
-    ranks = (flat.reshape(n * columns, bits).astype(np.int32) @ weights).reshape(n, columns)
+    """Inverse of :func:`_pack`, eight values at a time: eight ``bits``-bit values fill exactly ``bits`` bytes."""
+    count = n * columns
+    groups = -(-count // 8)
+    raw = np.zeros((groups, bits + 4), dtype=np.uint32)
+    padded = np.zeros(groups * bits, dtype=np.uint8)
+    padded[:len(data)] = np.frombuffer(data, dtype=np.uint8)
+    raw[:, :bits] = padded.reshape(groups, bits)
+    values = np.empty((groups, 8), dtype=np.uint32)
+    mask = np.uint32((1 << bits) - 1)
+    for j in range(8):
+        byte, shift = divmod(j * bits, 8)
+        word = raw[:, byte] | raw[:, byte + 1] << 8 | raw[:, byte + 2] << 16 | raw[:, byte + 3] << 24
+        values[:, j] = (word >> np.uint32(shift)) & mask
+    ranks = values.reshape(-1)[:count].astype(np.int32).reshape(n, columns)
     _check_min_ranks(ranks, source)
     return ranks
 

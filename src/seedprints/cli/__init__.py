@@ -15,7 +15,10 @@ import typer
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
+from seedprints.cli import identify as _identify
+from seedprints.cli import matrix as _matrix
 from seedprints.cli import registry as _registry
+from seedprints.cli import verify as _verify
 from seedprints.cli import zoo as _zoo
 
 QUICK_START = """Quick start:
@@ -38,7 +41,10 @@ app = typer.Typer(
 )
 app.command("fingerprint", epilog=_fingerprint.EXAMPLES)(_fingerprint.fingerprint)
 app.command("compare", epilog=_compare.EXAMPLES)(_compare.compare)
+app.command("identify", epilog=_identify.EXAMPLES)(_identify.identify)
 app.command("demo", epilog=_demo.EXAMPLES)(_demo.demo)
+app.command("matrix", epilog=_matrix.EXAMPLES)(_matrix.matrix)
+app.command("verify", epilog=_verify.EXAMPLES)(_verify.verify)
 app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_registry.app, name="registry")
 
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="seedprints")  # typer reports usage errors itself (exit 2)
     except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C into Exit(130) before we can see the KeyboardInterrupt
+            return _interrupted()
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         return _interrupted()

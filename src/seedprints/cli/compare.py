@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,6 +11,7 @@ import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
+from seedprints.cli._report import ForceOpt, ReportOpt, invoked_command
 
 EXAMPLES = """Examples:
 
@@ -17,6 +19,7 @@ EXAMPLES = """Examples:
   seedprints compare base.fp.safetensors suspect.fp.safetensors
   seedprints compare base.fp.safetensors ./suspect-model --json
   seedprints compare ./model-a ./model-b --n 500 --length 64 --alpha 0.001
+  seedprints compare base.fp.safetensors ./suspect-model --early-stop --budget 4000
 """
 
 
@@ -26,6 +29,7 @@ class IdentityModeChoice(str, Enum):
 
 
 def compare(
+    ctx: typer.Context,
     ref: Annotated[Path, typer.Argument(help="Reference: a fingerprint file or a model directory.")],
     suspect: Annotated[Path, typer.Argument(help="Suspect: a fingerprint file or a model directory.")],
     method: Annotated[
@@ -48,19 +52,36 @@ def compare(
     vocab_bound: o.VocabBoundOpt = None,
     probe_file: o.ProbeFileOpt = None,
     rare_tokens: o.RareTokensOpt = None,
+    budget: o.BudgetOpt = None,
+    early_stop: o.EarlyStopOpt = False,
     device: o.DeviceOpt = "cpu",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.BatchSizeOpt = 32,
+    batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,
+    allow_pickle: o.AllowPickleOpt = False,
+    device_map: o.DeviceMapOpt = None,
     json_output: o.JsonOpt = False,
+    bundle: Annotated[
+        Optional[Path],
+        typer.Option("--bundle", help="Also write an evidence bundle (JSON) that `seedprints verify` recomputes."),
+    ] = None,
+    report_dir: ReportOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Compare REF and SUSPECT: same-lineage (p < alpha) or independent. Exit 0 either way."""
-    from seedprints import api, report
+    from seedprints import api, report, report_html
 
     out = Output(json_output)
+    if report_dir is not None:
+        report_html.check_report_dir(report_dir, force=force)
+    if bundle is not None:
+        from seedprints.fingerprint import check_output_path
+
+        check_output_path(bundle)
     options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(
-        device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress
+        device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
+        allow_pickle=allow_pickle, device_map=device_map,
     )
     paper_flags = {"--buffer-k": buffer_k is not None, "--identity-mode": identity_mode is not None, "--use-agg": use_agg}
     settings: dict = {}
@@ -69,13 +90,56 @@ def compare(
     elif any(paper_flags.values()):
         given = ", ".join(flag for flag, on in paper_flags.items() if on)
         raise typer.BadParameter(f"{given} only apply to --method paper")
-    result = api.compare(
-        ref, suspect, method=method.value, alpha=alpha, options=options, fingerprint_kwargs=fingerprint_kwargs, **settings
-    )
+    if early_stop:
+        from seedprints import sequential
+
+        if method.value != "lineage" or bundle is not None:
+            raise typer.BadParameter("--early-stop works with --method lineage and without --bundle")
+        result, pair = sequential.compare_in_rounds(
+            ref, suspect, alpha=alpha, budget=budget, options=options, fingerprint_kwargs=fingerprint_kwargs
+        )
+    else:
+        if budget is not None:
+            options = dataclasses.replace(options, n=budget)
+        pair = api.resolve_pair(ref, suspect, options=options, fingerprint_kwargs=fingerprint_kwargs)
+        result = api.compare(*pair, method=method.value, alpha=alpha, budget=budget, **settings)
     payload = {**result.to_dict(), "reference": str(ref), "suspect": str(suspect)}
+    if bundle is not None:
+        _write_bundle(bundle, invoked_command(ctx), (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress)
+        payload["bundle"] = str(bundle)
+    if report_dir is not None:
+        page = {**payload, **report_html.spec_fields(pair[0].spec), "command": invoked_command(ctx)}
+        payload["report"] = str(report_html.write_report(report_dir, "compare", page, force=force))
 
     def human(console) -> None:
         console.print(report.verdict_line(result, str(ref), str(suspect)))
         console.print(report.result_table(result))
+        if "sequential" in result.details:
+            console.print(_stop_line(result.details["sequential"]))
 
     out.result(payload, human)
+
+
+def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: tuple, result, settings: dict,
+                  progress: bool) -> None:
+    """Embed both sides (a file's exact bytes; a model directory's fingerprint and file checksums) and write the bundle."""
+    from seedprints import api, bundle
+
+    embedded = {
+        name: bundle.embed_file(src, fp) if api.is_fingerprint_file(src) else
+        bundle.embed(fp, source=str(src), model_dir=src, progress=progress)
+        for name, src, fp in zip(("reference", "suspect"), sources, pair)
+    }
+    bundle.write_bundle(
+        path, fingerprints=embedded, tests=[bundle.Comparison("reference", "suspect", result, settings)],
+        command=command,
+    )
+
+
+def _stop_line(sequential: dict) -> str:
+    """How far the sequential test went: probes and tokens spent of the budget, and why it stopped."""
+    why = {"same-lineage": "decided same-lineage", "futility": "significance out of reach",
+           "budget": "budget reached"}[sequential["stop"]]
+    tokens = f" ({sequential['probe_tokens']} probe tokens)" if sequential.get("probe_tokens") else ""
+    return (f"Early stop: {sequential['probes']} of {sequential['budget']} probes{tokens}, "
+            f"{len(sequential['looks'])} look(s): {why}")

@@ -95,8 +95,15 @@ def exchangeable_columns_test(a: np.ndarray, b: np.ndarray, *, n_permutations: i
 
 def scores_columns_test(a: np.ndarray, b: np.ndarray, *, n_permutations: int, seed: int) -> dict[str, float]:
     """:func:`exchangeable_columns_test` on matrices already turned into :func:`standardized_ranks`."""
-    n, m = a.shape
-    c = a.T @ b / n
+    return correlation_matrix_test(a.T @ b / a.shape[0], n_permutations=n_permutations, seed=seed)
+
+
+def correlation_matrix_test(c: np.ndarray, *, n_permutations: int, seed: int) -> dict[str, float]:
+    """:func:`scores_columns_test` from the ``m x m`` rank-correlation matrix ``C = A^T B / N`` itself.
+
+    The batched scan (:mod:`seedprints.scan`) computes many ``C`` in one product and finishes each here.
+    """
+    m = c.shape[0]
     statistic = float(np.trace(c))
     mean, var = permutation_moments(c)
     sd = math.sqrt(var)
@@ -271,14 +278,21 @@ def scores_lineage_test(
 ) -> LineageResult:
     """The lineage test from (reference, suspect) standardised ranks of hidden states and, optionally, logits."""
     hidden = scores_columns_test(*hidden_scores, n_permutations=n_permutations, seed=seed)
+    vocab = None if logit_scores is None else scores_columns_test(*logit_scores, n_permutations=n_permutations, seed=seed + 1)
+    n, d = hidden_scores[0].shape
+    return combined_result(hidden, vocab, n=n, d=d, alpha=alpha, n_permutations=n_permutations, seed=seed)
+
+
+def combined_result(
+    hidden: dict[str, float], vocab: dict[str, float] | None, *, n: int, d: int, alpha: float, n_permutations: int, seed: int
+) -> LineageResult:
+    """The LineageResult of the hidden part and, when logits were recorded, the vocab part (Bonferroni over two)."""
     details: dict[str, Any] = {f"hidden_{k}": v for k, v in hidden.items()}
     z, log10_p = hidden["z"], hidden["log10_p"]
-    if logit_scores is not None:
-        vocab = scores_columns_test(*logit_scores, n_permutations=n_permutations, seed=seed + 1)
+    if vocab is not None:
         details.update({f"vocab_{k}": v for k, v in vocab.items()})
         z = max(hidden["z"], vocab["z"])
         log10_p = min(0.0, math.log10(2.0) + min(hidden["log10_p"], vocab["log10_p"]))  # Bonferroni over two
-    n, d = hidden_scores[0].shape
     return LineageResult(
         verdict=verdict_for(log10_p, alpha),
         p_value=10.0**log10_p,
@@ -290,7 +304,7 @@ def scores_lineage_test(
         alpha=alpha,
         method="lineage",
         settings={"statistic": "sum of same-index Spearman correlations of row-standardised states"
-                               + (" and of rare-token logits (Bonferroni)" if logit_scores is not None else ""),
+                               + (" and of rare-token logits (Bonferroni)" if vocab is not None else ""),
                   "null": "permutation of exchangeable columns (exact moments, normal tail)",
                   "n_permutations": n_permutations, "seed": seed},
         details=details,

@@ -1,0 +1,137 @@
+"""``seedprints identify``: which registered model does SUSPECT descend from?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from seedprints.cli import _options as o
+from seedprints.cli._output import Output
+from seedprints.cli._report import ForceOpt, ReportOpt, invoked_command
+
+if TYPE_CHECKING:
+    from seedprints.identification import IdentifyResult
+
+EXAMPLES = """Examples:
+
+\b
+  seedprints identify suspect.fp.safetensors
+  seedprints identify ./suspect-model --registry team-refs.db --top 5 --json
+  seedprints identify ./suspect-model --device cuda --alpha 0.001
+  seedprints identify ./suspect-model --report identify-report   # offline HTML page with the ranked bar chart
+"""
+
+
+def identify(
+    ctx: typer.Context,
+    suspect: Annotated[Path, typer.Argument(help="Suspect: a fingerprint file or a model directory (fingerprinted with the registry's probe specs).")],
+    registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    top: Annotated[int, typer.Option("--top", help="Candidates to show (adjusted p-values always count every test run).", callback=o.positive_int)] = 10,
+    alpha: o.AlphaOpt = 0.01,
+    probe_file: o.ProbeFileOpt = None,
+    device: o.DeviceOpt = "cpu",
+    dtype: o.DtypeOpt = o.DtypeChoice.auto,
+    batch_size: o.AutoBatchSizeOpt = None,
+    trust_remote_code: o.TrustRemoteCodeOpt = False,
+    allow_pickle: o.AllowPickleOpt = False,
+    device_map: o.DeviceMapOpt = None,
+    report_dir: ReportOpt = None,
+    force: ForceOpt = False,
+    bundle: Annotated[
+        Optional[Path],
+        typer.Option("--bundle", help="Also write an evidence bundle (JSON) of the listed candidates' tests, which "
+                     "`seedprints verify` recomputes."),
+    ] = None,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Test SUSPECT against every compatible registry entry; rank candidates with Holm and BH adjusted p-values. Exit 0 either way."""
+    from seedprints import report_html
+    from seedprints.api import ProbeOptions
+    from seedprints.identification import identify as run_identify
+
+    out = Output(json_output)
+    if report_dir is not None:
+        report_html.check_report_dir(report_dir, force=force)
+    if bundle is not None:
+        from seedprints.fingerprint import check_output_path
+
+        check_output_path(bundle)
+    fingerprint_kwargs = dict(
+        device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
+        allow_pickle=allow_pickle, device_map=device_map,
+    )
+    result = run_identify(
+        suspect, registry.expanduser(), top=top, alpha=alpha,
+        options=ProbeOptions(probe_file=str(probe_file) if probe_file else None),
+        fingerprint_kwargs=fingerprint_kwargs, progress=out.progress, keep_evidence=bundle is not None,
+    )
+    for note in result.notes:
+        out.hint(f"Note: {note}")
+    payload = result.to_dict()
+    if bundle is not None:
+        _write_bundle(bundle, invoked_command(ctx), suspect, result, out.progress)
+        payload["bundle"] = str(bundle)
+    if report_dir is not None:
+        page = {**payload, "command": invoked_command(ctx)}
+        payload["report"] = str(report_html.write_report(report_dir, "identify", page, force=force))
+
+    def human(console) -> None:
+        console.print(_table(result))
+        console.print(_summary(result))
+
+    out.result(payload, human)
+
+
+def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResult, progress: bool) -> None:
+    """Embed the suspect (a file's exact bytes, or its fingerprint and model file checksums) and each listed entry."""
+    from seedprints import api, bundle
+
+    evidence = result.evidence
+    suspect_names = {h: "suspect" if len(evidence.suspects) == 1 else f"suspect-{h}" for h in evidence.suspects}
+    embedded = {
+        suspect_names[h]: bundle.embed_file(suspect, fp) if api.is_fingerprint_file(suspect) else
+        bundle.embed(fp, source=str(suspect), model_dir=suspect, progress=progress)
+        for h, fp in evidence.suspects.items()
+    }
+    embedded.update((f"registry:{name}", bundle.embed(ranked, source=f"{result.registry}: {name}"))
+                    for name, ranked in evidence.entries.items())
+    tests = [
+        bundle.Comparison(f"registry:{c.name}", suspect_names[c.probe_hash], evidence.results[c.name],
+                          {"n_permutations": 0, "seed": 0})
+        for c in result.candidates
+    ]
+    bundle.write_bundle(path, fingerprints=embedded, tests=tests, command=command, kind="identify")
+
+
+def _table(result: IdentifyResult) -> Table:
+    """Candidates ranked by evidence, with raw and adjusted p-values and both verdicts."""
+    from seedprints.report import format_p
+
+    table = Table(show_header=True, header_style="bold")
+    for column in ("#", "name", "z", "p", "Holm p", "BH p", "verdict", "BH verdict", "tags"):
+        table.add_column(column, justify="right" if column in ("#", "z", "p", "Holm p", "BH p") else "left")
+    for rank, c in enumerate(result.candidates, 1):
+        table.add_row(
+            str(rank), c.name, f"{c.z:.2f}", format_p(c.p_value, c.log10_p), format_p(c.p_holm, c.log10_p_holm),
+            format_p(c.p_bh, c.log10_p_bh), c.verdict, c.bh_verdict, " ".join(f"{k}={v}" for k, v in c.tags.items()),
+        )
+    return table
+
+
+def _summary(result: IdentifyResult) -> str:
+    """One line: the best match and its Holm-adjusted p, then what was tested and skipped."""
+    from seedprints.identification import SKIP_REASONS
+    from seedprints.report import format_p
+
+    best = result.best
+    p = format_p(best.p_holm, best.log10_p_holm)
+    lead = (
+        f"best match {best.name}, Holm-adjusted p = {p} < alpha = {result.alpha:g}: same-lineage"
+        if best.verdict == "same-lineage"
+        else f"no same-lineage match at alpha = {result.alpha:g}; best match {best.name}, Holm-adjusted p = {p}"
+    )
+    skipped = "; ".join(f"{count} {SKIP_REASONS[reason]}" for reason, count in result.skipped.items())
+    return f"{lead} ({result.tested} entries tested" + (f"; skipped {skipped})" if skipped else ")")
