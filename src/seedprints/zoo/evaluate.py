@@ -875,6 +875,8 @@ def evaluate_zoo(
     method_kind = {m: kind or METHOD_PROBES[m] for m in chosen}
     if n < 1 or length < 1 or batch_size < 1:
         raise UsageError(f"n, length and batch_size must be positive (got {n}, {length}, {batch_size})")
+    if not zoo_dir.is_dir():
+        raise ZooConfigError(f"zoo directory {zoo_dir} does not exist; build one with `seedprints zoo build`")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
