@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from seedprints.errors import FingerprintFormatError, NonFiniteHiddenStatesError, SeedprintsError
+from seedprints.errors import FingerprintFormatError, NonFiniteHiddenStatesError, SeedprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
 from seedprints.stats.lineage import row_standardized, scores_from_ranks
@@ -86,6 +86,20 @@ class RankedFingerprint:
     def logit_scores(self) -> np.ndarray | None:
         """float64 ``[N, m]`` standardised ranks of the rare-token logits, or None."""
         return None if self.logit_ranks is None else scores_from_ranks(_average_ranks(self.logit_ranks))
+
+    def prefix(self, n: int) -> "RankedFingerprint":
+        """The entry of the first ``n`` probes, exactly as ranking the source fingerprint's first ``n`` rows gives.
+
+        Row-standardisation is per row and ranking is monotone, so the min-ranks of a row prefix are
+        the min-ranks of the stored ranks restricted to those rows. Raises UsageError when ``n``
+        exceeds the rows held or the probes have no prefix property (file probes).
+        """
+        spec = self.spec.with_n(n)
+        if not 1 <= n <= self.n:
+            raise UsageError(f"cannot take {n} probes of an entry of {self.n}; use at most {self.n}")
+        logits = None if self.logit_ranks is None else _min_ranks(self.logit_ranks[:n])
+        return RankedFingerprint(spec=spec, model_id=self.model_id, metadata=dict(self.metadata),
+                                 hidden_ranks=_min_ranks(self.hidden_ranks[:n]), logit_ranks=logits)
 
 
 def rank_fingerprint(fp: Fingerprint, *, source_sha256: str | None = None) -> RankedFingerprint:

@@ -8,6 +8,11 @@ scan per probe spec, :func:`seedprints.scan.scan`); entries that cannot be teste
 counted by reason. Candidates are ranked by evidence, and since one scan runs many tests, each
 candidate also gets Holm (family-wise) and Benjamini-Hochberg (false discovery rate) adjusted
 p-values over all tests run; the verdict reads the Holm-adjusted one.
+
+With a budget the tests read only the first probes (row prefixes of generated probes); with early
+stopping the scan is repeated on growing prefixes (the look schedule of
+:class:`seedprints.stats.sequential.SequentialDesign`), a model directory is extracted in rounds
+(:class:`seedprints.sequential.ModelRounds`), and the scan stops once it is decided.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from seedprints.fingerprint import Fingerprint
 from seedprints.probes import Probes, ProbeSpec, load_probe_file
 from seedprints.registry import Registry, RegistryEntry
 from seedprints.scan import scan
+from seedprints.stats.lineage import MIN_PROBES
 from seedprints.stats.multiple import bh_log10, holm_log10
 from seedprints.stats.result import LineageResult, Verdict, _plain, verdict_for
+from seedprints.stats.sequential import DEFAULT_FIRST_LOOK, STOP_BUDGET, STOP_FUTILITY, STOP_SAME, SequentialDesign
 
 DEFAULT_TOP = 10
 FILE_KINDS = ("token-file", "text-file")
@@ -36,6 +43,7 @@ SKIP_REASONS = {
     "hidden_size": "of another hidden size",
     "probe_file": "made from a probe file (pass it with --probe-file)",
     "model_cannot_take_probes": "with probes the model cannot take (token ids beyond its vocabulary, or another width)",
+    "no_prefix": "made with probes that have no prefix (probe files, torch-generated): drop --budget and --early-stop",
 }
 _MAX_LISTED_SPECS = 5
 
@@ -66,9 +74,9 @@ class Candidate:
     hidden_z, vocab_z : float, float or None
         The two parts of the default test (``vocab_z`` is None when no logits were recorded).
     verdict : {"same-lineage", "independent"}
-        Same-lineage when ``p_holm < alpha``.
+        Same-lineage when ``p_holm < alpha`` (with early stopping: below the stopping look's level).
     bh_verdict : {"same-lineage", "independent"}
-        Same-lineage when ``p_bh < alpha``.
+        Same-lineage when ``p_bh < alpha`` (with early stopping: below the stopping look's level).
     probe_hash : str
         The probe spec the pair shares.
     """
@@ -133,6 +141,14 @@ class IdentifyResult:
         What a reader should know about the scan (e.g. probe specs that were skipped and why).
     scan_id : int or None
         Id of the scan in the registry's log.
+    budget : int or None
+        Most probes a test read (the requested budget, capped at the entries' probes); None without one.
+    sequential : dict or None
+        With early stopping: ``looks`` (n, best candidate, its log10 Holm p and the look's log10
+        level, per look taken), ``stop`` (``"same-lineage"``, ``"futility"`` or ``"budget"``),
+        ``probes`` and ``probe_tokens`` spent (summed over the suspect's probe specs), ``budget``,
+        ``budget_tokens``, the spent ``level`` and ``log10_level`` the candidates' verdicts read,
+        and ``design`` (:meth:`SequentialDesign.to_dict`). None without early stopping.
     evidence : Evidence or None
         With ``keep_evidence=True``: what an evidence bundle needs (left out of :meth:`to_dict`).
     """
@@ -146,6 +162,8 @@ class IdentifyResult:
     probe_hashes: list[str]
     notes: list[str] = dataclasses.field(default_factory=list)
     scan_id: int | None = None
+    budget: int | None = None
+    sequential: dict[str, Any] | None = None
     evidence: Evidence | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -176,12 +194,14 @@ class IdentifyResult:
 
 @dataclasses.dataclass
 class _Plan:
-    """What to test: suspect fingerprints by probe hash, the entries to test with each, and the skip counts."""
+    """What to test: by probe hash, the suspect's fingerprint on the first n probes, the rows usable and the entries."""
 
-    suspects: dict[str, Fingerprint] = dataclasses.field(default_factory=dict)
+    suspects: dict[str, Callable[[int], Fingerprint]] = dataclasses.field(default_factory=dict)
+    rows: dict[str, int] = dataclasses.field(default_factory=dict)
     names: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     notes: list[str] = dataclasses.field(default_factory=list)
+    extracts: bool = False  # the suspect is extracted during the looks (its own progress bar replaces the scan's)
 
 
 def _specs_text(specs: dict[str, tuple[ProbeSpec, int]]) -> str:
@@ -201,15 +221,41 @@ def _model_takes(spec: ProbeSpec, shape: tuple[int, int | None]) -> bool:
     return (max(used) if used else (spec.vocab_bound or 0) - 1) < vocab
 
 
+@dataclasses.dataclass(frozen=True)
+class _Cut:
+    """How much of each spec the tests read: at most ``budget`` probes, on growing prefixes with ``early_stop``."""
+
+    budget: int | None = None
+    early_stop: bool = False
+
+    def rows(self, spec: ProbeSpec) -> int | None:
+        """Probes of ``spec`` the tests read, or None when that needs a prefix the probes do not have."""
+        n = min(self.budget, spec.n) if self.budget else spec.n
+        smallest = min(DEFAULT_FIRST_LOOK, n) if self.early_stop else n
+        return None if smallest < spec.n and not spec.extendable else n
+
+
+def _prefixes(fp: Fingerprint) -> Callable[[int], Fingerprint]:
+    """``n -> `` the fingerprint of the first n probes of ``fp``."""
+    return lambda n: fp if n == fp.n else fp.prefix(n)
+
+
 def _plan_for_model(
-    model: Path, reg: Registry, specs: dict[str, tuple[ProbeSpec, int]], options: ProbeOptions | None, kwargs: dict[str, Any]
+    model: Path, reg: Registry, specs: dict[str, tuple[ProbeSpec, int]], options: ProbeOptions | None,
+    kwargs: dict[str, Any], cut: _Cut,
 ) -> _Plan:
-    """Fingerprint a model directory with every registry spec it can take and that has entries of its width."""
+    """Fingerprint a model directory with every registry spec it can take and that has entries of its width.
+
+    With early stopping, generated probes are extracted in rounds (only the rows a look needs), the
+    model loaded once; otherwise the model is fingerprinted on the rows the test reads.
+    """
     from seedprints import api, extract
+    from seedprints.sequential import ModelRounds
 
     shape = extract.read_model_shape(model, trust_remote_code=bool(kwargs.get("trust_remote_code")))
     file_probes = load_probe_file(options.probe_file) if options is not None and options.probe_file else None
     plan = _Plan()
+    loaded: list[Any] = []
     for probe_hash, (spec, count) in specs.items():
         probes: ProbeSpec | Probes = spec
         if spec.kind in FILE_KINDS:
@@ -221,13 +267,33 @@ def _plan_for_model(
         if not _model_takes(spec, shape):
             plan.skipped["model_cannot_take_probes"] += count
             continue
+        rows = cut.rows(spec)
+        if rows is None:
+            plan.skipped["no_prefix"] += count
+            continue
         entries = reg.entries(probe_hash=probe_hash)
         same_width = [e.name for e in entries if e.hidden_size == shape[0]]
         plan.skipped["hidden_size"] += len(entries) - len(same_width)
-        if same_width:
-            plan.suspects[probe_hash] = api.fingerprint_model(model, probes, **kwargs)
-            plan.names[probe_hash] = same_width
-    if not plan.suspects and not plan.skipped["hidden_size"]:
+        if not same_width:
+            continue
+        if cut.early_stop and spec.extendable:
+            if not loaded:
+                loaded.append(extract.load_model(
+                    model, dtype=kwargs.get("dtype", "auto"), device=kwargs.get("device", "cpu"),
+                    trust_remote_code=bool(kwargs.get("trust_remote_code")), allow_pickle=bool(kwargs.get("allow_pickle")),
+                    device_map=kwargs.get("device_map"),
+                ))
+            plan.suspects[probe_hash] = ModelRounds(
+                loaded[0], spec.with_n(rows), batch_size=kwargs.get("batch_size", 32), device=kwargs.get("device"),
+                progress=bool(kwargs.get("progress")),
+            ).upto
+            plan.extracts = True
+        else:
+            fp = api.fingerprint_model(model, probes if rows == spec.n else spec.with_n(rows), **kwargs)
+            plan.suspects[probe_hash] = _prefixes(fp)
+        plan.rows[probe_hash] = rows
+        plan.names[probe_hash] = same_width
+    if not plan.suspects and not plan.skipped["hidden_size"] and not plan.skipped["no_prefix"]:
         raise IncompatibleFingerprintsError(
             f"model {model} can take none of the probe specs in registry {reg.path}: {_specs_text(specs)}; "
             "register references made with probes this model can run"
@@ -235,8 +301,10 @@ def _plan_for_model(
     return plan
 
 
-def _plan_for_fingerprint(fp: Fingerprint, reg: Registry, specs: dict[str, tuple[ProbeSpec, int]], label: str) -> _Plan:
-    """Test a fingerprint against the entries of its own probe spec; every other entry is skipped."""
+def _plan_for_fingerprint(
+    fp: Fingerprint, reg: Registry, specs: dict[str, tuple[ProbeSpec, int]], label: str, cut: _Cut
+) -> _Plan:
+    """Test a fingerprint (or its first probes) against the entries of its own probe spec; every other entry is skipped."""
     if fp.probe_hash not in specs:
         raise IncompatibleFingerprintsError(
             f"the probe spec of {label} ({fp.spec.describe()}) matches no entry of registry {reg.path}, which holds: "
@@ -244,11 +312,16 @@ def _plan_for_fingerprint(fp: Fingerprint, reg: Registry, specs: dict[str, tuple
             "the registry's specs"
         )
     plan = _Plan()
-    entries = reg.entries(probe_hash=fp.probe_hash)
-    plan.names[fp.probe_hash] = [e.name for e in entries if e.hidden_size == fp.hidden_size]
-    plan.suspects[fp.probe_hash] = fp
-    plan.skipped["hidden_size"] = len(entries) - len(plan.names[fp.probe_hash])
     plan.skipped["probe_spec"] = sum(count for h, (_, count) in specs.items() if h != fp.probe_hash)
+    entries = reg.entries(probe_hash=fp.probe_hash)
+    rows = cut.rows(fp.spec)
+    if rows is None:
+        plan.skipped["no_prefix"] = len(entries)
+        return plan
+    plan.names[fp.probe_hash] = [e.name for e in entries if e.hidden_size == fp.hidden_size]
+    plan.suspects[fp.probe_hash] = _prefixes(fp)
+    plan.rows[fp.probe_hash] = rows
+    plan.skipped["hidden_size"] = len(entries) - len(plan.names[fp.probe_hash])
     return plan
 
 
@@ -267,27 +340,69 @@ def _progress(enabled: bool, total: int) -> Iterator[Callable[[int], None] | Non
         yield lambda count: bar.advance(task, count)
 
 
-def _run(reg: Registry, plan: _Plan, alpha: float, progress: bool) -> list[tuple[RegistryEntry, LineageResult]]:
-    """Scan each suspect fingerprint against its entries; one consistent view of the registry throughout."""
+@dataclasses.dataclass
+class _Looks:
+    """What the looks found: the tests and suspect fingerprints of the last look, and every look's summary."""
+
+    tested: list[tuple[RegistryEntry, LineageResult]]
+    suspects: dict[str, Fingerprint]
+    looks: list[dict[str, Any]]
+    stop: str
+    index: int
+
+
+def _scan_at(reg: Registry, plan: _Plan, n: int, alpha: float, advance: Callable[[int], None] | None,
+             suspects: dict[str, Fingerprint]) -> list[tuple[RegistryEntry, LineageResult]]:
+    """Scan each suspect fingerprint on its first ``n`` probes (at most its usable rows) against its entries' prefixes."""
     tested: list[tuple[RegistryEntry, LineageResult]] = []
-    with reg.snapshot(), _progress(progress, sum(len(v) for v in plan.names.values())) as advance:
-        for probe_hash, fp in plan.suspects.items():
-            names = plan.names[probe_hash]
-            everyone = len(names) == len(reg.entries(probe_hash=probe_hash))
-            entries: list[RegistryEntry] = []
+    for probe_hash, grow in plan.suspects.items():
+        names = plan.names[probe_hash]
+        everyone = len(names) == len(reg.entries(probe_hash=probe_hash))
+        rows = min(n, plan.rows[probe_hash])
+        suspects[probe_hash] = fp = grow(rows)
+        entries: list[RegistryEntry] = []
 
-            def references(names: list[str] = names, everyone: bool = everyone) -> Iterator[RankedFingerprint]:
-                for entry, ranked in reg.ranked(probe_hash=probe_hash, names=None if everyone else names):
-                    entries.append(entry)
-                    yield ranked
+        def references(names: list[str] = names, everyone: bool = everyone, rows: int = rows,
+                       probe_hash: str = probe_hash) -> Iterator[RankedFingerprint]:
+            for entry, ranked in reg.ranked(probe_hash=probe_hash, names=None if everyone else names):
+                entries.append(entry)
+                yield ranked if ranked.n == rows else ranked.prefix(rows)
 
-            results = scan(rank_fingerprint(fp), references(), alpha, progress=advance)
-            tested.extend(zip(entries, results))
+        results = scan(rank_fingerprint(fp), references(), alpha, progress=advance)
+        tested.extend(zip(entries, results))
     return tested
 
 
-def _candidates(tested: list[tuple[RegistryEntry, LineageResult]], alpha: float) -> list[Candidate]:
-    """Every tested entry as a Candidate with adjusted p-values, strongest evidence first."""
+def _run(reg: Registry, plan: _Plan, design: SequentialDesign, progress: bool) -> _Looks:
+    """Scan at each look of ``design`` until one decides; one consistent view of the registry throughout.
+
+    Look k rejects when the smallest Holm-adjusted p-value over every entry tested is below
+    ``w_k * alpha``; with every entry below the design's futility bound it stops for "independent".
+    """
+    looks: list[dict[str, Any]] = []
+    suspects: dict[str, Fingerprint] = {}
+    total = sum(len(v) for v in plan.names.values()) * len(design.looks)
+    with reg.snapshot(), _progress(progress, total) as advance:
+        for index, n in enumerate(design.looks):
+            tested = _scan_at(reg, plan, n, design.alpha, advance, suspects)
+            holm = holm_log10(np.array([r.log10_p for _, r in tested]))
+            best = int(np.argmin(holm))
+            level = design.log10_levels[index]
+            looks.append({"n": n, "best": tested[best][0].name, "log10_p_holm": float(holm[best]), "log10_level": level})
+            if holm[best] < level:
+                stop = STOP_SAME
+            elif index == len(design.looks) - 1:
+                stop = STOP_BUDGET
+            elif all(r.z < design.futility_bound(index, 2 if "vocab_z" in r.details else 1) for _, r in tested):
+                stop = STOP_FUTILITY
+            else:
+                continue
+            return _Looks(tested, dict(suspects), looks, stop, index)
+    raise AssertionError("the last look always decides")
+
+
+def _candidates(tested: list[tuple[RegistryEntry, LineageResult]], level: float) -> list[Candidate]:
+    """Every tested entry as a Candidate with adjusted p-values and verdicts at ``level``, strongest evidence first."""
     log10_p = np.array([r.log10_p for _, r in tested])
     holm, bh = holm_log10(log10_p), bh_log10(log10_p)
     out = [
@@ -295,11 +410,24 @@ def _candidates(tested: list[tuple[RegistryEntry, LineageResult]], alpha: float)
             name=entry.name, model_id=entry.model_id, tags=entry.tags, p_value=r.p_value, log10_p=r.log10_p,
             p_holm=10.0 ** float(h), log10_p_holm=float(h), p_bh=10.0 ** float(b), log10_p_bh=float(b), z=r.z,
             tau_mean=r.tau_mean, hidden_z=r.details["hidden_z"], vocab_z=r.details.get("vocab_z"),
-            verdict=verdict_for(float(h), alpha), bh_verdict=verdict_for(float(b), alpha), probe_hash=entry.probe_hash,
+            verdict=verdict_for(float(h), level), bh_verdict=verdict_for(float(b), level), probe_hash=entry.probe_hash,
         )
         for (entry, r), h, b in zip(tested, holm, bh)
     ]
     return sorted(out, key=lambda c: (c.log10_p, -c.z, c.name))
+
+
+def _sequential_summary(found: _Looks, design: SequentialDesign, plan: _Plan) -> dict[str, Any]:
+    """The ``sequential`` field of the result: looks taken, why it stopped, probes and tokens spent, the level spent."""
+    spent = found.looks[-1]["n"]
+    lengths = {h: fp.spec.length for h, fp in found.suspects.items()}
+    level = design.weights[found.index] * design.alpha
+    return {
+        "looks": found.looks, "stop": found.stop, "probes": spent, "budget": design.budget,
+        "probe_tokens": sum(min(spent, plan.rows[h]) * lengths[h] for h in lengths),
+        "budget_tokens": sum(plan.rows[h] * lengths[h] for h in lengths),
+        "level": level, "log10_level": design.log10_levels[found.index], "design": design.to_dict(),
+    }
 
 
 def identify(
@@ -312,6 +440,8 @@ def identify(
     fingerprint_kwargs: dict[str, Any] | None = None,
     progress: bool = False,
     keep_evidence: bool = False,
+    budget: int | None = None,
+    early_stop: bool = False,
 ) -> IdentifyResult:
     """Test a suspect against every compatible registry entry and rank the candidates.
 
@@ -335,6 +465,19 @@ def identify(
     keep_evidence : bool
         Keep what an evidence bundle embeds in ``result.evidence`` (the suspect's fingerprints and the
         listed candidates' entries and tests).
+    budget : int, optional
+        Test on the first ``budget`` probes only: a model directory is fingerprinted with N =
+        ``budget``, entries and fingerprint files are cut to row prefixes (exactly the fingerprints of
+        the same probes with N = ``budget``). Entries whose probes have no prefix (probe files) are
+        skipped. Default: every probe of the entries.
+    early_stop : bool
+        Scan at 25, 50, 100, ... probes up to the budget (:meth:`SequentialDesign.doubling`), a model
+        directory extracted in rounds, and stop once the best candidate is Holm-significant at the
+        look's level ``w_k * alpha`` (same-lineage), once every entry is below the design's futility
+        bound, or at the budget. Holm keeps the chance of any false same-lineage at a look below
+        ``w_k * alpha`` and the ``w_k`` sum to at most 1, so over all looks and entries it stays at
+        most ``alpha`` (union bound). The candidates are those of the stopping look, their verdicts at
+        its level (``result.sequential["level"]``).
 
     Returns
     -------
@@ -350,7 +493,8 @@ def identify(
         The suspect's probe spec matches no entry (the message lists the specs present), or no entry
         could be tested.
     UsageError
-        ``alpha`` outside (0, 1) or ``top`` below 1.
+        ``alpha`` outside (0, 1), ``top`` below 1, ``budget`` below the test's minimum of probes, or,
+        with ``early_stop``, below the first look.
 
     Examples
     --------
@@ -358,59 +502,79 @@ def identify(
     >>> result = identify("suspect.fp.safetensors", "refs.db")              # doctest: +SKIP
     >>> result.best.name, result.best.p_holm, result.best.verdict          # doctest: +SKIP
     ('llama-2-7b', 0.0, 'same-lineage')
+    >>> result = identify("./suspect-model", "refs.db", budget=2000, early_stop=True)  # doctest: +SKIP
+    >>> result.sequential["stop"], result.sequential["probes"]                          # doctest: +SKIP
+    ('same-lineage', 25)
     """
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
     if top is not None and top < 1:
         raise UsageError(f"top must be at least 1 (got {top})")
+    if budget is not None and budget < (DEFAULT_FIRST_LOOK if early_stop else MIN_PROBES):
+        raise UsageError(
+            f"budget of {budget} probes is below the first look of early stopping ({DEFAULT_FIRST_LOOK} probes); "
+            "raise --budget or drop --early-stop" if early_stop else
+            f"budget of {budget} probes is too small; the lineage test needs at least {MIN_PROBES}"
+        )
+    cut = _Cut(budget, early_stop)
     with contextlib.ExitStack() as stack:
         reg = registry if isinstance(registry, Registry) else stack.enter_context(Registry.open(Path(registry), create=False))
         specs = reg.probe_specs()
         if not specs:
             raise RegistryError(f"registry {reg.path} has no entries; add references with `seedprints registry add`")
         label = suspect.model_id if isinstance(suspect, Fingerprint) else str(suspect)
-        plan = _suspect_plan(suspect, reg, specs, label, options, fingerprint_kwargs or {})
-        tested = _run(reg, plan, alpha, progress)
+        plan = _suspect_plan(suspect, reg, specs, label, options, fingerprint_kwargs or {}, cut)
         skipped = {reason: count for reason, count in plan.skipped.items() if count}
-        if not tested:
+        if not any(plan.names.values()):
             reasons = ", ".join(f"{count} {SKIP_REASONS[reason]}" for reason, count in skipped.items())
             raise IncompatibleFingerprintsError(
                 f"no entry of registry {reg.path} could be tested against {label} ({reasons}); "
-                "register references of the suspect's hidden size"
+                + ("drop --budget and --early-stop, or " if "no_prefix" in skipped else "")
+                + "register references of the suspect's hidden size"
             )
-        candidates = _candidates(tested, alpha)
-        settings = {"alpha": alpha, "top": top, "tested": len(tested), "skipped": skipped,
-                    "probe_hashes": sorted(plan.suspects), "method": "lineage"}
+        rows = max(plan.rows[h] for h, names in plan.names.items() if names)
+        if budget is not None and budget > rows:
+            plan.notes.append(f"the entries hold at most {rows} probes, fewer than the budget of {budget}; tested on {rows}")
+        design = SequentialDesign.doubling(rows, alpha) if early_stop else SequentialDesign((rows,), alpha, (1.0,))
+        found = _run(reg, plan, design, progress and not plan.extracts)
+        sequential = _sequential_summary(found, design, plan) if early_stop else None
+        candidates = _candidates(found.tested, design.weights[found.index] * alpha)
+        settings = {"alpha": alpha, "top": top, "tested": len(found.tested), "skipped": skipped,
+                    "probe_hashes": sorted(plan.suspects), "method": "lineage", "budget": budget,
+                    "early_stop": early_stop}
+        if sequential is not None:
+            settings["sequential"] = _plain(sequential)
         scan_id = reg.record_scan(label, settings, [c.to_dict() for c in candidates])
         listed = candidates[:top] if top else candidates
         return IdentifyResult(
-            suspect=label, registry=str(reg.path), candidates=listed, tested=len(tested),
+            suspect=label, registry=str(reg.path), candidates=listed, tested=len(found.tested),
             skipped=skipped, alpha=alpha, probe_hashes=sorted(plan.suspects), notes=plan.notes, scan_id=scan_id,
-            evidence=_evidence(reg, plan, tested, listed) if keep_evidence else None,
+            budget=None if budget is None else rows, sequential=sequential,
+            evidence=_evidence(reg, found, listed) if keep_evidence else None,
         )
 
 
-def _evidence(reg: Registry, plan: _Plan, tested: list[tuple[RegistryEntry, LineageResult]],
-              listed: list[Candidate]) -> Evidence:
-    """The suspect fingerprints, and the listed candidates' entries and tests, for an evidence bundle."""
+def _evidence(reg: Registry, found: _Looks, listed: list[Candidate]) -> Evidence:
+    """The suspect fingerprints and the listed candidates' entries (cut to the probes tested) and tests, for a bundle."""
     names = {c.name for c in listed}
-    results = {e.name: dataclasses.replace(r, probe_hash=e.probe_hash) for e, r in tested if e.name in names}
+    results = {e.name: r for e, r in found.tested if e.name in names}
     entries: dict[str, RankedFingerprint] = {}
-    for probe_hash in plan.suspects:
+    for probe_hash, fp in found.suspects.items():
         wanted = sorted(c.name for c in listed if c.probe_hash == probe_hash)
         if wanted:
-            entries.update((entry.name, ranked) for entry, ranked in reg.ranked(probe_hash=probe_hash, names=wanted))
-    return Evidence(suspects=dict(plan.suspects), entries=entries, results=results)
+            entries.update((entry.name, ranked if ranked.n == fp.n else ranked.prefix(fp.n))
+                           for entry, ranked in reg.ranked(probe_hash=probe_hash, names=wanted))
+    return Evidence(suspects=dict(found.suspects), entries=entries, results=results)
 
 
 def _suspect_plan(
     suspect: Fingerprint | str | Path, reg: Registry, specs: dict[str, tuple[ProbeSpec, int]], label: str,
-    options: ProbeOptions | None, kwargs: dict[str, Any],
+    options: ProbeOptions | None, kwargs: dict[str, Any], cut: _Cut,
 ) -> _Plan:
     from seedprints import api
 
     if isinstance(suspect, Fingerprint):
-        return _plan_for_fingerprint(suspect, reg, specs, label)
+        return _plan_for_fingerprint(suspect, reg, specs, label, cut)
     if api.is_fingerprint_file(suspect):
-        return _plan_for_fingerprint(api.load_fingerprint(suspect), reg, specs, label)
-    return _plan_for_model(Path(suspect), reg, specs, options, kwargs)
+        return _plan_for_fingerprint(api.load_fingerprint(suspect), reg, specs, label, cut)
+    return _plan_for_model(Path(suspect), reg, specs, options, kwargs, cut)

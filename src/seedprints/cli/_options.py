@@ -105,7 +105,7 @@ RegistryOpt = Annotated[
 AlphaOpt = Annotated[float, typer.Option("--alpha", help="Significance level of the verdict.", callback=_alpha_in_unit_interval)]
 BudgetOpt = Annotated[
     Optional[int],
-    typer.Option("--budget", metavar="N_PROBES", help="At most this many probes (replaces --n).", callback=positive_int),
+    typer.Option("--budget", metavar="N_PROBES", help="At most this many probes (where --n exists, this replaces it).", callback=positive_int),
 ]
 EarlyStopOpt = Annotated[
     bool,

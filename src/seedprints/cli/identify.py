@@ -21,6 +21,7 @@ EXAMPLES = """Examples:
   seedprints identify suspect.fp.safetensors
   seedprints identify ./suspect-model --registry team-refs.db --top 5 --json
   seedprints identify ./suspect-model --device cuda --alpha 0.001
+  seedprints identify ./suspect-model --early-stop --budget 2000   # stop once decided, extracting in rounds
   seedprints identify ./suspect-model --report identify-report   # offline HTML page with the ranked bar chart
 """
 
@@ -31,6 +32,8 @@ def identify(
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
     top: Annotated[int, typer.Option("--top", help="Candidates to show (adjusted p-values always count every test run).", callback=o.positive_int)] = 10,
     alpha: o.AlphaOpt = 0.01,
+    budget: o.BudgetOpt = None,
+    early_stop: o.EarlyStopOpt = False,
     probe_file: o.ProbeFileOpt = None,
     device: o.DeviceOpt = "cpu",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
@@ -67,6 +70,7 @@ def identify(
         suspect, registry.expanduser(), top=top, alpha=alpha,
         options=ProbeOptions(probe_file=str(probe_file) if probe_file else None),
         fingerprint_kwargs=fingerprint_kwargs, progress=out.progress, keep_evidence=bundle is not None,
+        budget=budget, early_stop=early_stop,
     )
     for note in result.notes:
         out.hint(f"Note: {note}")
@@ -91,8 +95,10 @@ def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResul
 
     evidence = result.evidence
     suspect_names = {h: "suspect" if len(evidence.suspects) == 1 else f"suspect-{h}" for h in evidence.suspects}
+    whole_file = api.is_fingerprint_file(suspect) and result.budget is None and result.sequential is None
     embedded = {
-        suspect_names[h]: bundle.embed_file(suspect, fp) if api.is_fingerprint_file(suspect) else
+        suspect_names[h]: bundle.embed_file(suspect, fp) if whole_file else
+        bundle.embed(fp, source=f"{suspect} (first {fp.n} probes)") if api.is_fingerprint_file(suspect) else
         bundle.embed(fp, source=str(suspect), model_dir=suspect, progress=progress)
         for h, fp in evidence.suspects.items()
     }
@@ -134,4 +140,13 @@ def _summary(result: IdentifyResult) -> str:
         else f"no same-lineage match at alpha = {result.alpha:g}; best match {best.name}, Holm-adjusted p = {p}"
     )
     skipped = "; ".join(f"{count} {SKIP_REASONS[reason]}" for reason, count in result.skipped.items())
-    return f"{lead} ({result.tested} entries tested" + (f"; skipped {skipped})" if skipped else ")")
+    line = f"{lead} ({result.tested} entries tested" + (f"; skipped {skipped})" if skipped else ")")
+    return line + (f"\n{_stop_line(result.sequential)}" if result.sequential else "")
+
+
+def _stop_line(sequential: dict) -> str:
+    """How far early stopping went: probes and tokens spent of the budget, the level spent, and why it stopped."""
+    why = {"same-lineage": "decided same-lineage", "futility": "significance out of reach for every entry",
+           "budget": "budget reached"}[sequential["stop"]]
+    return (f"Early stop: {sequential['probes']} of {sequential['budget']} probes ({sequential['probe_tokens']} probe "
+            f"tokens), {len(sequential['looks'])} look(s), verdicts at level {sequential['level']:.3g}: {why}")

@@ -130,6 +130,10 @@ CASES: tuple[Case, ...] = (
        1, "matches no entry"),
     _c("identify-no-width", "no registry entry has the suspect's hidden size", "identify narrow.fp --registry reg.db", 1,
        "hidden size"),
+    _c("identify-budget-too-small", "--budget below the test's minimum number of probes",
+       "identify suspect.fp --registry reg.db --budget 5", 1, "too small"),
+    _c("identify-early-stop-tiny-budget", "--early-stop with a budget below the first look",
+       "identify suspect.fp --registry reg.db --budget 22 --early-stop", 1, "first look"),
     _c("identify-top-zero", "--top 0", "identify suspect.fp --registry reg.db --top 0", 2, "positive"),
     _c("identify-report-busy", "--report names a folder that holds other files", "identify suspect.fp --registry reg.db "
        "--report not-a-model", 1, "not-a-model"),
