@@ -18,6 +18,7 @@ from seedprints.cli import fingerprint as _fingerprint
 from seedprints.cli import identify as _identify
 from seedprints.cli import matrix as _matrix
 from seedprints.cli import registry as _registry
+from seedprints.cli import seeds as _seeds
 from seedprints.cli import verify as _verify
 from seedprints.cli import zoo as _zoo
 
@@ -47,6 +48,7 @@ app.command("matrix", epilog=_matrix.EXAMPLES)(_matrix.matrix)
 app.command("verify", epilog=_verify.EXAMPLES)(_verify.verify)
 app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_registry.app, name="registry")
+app.add_typer(_seeds.app, name="seeds")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -324,13 +324,9 @@ def init_model(arch: ArchSpec, seed: int) -> PreTrainedModel:
     >>> bool((a.lm_head.weight == b.lm_head.weight).all())
     True
     """
-    import torch
-    from transformers import AutoModelForCausalLM
+    from seedprints.seeds import init_model_from_config
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(arch.to_config(), dtype=torch.float32)
-    return model.eval()
+    return init_model_from_config(arch.to_config(), seed)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,74 @@
+"""``seedprints seeds register``: fingerprint the inits of candidate seeds and register them, for ``identify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seedprints.cli import _options as o
+from seedprints.cli._output import Output
+from seedprints.cli.registry import TagOpt, _tag_dict
+
+app = typer.Typer(help="Candidate init seeds: fingerprint and register them, then `identify` a trained model's seed.",
+                  no_args_is_help=True)
+
+REGISTER_EXAMPLES = """Examples:
+
+\b
+  seedprints seeds register --config ./my-model/config.json --seeds 0-999
+  seedprints seeds register --config config.json --seeds 0-9,42 --like suspect.fp.safetensors --name-prefix llama-
+  seedprints seeds register --config config.json --seeds 1,5,9 --n 500 --length 16 --registry seeds.db --tag lab=acme
+  seedprints identify ./trained-model --registry seeds.db
+"""
+
+
+@app.command("register", epilog=REGISTER_EXAMPLES)
+def register(
+    config: Annotated[Path, typer.Option("--config", help="The architecture: a config.json file or a model directory.")],
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds to register: 0-999, 1,5,9 or 0-9,100.")],
+    init: Annotated[str, typer.Option("--init", help="How the framework initialises the model: transformers.")] = "transformers",
+    registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    name_prefix: Annotated[str, typer.Option("--name-prefix", help="Entries are named PREFIXseed-K.")] = "",
+    tag: TagOpt = None,
+    like: Annotated[
+        Optional[Path], typer.Option("--like", help="Use the probes of this fingerprint file (e.g. the suspect's rare-token probes).")
+    ] = None,
+    n: o.NOpt = o.DEFAULTS["n"],
+    length: o.LengthOpt = o.DEFAULTS["length"],
+    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
+    vocab_bound: o.VocabBoundOpt = None,
+    device: o.DeviceOpt = "cpu",
+    batch_size: o.BatchSizeOpt = 32,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Initialise the architecture with each seed, fingerprint it and register it as PREFIXseed-K (resumable).
+
+    Without --like the probes are uniform random tokens (rare-token probes are chosen by a trained
+    model: take them from the suspect's fingerprint with --like).
+    """
+    from seedprints import api
+    from seedprints import seeds as _seeds
+    from seedprints.errors import UsageError
+    from seedprints.extract import _progress_bar
+    from seedprints.registry import Registry
+
+    if init not in _seeds.INIT_METHODS:
+        raise UsageError(f"unknown init method {init!r}; known: {', '.join(_seeds.INIT_METHODS)}")
+    seed_list = _seeds.parse_seeds(seeds)
+    cfg = _seeds.load_config(config)
+    if like is not None:
+        probes = api.probes_like(like)
+    else:
+        options = api.ProbeOptions(kind="token", n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound)
+        probes = options.spec_for([getattr(cfg, "vocab_size", None)], int(getattr(cfg, "hidden_size", 0) or 0))
+    output = Output(json_output)
+    with Registry.open(registry.expanduser()) as reg, _progress_bar(output.progress, len(seed_list), "seeds") as advance:
+        report = _seeds.register_seeds(
+            reg, cfg, seed_list, probes, init=init, prefix=name_prefix, tags=_tag_dict(tag), device=device,
+            batch_size=batch_size, on_seed=lambda _seed, _added: advance(1),
+        )
+    output.result(report.to_dict(), lambda c: c.print(
+        f"registered {len(report.added)} seed(s) in {report.registry} ({len(report.skipped)} already there), "
+        f"probes {report.probe_hash}, config {report.config_sha256[:12]}"))

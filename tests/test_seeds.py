@@ -1,0 +1,202 @@
+"""Tests for seedprints.seeds and ``seedprints seeds register``: candidate inits, seed lists, registration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seedprints import seeds
+from seedprints.cli import main
+from seedprints.errors import ModelLoadError, RegistryError, UsageError
+from seedprints.probes import token_spec
+
+TINY = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 64, "vocab_size": 100, "max_position_embeddings": 64}
+SPEC = token_spec(60, 8, 100)
+
+
+def _weights_equal(a, b) -> bool:
+    import torch
+
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cfg") / "config.json"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+class TestInit:
+    def test_matches_transformers_own_init(self):
+        import torch
+        import transformers
+
+        torch.manual_seed(5)
+        own = transformers.LlamaForCausalLM(seeds.load_config(TINY))
+        assert _weights_equal(seeds.init_model_from_config(TINY, 5), own)
+
+    def test_seeds_differ_and_model_is_float32_eval(self):
+        import torch
+
+        a, b = seeds.init_model_from_config(TINY, 1), seeds.init_model_from_config(TINY, 2)
+        assert not _weights_equal(a, b)
+        assert not a.training and all(p.dtype == torch.float32 for p in a.parameters())
+
+    def test_caller_rng_untouched(self):
+        import torch
+
+        torch.manual_seed(0)
+        expected = torch.rand(3)
+        torch.manual_seed(0)
+        seeds.init_model_from_config(TINY, 9)
+        assert torch.equal(torch.rand(3), expected)
+
+    def test_config_forms_agree(self, config_file):
+        sha = seeds.config_sha256(TINY)
+        assert seeds.config_sha256(config_file) == seeds.config_sha256(config_file.parent) == sha
+        assert seeds.config_sha256({**TINY, "transformers_version": "0.0", "architectures": ["X"]}) == sha
+        assert seeds.config_sha256({**TINY, "hidden_size": 64}) != sha
+        assert _weights_equal(seeds.init_model_from_config(config_file, 4), seeds.init_model_from_config(TINY, 4))
+
+    def test_fingerprint_metadata(self):
+        import transformers
+
+        fps = list(seeds.fingerprint_seeds(TINY, [3, 4], SPEC))
+        assert [fp.metadata["init_seed"] for fp in fps] == ["3", "4"]
+        meta = fps[0].metadata
+        assert meta["init_method"] == "transformers" and meta["init_config_sha256"] == seeds.config_sha256(TINY)
+        assert transformers.__version__ in meta["init_framework"] and meta["transformers_version"] == transformers.__version__
+        assert fps[0].model_id.endswith("seed-3") and fps[0].spec == SPEC
+
+    @pytest.mark.parametrize("bad, fragment", [
+        ({"hidden_size": 32}, "no model_type"),
+        ({"model_type": "no-such-model"}, "cannot build"),
+        ([1, 2], "JSON object"),
+    ])
+    def test_bad_configs(self, bad, fragment):
+        with pytest.raises(ModelLoadError, match=fragment):
+            seeds.init_model_from_config(bad, 0)
+
+    def test_bad_config_files(self, tmp_path):
+        with pytest.raises(ModelLoadError, match="does not exist"):
+            seeds.load_config(tmp_path / "missing.json")
+        (tmp_path / "bad.json").write_text("{not json")
+        with pytest.raises(ModelLoadError, match="not a readable JSON"):
+            seeds.load_config(tmp_path / "bad.json")
+
+    def test_bad_init_and_seed(self):
+        with pytest.raises(UsageError, match="unknown init method"):
+            seeds.init_model_from_config(TINY, 0, init="megatron")
+        with pytest.raises(UsageError, match="out of range"):
+            seeds.init_model_from_config(TINY, -1)
+
+
+class TestParseSeeds:
+    @pytest.mark.parametrize("text, expected", [
+        ("0-3", [0, 1, 2, 3]), ("1,5,9", [1, 5, 9]), ("0-2,100", [0, 1, 2, 100]), (" 7 ", [7]), ("3,1-3", [1, 2, 3]),
+    ])
+    def test_good(self, text, expected):
+        assert seeds.parse_seeds(text) == expected
+
+    @pytest.mark.parametrize("text, fragment", [
+        ("", "not a seed"), ("1,,2", "not a seed"), ("a-b", "not a seed"), ("-3", "not a seed"), ("5-2", "below the start"),
+        ("1.5", "not a seed"), (str(2**64), "too large"), ("0-1000000", "more than"),
+    ])
+    def test_bad(self, text, fragment):
+        with pytest.raises(UsageError, match=fragment):
+            seeds.parse_seeds(text)
+
+
+class TestRegister:
+    def test_register_resume_and_identify(self, tmp_path, monkeypatch):
+        from seedprints import api
+        from seedprints.encoding import rank_fingerprint
+        from seedprints.registry import Registry
+        from seedprints.stats.lineage import lineage_test_ranked
+        from seedprints.zoo.derive import add_weight_noise
+
+        db = tmp_path / "seeds.db"
+        with Registry.open(db) as reg:
+            report = seeds.register_seeds(reg, TINY, [0, 1, 2], SPEC, prefix="tiny-", tags={"lab": "x"})
+            assert report.added == ["tiny-seed-0", "tiny-seed-1", "tiny-seed-2"] and report.skipped == []
+            entry = reg.get("tiny-seed-1")
+            assert entry.tags == {"config": seeds.config_sha256(TINY), "init": "transformers", "lab": "x", "seed": "1"}
+            assert entry.probe_hash == SPEC.hash
+
+            monkeypatch.setattr(seeds, "fingerprint_init", lambda *a, **k: pytest.fail("resumed run fingerprinted again"))
+            again = seeds.register_seeds(reg, TINY, [0, 1, 2], SPEC, prefix="tiny-", tags={"lab": "x"})
+            assert again.added == [] and len(again.skipped) == 3
+            with pytest.raises(RegistryError, match="made otherwise"):
+                seeds.register_seeds(reg, TINY, [1], token_spec(61, 8, 100), prefix="tiny-", tags={"lab": "x"})
+            with pytest.raises(UsageError, match="set by seeds register"):
+                seeds.register_seeds(reg, TINY, [5], SPEC, tags={"seed": "5"})
+
+            # a model grown from seed 1 (init plus 5% weight noise, standing in for training)
+            suspect = add_weight_noise(seeds.init_model_from_config(TINY, 1), 0.05, seed=7)
+            ranked_suspect = rank_fingerprint(api.fingerprint_model(suspect, SPEC))
+            results = {e.tags["seed"]: lineage_test_ranked(r, ranked_suspect) for e, r in reg.ranked(probe_hash=SPEC.hash)}
+        assert min(results, key=lambda s: results[s].log10_p) == "1"
+        assert results["1"].verdict == "same-lineage"
+        assert results["0"].verdict == results["2"].verdict == "independent"
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code: int, err: str, fragment: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], err
+
+
+class TestCli:
+    def test_register_json_and_like(self, capsys, tmp_path, config_file):
+        db = tmp_path / "r.db"
+        code, out, _ = _run(capsys, "seeds", "register", "--config", config_file, "--seeds", "0-1", "--registry", db,
+                            "--n", "40", "--length", "8", "--tag", "lab=x", "--json")
+        assert code == 0
+        payload = json.loads(out)
+        assert payload["added"] == ["seed-0", "seed-1"] and payload["probe_hash"] == token_spec(40, 8, 100).hash
+        fp_path = tmp_path / "like.fp.safetensors"
+        next(seeds.fingerprint_seeds(TINY, [7], SPEC)).save(fp_path)
+        code, out, _ = _run(capsys, "seeds", "register", "--config", config_file, "--seeds", "1", "--registry", db,
+                            "--like", fp_path, "--name-prefix", "like-", "--json")
+        assert code == 0 and json.loads(out)["probe_hash"] == SPEC.hash
+
+    def test_identify_names_the_seed(self, capsys, tmp_path, config_file):
+        from seedprints.zoo.derive import add_weight_noise
+
+        db = tmp_path / "r.db"
+        assert main(["seeds", "register", "--config", str(config_file), "--seeds", "0-2", "--registry", str(db),
+                     "--n", "60", "--length", "8", "--json"]) == 0
+        add_weight_noise(seeds.init_model_from_config(TINY, 2), 0.05, seed=1).save_pretrained(tmp_path / "grown")
+        capsys.readouterr()
+        code, out, _ = _run(capsys, "identify", tmp_path / "grown", "--registry", db, "--json")
+        assert code == 0
+        assert [c["name"] for c in json.loads(out)["candidates"]][0] == "seed-2"
+
+    @pytest.mark.parametrize("args, fragment", [
+        (["--seeds", "1-x"], "bad seed list"),
+        (["--seeds", "0-1", "--init", "megatron"], "unknown init method"),
+    ])
+    def test_bad_arguments(self, capsys, tmp_path, config_file, args, fragment):
+        db = tmp_path / "r.db"
+        code, _, err = _run(capsys, "seeds", "register", "--config", config_file, "--registry", db, *args)
+        _one_line_error(code, err, fragment)
+        assert not db.exists()
+
+    @pytest.mark.parametrize("content, fragment", [("{not json", "not a readable JSON"), ('{"hidden_size": 8}', "no model_type")])
+    def test_bad_config_json(self, capsys, tmp_path, content, fragment):
+        config = tmp_path / "config.json"
+        config.write_text(content)
+        db = tmp_path / "r.db"
+        code, _, err = _run(capsys, "seeds", "register", "--config", config, "--seeds", "0", "--registry", db)
+        _one_line_error(code, err, fragment)
+        assert not db.exists()
