@@ -339,3 +339,41 @@ class TestReadmeBlock:
             summary.read_readme(tmp_path / "README.md")
         with pytest.raises(UsageError, match="cannot read README"):
             summary.read_readme(tmp_path / "missing.md")
+
+
+@pytest.fixture(scope="module")
+def identified(tiny_zoo, tmp_path_factory):
+    from seedprints.zoo.identify_eval import evaluate_identify
+
+    out = tmp_path_factory.mktemp("identify")
+    return evaluate_identify(tiny_zoo, out, n=PROBES["n"], length=PROBES["length"], rare_tokens=PROBES["rare_tokens"]), out
+
+
+class TestIdentifyOnZoo:
+    """`seedprints zoo identify`: register the base models, identify every other model against them."""
+
+    def test_candidates_and_suspects(self, identified):
+        report, out = identified
+        assert report.candidates == ["llama-s0-pre", "llama-s1-pre", "llama-s2-distill"]
+        suspects = {o.suspect for o in report.outcomes} | set(report.not_identified)
+        assert "llama-s0-int8" in suspects and not suspects & set(report.candidates)
+        assert "llama-wide-s3-init" in report.not_identified  # no candidate of its width
+        assert {"results.json", "summary.md"} <= {p.name for p in out.iterdir()}
+
+    def test_derived_models_find_their_parent_first(self, identified):
+        report, _ = identified
+        by_name = {o.suspect: o for o in report.outcomes}
+        for name in ("llama-s0-int8", "llama-s0-noise", "llama-s0-permute"):
+            outcome = by_name[name]
+            assert outcome.best == "llama-s0-pre" and outcome.best_is_true and outcome.true_detected
+            assert outcome.true_candidates == ("llama-s0-pre",) and not outcome.false_identifications
+        assert set(by_name["llama-blend"].true_candidates) == {"llama-s0-pre", "llama-s1-pre"}
+        assert by_name["gpt2-s0-init"].true_rank is None
+
+    def test_summary_counts_match_outcomes(self, identified):
+        report, out = identified
+        overall = report.overall
+        assert overall["suspects"] == len(report.outcomes)
+        assert overall["top1"] == sum(o.best_is_true for o in report.outcomes if o.true_rank is not None)
+        page = (out / "summary.md").read_text()
+        assert "| int8 | 1 | 1/1 (100%) |" in page and "## Not identified" in page

@@ -1,7 +1,8 @@
-"""``seedprints zoo build|eval``: models of known lineage, and the error rates of every test on them."""
+"""``seedprints zoo build|eval|seeds|identify``: models of known lineage, and the error rates of every test on them."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -78,4 +79,94 @@ def evaluate(
     if update_readme is not None:
         readme = summary.update_readme(readme_text, summary.readme_block(report))
         write_atomic(update_readme, readme.encode())
+    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))
+
+
+SEEDS_EXAMPLES = """Examples:
+
+\b
+  seedprints zoo seeds zoo-cpu --candidates 100 --out docs/zoo-seeds
+  seedprints zoo seeds zoo-cpu --out seeds --probe token --stage pretrained --json
+"""
+
+
+class SeedProbeChoice(str, Enum):
+    token = "token"
+    rare = "rare"
+
+
+@app.command("seeds", epilog=SEEDS_EXAMPLES)
+def seeds(
+    zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
+    out: Annotated[Path, typer.Option("--out", help="Where results.json, summary.md and seed-curve.png go.")],
+    candidates: Annotated[
+        int, typer.Option("--candidates", help="Candidate seeds 0..K-1 (must include every true seed).", callback=o.positive_int)
+    ] = 100,
+    probe: Annotated[
+        Optional[list[SeedProbeChoice]], typer.Option("--probe", help="Probe kind(s) to measure; repeat; default token and rare.")
+    ] = None,
+    stage: Annotated[
+        Optional[list[str]], typer.Option("--stage", help="Manifest stage(s) of the suspects; repeat; default init, checkpoint, "
+                                          "pretrained, continual, finetune.")
+    ] = None,
+    lineage: Annotated[Optional[list[str]], typer.Option("--lineage", help="Only these lineages (e.g. llama-s1); repeat.")] = None,
+    rare_suspect: Annotated[
+        Optional[list[str]], typer.Option("--rare-suspect", help="Rare probes only for these suspects (each costs a sweep of "
+                                          "every candidate); repeat; default all.")
+    ] = None,
+    alpha: o.AlphaOpt = 0.01,
+    n: o.NOpt = 1000,
+    length: o.LengthOpt = 64,
+    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
+    rare_tokens: o.RareTokensOpt = None,
+    device: o.DeviceOpt = "cpu",
+    batch_size: o.BatchSizeOpt = 64,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Rank candidate init seeds for every zoo model of a known seed: top-1 accuracy against training steps."""
+    from seedprints.zoo.seedcurve import DEFAULT_STAGES, PROBE_KINDS, seed_curve
+
+    output = Output(json_output)
+    report = seed_curve(
+        zoo_dir, out, candidates=candidates, kinds=[p.value for p in probe] if probe else PROBE_KINDS,
+        stages=stage or DEFAULT_STAGES, lineages=lineage, rare_suspects=rare_suspect, n=n, length=length, seed=probe_seed,
+        rare_tokens=rare_tokens, alpha=alpha, device=device, batch_size=batch_size, progress=output.progress, say=output.hint,
+    )
+    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))
+
+
+IDENTIFY_EXAMPLES = """Examples:
+
+\b
+  seedprints zoo identify zoo-cpu --out docs/zoo-identify
+  seedprints zoo identify zoo-cpu --out ident --candidate-stage pretrained --candidate-stage init --json
+"""
+
+
+@app.command("identify", epilog=IDENTIFY_EXAMPLES)
+def identify(
+    zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
+    out: Annotated[Path, typer.Option("--out", help="Where results.json and summary.md go.")],
+    candidate_stage: Annotated[
+        Optional[list[str]], typer.Option("--candidate-stage", help="Manifest stage(s) registered as candidates; repeat; "
+                                          "default pretrained and distill.")
+    ] = None,
+    alpha: o.AlphaOpt = 0.01,
+    n: o.NOpt = 1000,
+    length: o.LengthOpt = 64,
+    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
+    rare_tokens: o.RareTokensOpt = None,
+    device: o.DeviceOpt = "cpu",
+    batch_size: o.BatchSizeOpt = 64,
+    json_output: o.JsonOpt = False,
+) -> None:
+    """Register the zoo's base models, identify every other model against them, and write the results page."""
+    from seedprints.zoo.identify_eval import DEFAULT_CANDIDATE_STAGES, evaluate_identify
+
+    output = Output(json_output)
+    report = evaluate_identify(
+        zoo_dir, out, candidate_stages=candidate_stage or DEFAULT_CANDIDATE_STAGES, alpha=alpha, n=n, length=length,
+        seed=probe_seed, rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=output.progress,
+        say=output.hint,
+    )
     output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))
