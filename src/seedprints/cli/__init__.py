@@ -28,6 +28,7 @@ QUICK_START = """Quick start:
   seedprints demo                                   # small built-in models, a few minutes on CPU
   seedprints fingerprint ./my-model -o base.fp.safetensors
   seedprints compare base.fp.safetensors ./suspect-model --json
+  seedprints registry add base.fp.safetensors --name base && seedprints identify ./suspect-model
   seedprints zoo build --out zoo-cpu && seedprints zoo eval zoo-cpu --out docs/zoo-cpu
 """
 
