@@ -49,7 +49,7 @@ import torch
 
 from seedprints import fastpath
 from seedprints.errors import SeedprintsError, UsageError
-from seedprints.extract import _parse_device, extract_hidden_states, load_model
+from seedprints.extract import parse_device, extract_hidden_states, load_model
 from seedprints.probes import generated, token_spec
 from seedprints.zoo.train import PAPER_TOY, ArchSpec, init_model
 
@@ -193,7 +193,7 @@ def run(
     ``forward_only`` and ``plain``, ``speedup_vs_plain`` and ``max_abs_diff`` of the final hidden states.
     Raises UsageError for an unknown device or one without a known peak and no ``peak``.
     """
-    torch_device = _parse_device(device)
+    torch_device = parse_device(device)
     device_name = torch.cuda.get_device_name(torch_device) if torch_device.type == "cuda" else torch_device.type
     peak_value, peak_source = resolve_peak(device_name, peak)
     spec = ARCHS[arch]

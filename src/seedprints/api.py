@@ -232,12 +232,12 @@ def resolve_pair(
         first = fingerprint_model(ref, options=options, **kwargs)  # the reference picks its rare tokens
         return first, fingerprint_model(suspect, first.spec, **kwargs)
     else:
-        spec = _shared_default_spec([Path(str(ref)), Path(str(suspect))], options or ProbeOptions())
+        spec = shared_default_spec([Path(str(ref)), Path(str(suspect))], options or ProbeOptions())
     out = [s if s is not None else fingerprint_model(x, spec, **kwargs) for s, x in zip(sides, (ref, suspect))]
     return out[0], out[1]
 
 
-def _shared_default_spec(model_dirs: list[Path], options: ProbeOptions) -> ProbeSpec | Probes:
+def shared_default_spec(model_dirs: list[Path], options: ProbeOptions) -> ProbeSpec | Probes:
     """Probe spec for two model directories: token ids below the smaller vocabulary."""
     if options.probe_file:
         return load_probe_file(options.probe_file)

@@ -184,7 +184,7 @@ def load_model(
     >>> type(loaded.module).__name__, loaded.hidden_size, loaded.vocab_size, loaded.dtype
     ('LlamaModel', 32, 100, torch.float32)
     """
-    torch_device = _parse_device(device)
+    torch_device = parse_device(device)
     if dtype != "auto" and dtype not in _DTYPES:
         raise UsageError(f"unknown dtype {dtype!r}; use auto, {', '.join(_DTYPES)}")
     if isinstance(source, torch.nn.Module):
@@ -205,7 +205,8 @@ def load_model(
     )
 
 
-def _parse_device(device: str | torch.device) -> torch.device:
+def parse_device(device: str | torch.device) -> torch.device:
+    """A torch device from its name, or one clear error naming the devices this machine has."""
     try:
         torch_device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -224,7 +225,7 @@ def _parse_device(device: str | torch.device) -> torch.device:
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' load reports and progress bars for the duration of a load."""
     logging = transformers.utils.logging
     verbosity = logging.get_verbosity()
@@ -282,7 +283,7 @@ def _remote_code_error(path: Path) -> ModelLoadError:
 
 def _load_config(path: Path, raw: dict[str, Any], trust_remote_code: bool) -> Any:
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             return transformers.AutoConfig.from_pretrained(
                 str(path), local_files_only=True, trust_remote_code=trust_remote_code
             )
@@ -357,7 +358,7 @@ def _from_pretrained(
     if placement.device_map is not None:  # layers that fit nowhere go to disk, in a folder removed with the model
         offload = kwargs["offload_folder"] = tempfile.mkdtemp(prefix="seedprints-offload-")
     try:
-        with _quiet_transformers(), _quiet_gguf(gguf_file is not None):
+        with quiet_transformers(), _quiet_gguf(gguf_file is not None):
             try:
                 loaded = auto_class.from_pretrained(str(path), attn_implementation="sdpa", **kwargs)
             except (ValueError, ImportError, NotImplementedError) as exc:
@@ -402,7 +403,7 @@ def _gguf_config(source: formats.ModelSource) -> tuple[bytes, dict[str, Any], An
     file = source.directory / str(source.gguf_file)
     formats.check_gguf(file)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             config = transformers.AutoConfig.from_pretrained(str(source.directory), gguf_file=source.gguf_file)
     except Exception as exc:  # transformers raises ValueError / KeyError on GGUF metadata it cannot map
         raise ModelLoadError(f"transformers cannot read the model config in {file}: {_first_line(exc)}") from exc
@@ -510,7 +511,7 @@ def _load_adapter(
         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
     )
     try:
-        with _quiet_transformers(), warnings.catch_warnings():
+        with quiet_transformers(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # peft's notes on renamed bases and deprecations; failures raise below
             peft_config = PeftConfig.from_pretrained(str(adapter_dir))
             peft_model = get_peft_model(model, peft_config)
@@ -576,7 +577,7 @@ def _load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
     if not any((path / name).is_file() for name in _TOKENIZER_FILES):
         return None
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             return transformers.AutoTokenizer.from_pretrained(
                 str(path), local_files_only=True, trust_remote_code=trust_remote_code
             )
@@ -820,7 +821,8 @@ def _pad_right(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 @contextlib.contextmanager
-def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Any]:
+def progress_bar(enabled: bool, total: int, label: str) -> Iterator[Any]:
+    """A rich progress bar over ``total`` items on stderr (a no-op when disabled); yields ``advance(count)``."""
     if not enabled:
         yield lambda advance: None
         return
@@ -960,7 +962,7 @@ def extract_hidden_states(
     if result is None:
         result = np.empty((n, d), dtype=np.float32)
     unsaved = 0
-    with fastpath.cpu_threads(run_device), torch.inference_mode(), _progress_bar(
+    with fastpath.cpu_threads(run_device), torch.inference_mode(), progress_bar(
         progress, n, f"extracting {loaded.model_id}"
     ) as advance, fastpath.last_position_only(module, loaded.config, last_position_only) as cutter:
         advance(start)
@@ -999,8 +1001,8 @@ def _run_device(module: torch.nn.Module, device: str | None) -> torch.device:
     placed = {str(v) for v in device_map.values()}
     if len(placed) > 1 or "disk" in placed:
         accelerators = [v for v in device_map.values() if str(v) not in ("cpu", "disk")]
-        return _parse_device(f"cuda:{accelerators[0]}" if accelerators and isinstance(accelerators[0], int) else "cpu")
-    run_device = _parse_device(device) if device is not None else _module_device(module)
+        return parse_device(f"cuda:{accelerators[0]}" if accelerators and isinstance(accelerators[0], int) else "cpu")
+    run_device = parse_device(device) if device is not None else _module_device(module)
     if _module_device(module) != run_device:
         module.to(run_device)
     return run_device

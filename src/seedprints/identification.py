@@ -33,7 +33,7 @@ from seedprints.registry import Registry, RegistryEntry
 from seedprints.scan import scan
 from seedprints.stats.lineage import MIN_PROBES
 from seedprints.stats.multiple import bh_log10, holm_log10
-from seedprints.stats.result import LineageResult, Verdict, _plain, verdict_for
+from seedprints.stats.result import LineageResult, Verdict, plain_json, verdict_for
 from seedprints.stats.sequential import DEFAULT_FIRST_LOOK, STOP_BUDGET, STOP_FUTILITY, STOP_SAME, SequentialDesign
 
 DEFAULT_TOP = 10
@@ -100,7 +100,7 @@ class Candidate:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; undefined values become None."""
-        return _plain(dataclasses.asdict(self))
+        return plain_json(dataclasses.asdict(self))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +189,7 @@ class IdentifyResult:
         """Plain JSON types; undefined values become None, never NaN."""
         fields = dataclasses.asdict(dataclasses.replace(self, evidence=None))
         fields.pop("evidence")
-        return _plain(fields)
+        return plain_json(fields)
 
 
 @dataclasses.dataclass
@@ -543,7 +543,7 @@ def identify(
                     "probe_hashes": sorted(plan.suspects), "method": "lineage", "budget": budget,
                     "early_stop": early_stop}
         if sequential is not None:
-            settings["sequential"] = _plain(sequential)
+            settings["sequential"] = plain_json(sequential)
         scan_id = reg.record_scan(label, settings, [c.to_dict() for c in candidates])
         listed = candidates[:top] if top else candidates
         return IdentifyResult(

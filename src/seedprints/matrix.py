@@ -181,7 +181,7 @@ def resolve_inputs(
         files[0] = api.fingerprint_model(paths[0], options=options, **kwargs)  # the first model picks the rare tokens
         spec = files[0].spec
     else:
-        spec = api._shared_default_spec(paths, options)
+        spec = api.shared_default_spec(paths, options)
     fps = [files[i] if i in files else api.fingerprint_model(p, spec, **kwargs) for i, p in enumerate(paths)]
     _check_same_width({str(p): fp for p, fp in zip(paths, fps)})
     return fps

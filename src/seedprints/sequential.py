@@ -137,7 +137,7 @@ def compare_in_rounds(
         if opts.kind == "rare":
             spec = api.rare_token_spec(loaded[0], opts, batch_size=kwargs.get("batch_size", 32), device=kwargs.get("device"))
         else:
-            spec = api._shared_default_spec([Path(str(ref)), Path(str(suspect))], opts)  # type: ignore[assignment]
+            spec = api.shared_default_spec([Path(str(ref)), Path(str(suspect))], opts)  # type: ignore[assignment]
     if not spec.extendable:
         raise UsageError(f"early stopping needs generated probes, not {spec.describe()}; drop --early-stop")
     spec = spec.with_n(n_budget)

@@ -64,7 +64,8 @@ def _tags(values: list[str] | None) -> list[str] | None:
     return values
 
 
-def _tag_dict(values: list[str] | None) -> dict[str, str]:
+def tag_dict(values: list[str] | None) -> dict[str, str]:
+    """``["k=v", ...]`` (already checked by the option's callback) as a dict."""
     return dict(value.split("=", 1) for value in values or [])
 
 
@@ -123,7 +124,7 @@ def add(
     from seedprints.registry.store import check_name, check_tags, sha256_file
 
     out = Output(json_output)
-    tags = check_tags(_tag_dict(tag))
+    tags = check_tags(tag_dict(tag))
     if name is not None:
         check_name(name)
     if source.is_file():
@@ -162,7 +163,7 @@ def list_entries(
     """List the entries (optionally only those with every --tag)."""
     out = Output(json_output)
     with _open(registry) as reg:
-        entries = reg.entries(tags=_tag_dict(tag))
+        entries = reg.entries(tags=tag_dict(tag))
     out.result(
         {"registry": str(reg.path), "entries": [e.to_dict() for e in entries]},
         lambda c: c.print(_entries_table(entries)) if entries else c.print(f"no entries in {reg.path}"),
@@ -206,7 +207,7 @@ def export(
     """Write entries (all, or the chosen ones) to a portable archive."""
     out = Output(json_output)
     with _open(registry) as reg:
-        entries = reg.export(archive, names=name or None, tags=_tag_dict(tag))
+        entries = reg.export(archive, names=name or None, tags=tag_dict(tag))
     out.result(
         {"registry": str(reg.path), "archive": str(archive), "entries": [e.name for e in entries]},
         lambda c: c.print(f"exported {len(entries)} entries from {reg.path} to {archive}"),

@@ -9,12 +9,12 @@ from typing import Any, Literal
 Verdict = Literal["same-lineage", "independent"]
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """Convert numpy scalars and non-finite floats to JSON-safe Python values (NaN/Inf -> None)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     if hasattr(value, "item") and callable(value.item):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -84,7 +84,7 @@ class LineageResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; undefined values become None, never NaN."""
-        return _plain(dataclasses.asdict(self))
+        return plain_json(dataclasses.asdict(self))
 
 
 def verdict_for(log10_p: float, alpha: float) -> Verdict:

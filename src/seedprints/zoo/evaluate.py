@@ -639,7 +639,7 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _cached(path: Path, model_dir: Path, spec: ProbeSpec) -> Fingerprint | None:
+def cached_fingerprint(path: Path, model_dir: Path, spec: ProbeSpec) -> Fingerprint | None:
     """The cached fingerprint when it exists, is newer than the weights and has the expected probes."""
     try:
         if not path.is_file() or path.stat().st_mtime_ns <= _weights_mtime(model_dir):
@@ -774,7 +774,7 @@ def fingerprint_zoo(
         for probe_kind, fingerprints in by_kind.items():
             spec = specs[probe_kind, shapes[name][0]]
             cache = cache_dir / f"{name}-{spec.hash}.safetensors"
-            fp = _cached(cache, path, spec)
+            fp = cached_fingerprint(cache, path, spec)
             cached = fp is not None
             if fp is None:
                 say(f"fingerprinting {i}/{len(ordered)}: {name} ({probe_kind} probes)")

@@ -29,7 +29,7 @@ from seedprints.errors import FingerprintFormatError, OutputPathError, Seedprint
 from seedprints.fingerprint import write_atomic
 from seedprints.probes import ProbeSpec, default_vocab_bound, token_spec
 from seedprints.stats.lineage import lineage_test_ranked
-from seedprints.zoo.evaluate import FINGERPRINT_CACHE, _cached
+from seedprints.zoo.evaluate import FINGERPRINT_CACHE, cached_fingerprint
 from seedprints.zoo.manifest import STAGES, ModelEntry, scan_zoo
 
 __all__ = ["DEFAULT_STAGES", "PROBE_KINDS", "SeedCurveReport", "SuspectResult", "seed_curve"]
@@ -134,7 +134,7 @@ class SeedCurveReport:
 def _suspect_fingerprint(name: str, path: Path, spec: ProbeSpec, cache_dir: Path, device: str, batch_size: int) -> RankedFingerprint:
     """The suspect's fingerprint, cached like ``zoo eval`` caches it (``<name>-<probe hash>.safetensors``)."""
     cache = cache_dir / f"{name}-{spec.hash}.safetensors"
-    fp = _cached(cache, path, spec)
+    fp = cached_fingerprint(cache, path, spec)
     if fp is None:
         fp = api.fingerprint_model(path, spec, device=device, batch_size=batch_size)
         try:
@@ -190,9 +190,9 @@ def _reproduces(model_dir: Path, config: Any, seed: int) -> bool:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from seedprints.extract import _quiet_transformers
+    from seedprints.extract import quiet_transformers
 
-    with _quiet_transformers():
+    with quiet_transformers():
         stored = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).state_dict()
     rebuilt = seeds.init_model_from_config(config, seed).state_dict()
     return stored.keys() == rebuilt.keys() and all(torch.equal(stored[k], rebuilt[k]) for k in stored)
@@ -437,12 +437,12 @@ def _sweep(
     device: str, batch_size: int, progress: bool, say: Callable[[str], Any],
 ) -> dict[tuple[int, str], RankedFingerprint]:
     """Every candidate's init fingerprinted with every spec: each init built once, cached fingerprints reused."""
-    from seedprints.extract import _progress_bar
+    from seedprints.extract import progress_bar
 
     versions = {k: v for k, v in seeds.init_metadata(config_sha, 0).items() if k == "init_framework"}
     out: dict[tuple[int, str], RankedFingerprint] = {}
     say(f"fingerprinting {len(candidate_seeds)} candidate inits with {len(specs)} probe spec(s)")
-    with _progress_bar(progress, len(candidate_seeds), "candidate seeds") as advance:
+    with progress_bar(progress, len(candidate_seeds), "candidate seeds") as advance:
         for k in candidate_seeds:
             model = None
             for spec in specs:
