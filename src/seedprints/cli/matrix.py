@@ -42,6 +42,7 @@ def matrix(
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
     batch_size: o.BatchSizeOpt = 32,
     trust_remote_code: o.TrustRemoteCodeOpt = False,
+    allow_pickle: o.AllowPickleOpt = False,
     json_output: o.JsonOpt = False,
 ) -> None:
     """Test every ordered pair of INPUTS (reference row, suspect column) and write a report to --out.
@@ -57,7 +58,8 @@ def matrix(
     report_html.check_report_dir(out, force=force)
     options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(
-        device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out_text.progress
+        device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+        progress=out_text.progress
     )
     command = invoked_command(ctx)
     fps = resolve_inputs(inputs, options=options, fingerprint_kwargs=fingerprint_kwargs)  # its own progress bars

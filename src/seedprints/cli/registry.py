@@ -114,6 +114,7 @@ def add(
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
     batch_size: o.BatchSizeOpt = 32,
     trust_remote_code: o.TrustRemoteCodeOpt = False,
+    allow_pickle: o.AllowPickleOpt = False,
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
     json_output: o.JsonOpt = False,
 ) -> None:
@@ -138,7 +139,7 @@ def add(
         _check_before_long_run(registry)
         ranked = rank_fingerprint(api.fingerprint_model(
             source, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,
-            trust_remote_code=trust_remote_code, progress=out.progress,
+            trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, progress=out.progress,
         ))
     else:
         raise UsageError(f"{source} does not exist; give a fingerprint file or a model directory")

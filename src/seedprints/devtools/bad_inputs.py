@@ -106,6 +106,10 @@ CASES: tuple[Case, ...] = (
     _c("not-a-model", "directory without config.json", "fingerprint not-a-model -o out.fp", 1, "not a Hugging Face model directory"),
     _c("broken-config", "config.json is not JSON", "fingerprint broken-config -o out.fp", 1, "config.json"),
     _c("pickled-weights", "only pickled weights, no --allow-pickle", "fingerprint pickled-model -o out.fp", 1, "pass --allow-pickle"),
+    _c("pickled-weights-registry", "register a model with only pickled weights", "registry add pickled-model --registry new.db",
+       1, "pass --allow-pickle"),
+    _c("pickled-weights-matrix", "a matrix input with only pickled weights", "matrix base.fp pickled-model --out report", 1,
+       "pass --allow-pickle"),
     _c("compare-not-models", "two directories that are not models", "compare not-a-model existing-dir", 1, "not a Hugging Face model directory"),
     # evidence bundles
     _c("bundle-not-json", "a text file given as bundle", "verify notes.txt", 1, "not an evidence bundle"),
