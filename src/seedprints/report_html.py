@@ -434,7 +434,9 @@ def _matrix_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str,
     summary = (
         f"{len(models)} models, {len(pairs)} ordered pairs tested with the <code>{_esc(payload['method'])}</code> test "
         f"at alpha = {_esc(format(payload['alpha'], 'g'))}: {hits} same-lineage. The verdicts group the models into "
-        f"{len(payload['lineages'])} lineage{'s' if len(payload['lineages']) != 1 else ''}: {groups}."
+        f"{len(payload['lineages'])} lineage{'s' if len(payload['lineages']) != 1 else ''}: {groups}. "
+        "Each verdict is that pair's own test, not corrected for the number of pairs (for one suspect against many "
+        "candidates with family-wise control, use <code>seedprints identify</code>)."
     )
     vocab = any("vocab_z" in p.get("details", {}) for p in pairs)
     head = ['<th class="name">reference</th>', '<th class="name">suspect</th>'] + [
