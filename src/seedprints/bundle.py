@@ -167,6 +167,16 @@ def embed_file(path: str | Path, used: Fingerprint | None = None) -> EmbeddedFin
     return EmbeddedFingerprint("fingerprint", data, str(path))
 
 
+def embed_source(source: str | Path, fp: Fingerprint, *, whole_file: bool = True, progress: bool = False) -> EmbeddedFingerprint:
+    """Embed what a command-line argument named: a fingerprint file's exact bytes (or, when ``whole_file`` is
+    False, the rows of it that were used), or a model directory's fingerprint with its files' checksums."""
+    from seedprints import api
+
+    if not api.is_fingerprint_file(source):
+        return embed(fp, source=str(source), model_dir=source, progress=progress)
+    return embed_file(source, fp) if whole_file else embed(fp, source=f"{source} (first {fp.n} probes)")
+
+
 def model_file_checksums(model_dir: str | Path, *, progress: bool = False) -> dict[str, str]:
     """SHA-256 of every weight, config, tokenizer and code file under a model directory (hidden paths skipped)."""
     root = Path(model_dir)

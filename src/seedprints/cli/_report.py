@@ -1,4 +1,5 @@
-"""The ``--report DIR`` option of verbs that write an HTML report, and the command line the report records."""
+"""The ``--report DIR`` option of verbs that write an HTML report, the early check of their extra outputs, and the
+command line a report or bundle records."""
 
 from __future__ import annotations
 
@@ -16,6 +17,17 @@ ReportOpt = Annotated[
 
 
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a previous report in the report folder.")]
+
+
+def check_outputs(report_dir: Path | None, force: bool, bundle: Path | None) -> None:
+    """Refuse an unusable ``--report`` folder or ``--bundle`` path before any long work."""
+    from seedprints.fingerprint import check_output_path
+    from seedprints.report_html import check_report_dir
+
+    if report_dir is not None:
+        check_report_dir(report_dir, force=force)
+    if bundle is not None:
+        check_output_path(bundle)
 
 
 def invoked_command(ctx: typer.Context) -> str:

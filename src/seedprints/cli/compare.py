@@ -11,7 +11,7 @@ import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, ReportOpt, invoked_command
+from seedprints.cli._report import ForceOpt, ReportOpt, check_outputs, invoked_command
 
 EXAMPLES = """Examples:
 
@@ -72,12 +72,7 @@ def compare(
     from seedprints import api, report, report_html
 
     out = Output(json_output)
-    if report_dir is not None:
-        report_html.check_report_dir(report_dir, force=force)
-    if bundle is not None:
-        from seedprints.fingerprint import check_output_path
-
-        check_output_path(bundle)
+    check_outputs(report_dir, force, bundle)
     options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
@@ -123,12 +118,10 @@ def compare(
 def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: tuple, result, settings: dict,
                   progress: bool) -> None:
     """Embed both sides (a file's exact bytes; a model directory's fingerprint and file checksums) and write the bundle."""
-    from seedprints import api, bundle
+    from seedprints import bundle
 
     embedded = {
-        name: bundle.embed_file(src, fp) if api.is_fingerprint_file(src) else
-        bundle.embed(fp, source=str(src), model_dir=src, progress=progress)
-        for name, src, fp in zip(("reference", "suspect"), sources, pair)
+        name: bundle.embed_source(src, fp, progress=progress) for name, src, fp in zip(("reference", "suspect"), sources, pair)
     }
     bundle.write_bundle(
         path, fingerprints=embedded, tests=[bundle.Comparison("reference", "suspect", result, settings)],

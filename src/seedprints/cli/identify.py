@@ -10,7 +10,7 @@ from rich.table import Table
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, ReportOpt, invoked_command
+from seedprints.cli._report import ForceOpt, ReportOpt, check_outputs, invoked_command
 
 if TYPE_CHECKING:
     from seedprints.identification import IdentifyResult
@@ -56,12 +56,7 @@ def identify(
     from seedprints.identification import identify as run_identify
 
     out = Output(json_output)
-    if report_dir is not None:
-        report_html.check_report_dir(report_dir, force=force)
-    if bundle is not None:
-        from seedprints.fingerprint import check_output_path
-
-        check_output_path(bundle)
+    check_outputs(report_dir, force, bundle)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
         allow_pickle=allow_pickle, device_map=device_map,
@@ -91,15 +86,13 @@ def identify(
 
 def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResult, progress: bool) -> None:
     """Embed the suspect (a file's exact bytes, or its fingerprint and model file checksums) and each listed entry."""
-    from seedprints import api, bundle
+    from seedprints import bundle
 
     evidence = result.evidence
     suspect_names = {h: "suspect" if len(evidence.suspects) == 1 else f"suspect-{h}" for h in evidence.suspects}
-    whole_file = api.is_fingerprint_file(suspect) and result.budget is None and result.sequential is None
+    whole_file = result.budget is None and result.sequential is None
     embedded = {
-        suspect_names[h]: bundle.embed_file(suspect, fp) if whole_file else
-        bundle.embed(fp, source=f"{suspect} (first {fp.n} probes)") if api.is_fingerprint_file(suspect) else
-        bundle.embed(fp, source=str(suspect), model_dir=suspect, progress=progress)
+        suspect_names[h]: bundle.embed_source(suspect, fp, whole_file=whole_file, progress=progress)
         for h, fp in evidence.suspects.items()
     }
     embedded.update((f"registry:{name}", bundle.embed(ranked, source=f"{result.registry}: {name}"))
