@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.seedprints-installed
 
-.PHONY: install demo test test-all bench zoo-docs docs-bad-inputs
+.PHONY: install demo test fuzz bench docs-bad-inputs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# A longer hunt than the tests run: 20 times the examples, freshly drawn each time.
+fuzz: $(STAMP)
+	SEEDPRINTS_FUZZ_SCALE=20 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_paper_test.py

@@ -71,10 +71,19 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if isinstance(exc, SeedprintsError):
             print(f"Error: {exc}", file=sys.stderr)
+        elif isinstance(exc, OSError) and exc.filename is not None:
+            print(f"Error: {os_error_line(exc)}", file=sys.stderr)
         else:
             print(f"Error: unexpected {type(exc).__name__}: {exc} (set SEEDPRINTS_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
     return 0
+
+
+def os_error_line(exc: OSError) -> str:
+    """An operating-system refusal about a path (name too long, permission, ...) as one line naming the path."""
+    name = str(exc.filename)
+    shown = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]} ({len(name)} characters)"
+    return f"cannot use path {shown!r}: {exc.strerror or exc}; check the path and try again"
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

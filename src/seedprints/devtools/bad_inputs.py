@@ -67,6 +67,7 @@ CASES: tuple[Case, ...] = (
     _c("missing-like", "--like file does not exist", "fingerprint not-a-model -o out.fp --like missing.fp", 1, "does not exist"),
     _c("missing-bundle", "bundle to verify does not exist", "verify missing.json", 1, "does not exist"),
     _c("missing-zoo", "zoo directory does not exist", "zoo eval no-such-zoo --out results", 1, "does not exist"),
+    _c("path-too-long", "a path longer than the file system allows", "compare base.fp " + "x" * 300, 1, "File name too long"),
     _c("missing-zoo-config", "zoo config file does not exist", "zoo build --config missing-zoo.json --out zoo", 1, "does not exist"),
     # files that are not fingerprints
     _c("text-as-fingerprint", "a text file given as fingerprint", "compare notes.txt base.fp", 1, "is not a seedprints fingerprint"),
@@ -290,10 +291,15 @@ def render(outcomes: list[Outcome]) -> str:
         "|---|---|---|---|---|",
     ]
     for o in outcomes:
-        command = "seedprints " + " ".join(o.case.argv)
+        command = "seedprints " + " ".join(_shortened(arg) for arg in o.case.argv)
         bug = f" **Known bug:** {o.case.known_bug}." if o.case.known_bug else ""
         lines.append(f"| {o.case.id} | {o.case.wrong} | `{command}` | {o.exit_code} | {_cell(o.answer)}{bug} |")
     return "\n".join(lines) + "\n"
+
+
+def _shortened(arg: str) -> str:
+    """A very long argument as its start and its length, so the table stays readable."""
+    return arg if len(arg) <= 60 else f"{arg[:12]}...({len(arg)} characters)"
 
 
 def _cell(text: str) -> str:
