@@ -53,6 +53,9 @@ class RankedFingerprint:
         int32 ``[N, m]`` 0-based min-ranks of the rare-token logits.
     source_sha256 : str or None
         SHA-256 of the fingerprint file's bytes it was made from, when known.
+    rank_counts : tuple of numpy.ndarray or None
+        ``(hidden, logits)`` counts of each rank per column (``[d, N]``, ``[m, N]``), when already known:
+        :func:`decode` counts them to validate the ranks, and the scores reuse them instead of recounting.
     """
 
     spec: ProbeSpec
@@ -61,6 +64,7 @@ class RankedFingerprint:
     hidden_ranks: np.ndarray
     logit_ranks: np.ndarray | None = None
     source_sha256: str | None = None
+    rank_counts: tuple[np.ndarray, np.ndarray | None] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -80,12 +84,16 @@ class RankedFingerprint:
     @functools.cached_property
     def hidden_scores(self) -> np.ndarray:
         """float64 ``[N, d]`` standardised ranks, equal to ``standardized_ranks(fingerprint.hidden)``."""
-        return scores_from_ranks(_average_ranks(self.hidden_ranks))
+        counts = None if self.rank_counts is None else self.rank_counts[0]
+        return scores_from_ranks(_average_ranks(self.hidden_ranks, counts))
 
     @functools.cached_property
     def logit_scores(self) -> np.ndarray | None:
         """float64 ``[N, m]`` standardised ranks of the rare-token logits, or None."""
-        return None if self.logit_ranks is None else scores_from_ranks(_average_ranks(self.logit_ranks))
+        if self.logit_ranks is None:
+            return None
+        counts = None if self.rank_counts is None else self.rank_counts[1]
+        return scores_from_ranks(_average_ranks(self.logit_ranks, counts))
 
     def prefix(self, n: int) -> "RankedFingerprint":
         """The entry of the first ``n`` probes, exactly as ranking the source fingerprint's first ``n`` rows gives.
@@ -145,11 +153,12 @@ def decode(blob: bytes, *, source: str = "registry entry") -> RankedFingerprint:
         raise FingerprintFormatError(
             f"{source} is truncated or padded ({len(blob) - start} data bytes, expected {hidden_bytes + logit_bytes})"
         )
-    hidden = _unpack(blob[start:start + hidden_bytes], n, d, bits, source)
-    logits = _unpack(blob[start + hidden_bytes:], n, m, bits, source) if m else None
+    hidden = _unpack(blob[start:start + hidden_bytes], n, d, bits)
+    logits = _unpack(blob[start + hidden_bytes:], n, m, bits) if m else None
+    counts = (_checked_counts(hidden, source), None if logits is None else _checked_counts(logits, source))
     return RankedFingerprint(
         spec=header["_spec"], model_id=header["model_id"], metadata=header["metadata"], hidden_ranks=hidden,
-        logit_ranks=logits, source_sha256=header.get("source_sha256"),
+        logit_ranks=logits, source_sha256=header.get("source_sha256"), rank_counts=counts,
     )
 
 
@@ -168,15 +177,18 @@ def _min_ranks(matrix: np.ndarray) -> np.ndarray:
     return (rankdata(matrix, method="min", axis=0) - 1).astype(np.int32)
 
 
-def _average_ranks(min_ranks: np.ndarray) -> np.ndarray:
-    """1-based average ranks from 0-based min-ranks: a tie group's min-rank + 1 + (its size - 1) / 2."""
-    return min_ranks + 1.0 + (_tie_sizes(min_ranks) - 1) * 0.5
+def _average_ranks(min_ranks: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """1-based average ranks from 0-based min-ranks: a tie group's min-rank + 1 + (its size - 1) / 2.
 
-
-def _tie_sizes(min_ranks: np.ndarray) -> np.ndarray:
+    ``counts`` (from :func:`_column_counts`) is recounted when not given; without ties (the usual case
+    for float32 states) every group has size 1 and the look-up of group sizes is skipped.
+    """
+    counts = _column_counts(min_ranks) if counts is None else counts
+    if counts.size == 0 or int(counts.max()) <= 1:
+        return min_ranks + 1.0
     n, d = min_ranks.shape
-    counts = _column_counts(min_ranks)
-    return counts.reshape(-1)[min_ranks + np.arange(d) * n].astype(np.float64)
+    tie_sizes = counts.reshape(-1)[min_ranks + np.arange(d) * n]
+    return min_ranks + 1.0 + (tie_sizes - 1) * 0.5
 
 
 def _column_counts(min_ranks: np.ndarray) -> np.ndarray:
@@ -195,7 +207,7 @@ def _pack(ranks: np.ndarray, bits: int) -> bytes:
     return np.packbits(bit_matrix.reshape(-1), bitorder="little").tobytes()
 
 
-def _unpack(data: bytes, n: int, columns: int, bits: int, source: str) -> np.ndarray:
+def _unpack(data: bytes, n: int, columns: int, bits: int) -> np.ndarray:
     """Inverse of :func:`_pack`, eight values at a time: eight ``bits``-bit values fill exactly ``bits`` bytes."""
     count = n * columns
     groups = -(-count // 8)
@@ -209,21 +221,22 @@ def _unpack(data: bytes, n: int, columns: int, bits: int, source: str) -> np.nda
         byte, shift = divmod(j * bits, 8)
         word = raw[:, byte] | raw[:, byte + 1] << 8 | raw[:, byte + 2] << 16 | raw[:, byte + 3] << 24
         values[:, j] = (word >> np.uint32(shift)) & mask
-    ranks = values.reshape(-1)[:count].astype(np.int32).reshape(n, columns)
-    _check_min_ranks(ranks, source)
-    return ranks
+    return values.reshape(-1)[:count].astype(np.int32).reshape(n, columns)
 
 
-def _check_min_ranks(ranks: np.ndarray, source: str) -> None:
-    """Every column must be a valid min-rank vector: each value v that occurs has exactly v smaller entries."""
+def _checked_counts(ranks: np.ndarray, source: str) -> np.ndarray:
+    """Each rank's count per column, after checking that every column is a valid min-rank vector.
+
+    Valid means: each value v that occurs has exactly v smaller entries.
+    """
     n = ranks.shape[0]
     if ranks.size and int(ranks.max()) >= n:
         raise FingerprintFormatError(f"{source} holds a rank beyond its {n} probes; the data is corrupt")
     counts = _column_counts(ranks)
     below = np.cumsum(counts, axis=1) - counts
-    present = counts > 0
-    if not np.array_equal(below[present], np.nonzero(present)[1]):
+    if not ((below == np.arange(n)) | (counts == 0)).all():
         raise FingerprintFormatError(f"{source} holds ranks that no matrix can have; the data is corrupt")
+    return counts
 
 
 def _parse_header(blob: bytes, source: str) -> dict[str, Any]:
