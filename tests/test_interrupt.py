@@ -114,6 +114,7 @@ def test_sigkill_while_writing_a_bundle(tmp_path):
     assert killed.returncode == -9, killed.stderr
     assert [p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".evidence.json.")] == []
     assert run(argv, cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["evidence.json"]  # the killed temporary is gone
     assert run(["verify", "out/evidence.json"], cwd=tmp_path).returncode == 0
 
 
@@ -128,6 +129,7 @@ class TestFingerprint:
         rerun = run(fingerprint_argv(tiny_llama_dir, output))
         assert rerun.returncode == 0, rerun.stderr
         assert parts(output.read_bytes()) == parts(reference) and visible(tmp_path) == ["model.fp"]
+        assert not temp[0].exists()  # the rerun removed the killed writer's temporary
 
     @pytest.mark.parametrize(("where", "signame"), [
         ("forward", "SIGKILL"),

@@ -16,12 +16,12 @@ import io
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from seedprints import tempfiles
 from seedprints.errors import (
     FingerprintFormatError,
     IncompatibleFingerprintsError,
@@ -162,9 +162,9 @@ def check_output_path(path: str | Path) -> Path:
 
 def write_atomic(path: Path, payload: bytes) -> Path:
     """Write bytes to a temp file beside ``path`` and rename it into place, so no half file is ever seen."""
-    folder = check_output_path(path).parent
+    check_output_path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfiles.temp_file(path)
     except OSError as exc:
         raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
     try:

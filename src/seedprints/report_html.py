@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from seedprints import tempfiles
 from seedprints.errors import OutputPathError, UsageError
 from seedprints.probes import ProbeSpec
 from seedprints.report import format_p
@@ -164,7 +165,7 @@ def write_report(out_dir: str | Path, kind: str, payload: dict[str, Any], *, for
 def _write_folder(out_dir: Path, files: dict[str, bytes]) -> None:
     """Build the folder beside ``out_dir`` and rename it into place (a previous report is removed only after)."""
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+        tmp = tempfiles.temp_dir(out_dir)
     except OSError as exc:
         raise OutputPathError(f"cannot write report {out_dir}: {exc.strerror}; choose a writable location") from exc
     old: Path | None = None

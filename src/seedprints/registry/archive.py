@@ -19,10 +19,10 @@ import json
 import os
 import re
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterator
 
+from seedprints import tempfiles
 from seedprints.encoding import RankedFingerprint, decode
 from seedprints.errors import ArchiveError, FingerprintFormatError, OutputPathError, RegistryError, SeedprintsError, UsageError
 from seedprints.fingerprint import check_output_path
@@ -71,9 +71,8 @@ def export_archive(
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "entries": [_manifest_entry(e) for e in chosen],
         }
-        folder = path.parent
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+            fd, tmp = tempfiles.temp_file(path)
         except OSError as exc:
             raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
         try:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seedprints import tempfiles
 from seedprints.errors import OutputPathError, ZooConfigError
 from seedprints.zoo.corpora import DOMAINS, load_documents
 from seedprints.zoo.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -854,7 +855,7 @@ def save_model(
         raise OutputPathError(f"cannot write model to {out}: it is {what}; choose another path")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        tmp = tempfiles.temp_dir(out)
     except OSError as exc:
         raise OutputPathError(f"cannot write model to {out}: {exc.strerror or exc}") from exc
     old: Path | None = None
