@@ -70,11 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         if isinstance(exc, SeedprintsError):
-            print(f"Error: {exc}", file=sys.stderr)
+            message = str(exc)
         elif isinstance(exc, OSError) and exc.filename is not None:
-            print(f"Error: {os_error_line(exc)}", file=sys.stderr)
+            message = os_error_line(exc)
         else:
-            print(f"Error: unexpected {type(exc).__name__}: {exc} (set SEEDPRINTS_DEBUG=1 for the traceback)", file=sys.stderr)
+            message = f"unexpected {type(exc).__name__}: {exc} (set SEEDPRINTS_DEBUG=1 for the traceback)"
+        print(f"Error: {one_line(message)}", file=sys.stderr)
         return 1
     return 0
 
@@ -86,9 +87,14 @@ def os_error_line(exc: OSError) -> str:
     return f"cannot use path {shown!r}: {exc.strerror or exc}; check the path and try again"
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks shown as ``\\n`` (a path may hold one), so a message stays one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """Warnings (e.g. LowPowerWarning) as one line on stderr, without the source line."""
-    print(f"Warning: {message}", file=sys.stderr)
+    print(f"Warning: {one_line(str(message))}", file=sys.stderr)
 
 
 def _interrupted() -> int:

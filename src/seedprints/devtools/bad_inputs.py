@@ -68,6 +68,7 @@ CASES: tuple[Case, ...] = (
     _c("missing-bundle", "bundle to verify does not exist", "verify missing.json", 1, "does not exist"),
     _c("missing-zoo", "zoo directory does not exist", "zoo eval no-such-zoo --out results", 1, "does not exist"),
     _c("path-too-long", "a path longer than the file system allows", "compare base.fp " + "x" * 300, 1, "File name too long"),
+    Case("newline-in-path", "a path with a line break in it", ("compare", "base.fp", "no\nsuch.fp"), 1, "no\\nsuch.fp"),
     _c("missing-zoo-config", "zoo config file does not exist", "zoo build --config missing-zoo.json --out zoo", 1, "does not exist"),
     # files that are not fingerprints
     _c("text-as-fingerprint", "a text file given as fingerprint", "compare notes.txt base.fp", 1, "is not a seedprints fingerprint"),
@@ -298,7 +299,8 @@ def render(outcomes: list[Outcome]) -> str:
 
 
 def _shortened(arg: str) -> str:
-    """A very long argument as its start and its length, so the table stays readable."""
+    """An argument as the table shows it: line breaks as ``\\n``, a very long one as its start and length."""
+    arg = arg.replace("\n", "\\n")
     return arg if len(arg) <= 60 else f"{arg[:12]}...({len(arg)} characters)"
 
 
