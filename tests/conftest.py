@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny models (2 layers, d=32, vocabulary 100) saved once per run, with offline tokenizers."""
+"""Shared fixtures: tiny models (2 layers, d=32, vocabulary 100) saved once per run, with offline tokenizers;
+and the in-process CLI runner with the one-line-error check that the CLI tests share."""
 
 from __future__ import annotations
 
@@ -12,6 +13,23 @@ WORDS = (
 )
 TINY_VOCAB = 100
 TINY_WIDTH = 32
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """Run the CLI in-process on ``argv`` (each str()-ed); return its exit code, stdout and stderr."""
+    from seedprints.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    """The bad-input rule: exit code 1 and exactly one ``Error:`` line holding every fragment, no traceback."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
 
 
 def build_tokenizer(with_cls_sep: bool = False):

@@ -32,7 +32,7 @@ def test_one_clear_line_and_nothing_written(outcomes, case):
         assert lines == [outcome.answer]
     else:
         assert [line for line in lines if line.startswith("Error")] == [outcome.answer]
-    assert not outcome.new_files
+    assert not outcome.changed_files
 
 
 def test_case_ids_are_unique():

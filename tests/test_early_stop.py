@@ -14,20 +14,9 @@ from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import load, read_header
 from seedprints.probes import embedding_spec, generated, load_probe_file, token_spec
 
+from .conftest import assert_one_line_error, run
+
 PROBES = ["--n", "100", "--length", "16"]
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 1 and len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from seedprints.cli import main
 from seedprints.encoding import rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.identification import identify
 from seedprints.probes import ProbeSpec, token_spec
 from seedprints.registry import Registry
+
+from .conftest import assert_one_line_error, run
 
 N, D, M = 400, 24, 8
 SPEC = ProbeSpec(kind="token", n=N, length=8, vocab_bound=100, input_tokens=tuple(range(0, 40, 2)),
@@ -45,19 +46,6 @@ def zoo(tmp_path):
     child_file = tmp_path / "child.fp.safetensors"
     child.save(child_file)
     return path, fps, child, child_file, fingerprint(rng, "stranger")
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 1 and len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 class TestRankedPrefix:

@@ -15,6 +15,8 @@ from seedprints.matrix import lineage_groups, run_matrix, short_labels
 from seedprints.probes import ProbeSpec
 from seedprints.stats.methods import METHODS
 
+from .conftest import assert_one_line_error, run
+
 N, D, M = 200, 32, 12
 SPEC = ProbeSpec(kind="token", n=N, length=8, seed=42, vocab_bound=100,
                  input_tokens=tuple(range(0, 20, 2)), output_tokens=tuple(range(50, 50 + M)))
@@ -38,20 +40,6 @@ def fp_files(tmp_path):
     folder = tmp_path / "fps"
     folder.mkdir()
     return {name: fp.save(folder / f"{name}.fp.safetensors") for name, fp in make_fingerprints().items()}
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 1
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 class TestRunMatrix:

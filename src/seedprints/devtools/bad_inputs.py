@@ -46,13 +46,13 @@ class Case:
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What the CLI did: exit code, the ``Error: ...`` line, all of stderr, and files it left behind."""
+    """What the CLI did: exit code, the ``Error: ...`` line, all of stderr, and files it added or removed."""
 
     case: Case
     exit_code: int
     answer: str
     stderr: str
-    new_files: tuple[str, ...]
+    changed_files: tuple[str, ...]
 
 
 def _c(id: str, wrong: str, argv: str, exit_code: int, fragment: str, known_bug: str = "") -> Case:
@@ -256,6 +256,13 @@ def _bundles(folder: Path, bd) -> None:  # noqa: ANN001
 
 def run_case(case: Case, workspace: Path) -> Outcome:
     """Run one case through ``seedprints.cli.main`` inside ``workspace`` and record what it did."""
+    code, stderr, changed_files = run_in(workspace, list(case.argv))
+    errors = [line for line in stderr.splitlines() if line.startswith("Error")]
+    return Outcome(case, code, errors[0] if errors else "", stderr, changed_files)
+
+
+def run_in(workspace: Path, argv: list[str]) -> tuple[int, str, tuple[str, ...]]:
+    """Run the CLI in-process with ``workspace`` as working folder: exit code, stderr, files added or removed."""
     from seedprints.cli import main
 
     before = _listing(workspace)
@@ -264,12 +271,10 @@ def run_case(case: Case, workspace: Path) -> Outcome:
     os.chdir(workspace)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(case.argv))
+            code = main(argv)
     finally:
         os.chdir(cwd)
-    stderr = err.getvalue()
-    errors = [line for line in stderr.splitlines() if line.startswith("Error")]
-    return Outcome(case, code, errors[0] if errors else "", stderr, tuple(sorted(_listing(workspace) - before)))
+    return code, err.getvalue(), tuple(sorted(_listing(workspace) ^ before))
 
 
 def run_all(workspace: Path) -> list[Outcome]:
