@@ -163,29 +163,9 @@ def check_output_path(path: str | Path) -> Path:
 def write_atomic(path: Path, payload: bytes) -> Path:
     """Write bytes to a temp file beside ``path`` and rename it into place, so no half file is ever seen."""
     check_output_path(path)
-    try:
-        fd, tmp = tempfiles.temp_file(path)
-    except OSError as exc:
-        raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
-        raise
+    with tempfiles.replacing(path) as handle:
+        handle.write(payload)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_header(path: str | Path) -> dict[str, str]:

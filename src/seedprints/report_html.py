@@ -175,7 +175,7 @@ def _write_folder(out_dir: Path, files: dict[str, bytes]) -> None:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the usual mode
+        os.chmod(tmp, 0o777 & ~tempfiles.umask())  # mkdtemp makes 0700; give the folder the usual mode
         if out_dir.is_dir() and any(out_dir.iterdir()):
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
             os.replace(out_dir, old)
@@ -191,12 +191,6 @@ def _write_folder(out_dir: Path, files: dict[str, bytes]) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def spec_fields(spec: ProbeSpec) -> dict[str, Any]:

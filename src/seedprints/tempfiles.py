@@ -9,15 +9,45 @@ on other hosts sharing the folder, are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+from seedprints.errors import OutputPathError, SeedprintsError
 
 SUFFIX = ".tmp"
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[BinaryIO]:
+    """A binary handle on a temp file beside ``path`` that replaces ``path`` only if the block completes.
+
+    The bytes are fsynced before the rename and the file gets the usual mode (0666 less the umask);
+    on any error or interrupt the temp file is removed. OS errors become OutputPathError.
+    """
+    try:
+        fd, tmp = temp_file(path)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, SeedprintsError):
+            raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
+        raise
 
 
 def temp_file(target: Path) -> tuple[int, str]:
@@ -48,6 +78,13 @@ def remove_stale(target: Path) -> list[Path]:
             continue  # not ours to remove (permissions): leave it, as before this sweep existed
         removed.append(path)
     return removed
+
+
+def umask() -> int:
+    """The process's file-mode creation mask (read without changing it for good)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _prefix(target: Path) -> str:

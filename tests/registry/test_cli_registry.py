@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-
 from ..conftest import assert_one_line_error, run
 from .conftest import tiny_fingerprint
 

@@ -16,7 +16,6 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
 from pathlib import Path, PurePosixPath
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from seedprints import tempfiles
 from seedprints.encoding import RankedFingerprint, decode
-from seedprints.errors import ArchiveError, FingerprintFormatError, OutputPathError, RegistryError, SeedprintsError, UsageError
+from seedprints.errors import ArchiveError, FingerprintFormatError, RegistryError, UsageError
 from seedprints.fingerprint import check_output_path
 
 if TYPE_CHECKING:
@@ -71,26 +70,11 @@ def export_archive(
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "entries": [_manifest_entry(e) for e in chosen],
         }
-        try:
-            fd, tmp = tempfiles.temp_file(path)
-        except OSError as exc:
-            raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                    _add_member(tar, MANIFEST, json.dumps(manifest, sort_keys=True, indent=1).encode())
-                    for index, entry in enumerate(chosen):
-                        _, blob = registry.encoding(entry.name)
-                        _add_member(tar, member_name(index), blob)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException as exc:
-            Path(tmp).unlink(missing_ok=True)
-            if isinstance(exc, OSError) and not isinstance(exc, SeedprintsError):
-                raise OutputPathError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
-            raise
+        with tempfiles.replacing(path) as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            _add_member(tar, MANIFEST, json.dumps(manifest, sort_keys=True, indent=1).encode())
+            for index, entry in enumerate(chosen):
+                _, blob = registry.encoding(entry.name)
+                _add_member(tar, member_name(index), blob)
     return chosen
 
 
