@@ -162,3 +162,19 @@ class TestBadInput:
     def test_usage_errors_exit_2(self, capsys, argv):
         code, _, err = run(capsys, *argv)
         assert code == 2 and "Traceback" not in err
+
+
+def test_version_names_the_package_and_its_libraries(capsys):
+    import seedprints
+
+    code, out, err = run(capsys, "--version")
+    assert code == 0 and err == ""
+    assert out.startswith(f"seedprints {seedprints.__version__} (python ") and "numpy " in out and "torch " in out
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "seedprints", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("seedprints "), done.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import Annotated
 
 import typer
 
@@ -41,6 +42,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _show_version(value: bool) -> None:
+    """``--version``: this package's version and those of the libraries it computes with, read from metadata."""
+    if value:
+        from seedprints.bundle import environment
+
+        versions = environment()
+        libraries = ", ".join(f"{k} {v}" for k, v in versions.items() if k not in ("seedprints", "platform") and v)
+        print(f"seedprints {versions['seedprints']} ({libraries})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version of seedprints and its libraries, and exit.",
+                                          is_eager=True, callback=_show_version)] = False,
+) -> None:
+    """Tell whether one language model descends from another (SeedPrints lineage test)."""
+
+
 app.command("fingerprint", epilog=_fingerprint.EXAMPLES)(_fingerprint.fingerprint)
 app.command("compare", epilog=_compare.EXAMPLES)(_compare.compare)
 app.command("identify", epilog=_identify.EXAMPLES)(_identify.identify)
