@@ -18,7 +18,10 @@ from seedprints.cli import main
 from seedprints.encoding import rank_fingerprint
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
+from seedprints.stats.lineage import lineage_test_ranked
 from seedprints.stats.methods import METHODS
+from seedprints.stats.multiple import bh_log10, holm_log10
+from seedprints.stats.result import verdict_for
 
 N, D, M = 60, 24, 10
 SPEC = ProbeSpec(kind="token", n=N, length=8, vocab_bound=100, input_tokens=tuple(range(0, 40, 2)),
@@ -57,6 +60,28 @@ def flip_byte(entry: dict, index: int) -> None:
     entry["data_base64"] = base64.b64encode(bytes(raw)).decode()
 
 
+def identify_bundle(path, listed: int = 3):
+    """An identify bundle as the CLI writes one: the suspect against five entries (one its parent), the top few listed."""
+    ref, sus = pair()
+    rng = np.random.default_rng(9)
+    others = [Fingerprint(rng.standard_normal((N, D)).astype(np.float32), SPEC, f"other-{i}",
+                          logits=rng.standard_normal((N, M)).astype(np.float32)) for i in range(4)]
+    entries = {fp.model_id: rank_fingerprint(fp) for fp in (ref, *others)}
+    settings = {"n_permutations": 0, "seed": 0}
+    results = {name: dataclasses.replace(lineage_test_ranked(entry, rank_fingerprint(sus), 0.01, **settings), probe_hash=SPEC.hash)
+               for name, entry in entries.items()}
+    order = sorted(results, key=lambda name: results[name].log10_p)[:listed]
+    log10_p = np.array(sorted(r.log10_p for r in results.values()))
+    holm, bh = holm_log10(log10_p), bh_log10(log10_p)
+    family = {"tested": len(results), "alpha": 0.01, "level": 0.01, "sequential": False, "candidates": [
+        {"test": i, "name": name, "log10_p_holm": float(holm[i]), "log10_p_bh": float(bh[i]),
+         "verdict": verdict_for(holm[i], 0.01), "bh_verdict": verdict_for(bh[i], 0.01)} for i, name in enumerate(order)]}
+    embedded = {"suspect": bd.embed(sus), **{f"registry:{name}": bd.embed(entries[name], source=f"reg: {name}") for name in order}}
+    tests = [bd.Comparison(f"registry:{name}", "suspect", results[name], settings) for name in order]
+    return bd.write_bundle(path, fingerprints=embedded, tests=tests, command="seedprints identify s", kind="identify",
+                           identification=family)
+
+
 @pytest.fixture
 def sealed(tmp_path):
     return write(tmp_path / "evidence.json", *pair())
@@ -83,13 +108,15 @@ class TestRoundTrip:
         assert bd.verify_bundle(path).tests[0]["method"] == "paper"
 
     def test_rank_encodings_give_the_same_numbers(self, tmp_path):
-        ref, sus = pair()
-        full = METHODS["lineage"](ref, sus, alpha=0.01)
-        embedded = {"reference": bd.embed(rank_fingerprint(ref), source="registry:ref"), "suspect": bd.embed(sus)}
-        path = bd.write_bundle(tmp_path / "r.json", fingerprints=embedded, kind="identify", command="seedprints identify s",
-                               tests=[bd.Comparison("reference", "suspect", dataclasses.replace(full, probe_hash=SPEC.hash))])
-        assert json.loads(path.read_text())["fingerprints"]["reference"]["encoding"] == "ranks"
+        path = identify_bundle(tmp_path / "r.json")
+        assert json.loads(path.read_text())["fingerprints"]["registry:ref-model"]["encoding"] == "ranks"
         assert bd.verify_bundle(path).identical
+
+    @pytest.mark.parametrize(("listed", "bh"), [(3, "bounded"), (5, "exact")])
+    def test_identify_family_is_checked(self, tmp_path, listed, bh):
+        result = bd.verify_bundle(identify_bundle(tmp_path / "r.json", listed))
+        assert result.family == {"tested": 5, "candidates": listed, "level": 0.01, "sequential": False, "bh": bh}
+        assert result.tests[0]["reference"] == "registry:ref-model" and result.tests[0]["verdict"] == "same-lineage"
 
     def test_tolerance_is_relative_1e9(self, sealed):
         edit(sealed, lambda d: d["tests"][0]["result"].update(z=d["tests"][0]["result"]["z"] * (1 + 1e-12)))
@@ -124,6 +151,33 @@ class TestTampering:
         with pytest.raises(bd.BundleError, match=message) as info:
             bd.verify_bundle(sealed)
         assert "\n" not in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            (lambda f: f["candidates"][0].update(log10_p_holm=f["candidates"][0]["log10_p_holm"] - 1), "Holm-adjusted log10 p is"),
+            (lambda f: f.update(tested=50), "recomputes to"),
+            (lambda f: f["candidates"][0].update(log10_p_bh=-1.0), "lies outside"),
+            (lambda f: f["candidates"][0].update(verdict="independent"), "do not follow"),
+            (lambda f: (f["candidates"][0].update(test=1), f["candidates"][1].update(test=0)), "not in order of evidence"),
+            (lambda f: f["candidates"][1].update(test=0), "distinct tests"),
+            (lambda f: f.update(level=0.005), "differs from alpha"),
+            (lambda f: f.update(tested=2), "distinct tests"),
+            (lambda f: f.update(alpha="0.01"), "expected a positive count"),
+        ],
+    )
+    def test_identify_family_refused_with_one_line(self, tmp_path, change, message):
+        path = identify_bundle(tmp_path / "r.json")
+        edit(path, lambda d: change(d["identification"]))
+        with pytest.raises(bd.BundleError, match=message) as info:
+            bd.verify_bundle(path)
+        assert "\n" not in str(info.value)
+
+    def test_identify_bundle_without_its_family_is_refused(self, tmp_path):
+        path = identify_bundle(tmp_path / "r.json")
+        edit(path, lambda d: d.pop("identification"))
+        with pytest.raises(bd.BundleError, match="lacks its identification section"):
+            bd.verify_bundle(path)
 
     def test_changed_fingerprint_with_matching_hash_does_not_recompute(self, sealed):
         def swap(d):

@@ -174,6 +174,7 @@ class TestIdentifyCli:
         assert verified["kind"] == "identify" and verified["max_relative_difference"] < 1e-9  # batched vs pairwise sums
         assert [t["reference"] for t in verified["tests"]] == [f"registry:{c['name']}" for c in payload["candidates"]]
         assert verified["tests"][0]["verdict"] == "same-lineage"
+        assert verified["family"] == {"tested": 5, "candidates": 2, "level": 0.01, "sequential": False, "bh": "bounded"}
 
     def test_report_into_a_foreign_folder_is_refused_first(self, zoo, capsys, tmp_path):
         path, _, child_file = zoo

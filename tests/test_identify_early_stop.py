@@ -217,6 +217,17 @@ class TestCli:
         verified = json.loads(out)
         assert verified["max_relative_difference"] < 1e-9 and verified["tests"][0]["verdict"] == "same-lineage"
 
+    def test_bundle_of_an_early_stop_verifies_at_the_stopping_looks_level(self, zoo, capsys, tmp_path):
+        path, _, _, child_file, _ = zoo
+        bundle = tmp_path / "evidence.json"
+        code, out, err = run(capsys, "identify", child_file, "--registry", path, "--early-stop", "--bundle", bundle, "--json")
+        assert code == 0, err
+        level = json.loads(out)["sequential"]["level"]
+        code, out, err = run(capsys, "verify", bundle, "--json")
+        assert code == 0, err
+        family = json.loads(out)["family"]
+        assert family["sequential"] and family["level"] == level < 0.01
+
     @pytest.mark.parametrize("flags, message", [(["--budget", "10"], "too small"),
                                                 (["--early-stop", "--budget", "22"], "below the first look")])
     def test_small_budget_is_one_line(self, zoo, capsys, flags, message):

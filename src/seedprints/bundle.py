@@ -16,7 +16,15 @@ Layout (``bundle_format`` "1")::
                              "source": ..., "model_files": {relative path: sha256} | null,
                              "probe_hash": ..., "probe_spec": ..., "model_id": ..., "n": ..., "hidden_size": ...}},
      "tests": [{"reference": NAME, "suspect": NAME, "method": ..., "alpha": ..., "settings": {...}, "result": {...}}],
+     "identification": {"tested": M, "alpha": ..., "level": ..., "sequential": false,          (identify only)
+                        "candidates": [{"test": INDEX, "name": ..., "log10_p_holm": ..., "log10_p_bh": ...,
+                                        "verdict": ..., "bh_verdict": ...}]},
      "seal": {"algorithm": "sha256 of canonical JSON", "digest": ...}}
+
+An identify bundle embeds its listed candidates only, ranked by evidence, and the number ``M`` of
+entries the scan tested. From those, Holm's adjusted p-values are recomputed exactly and
+Benjamini-Hochberg's are checked against bounds that are exact when every tested entry is listed
+(:func:`seedprints.stats.multiple.adjusted_from_smallest`); ``M`` itself is taken on trust.
 
 Floats are recomputed and must agree within a relative tolerance of 1e-9 (absolute 1e-12 near 0):
 the same library versions give identical numbers on one machine, but BLAS kernels may sum in
@@ -124,6 +132,9 @@ class VerifyResult:
         Largest relative difference between a recorded and a recomputed float.
     same_versions : bool
         True when the recorded seedprints, numpy and scipy versions are the ones running now.
+    family : dict or None
+        For an identify bundle: the tests ``tested`` in the family, the ``candidates`` checked, the
+        ``level`` of the verdicts, and ``bh`` = "exact" (every tested entry listed) or "bounded".
     """
 
     path: str
@@ -134,6 +145,7 @@ class VerifyResult:
     identical: bool
     max_relative_difference: float
     same_versions: bool
+    family: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -204,6 +216,7 @@ def write_bundle(
     tests: Sequence[Comparison],
     command: str,
     kind: str = "compare",
+    identification: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a sealed evidence bundle atomically, after checking that it verifies.
 
@@ -219,6 +232,8 @@ def write_bundle(
         The command line that reproduces the results from the original inputs.
     kind : {"compare", "identify"}
         What produced the bundle.
+    identification : mapping, optional
+        For ``kind="identify"`` (required there): the scan's family, as in the module's layout.
 
     Returns
     -------
@@ -244,6 +259,8 @@ def write_bundle(
         "fingerprints": {name: _describe(name, item) for name, item in fingerprints.items()},
         "tests": [_test_record(t, fingerprints) for t in tests],
     }
+    if identification is not None:
+        body["identification"] = dict(identification)
     bundle = {**body, "seal": {"algorithm": SEAL_ALGORITHM, "digest": seal(body)}}
     with warnings.catch_warnings():  # the run being recorded has already shown its warnings
         warnings.simplefilter("ignore")
@@ -334,13 +351,64 @@ def _check(bundle: Any, where: str) -> VerifyResult:
         summary, test_diffs = _recompute(i, test, loaded, where)
         checked.append(summary)
         diffs.extend(test_diffs)
+    family = _check_identification(bundle.get("identification"), checked, where) if kind == "identify" else None
     env = bundle.get("environment") if isinstance(bundle.get("environment"), dict) else {}
     now = environment()
     return VerifyResult(
         path=where, kind=kind, digest=digest, fingerprints={name: fps[name]["sha256"] for name in fps}, tests=checked,
         identical=all(d == 0.0 for d in diffs), max_relative_difference=max(diffs, default=0.0),
-        same_versions=all(env.get(k) == now[k] for k in ("seedprints", "numpy", "scipy")),
+        same_versions=all(env.get(k) == now[k] for k in ("seedprints", "numpy", "scipy")), family=family,
     )
+
+
+def _check_identification(section: Any, checked: list[dict[str, Any]], where: str) -> dict[str, Any]:
+    """Recompute an identify bundle's Holm-adjusted p-values and bound its BH ones from the recomputed tests."""
+    from seedprints.stats.multiple import adjusted_from_smallest
+    from seedprints.stats.result import verdict_for
+
+    what = f"{where}: identification"
+    if not isinstance(section, dict):
+        raise BundleError(f"{where} lacks its identification section (tests in the family, adjusted p-values); "
+                          "it is not a complete identify bundle")
+    tested, alpha, level, candidates = (section.get(k) for k in ("tested", "alpha", "level", "candidates"))
+    sequential = section.get("sequential")
+    if not (_is_int(tested) and tested >= 1 and isinstance(alpha, float) and 0 < alpha < 1
+            and isinstance(level, float) and 0 < level <= alpha and isinstance(sequential, bool)):
+        raise BundleError(f"{what} has tested {short_repr(tested)}, alpha {short_repr(alpha)}, level {short_repr(level)}; "
+                          "expected a positive count and 0 < level <= alpha < 1")
+    if not sequential and level != alpha:
+        raise BundleError(f"{what}: level {level!r} differs from alpha {alpha!r} without early stopping")
+    indices = [c.get("test") if isinstance(c, dict) else None for c in candidates] if isinstance(candidates, list) else []
+    if (not indices or len(indices) > tested or not all(_is_int(i) and 0 <= i < len(checked) for i in indices)
+            or len(set(indices)) != len(indices)):
+        raise BundleError(f"{what}: candidates must name 1 to {tested} distinct tests of the bundle by index")
+    log10_p = [checked[i]["log10_p"] for i in indices]
+    if any(b < a for a, b in zip(log10_p, log10_p[1:])):
+        raise BundleError(f"{what}: candidates are not in order of evidence (ascending log10 p)")
+    holm, low, high = adjusted_from_smallest(log10_p, tested)
+    for rank, (c, h, lo, hi) in enumerate(zip(candidates, holm, low, high), 1):
+        name = f"{what}: candidate {rank} ({short_repr(checked[c['test']]['reference'])})"
+        recorded_holm, recorded_bh = c.get("log10_p_holm"), c.get("log10_p_bh")
+        if not (isinstance(recorded_holm, float) and isinstance(recorded_bh, float)):
+            raise BundleError(f"{name} lacks its adjusted p-values")
+        if not math.isclose(recorded_holm, float(h), rel_tol=REL_TOLERANCE, abs_tol=ABS_TOLERANCE):
+            raise BundleError(f"{name}: Holm-adjusted log10 p is {recorded_holm!r} but recomputes to {float(h)!r}; "
+                              "the recorded identification does not recompute")
+        slack = ABS_TOLERANCE + REL_TOLERANCE * max(abs(lo), abs(hi))
+        if not lo - slack <= recorded_bh <= hi + slack:
+            raise BundleError(f"{name}: BH-adjusted log10 p {recorded_bh!r} lies outside [{float(lo)!r}, {float(hi)!r}], "
+                              f"the bounds its listed p-values and {tested} tests allow; the recorded identification does not recompute")
+        expected = (verdict_for(recorded_holm, level), verdict_for(recorded_bh, level))
+        if (c.get("verdict"), c.get("bh_verdict")) != expected:
+            raise BundleError(f"{name}: verdicts {short_repr([c.get('verdict'), c.get('bh_verdict')])} do not follow "
+                              f"from its adjusted p-values at level {level!r} (expected {list(expected)}); the recorded identification "
+                              "does not recompute")
+    return {"tested": tested, "candidates": len(indices), "level": level, "sequential": sequential,
+            "bh": "exact" if len(indices) == tested else "bounded"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _load_embedded(name: str, entry: Any, where: str) -> Fingerprint | RankedFingerprint:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seedprints.errors import UsageError
-from seedprints.stats.multiple import bh_log10, holm_log10
+from seedprints.stats.multiple import adjusted_from_smallest, bh_log10, holm_log10
 
 P = [0.01, 0.04, 0.03, 0.005]
 
@@ -95,3 +95,25 @@ def test_bad_input(bad):
 
 def test_empty():
     assert holm_log10([]).shape == (0,) and bh_log10([]).shape == (0,)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 40])
+def test_adjusted_from_smallest_matches_the_whole_family(k):
+    rng = np.random.default_rng(k)
+    log10_p = np.sort(np.concatenate([np.log10(rng.random(37)), [-300.0, -4000.0, -2.5]]))  # m = 40, some far below 1e-300
+    holm, low, high = adjusted_from_smallest(log10_p[:k], log10_p.size)
+    full_bh = bh_log10(log10_p)[:k]
+    assert np.array_equal(holm, holm_log10(log10_p)[:k])
+    assert np.all(low <= full_bh) and np.all(full_bh <= high)
+    if k == log10_p.size:
+        assert np.array_equal(low, high) and np.allclose(high, full_bh, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("values", "m", "message"), [
+    ([-2.0, -3.0], 5, "ascending"),
+    ([-3.0, -2.0], 1, "fewer than"),
+    ([0.5], 3, "<= 0"),
+])
+def test_adjusted_from_smallest_refuses_what_is_not_a_top_k(values, m, message):
+    with pytest.raises(UsageError, match=message):
+        adjusted_from_smallest(values, m)

@@ -37,6 +37,11 @@ def verify(
         for test in result.tests:
             console.print(f"  {test['reference']} vs {test['suspect']}: {test['verdict']} "
                           f"({test['method']}, log10 p = {test['log10_p']:.4g}, z = {test['z']:.4g})")
+        if result.family is not None:
+            f = result.family
+            bh = "recomputed" if f["bh"] == "exact" else "within the bounds the listed candidates allow"
+            console.print(f"  family of {f['tested']} tests: Holm-adjusted p of {f['candidates']} candidate(s) recomputed, "
+                          f"BH-adjusted p {bh}, verdicts at level {f['level']:g}")
 
     out.result(result.to_dict(), human)
 

@@ -117,6 +117,8 @@ CASES: tuple[Case, ...] = (
     _c("bundle-not-json", "a text file given as bundle", "verify notes.txt", 1, "not an evidence bundle"),
     _c("bundle-edited", "a bundle edited after sealing", "verify edited.json", 1, "seal does not match"),
     _c("bundle-forged", "a result changed and re-sealed", "verify forged.json", 1, "does not recompute"),
+    _c("bundle-family-forged", "an identify bundle's Holm-adjusted p changed and re-sealed", "verify id-forged.json", 1,
+       "Holm-adjusted log10 p"),
     _c("bundle-fp-altered", "an embedded fingerprint altered and re-sealed", "verify altered-fp.json", 1, "does not match its SHA-256"),
     # zoo
     _c("zoo-config-unknown-key", "zoo config with an unknown key", "zoo build --config bad-zoo.json --out zoo", 1, "unknown keys"),
@@ -201,6 +203,7 @@ def build_workspace(folder: Path) -> Path:
 
     with Registry.open(folder / "reg.db") as reg:
         reg.add(base, name="base")
+    _identify_bundle(folder, bd)
     return folder
 
 
@@ -248,6 +251,17 @@ def _bundles(folder: Path, bd) -> None:  # noqa: ANN001
     spoil("edited.json", lambda d: d["tests"][0]["result"].update(verdict="independent"), reseal=False)
     spoil("forged.json", lambda d: d["tests"][0]["result"].update(verdict="independent"), reseal=True)
     spoil("altered-fp.json", alter_fp, reseal=True)
+
+
+def _identify_bundle(folder: Path, bd) -> None:  # noqa: ANN001
+    """An identify bundle written by the CLI, and a copy whose Holm-adjusted p-value was changed and re-sealed."""
+    code, stderr, _ = run_in(folder, ["identify", "suspect.fp", "--registry", "reg.db", "--bundle", "id-evidence.json", "--json"])
+    if code != 0:
+        raise RuntimeError(f"could not write the identify bundle of the bad-input workspace: {stderr}")
+    data = json.loads((folder / "id-evidence.json").read_text())
+    data["identification"]["candidates"][0]["log10_p_holm"] -= 1.0
+    data["seal"]["digest"] = bd.seal(data)
+    (folder / "id-forged.json").write_text(json.dumps(data))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

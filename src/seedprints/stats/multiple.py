@@ -110,3 +110,50 @@ def bh_log10(log10_p: ArrayLike) -> np.ndarray:
     out = np.empty(m)
     out[order] = np.minimum.accumulate(np.minimum(0.0, values[order] + factors)[::-1])[::-1]
     return out
+
+
+def adjusted_from_smallest(log10_p_smallest: ArrayLike, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Holm-adjusted p-values of the K smallest of ``m`` p-values, and bounds on their BH-adjusted ones (log10).
+
+    What a verifier can recompute from the top-K candidates of a scan alone: Holm's value for
+    ``p_(k)`` reads only ``p_(1..k)`` and ``m``, so it is exact. BH's also reads every larger
+    p-value, but each unseen ``p_(j)``, ``j > K``, is at least ``p_(K)`` and ``j <= m``, so
+    ``m p_(j) / j >= p_(K)``: the adjusted value lies between ``min(U_k, p_(K))`` and
+    ``U_k = min_{k <= j <= K} m p_(j) / j``, and equals ``U_k`` when ``K = m``.
+
+    Parameters
+    ----------
+    log10_p_smallest : array_like, shape (K,)
+        log10 of the K smallest p-values, ascending.
+    m : int
+        The number of tests in the whole family (at least K).
+
+    Returns
+    -------
+    holm, bh_low, bh_high : numpy.ndarray
+        log10 of the Holm-adjusted p-values, and of the lower and upper bounds on the BH-adjusted ones.
+
+    Raises
+    ------
+    UsageError
+        Not 1-D and ascending, NaN or above 0, or ``m`` smaller than K.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.log10([0.001, 0.004, 0.02, 0.5])
+    >>> holm, low, high = adjusted_from_smallest(p[:2], 4)
+    >>> bool(np.allclose(holm, holm_log10(p)[:2])), bool(np.all((low <= bh_log10(p)[:2]) & (bh_log10(p)[:2] <= high)))
+    (True, True)
+    """
+    values = _checked(log10_p_smallest)
+    k = values.size
+    if not isinstance(m, (int, np.integer)) or m < k:
+        raise UsageError(f"the family has {m} tests, fewer than the {k} p-values given")
+    if k and (np.diff(values) < 0).any():
+        raise UsageError("the p-values must be given in ascending order")
+    j = np.arange(1, k + 1, dtype=np.float64)
+    holm = np.maximum.accumulate(np.minimum(0.0, values + np.log10(m - j + 1)))
+    high = np.minimum.accumulate(np.minimum(0.0, values + np.log10(m / j))[::-1])[::-1]
+    low = high if k == m or k == 0 else np.minimum(high, values[-1])
+    return holm, low, high
