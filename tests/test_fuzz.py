@@ -156,13 +156,14 @@ class TestEncodingDecoder:
 
 PATHS = ["base.fp", "suspect.fp", "narrow.fp", "nan.fp", "truncated.fp", "huge.fp", "notes.txt", "evidence.json",
          "forged.json", "not-a-model", "pickled-model", "existing-dir", "missing.fp", "no-folder/x.fp", "", "-", "..",
-         "x" * 300, "ünïcode.fp", "a b.fp", "line\nbreak.fp", "reg.db"]
+         "x" * 300, "ünïcode.fp", "a b.fp", "line\nbreak.fp", "reg.db", "lab.key", "lab.key.pub", "signed.json"]
 NUMBERS = ["0", "-1", "1", "2", "0.5", "1e-300", "1e9", "99999999999999999999", "nan", "inf", "abc", "", "0x10"]
 FLAGS = {
     "compare": ["--method", "--alpha", "--buffer-k", "--identity-mode", "--use-agg", "--n", "--length", "--budget",
-                "--early-stop", "--json", "--bundle", "--probe", "--rare-tokens", "--colour"],
+                "--early-stop", "--json", "--bundle", "--sign", "--probe", "--rare-tokens", "--colour"],
     "fingerprint": ["-o", "--like", "--n", "--length", "--probe", "--probe-seed", "--json", "--allow-pickle", "--dtype"],
-    "verify": ["--json", "--colour"],
+    "verify": ["--json", "--public-key", "--colour"],
+    "keygen": ["--force", "--json"],
     "registry show": ["--registry", "--json"],
     "registry list": ["--registry", "--json", "--tag"],
     "registry add": ["--registry", "--name", "--replace", "--json"],

@@ -6,7 +6,8 @@ side was a model directory, the library versions, each test's method, settings a
 command that reproduces it. A *seal*, the SHA-256 of the canonical JSON of everything else, shows
 that nothing was edited after writing. The seal is not a signature: whoever edits a bundle can
 re-seal it. What makes a bundle evidence is :func:`verify_bundle`, which re-checks every embedded
-fingerprint's hash and recomputes every statistic from the embedded fingerprints.
+fingerprint's hash and recomputes every statistic from the embedded fingerprints; an optional
+Ed25519 signature adds who vouches for it.
 
 Layout (``bundle_format`` "1")::
 
@@ -19,7 +20,11 @@ Layout (``bundle_format`` "1")::
      "identification": {"tested": M, "alpha": ..., "level": ..., "sequential": false,          (identify only)
                         "candidates": [{"test": INDEX, "name": ..., "log10_p_holm": ..., "log10_p_bh": ...,
                                         "verdict": ..., "bh_verdict": ...}]},
-     "seal": {"algorithm": "sha256 of canonical JSON", "digest": ...}}
+     "seal": {"algorithm": "sha256 of canonical JSON", "digest": ...},
+     "signature": {"algorithm": "ed25519", "public_key": ..., "key_id": ..., "value": ...}}     (with --sign only)
+
+The seal and the signature both cover the canonical JSON of everything but themselves. A signature
+(:mod:`seedprints.signing`) says who vouches for the bundle; ``verify --public-key`` demands one.
 
 An identify bundle embeds its listed candidates only, ranked by evidence, and the number ``M`` of
 entries the scan tested. From those, Holm's adjusted p-values are recomputed exactly and
@@ -55,6 +60,8 @@ from seedprints.fingerprint import Fingerprint, short_repr
 from seedprints.stats.result import LineageResult
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
     from seedprints.encoding import RankedFingerprint
 
 BUNDLE_FORMAT = "1"
@@ -135,6 +142,8 @@ class VerifyResult:
     family : dict or None
         For an identify bundle: the tests ``tested`` in the family, the ``candidates`` checked, the
         ``level`` of the verdicts, and ``bh`` = "exact" (every tested entry listed) or "bounded".
+    signed_by : str or None
+        Key id of the Ed25519 key whose signature was checked, or None for an unsigned bundle.
     """
 
     path: str
@@ -146,6 +155,7 @@ class VerifyResult:
     max_relative_difference: float
     same_versions: bool
     family: dict[str, Any] | None = None
+    signed_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -217,6 +227,7 @@ def write_bundle(
     command: str,
     kind: str = "compare",
     identification: Mapping[str, Any] | None = None,
+    signer: Ed25519PrivateKey | None = None,
 ) -> Path:
     """Write a sealed evidence bundle atomically, after checking that it verifies.
 
@@ -234,6 +245,8 @@ def write_bundle(
         What produced the bundle.
     identification : mapping, optional
         For ``kind="identify"`` (required there): the scan's family, as in the module's layout.
+    signer : Ed25519PrivateKey, optional
+        Sign the bundle with this key (:func:`seedprints.signing.load_private_key`).
 
     Returns
     -------
@@ -262,14 +275,25 @@ def write_bundle(
     if identification is not None:
         body["identification"] = dict(identification)
     bundle = {**body, "seal": {"algorithm": SEAL_ALGORITHM, "digest": seal(body)}}
+    if signer is not None:
+        from seedprints import signing
+
+        bundle["signature"] = signing.sign(canonical_json(body), signer)
     with warnings.catch_warnings():  # the run being recorded has already shown its warnings
         warnings.simplefilter("ignore")
         _check(bundle, str(path))
     return _fpfile.write_atomic(path, (json.dumps(bundle, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
 
 
-def verify_bundle(path: str | Path) -> VerifyResult:
-    """Check a bundle's seal and fingerprint hashes, and recompute every recorded statistic.
+def verify_bundle(path: str | Path, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
+    """Check a bundle's seal, signature and fingerprint hashes, and recompute every recorded statistic.
+
+    Parameters
+    ----------
+    path : str or Path
+        The bundle.
+    public_key : Ed25519PublicKey, optional
+        Accept the bundle only if this key signed it (:func:`seedprints.signing.load_public_key`).
 
     Returns
     -------
@@ -279,8 +303,9 @@ def verify_bundle(path: str | Path) -> VerifyResult:
     Raises
     ------
     BundleError
-        The file is not a bundle, was edited after sealing, an embedded fingerprint does not match
-        its hash, or a recomputed number differs from the recorded one (one line naming which).
+        The file is not a bundle, was edited after sealing or signing, is not signed by
+        ``public_key``, an embedded fingerprint does not match its hash, or a recomputed number
+        differs from the recorded one (one line naming which).
     """
     path = Path(path)
     try:
@@ -297,14 +322,28 @@ def verify_bundle(path: str | Path) -> VerifyResult:
         bundle = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise BundleError(f"{path} is not an evidence bundle (not JSON); write one with `seedprints compare ... --bundle`") from exc
-    return _check(bundle, str(path))
+    result = _check(bundle, str(path))
+    if public_key is not None:
+        from seedprints.signing import key_id
+
+        if result.signed_by is None:
+            raise BundleError(f"{path} is not signed, but --public-key asks for a signature; ask for a bundle written with --sign")
+        if result.signed_by != key_id(public_key):
+            raise BundleError(f"{path} is signed by key {result.signed_by}, not by the given key {key_id(public_key)}; "
+                              "check that --public-key is the signer's")
+    return result
 
 
 def seal(body: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON (sorted keys, no spaces, ASCII) of a bundle without its seal."""
-    text = json.dumps({k: v for k, v in body.items() if k != "seal"}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=True, allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """SHA-256 of the bundle's :func:`canonical_json`."""
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def canonical_json(body: Mapping[str, Any]) -> bytes:
+    """What the seal and the signature cover: the bundle without them, as JSON with sorted keys, no spaces, ASCII."""
+    text = json.dumps({k: v for k, v in body.items() if k not in ("seal", "signature")}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.encode()
 
 
 def environment() -> dict[str, str]:
@@ -342,6 +381,14 @@ def _check(bundle: Any, where: str) -> VerifyResult:
         raise BundleError(f"{where} holds a non-finite number ({exc}); it was edited, ask for the original bundle") from exc
     if digest != stated["digest"]:
         raise BundleError(f"{where}: the seal does not match its contents; the bundle was edited after it was written")
+    signed_by = None
+    if "signature" in bundle:
+        from seedprints import signing
+
+        try:
+            signed_by = signing.check(canonical_json(bundle), bundle["signature"])
+        except ValueError as exc:
+            raise BundleError(f"{where}: {exc}") from exc
     kind, fps, tests = bundle.get("kind"), bundle.get("fingerprints"), bundle.get("tests")
     if kind not in KINDS or not isinstance(fps, dict) or not isinstance(tests, list) or not tests:
         raise BundleError(f"{where} lacks its kind, fingerprints or tests; it is not a complete evidence bundle")
@@ -358,6 +405,7 @@ def _check(bundle: Any, where: str) -> VerifyResult:
         path=where, kind=kind, digest=digest, fingerprints={name: fps[name]["sha256"] for name in fps}, tests=checked,
         identical=all(d == 0.0 for d in diffs), max_relative_difference=max(diffs, default=0.0),
         same_versions=all(env.get(k) == now[k] for k in ("seedprints", "numpy", "scipy")), family=family,
+        signed_by=signed_by,
     )
 
 

@@ -51,5 +51,9 @@ class ArchiveError(RegistryError):
     """A registry archive is corrupt, truncated, foreign, unsafe or from a newer format; nothing was imported."""
 
 
+class SigningKeyError(SeedprintsError, ValueError):
+    """A signing key or public key file is missing, unreadable, or not an Ed25519 key of ours."""
+
+
 class LowPowerWarning(UserWarning):
     """The test ran but has little power (e.g. very few identity dimensions survived)."""

@@ -26,11 +26,12 @@ SUFFIX = ".tmp"
 
 
 @contextlib.contextmanager
-def replacing(path: Path) -> Iterator[BinaryIO]:
+def replacing(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
     """A binary handle on a temp file beside ``path`` that replaces ``path`` only if the block completes.
 
-    The bytes are fsynced before the rename and the file gets the usual mode (0666 less the umask);
-    on any error or interrupt the temp file is removed. OS errors become OutputPathError.
+    The bytes are fsynced before the rename and the file gets ``mode``, by default the usual one
+    (0666 less the umask); on any error or interrupt the temp file is removed. OS errors become
+    OutputPathError.
     """
     try:
         fd, tmp = temp_file(path)
@@ -41,7 +42,7 @@ def replacing(path: Path) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600
+        os.chmod(tmp, 0o666 & ~umask() if mode is None else mode)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)

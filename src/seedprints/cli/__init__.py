@@ -17,6 +17,7 @@ from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
 from seedprints.cli import identify as _identify
+from seedprints.cli import keygen as _keygen
 from seedprints.cli import matrix as _matrix
 from seedprints.cli import registry as _registry
 from seedprints.cli import seeds as _seeds
@@ -69,6 +70,7 @@ app.command("identify", epilog=_identify.EXAMPLES)(_identify.identify)
 app.command("demo", epilog=_demo.EXAMPLES)(_demo.demo)
 app.command("matrix", epilog=_matrix.EXAMPLES)(_matrix.matrix)
 app.command("verify", epilog=_verify.EXAMPLES)(_verify.verify)
+app.command("keygen", epilog=_keygen.EXAMPLES)(_keygen.keygen)
 app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_registry.app, name="registry")
 app.add_typer(_seeds.app, name="seeds")

@@ -1,14 +1,17 @@
-"""The ``--report DIR`` option of verbs that write an HTML report, the early check of their extra outputs, and the
-command line a report or bundle records."""
+"""The ``--report DIR``, ``--force`` and ``--sign KEY`` options of verbs that write reports and bundles, the early
+checks of those outputs, and the command line a report or bundle records."""
 
 from __future__ import annotations
 
 import shlex
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ReportOpt = Annotated[
     Optional[Path],
@@ -17,6 +20,11 @@ ReportOpt = Annotated[
 
 
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a previous report in the report folder.")]
+
+SignOpt = Annotated[
+    Optional[Path],
+    typer.Option("--sign", metavar="KEY", help="Sign the --bundle with this Ed25519 private key (from `seedprints keygen`)."),
+]
 
 
 def check_outputs(report_dir: Path | None, force: bool, bundle: Path | None) -> None:
@@ -30,10 +38,23 @@ def check_outputs(report_dir: Path | None, force: bool, bundle: Path | None) -> 
         check_output_path(bundle)
 
 
+def signing_key(sign: Path | None, bundle: Path | None) -> "Ed25519PrivateKey | None":
+    """The ``--sign`` key, read before any long work; ``--sign`` without ``--bundle`` is a usage error."""
+    if sign is None:
+        return None
+    if bundle is None:
+        raise typer.BadParameter("--sign signs the evidence bundle; add --bundle FILE")
+    from seedprints.signing import load_private_key
+
+    return load_private_key(sign)
+
+
 def invoked_command(ctx: typer.Context) -> str:
-    """The running verb as one shell-quoted command line, every option spelt out (defaults included)."""
+    """The running verb as one shell-quoted command line, every option spelt out (defaults included, --sign left out)."""
     words = ctx.command_path.split()
     for param in ctx.command.params:
+        if param.name == "sign":  # where the private key lies is not part of reproducing a result
+            continue
         value = ctx.params.get(param.name)
         values = value if isinstance(value, (list, tuple)) else [value]
         for item in values:

@@ -11,7 +11,7 @@ import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, ReportOpt, check_outputs, invoked_command
+from seedprints.cli._report import ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, signing_key
 
 EXAMPLES = """Examples:
 
@@ -65,6 +65,7 @@ def compare(
         Optional[Path],
         typer.Option("--bundle", help="Also write an evidence bundle (JSON) that `seedprints verify` recomputes."),
     ] = None,
+    sign: SignOpt = None,
     report_dir: ReportOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -73,6 +74,7 @@ def compare(
 
     out = Output(json_output)
     check_outputs(report_dir, force, bundle)
+    signer = signing_key(sign, bundle)
     options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
@@ -100,7 +102,8 @@ def compare(
         result = api.compare(*pair, method=method.value, alpha=alpha, budget=budget, **settings)
     payload = {**result.to_dict(), "reference": str(ref), "suspect": str(suspect)}
     if bundle is not None:
-        _write_bundle(bundle, invoked_command(ctx), (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress)
+        _write_bundle(bundle, invoked_command(ctx), (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress,
+                      signer)
         payload["bundle"] = str(bundle)
     if report_dir is not None:
         page = {**payload, **report_html.spec_fields(pair[0].spec), "command": invoked_command(ctx)}
@@ -116,7 +119,7 @@ def compare(
 
 
 def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: tuple, result, settings: dict,
-                  progress: bool) -> None:
+                  progress: bool, signer) -> None:  # noqa: ANN001
     """Embed both sides (a file's exact bytes; a model directory's fingerprint and file checksums) and write the bundle."""
     from seedprints import bundle
 
@@ -125,7 +128,7 @@ def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: tu
     }
     bundle.write_bundle(
         path, fingerprints=embedded, tests=[bundle.Comparison("reference", "suspect", result, settings)],
-        command=command,
+        command=command, signer=signer,
     )
 
 

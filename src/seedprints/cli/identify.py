@@ -10,7 +10,7 @@ from rich.table import Table
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, ReportOpt, check_outputs, invoked_command
+from seedprints.cli._report import ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, signing_key
 
 if TYPE_CHECKING:
     from seedprints.identification import IdentifyResult
@@ -48,6 +48,7 @@ def identify(
         typer.Option("--bundle", help="Also write an evidence bundle (JSON) of the listed candidates' tests, which "
                      "`seedprints verify` recomputes."),
     ] = None,
+    sign: SignOpt = None,
     json_output: o.JsonOpt = False,
 ) -> None:
     """Test SUSPECT against every compatible registry entry; rank candidates with Holm and BH adjusted p-values. Exit 0 either way."""
@@ -57,6 +58,7 @@ def identify(
 
     out = Output(json_output)
     check_outputs(report_dir, force, bundle)
+    signer = signing_key(sign, bundle)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
         allow_pickle=allow_pickle, device_map=device_map,
@@ -71,7 +73,7 @@ def identify(
         out.hint(f"Note: {note}")
     payload = result.to_dict()
     if bundle is not None:
-        _write_bundle(bundle, invoked_command(ctx), suspect, result, out.progress)
+        _write_bundle(bundle, invoked_command(ctx), suspect, result, out.progress, signer)
         payload["bundle"] = str(bundle)
     if report_dir is not None:
         page = {**payload, "command": invoked_command(ctx)}
@@ -84,7 +86,7 @@ def identify(
     out.result(payload, human)
 
 
-def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResult, progress: bool) -> None:
+def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResult, progress: bool, signer) -> None:  # noqa: ANN001
     """Embed the suspect (a file's exact bytes, or its fingerprint and model file checksums) and each listed entry."""
     from seedprints import bundle
 
@@ -108,7 +110,8 @@ def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResul
         "candidates": [{"test": i, "name": c.name, "log10_p_holm": c.log10_p_holm, "log10_p_bh": c.log10_p_bh,
                         "verdict": c.verdict, "bh_verdict": c.bh_verdict} for i, c in enumerate(result.candidates)],
     }
-    bundle.write_bundle(path, fingerprints=embedded, tests=tests, command=command, kind="identify", identification=family)
+    bundle.write_bundle(path, fingerprints=embedded, tests=tests, command=command, kind="identify", identification=family,
+                       signer=signer)
 
 
 def _table(result: IdentifyResult) -> Table:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,18 +16,25 @@ EXAMPLES = """Examples:
   seedprints compare base.fp.safetensors suspect.fp.safetensors --bundle evidence.json
   seedprints verify evidence.json
   seedprints verify evidence.json --json
+  seedprints compare base.fp.safetensors suspect.fp.safetensors --bundle evidence.json --sign lab.key
+  seedprints verify evidence.json --public-key lab.key.pub
 """
 
 
 def verify(
     bundle: Annotated[Path, typer.Argument(help="Evidence bundle written by `seedprints compare ... --bundle`.")],
+    public_key: Annotated[
+        Optional[Path],
+        typer.Option("--public-key", metavar="KEY.pub", help="Accept the bundle only if this Ed25519 public key signed it."),
+    ] = None,
     json_output: o.JsonOpt = False,
 ) -> None:
-    """Check BUNDLE's seal and fingerprint hashes and recompute every result; exit 0 only when all agree."""
+    """Check BUNDLE's seal, signature and fingerprint hashes and recompute every result; exit 0 only when all agree."""
     from seedprints.bundle import REL_TOLERANCE, verify_bundle
+    from seedprints.signing import load_public_key
 
     out = Output(json_output)
-    result = verify_bundle(bundle)
+    result = verify_bundle(bundle, load_public_key(public_key) if public_key is not None else None)
 
     def human(console) -> None:
         agreement = "identical numbers" if result.identical else (
@@ -37,6 +44,7 @@ def verify(
         for test in result.tests:
             console.print(f"  {test['reference']} vs {test['suspect']}: {test['verdict']} "
                           f"({test['method']}, log10 p = {test['log10_p']:.4g}, z = {test['z']:.4g})")
+        console.print(f"  signed by Ed25519 key {result.signed_by}" if result.signed_by else "  not signed")
         if result.family is not None:
             f = result.family
             bh = "recomputed" if f["bh"] == "exact" else "within the bounds the listed candidates allow"

@@ -120,6 +120,21 @@ CASES: tuple[Case, ...] = (
     _c("bundle-family-forged", "an identify bundle's Holm-adjusted p changed and re-sealed", "verify id-forged.json", 1,
        "Holm-adjusted log10 p"),
     _c("bundle-fp-altered", "an embedded fingerprint altered and re-sealed", "verify altered-fp.json", 1, "does not match its SHA-256"),
+    # signing keys and signed bundles
+    _c("sign-without-bundle", "--sign without --bundle", "compare base.fp suspect.fp --sign lab.key", 2, "add --bundle FILE"),
+    _c("sign-key-missing", "--sign names a key file that does not exist", "compare base.fp suspect.fp --bundle ev.json "
+       "--sign missing.key", 1, "does not exist"),
+    _c("sign-key-text", "--sign names a text file", "compare base.fp suspect.fp --bundle ev.json --sign notes.txt", 1,
+       "is not a PEM private key"),
+    _c("sign-with-public-key", "--sign names the public key", "compare base.fp suspect.fp --bundle ev.json "
+       "--sign lab.key.pub", 1, "it is a public key"),
+    _c("verify-unsigned-with-key", "--public-key on a bundle nobody signed", "verify evidence.json --public-key lab.key.pub",
+       1, "is not signed"),
+    _c("verify-other-signer", "a bundle signed by another key than --public-key",
+       "verify signed.json --public-key other.key.pub", 1, "not by the given key"),
+    _c("verify-edited-after-signing", "a signed bundle edited and re-sealed (not re-signed)", "verify signed-edited.json", 1,
+       "does not match the contents"),
+    _c("keygen-existing", "keygen onto an existing key pair", "keygen lab.key", 1, "already exist"),
     # zoo
     _c("zoo-config-unknown-key", "zoo config with an unknown key", "zoo build --config bad-zoo.json --out zoo", 1, "unknown keys"),
     _c("zoo-eval-file", "zoo eval on a file", "zoo eval notes.txt --out results", 1, "does not exist"),
@@ -204,6 +219,7 @@ def build_workspace(folder: Path) -> Path:
     with Registry.open(folder / "reg.db") as reg:
         reg.add(base, name="base")
     _identify_bundle(folder, bd)
+    _signed_bundles(folder, bd)
     return folder
 
 
@@ -262,6 +278,28 @@ def _identify_bundle(folder: Path, bd) -> None:  # noqa: ANN001
     data["identification"]["candidates"][0]["log10_p_holm"] -= 1.0
     data["seal"]["digest"] = bd.seal(data)
     (folder / "id-forged.json").write_text(json.dumps(data))
+
+
+def _signed_bundles(folder: Path, bd) -> None:  # noqa: ANN001
+    """Two fixed key pairs (lab, other), the good bundle signed by lab, and a copy edited and re-sealed after signing."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from seedprints import signing
+
+    keys = {}
+    for name, byte in (("lab", 1), ("other", 2)):  # fixed keys, so the page's answers (key ids) do not change
+        keys[name] = Ed25519PrivateKey.from_private_bytes(bytes([byte]) * 32)
+        (folder / f"{name}.key").write_bytes(keys[name].private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (folder / f"{name}.key.pub").write_bytes(keys[name].public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    data = json.loads((folder / "evidence.json").read_text())
+    data["signature"] = signing.sign(bd.canonical_json(data), keys["lab"])
+    (folder / "signed.json").write_text(json.dumps(data))
+    data["command"] = "seedprints compare other.fp suspect.fp"
+    data["seal"]["digest"] = bd.seal(data)
+    (folder / "signed-edited.json").write_text(json.dumps(data))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
