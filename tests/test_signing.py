@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from seedprints import bundle as bd
 from seedprints import signing
 from seedprints.devtools.bad_inputs import build_workspace
-from seedprints.errors import SigningKeyError
+from seedprints.errors import OutputPathError, SigningKeyError
 
 from .conftest import assert_one_line_error, run
 
@@ -130,3 +130,17 @@ def test_bad_signing_keys_are_refused_before_any_work(workspace, tmp_path, capsy
 def test_bad_public_keys_are_refused(workspace, keys, which, message):
     with pytest.raises(SigningKeyError, match=message):
         signing.load_public_key(keys["lab"] if which == "private" else workspace / "notes.txt")
+
+
+def test_a_failed_private_key_write_removes_the_public_half(tmp_path, monkeypatch):
+    real = signing.tempfiles.replacing
+
+    def failing(path, mode=None):
+        if mode == 0o600:  # the private key's write
+            raise OutputPathError(f"cannot write {path}: No space left on device; choose a writable location")
+        return real(path, mode)
+
+    monkeypatch.setattr(signing.tempfiles, "replacing", failing)
+    with pytest.raises(OutputPathError, match="No space left"):
+        signing.generate_key_pair(tmp_path / "lab.key")
+    assert list(tmp_path.iterdir()) == []

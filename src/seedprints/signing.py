@@ -32,7 +32,8 @@ def generate_key_pair(private_path: str | Path) -> tuple[Path, Path, str]:
     """Write a new private key to ``private_path`` (mode 0600) and its public key to ``private_path.pub``.
 
     Returns both paths and the key id. Raises OutputPathError when a file cannot be written; the
-    public key is written first, so a failure never leaves a private key without its public half.
+    public key is written first and removed again if the private key cannot be written, so a
+    failure leaves no half of a pair.
     """
     from seedprints.fingerprint import check_output_path
 
@@ -42,9 +43,13 @@ def generate_key_pair(private_path: str | Path) -> tuple[Path, Path, str]:
     public = key.public_key()
     with tempfiles.replacing(public_path) as handle:
         handle.write(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    with tempfiles.replacing(private_path, mode=0o600) as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    try:
+        with tempfiles.replacing(private_path, mode=0o600) as handle:
+            handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    except BaseException:
+        public_path.unlink(missing_ok=True)
+        raise
     return private_path, public_path, key_id(public)
 
 

@@ -72,7 +72,10 @@ def remove_stale(target: Path) -> list[Path]:
         if not pid.isdigit() or _running(int(pid)):
             continue
         try:
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         except FileNotFoundError:
             continue  # another writer removed it first
         except OSError:
