@@ -74,7 +74,7 @@ def identify_bundle(path, listed: int = 3):
     log10_p = np.array(sorted(r.log10_p for r in results.values()))
     holm, bh = holm_log10(log10_p), bh_log10(log10_p)
     family = {"tested": len(results), "alpha": 0.01, "level": 0.01, "sequential": False, "candidates": [
-        {"test": i, "name": name, "log10_p_holm": float(holm[i]), "log10_p_bh": float(bh[i]),
+        {"test": i, "log10_p_holm": float(holm[i]), "log10_p_bh": float(bh[i]),
          "verdict": verdict_for(holm[i], 0.01), "bh_verdict": verdict_for(bh[i], 0.01)} for i, name in enumerate(order)]}
     embedded = {"suspect": bd.embed(sus), **{f"registry:{name}": bd.embed(entries[name], source=f"reg: {name}") for name in order}}
     tests = [bd.Comparison(f"registry:{name}", "suspect", results[name], settings) for name in order]

@@ -18,8 +18,8 @@ Layout (``bundle_format`` "1")::
                              "probe_hash": ..., "probe_spec": ..., "model_id": ..., "n": ..., "hidden_size": ...}},
      "tests": [{"reference": NAME, "suspect": NAME, "method": ..., "alpha": ..., "settings": {...}, "result": {...}}],
      "identification": {"tested": M, "alpha": ..., "level": ..., "sequential": false,          (identify only)
-                        "candidates": [{"test": INDEX, "name": ..., "log10_p_holm": ..., "log10_p_bh": ...,
-                                        "verdict": ..., "bh_verdict": ...}]},
+                        "candidates": [{"test": INDEX, "log10_p_holm": ..., "log10_p_bh": ..., "verdict": ...,
+                                        "bh_verdict": ...}]},
      "seal": {"algorithm": "sha256 of canonical JSON", "digest": ...},
      "signature": {"algorithm": "ed25519", "public_key": ..., "key_id": ..., "value": ...}}     (with --sign only)
 
@@ -422,8 +422,8 @@ def _check_identification(section: Any, checked: list[dict[str, Any]], where: st
     sequential = section.get("sequential")
     if not (_is_int(tested) and tested >= 1 and isinstance(alpha, float) and 0 < alpha < 1
             and isinstance(level, float) and 0 < level <= alpha and isinstance(sequential, bool)):
-        raise BundleError(f"{what} has tested {short_repr(tested)}, alpha {short_repr(alpha)}, level {short_repr(level)}; "
-                          "expected a positive count and 0 < level <= alpha < 1")
+        raise BundleError(f"{what} has tested {short_repr(tested)}, alpha {short_repr(alpha)}, level "
+                          f"{short_repr(level)}; expected a positive count and 0 < level <= alpha < 1")
     if not sequential and level != alpha:
         raise BundleError(f"{what}: level {level!r} differs from alpha {alpha!r} without early stopping")
     indices = [c.get("test") if isinstance(c, dict) else None for c in candidates] if isinstance(candidates, list) else []
@@ -445,12 +445,13 @@ def _check_identification(section: Any, checked: list[dict[str, Any]], where: st
         slack = ABS_TOLERANCE + REL_TOLERANCE * max(abs(lo), abs(hi))
         if not lo - slack <= recorded_bh <= hi + slack:
             raise BundleError(f"{name}: BH-adjusted log10 p {recorded_bh!r} lies outside [{float(lo)!r}, {float(hi)!r}], "
-                              f"the bounds its listed p-values and {tested} tests allow; the recorded identification does not recompute")
+                              f"the bounds its listed p-values and {tested} tests allow; the recorded identification "
+                              "does not recompute")
         expected = (verdict_for(recorded_holm, level), verdict_for(recorded_bh, level))
         if (c.get("verdict"), c.get("bh_verdict")) != expected:
-            raise BundleError(f"{name}: verdicts {short_repr([c.get('verdict'), c.get('bh_verdict')])} do not follow "
-                              f"from its adjusted p-values at level {level!r} (expected {list(expected)}); the recorded identification "
-                              "does not recompute")
+            recorded = [c.get("verdict"), c.get("bh_verdict")]
+            raise BundleError(f"{name}: verdicts {short_repr(recorded)} do not follow from its adjusted p-values at level "
+                              f"{level!r} (expected {list(expected)}); the recorded identification does not recompute")
     return {"tested": tested, "candidates": len(indices), "level": level, "sequential": sequential,
             "bh": "exact" if len(indices) == tested else "bounded"}
 

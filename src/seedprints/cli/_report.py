@@ -38,7 +38,7 @@ def check_outputs(report_dir: Path | None, force: bool, bundle: Path | None) -> 
         check_output_path(bundle)
 
 
-def signing_key(sign: Path | None, bundle: Path | None) -> "Ed25519PrivateKey | None":
+def signing_key(sign: Path | None, bundle: Path | None) -> Ed25519PrivateKey | None:
     """The ``--sign`` key, read before any long work; ``--sign`` without ``--bundle`` is a usage error."""
     if sign is None:
         return None

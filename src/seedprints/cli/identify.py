@@ -107,8 +107,8 @@ def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResul
     family = {
         "tested": result.tested, "alpha": float(result.alpha), "sequential": result.sequential is not None,
         "level": float(result.sequential["level"]) if result.sequential is not None else float(result.alpha),
-        "candidates": [{"test": i, "name": c.name, "log10_p_holm": c.log10_p_holm, "log10_p_bh": c.log10_p_bh,
-                        "verdict": c.verdict, "bh_verdict": c.bh_verdict} for i, c in enumerate(result.candidates)],
+        "candidates": [{"test": i, "log10_p_holm": c.log10_p_holm, "log10_p_bh": c.log10_p_bh, "verdict": c.verdict,
+                        "bh_verdict": c.bh_verdict} for i, c in enumerate(result.candidates)],
     }
     bundle.write_bundle(path, fingerprints=embedded, tests=tests, command=command, kind="identify", identification=family,
                        signer=signer)
