@@ -163,7 +163,8 @@ class TestTampering:
             (lambda f: f["candidates"][1].update(test=0), "distinct tests"),
             (lambda f: f.update(level=0.005), "differs from alpha"),
             (lambda f: f.update(tested=2), "distinct tests"),
-            (lambda f: f.update(alpha="0.01"), "expected a positive count"),
+            (lambda f: f.update(alpha="0.01"), "expected a count in"),
+            (lambda f: f.update(tested=10**400), "expected a count in"),
         ],
     )
     def test_identify_family_refused_with_one_line(self, tmp_path, change, message):

@@ -117,7 +117,11 @@ class TestProbeFiles:
         [
             ("not json", "not valid JSON"),
             ('{"other": 1}', "needs a 'token_ids' or a 'texts' key"),
-            ('{"token_ids": [[1, -2]]}', "non-negative ints"),
+            ('{"token_ids": [[1, -2]]}', "integers from 0"),
+            ('{"token_ids": [[1, 1000000000000000000000000000000]]}', "integers from 0"),
+            ('{"token_ids": [[1]], "texts": ["a"]}', "both 'token_ids' and 'texts'"),
+            ('[' * 100_000, "nests too deeply"),
+            ('{"token_ids": [[' + '9' * 5000 + ']]}', "integer too long"),
             ('{"token_ids": [[1, 2]]}', "at least 10"),
             ('{"texts": ["a", 3]}', "non-empty strings"),
         ],

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from seedprints import fingerprint as _fpfile
-from seedprints.errors import UsageError
+from seedprints.errors import FingerprintFormatError, ModelLoadError, UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.inputs import special_file
 from seedprints.probes import (
     DEFAULT_PROBE_SEED,
     Probes,
@@ -83,6 +84,9 @@ def rare_token_spec(loaded: Any, options: ProbeOptions, *, batch_size: int = 32,
 
     bound = options.bound([loaded.vocab_size])
     count = options.rare_tokens if options.rare_tokens is not None else min(DEFAULT_RARE_TOKENS, bound // 8)
+    if bound < 8:
+        raise UsageError(f"rare-token probes need a vocabulary bound of at least 8 (got {bound}); raise --vocab-bound "
+                         "or use --probe token")
     if not 2 <= 2 * count <= bound // 2:
         raise UsageError(f"--rare-tokens {count} must be between 1 and {bound // 4} for a vocabulary bound of {bound}")
     token_spec(options.n, options.length, bound, seed=options.seed)  # refuse a bad n or length before the pilot runs
@@ -141,6 +145,8 @@ def fingerprint_model(
     """
     from seedprints import extract
 
+    if isinstance(model, (str, Path)) and special_file(model):
+        raise ModelLoadError(f"{model} is not a regular file (a pipe or device); give a model directory")
     loaded = extract.load_model(
         model, dtype=dtype, device=device, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
         device_map=device_map, base=base,
@@ -194,7 +200,13 @@ def probes_like(path: str | Path, options: ProbeOptions | None = None) -> ProbeS
 
 
 def is_fingerprint_file(path: str | Path) -> bool:
-    """True for an existing file (fingerprints are files; models are directories)."""
+    """True for an existing file (fingerprints are files; models are directories).
+
+    Raises FingerprintFormatError for a FIFO or device, which is neither and would block a reader.
+    """
+    if special_file(path):
+        raise FingerprintFormatError(f"{path} is not a regular file (a pipe or device); give a fingerprint file or a "
+                                     "model directory")
     return Path(path).is_file()
 
 

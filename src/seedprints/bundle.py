@@ -57,6 +57,7 @@ import numpy as np
 from seedprints import fingerprint as _fpfile
 from seedprints.errors import SeedprintsError
 from seedprints.fingerprint import Fingerprint, short_repr
+from seedprints.inputs import load_json, special_file
 from seedprints.stats.result import LineageResult
 
 if TYPE_CHECKING:
@@ -68,6 +69,9 @@ BUNDLE_FORMAT = "1"
 KINDS = ("compare", "identify")
 ENCODINGS = ("fingerprint", "ranks")  # fingerprint file bytes, or seedprints.encoding's compact ranks
 SEAL_ALGORITHM = "sha256 of canonical JSON"
+_MAX_FAMILY = 10**12  # tests in one identify scan: far beyond any registry
+_SETTING_LIMITS = {"n_permutations": (0, 100_000), "seed": (0, 2**63 - 1), "budget": (1, _fpfile.MAX_ROWS),
+                   "buffer_k": (1, _fpfile.MAX_COLUMNS)}  # what a run can have used; more would only exhaust memory
 REL_TOLERANCE = 1e-9
 ABS_TOLERANCE = 1e-12
 MAX_BUNDLE_BYTES = 1 << 32  # 4 GiB: a bundle embeds a few fingerprints, not a model
@@ -310,7 +314,9 @@ def verify_bundle(path: str | Path, public_key: Ed25519PublicKey | None = None) 
     path = Path(path)
     try:
         if path.is_dir():
-            raise BundleError(f"{path} is a directory, not an evidence bundle")
+            raise BundleError(f"{path} is a directory, not an evidence bundle; give the bundle's JSON file")
+        if special_file(path):
+            raise BundleError(f"{path} is not a regular file (a pipe or device); give the bundle's JSON file")
         if path.stat().st_size > MAX_BUNDLE_BYTES:
             raise BundleError(f"{path} is larger than {MAX_BUNDLE_BYTES >> 30} GiB; it is not an evidence bundle")
         text = path.read_bytes()
@@ -319,10 +325,14 @@ def verify_bundle(path: str | Path, public_key: Ed25519PublicKey | None = None) 
     except OSError as exc:
         raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        bundle = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise BundleError(f"{path} is not an evidence bundle (not JSON); write one with `seedprints compare ... --bundle`") from exc
-    result = _check(bundle, str(path))
+        bundle = load_json(text)
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path} is not an evidence bundle ({exc}); write one with `seedprints compare ... --bundle`") from exc
+    with warnings.catch_warnings(record=True) as caught:  # shown only if the bundle verifies: a refusal is one line
+        warnings.simplefilter("always")
+        result = _check(bundle, str(path))
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if public_key is not None:
         from seedprints.signing import key_id
 
@@ -367,6 +377,8 @@ def _check(bundle: Any, where: str) -> VerifyResult:
     """Every check of :func:`verify_bundle` on a parsed bundle."""
     if not isinstance(bundle, dict) or "bundle_format" not in bundle:
         raise BundleError(f"{where} is not an evidence bundle (no bundle_format); write one with `seedprints compare ... --bundle`")
+    if not isinstance(bundle["bundle_format"], str):
+        raise BundleError(f"{where} is not an evidence bundle (its bundle_format is not text); it is corrupt or was edited")
     if bundle["bundle_format"] != BUNDLE_FORMAT:
         raise BundleError(
             f"{where} has bundle format {short_repr(bundle['bundle_format'])}; this seedprints reads format "
@@ -375,6 +387,9 @@ def _check(bundle: Any, where: str) -> VerifyResult:
     stated = bundle.get("seal")
     if not (isinstance(stated, dict) and isinstance(stated.get("digest"), str)):
         raise BundleError(f"{where} has no seal; it is incomplete or was edited, ask for the original bundle")
+    if stated.get("algorithm") != SEAL_ALGORITHM:
+        raise BundleError(f"{where} is sealed with {short_repr(stated.get('algorithm'))}; this seedprints checks "
+                          f"{SEAL_ALGORITHM!r} seals, so the bundle was edited or is not ours")
     try:
         digest = seal(bundle)
     except ValueError as exc:  # NaN or Inf in the JSON
@@ -392,6 +407,10 @@ def _check(bundle: Any, where: str) -> VerifyResult:
     kind, fps, tests = bundle.get("kind"), bundle.get("fingerprints"), bundle.get("tests")
     if kind not in KINDS or not isinstance(fps, dict) or not isinstance(tests, list) or not tests:
         raise BundleError(f"{where} lacks its kind, fingerprints or tests; it is not a complete evidence bundle")
+    unprintable = [name for name in fps if not name.isprintable()]
+    if unprintable:
+        raise BundleError(f"{where} names a fingerprint {short_repr(unprintable[0])} with control characters "
+                          "(names are shown as they are, so they must be printable); the bundle was edited")
     loaded = {name: _load_embedded(name, entry, where) for name, entry in fps.items()}
     checked, diffs = [], []
     for i, test in enumerate(tests):
@@ -420,10 +439,10 @@ def _check_identification(section: Any, checked: list[dict[str, Any]], where: st
                           "it is not a complete identify bundle")
     tested, alpha, level, candidates = (section.get(k) for k in ("tested", "alpha", "level", "candidates"))
     sequential = section.get("sequential")
-    if not (_is_int(tested) and tested >= 1 and isinstance(alpha, float) and 0 < alpha < 1
+    if not (_is_int(tested) and 1 <= tested <= _MAX_FAMILY and isinstance(alpha, float) and 0 < alpha < 1
             and isinstance(level, float) and 0 < level <= alpha and isinstance(sequential, bool)):
         raise BundleError(f"{what} has tested {short_repr(tested)}, alpha {short_repr(alpha)}, level "
-                          f"{short_repr(level)}; expected a positive count and 0 < level <= alpha < 1")
+                          f"{short_repr(level)}; expected a count in 1..{_MAX_FAMILY} and 0 < level <= alpha < 1")
     if not sequential and level != alpha:
         raise BundleError(f"{what}: level {level!r} differs from alpha {alpha!r} without early stopping")
     indices = [c.get("test") if isinstance(c, dict) else None for c in candidates] if isinstance(candidates, list) else []
@@ -501,6 +520,11 @@ def _recompute(i: int, test: Any, loaded: dict[str, Any], where: str) -> tuple[d
         raise BundleError(f"{what} has method {short_repr(method)} and alpha {short_repr(alpha)}; "
                           f"expected one of {', '.join(METHODS)} and a number")
     ref, sus = (loaded[n] for n in names)
+    for key, value in test["settings"].items():
+        low, high = _SETTING_LIMITS.get(key, (None, None))
+        if low is not None and value is not None and not (_is_int(value) and low <= value <= high):
+            raise BundleError(f"{what} has setting {key} = {short_repr(value)}; expected an integer in {low}..{high}, "
+                              "so the bundle was edited")
     try:
         result = _run(method, ref, sus, alpha, test["settings"])
     except SeedprintsError as exc:
@@ -545,6 +569,10 @@ def _first_mismatch(recorded: Any, recomputed: Any, key: str, diffs: list[float]
                 return found
         return None
     if isinstance(recomputed, float) and isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        try:
+            recorded = float(recorded)
+        except OverflowError:
+            return f"{key} is an integer beyond any float but recomputes to {recomputed!r}"
         diff = 0.0 if recorded == recomputed else abs(recorded - recomputed) / max(abs(recomputed), abs(recorded))
         diffs.append(diff)
         if math.isclose(recorded, recomputed, rel_tol=REL_TOLERANCE, abs_tol=ABS_TOLERANCE):

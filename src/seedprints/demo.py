@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
+from seedprints.errors import OutputPathError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.stats.result import LineageResult
 
@@ -113,8 +114,15 @@ def run_demo(
     from seedprints.stats.methods import METHOD_PROBES
     from seedprints.zoo.train import CPU_DEFAULT
 
+    if settings.length > CPU_DEFAULT.max_position:
+        raise UsageError(f"--length {settings.length} is longer than the demo models' {CPU_DEFAULT.max_position} positions; "
+                         f"use --length {CPU_DEFAULT.max_position} or less")
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputPathError(f"--out {out_dir} is a file; give a folder for the demo's models and fingerprints")
+        if not out_dir.parent.is_dir():
+            raise OutputPathError(f"cannot use --out {out_dir}: folder {out_dir.parent} does not exist; create it first")
+        out_dir.mkdir(exist_ok=True)
     models = build_models(settings, out_dir, progress, say)
     kinds = sorted({METHOD_PROBES[m] for m in settings.methods})
     fingerprints: dict[str, dict[str, Fingerprint]] = {}

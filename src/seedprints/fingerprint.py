@@ -17,11 +17,12 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Iterable
 
 import numpy as np
 
 from seedprints import tempfiles
+from seedprints.inputs import load_json, special_file
 from seedprints.errors import (
     FingerprintFormatError,
     IncompatibleFingerprintsError,
@@ -147,17 +148,34 @@ def _encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
     return struct.pack("<Q", len(text)) + text + b"".join(tensors[name].tobytes() for name in sorted(tensors))
 
 
-def check_output_path(path: str | Path) -> Path:
-    """Fail fast, before any expensive work, if ``path`` cannot be written."""
+def check_output_path(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
+    """Fail fast, before any expensive work, if ``path`` cannot be written or would overwrite one of ``inputs``.
+
+    Refused: a folder, a FIFO or device (renaming over it would replace it), a path whose folder is
+    missing or read-only, and the same file as an input (e.g. a bundle written over the suspect).
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputPathError(f"output {path} is a directory; give a file name such as {path / 'model.fp.safetensors'}")
+    if special_file(path):
+        raise OutputPathError(f"output {path} is not a regular file (a pipe or device); give the name of a file")
     if not folder.is_dir():
         raise OutputPathError(f"cannot write {path}: folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OutputPathError(f"cannot write {path}: folder {folder} is not writable; choose another location")
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise OutputPathError(f"output {path} is the input {source} itself; writing it would destroy the input, "
+                                  "so choose another name")
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def write_atomic(path: Path, payload: bytes) -> Path:
@@ -216,7 +234,9 @@ def _build(
 
 
 def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, tuple[list[int], tuple[int, int]]], bytes]:
-    """Parse a fingerprint file's framing, refusing paths that are missing, directories or unreadable."""
+    """Parse a fingerprint file's framing, refusing paths that are missing, directories, pipes or unreadable."""
+    if special_file(path):
+        raise FingerprintFormatError(f"{path} is not a regular file (a pipe or device); give a fingerprint file")
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
@@ -226,7 +246,7 @@ def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, tuple
     except FileNotFoundError as exc:
         raise FingerprintFormatError(f"fingerprint file {path} does not exist; check the path") from exc
     except OSError as exc:
-        raise FingerprintFormatError(f"cannot read {path}: {exc.strerror}") from exc
+        raise FingerprintFormatError(f"cannot read {path}: {exc.strerror}; check that it is a readable fingerprint file") from exc
 
 
 def _parse_stream(
@@ -242,12 +262,14 @@ def _parse_stream(
         raise FingerprintFormatError(f"{not_ours} (bad header length); the file is corrupt or of another kind")
     header_bytes = handle.read(header_len)
     try:
-        header = json.loads(header_bytes)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        header = load_json(header_bytes)
+    except json.JSONDecodeError as exc:
         raise FingerprintFormatError(f"{not_ours} (header is not JSON); the file is corrupt or of another kind") from exc
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or "seedprints_format" not in meta:
         raise FingerprintFormatError(f"{not_ours} (no seedprints metadata); make one with `seedprints fingerprint`")
+    if not isinstance(meta["seedprints_format"], str):
+        raise FingerprintFormatError(f"{not_ours} (its format field is not text); the file is corrupt or was edited")
     if meta["seedprints_format"] != FORMAT_VERSION:
         raise FingerprintFormatError(
             f"{path} uses fingerprint format {short_repr(meta['seedprints_format'])}; this seedprints reads format "

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from seedprints.errors import UsageError
+from seedprints.inputs import load_json, special_file
 
 PROBE_SPEC_VERSION = 1
 DEFAULT_PROBE_SEED = 42
@@ -28,6 +29,7 @@ DEFAULT_VOCAB_CAP = 32000  # the paper's vocabulary bound; smaller vocabularies 
 ProbeKind = Literal["token", "embedding", "token-file", "text-file"]
 _KINDS = ("token", "embedding", "token-file", "text-file")
 _MIN_PROBES = 10
+MAX_PROBE_FILE_BYTES = 1 << 30  # 1 GiB of probes is far beyond what a fingerprint needs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,7 +332,11 @@ def load_probe_file(path: str | Path) -> Probes:
     Raises UsageError naming the file when it is missing, malformed, or has too few probes.
     """
     path = Path(path)
+    if special_file(path):
+        raise UsageError(f"probe file {path} is not a regular file (a pipe or device); give a JSON or .txt file")
     try:
+        if path.stat().st_size > MAX_PROBE_FILE_BYTES:
+            raise UsageError(f"probe file {path} is larger than {MAX_PROBE_FILE_BYTES >> 20} MiB; use fewer or shorter probes")
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read probe file {path}: {exc.strerror}; check the path") from exc
@@ -339,9 +345,12 @@ def load_probe_file(path: str | Path) -> Probes:
         texts = [line for line in raw.decode("utf-8", errors="replace").splitlines() if line.strip()]
         return _text_probes(path, texts, digest)
     try:
-        payload: Any = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"probe file {path} is not valid JSON; expected {{\"token_ids\": [[...]]}} or {{\"texts\": [...]}}") from exc
+        payload: Any = load_json(raw)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"probe file {path} is not valid JSON ({exc}); expected {{\"token_ids\": [[...]]}} or "
+                         "{\"texts\": [...]}") from exc
+    if isinstance(payload, dict) and "texts" in payload and "token_ids" in payload:
+        raise UsageError(f"probe file {path} has both 'token_ids' and 'texts'; keep the one you mean")
     if isinstance(payload, dict) and "texts" in payload:
         texts = payload["texts"]
         if not isinstance(texts, list) or not all(isinstance(t, str) and t for t in texts):
@@ -350,11 +359,12 @@ def load_probe_file(path: str | Path) -> Probes:
     if isinstance(payload, dict) and "token_ids" in payload:
         rows = payload["token_ids"]
         ok = isinstance(rows, list) and all(
-            isinstance(r, list) and r and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in r)
+            isinstance(r, list) and r and all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2**31 for t in r)
             for r in rows
         )
         if not ok:
-            raise UsageError(f"probe file {path}: 'token_ids' must be a list of non-empty lists of non-negative ints")
+            raise UsageError(f"probe file {path}: 'token_ids' must be a list of non-empty lists of token ids "
+                             "(integers from 0 below the model's vocabulary)")
         sequences = [np.asarray(r, dtype=np.int64) for r in rows]
         _check_count(path, len(sequences))
         spec = ProbeSpec(kind="token-file", n=len(sequences), length=max(len(s) for s in sequences),

@@ -37,6 +37,7 @@ RESULTS_FILE = "results.json"
 HEATMAP_FILE = "heatmap.png"
 GRAPH_FILE = "lineage-graph.svg"
 CANDIDATES_FILE = "candidates.png"
+REPORT_FILES = frozenset({RESULTS_FILE, HEATMAP_FILE, GRAPH_FILE, CANDIDATES_FILE, "index.html"})
 HEATMAP_CAP = 20.0  # -log10 p at or above this gets the darkest colour
 _ANNOTATE_MAX = 30  # models; above this the heatmap cells are too small for numbers
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
@@ -94,7 +95,7 @@ def check_report_dir(path: str | Path, *, force: bool = False) -> Path:
     """Fail fast, before any expensive work, if a report cannot be written to ``path``.
 
     ``path`` must not exist, be an empty folder, or (with ``force``) hold a previous report (a
-    folder with ``results.json``: ``force`` never deletes a folder of something else).
+    folder with ``results.json`` and only the files a report has: ``force`` never deletes anything else).
 
     Raises
     ------
@@ -109,9 +110,11 @@ def check_report_dir(path: str | Path, *, force: bool = False) -> Path:
     if path.is_dir() and any(path.iterdir()):
         if not force:
             raise OutputPathError(f"report folder {path} is not empty; choose a new folder, or pass --force to replace it")
-        if not (path / RESULTS_FILE).is_file():
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in REPORT_FILES or p.is_symlink() or not p.is_file())
+        if foreign or not (path / RESULTS_FILE).is_file():
+            held = f"it holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}" if foreign else f"no {RESULTS_FILE}"
             raise OutputPathError(
-                f"report folder {path} holds something other than a seedprints report (no {RESULTS_FILE}); "
+                f"report folder {path} holds something other than a seedprints report ({held}); "
                 "--force only replaces a previous report, so choose a new folder"
             )
     if not parent.is_dir():

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from seedprints import tempfiles
 from seedprints.errors import SigningKeyError
+from seedprints.inputs import special_file
 
 ALGORITHM = "ed25519"
 MAX_KEY_FILE_BYTES = 1 << 16
@@ -124,6 +125,8 @@ def _read(path: str | Path, what: str) -> tuple[bytes, Path]:
     try:
         if path.is_dir():
             raise SigningKeyError(f"{what} {path} is a directory; give the key file")
+        if special_file(path):
+            raise SigningKeyError(f"{what} {path} is not a regular file (a pipe or device); give the key file")
         if path.stat().st_size > MAX_KEY_FILE_BYTES:
             raise SigningKeyError(f"{what} {path} is larger than any key file; give the key made by `seedprints keygen`")
         return path.read_bytes(), path

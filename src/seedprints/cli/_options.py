@@ -36,6 +36,32 @@ def positive_int(value: int) -> int:
     return value
 
 
+def _non_negative_int(value: int) -> int:
+    if value is not None and value < 0:
+        raise typer.BadParameter(f"must be 0 or a positive integer (got {value})")
+    return value
+
+
+def _probe_count(value: int) -> int:
+    """A number of probes: positive, and at most what a fingerprint file may hold."""
+    from seedprints.fingerprint import MAX_ROWS
+
+    if value is not None and value > MAX_ROWS:
+        raise typer.BadParameter(f"must be at most {MAX_ROWS} probes, the most a fingerprint file holds (got {value})")
+    return positive_int(value)
+
+
+def given(ctx: typer.Context, *names: str) -> list[str]:
+    """The flags among the parameters ``names`` that the user set (command line or environment), not defaults."""
+    flags = {param.name: param.opts[0] for param in ctx.command.params}
+    sources = {name: getattr(ctx.get_parameter_source(name), "name", None) for name in names}  # typer's own click enum
+    return [flags[name] for name in names if sources[name] in ("COMMANDLINE", "ENVIRONMENT")]
+
+
+PROBE_PARAMETERS = ("probe", "length", "probe_seed", "vocab_bound", "probe_file", "rare_tokens")
+MODEL_PARAMETERS = ("device", "dtype", "batch_size", "trust_remote_code", "allow_pickle", "device_map")
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (no progress bars).")]
 ProbeKindOpt = Annotated[
     Optional[ProbeKindChoice],
@@ -53,9 +79,9 @@ RareTokensOpt = Annotated[
         callback=positive_int,
     ),
 ]
-NOpt = Annotated[int, typer.Option("--n", help="Number of probe sequences.", callback=positive_int)]
+NOpt = Annotated[int, typer.Option("--n", help="Number of probe sequences.", callback=_probe_count)]
 LengthOpt = Annotated[int, typer.Option("--length", help="Tokens per probe sequence.", callback=positive_int)]
-ProbeSeedOpt = Annotated[int, typer.Option("--probe-seed", help="Seed of the probe generator.")]
+ProbeSeedOpt = Annotated[int, typer.Option("--probe-seed", help="Seed of the probe generator.", callback=_non_negative_int)]
 VocabBoundOpt = Annotated[
     Optional[int],
     typer.Option("--vocab-bound", help="Token ids are drawn below this (default: min(vocab, 32000)).", callback=positive_int),
@@ -105,7 +131,8 @@ RegistryOpt = Annotated[
 AlphaOpt = Annotated[float, typer.Option("--alpha", help="Significance level of the verdict.", callback=_alpha_in_unit_interval)]
 BudgetOpt = Annotated[
     Optional[int],
-    typer.Option("--budget", metavar="N_PROBES", help="At most this many probes (where --n exists, this replaces it).", callback=positive_int),
+    typer.Option("--budget", metavar="N_PROBES", help="At most this many probes (where --n exists, this replaces it).",
+                 callback=_probe_count),
 ]
 EarlyStopOpt = Annotated[
     bool,

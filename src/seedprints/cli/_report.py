@@ -27,15 +27,15 @@ SignOpt = Annotated[
 ]
 
 
-def check_outputs(report_dir: Path | None, force: bool, bundle: Path | None) -> None:
-    """Refuse an unusable ``--report`` folder or ``--bundle`` path before any long work."""
+def check_outputs(report_dir: Path | None, force: bool, bundle: Path | None, inputs: tuple[Path, ...]) -> None:
+    """Refuse an unusable ``--report`` folder or ``--bundle`` path (one that is an input too) before any long work."""
     from seedprints.fingerprint import check_output_path
     from seedprints.report_html import check_report_dir
 
     if report_dir is not None:
         check_report_dir(report_dir, force=force)
     if bundle is not None:
-        check_output_path(bundle)
+        check_output_path(bundle, inputs)
 
 
 def signing_key(sign: Path | None, bundle: Path | None) -> Ed25519PrivateKey | None:

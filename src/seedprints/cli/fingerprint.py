@@ -26,6 +26,7 @@ EXAMPLES = """Examples:
 
 
 def fingerprint(
+    ctx: typer.Context,
     model_dir: Annotated[Path, typer.Argument(help="Local Hugging Face model directory, GGUF file or PEFT adapter directory.")],
     output: Annotated[
         Optional[Path], typer.Option("-o", "--output", help="Fingerprint file to write (.safetensors; default with --extend: FILE).")
@@ -64,6 +65,7 @@ def fingerprint(
     output; running the same command again resumes from it.
     """
     from seedprints import api, report
+    from seedprints.errors import OutputPathError
     from seedprints.fingerprint import check_output_path
     from seedprints.resume import partial_path
     from seedprints.probes import ProbeSpec
@@ -76,7 +78,17 @@ def fingerprint(
         raise typer.BadParameter("--early-stop needs a reference to decide against: add --like REFERENCE_FILE")
     if extend is not None and (like is not None or early_stop):
         raise typer.BadParameter("--extend takes its probes from FILE; drop --like and --early-stop")
-    check_output_path(output)
+    if extend is not None or like is not None:
+        ignored = o.given(ctx, *(p for p in o.PROBE_PARAMETERS if not (like is not None and p == "probe_file")),
+                          *(("n",) if extend is None else ()))
+        if ignored:
+            source = "--extend FILE" if extend is not None else "the --like file"
+            raise typer.BadParameter(f"the probes come from {source}, so {', '.join(ignored)} would be ignored; "
+                                     f"drop {'them' if len(ignored) > 1 else 'it'}")
+    check_output_path(output, [like] if like is not None else [])
+    partial = partial_path(output)
+    if partial.exists() and (partial.is_symlink() or not partial.is_file()):
+        raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); remove it")
     kwargs = dict(device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code,
                   progress=out.progress, allow_pickle=allow_pickle, device_map=device_map, base=base)
     decision = None
@@ -97,7 +109,7 @@ def fingerprint(
             spec = spec.with_n(budget)
         fp = api.fingerprint_model(model_dir, spec, options=options, partial=partial_path(output), **kwargs)
     fp.save(output)
-    partial_path(output).unlink(missing_ok=True)
+    partial.unlink(missing_ok=True)
     payload = {
         "path": str(output), "model_id": fp.model_id, "n": fp.n, "hidden_size": fp.hidden_size,
         "probe_hash": fp.probe_hash, "probe_spec": fp.spec.describe(), "dtype": fp.metadata.get("dtype"),

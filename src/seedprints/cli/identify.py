@@ -57,7 +57,7 @@ def identify(
     from seedprints.identification import identify as run_identify
 
     out = Output(json_output)
-    check_outputs(report_dir, force, bundle)
+    check_outputs(report_dir, force, bundle, (suspect, *_registry_files(registry.expanduser())))
     signer = signing_key(sign, bundle)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
@@ -84,6 +84,11 @@ def identify(
         console.print(_summary(result))
 
     out.result(payload, human)
+
+
+def _registry_files(path: Path) -> tuple[Path, ...]:
+    """The registry and SQLite's companion files beside it, none of which an output may replace."""
+    return (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")))
 
 
 def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResult, progress: bool, signer) -> None:  # noqa: ANN001

@@ -29,7 +29,13 @@ def keygen(
     from seedprints.signing import generate_key_pair
 
     out = Output(json_output)
+    if not key.name:
+        raise typer.BadParameter(f"{str(key)!r} names no file; give a key file name such as lab.key")
     public = key.with_name(key.name + ".pub")
+    odd = [str(p) for p in (key, public) if p.exists() and (p.is_symlink() or not p.is_file())]
+    if odd:
+        raise OutputPathError(f"{odd[0]} is in the way and is not a key file (a folder, link or device); choose another "
+                              "name, or remove it")
     existing = [str(p) for p in (key, public) if p.exists()]
     if existing and not force:
         raise OutputPathError(f"{' and '.join(existing)} already exist; choose another name or pass --force to replace "
