@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,28 @@ class TestInit:
         with pytest.raises(ModelLoadError, match="not a readable JSON"):
             seeds.load_config(tmp_path / "bad.json")
 
+    @pytest.mark.parametrize("change, fragment", [
+        ({"hidden_size": "abc"}, "hidden_size must be an integer of at least 1, not 'abc'"),
+        ({"vocab_size": -5}, "vocab_size must be an integer of at least 2"),
+        ({"num_hidden_layers": True}, "num_hidden_layers must be an integer"),
+        ({"num_attention_heads": 3}, "not a multiple of the number of attention heads"),
+        ({"torch_dtype": "float99"}, "'float99' is not a torch dtype"),
+        ({"model_type": ["llama"]}, "model_type ['llama'] is not a name"),
+        ({"vocab_size": 10**9}, "(256.0 GB in float32), more than this machine's 16.0 GB of memory"),
+    ])
+    def test_configs_transformers_refuses_or_cannot_hold(self, change, fragment, monkeypatch):
+        monkeypatch.setattr(seeds, "_memory_bytes", lambda: 16 * 10**9)
+        with pytest.raises(ModelLoadError, match=re.escape(fragment)):
+            seeds.check_config({**TINY, **change})
+
+    def test_unreadable_config_files(self, tmp_path):
+        (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+        with pytest.raises(ModelLoadError, match="nests too deeply"):
+            seeds.load_config(tmp_path / "deep.json")
+        os.mkfifo(tmp_path / "fifo.json")
+        with pytest.raises(ModelLoadError, match="not a regular file"):
+            seeds.load_config(tmp_path / "fifo.json")
+
     def test_bad_init_and_seed(self):
         with pytest.raises(UsageError, match="unknown init method"):
             seeds.init_model_from_config(TINY, 0, init="megatron")
@@ -105,7 +129,8 @@ class TestParseSeeds:
 
     @pytest.mark.parametrize("text, fragment", [
         ("", "not a seed"), ("1,,2", "not a seed"), ("a-b", "not a seed"), ("-3", "not a seed"), ("5-2", "below the start"),
-        ("1.5", "not a seed"), (str(2**64), "too large"), ("0-1000000", "more than"),
+        ("1.5", "not a seed"), (str(2**64), "too large"), ("0-1000000", "more than"), ("9" * 5000, "too large"),
+        ("0-" + "9" * 5000, "too large"),
     ])
     def test_bad(self, text, fragment):
         with pytest.raises(UsageError, match=fragment):
@@ -192,7 +217,15 @@ class TestCli:
         _one_line_error(code, err, fragment)
         assert not db.exists()
 
-    @pytest.mark.parametrize("content, fragment", [("{not json", "not a readable JSON"), ('{"hidden_size": 8}', "no model_type")])
+    @pytest.mark.parametrize("content, fragment", [
+        ("{not json", "not a readable JSON"), ('{"hidden_size": 8}', "no model_type"),
+        ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+        (json.dumps({**TINY, "vocab_size": -5, "bos_token_id": 1}), "vocab_size must be an integer of at least 2"),
+        (json.dumps({**TINY, "hidden_size": "abc"}), "hidden_size must be an integer"),
+        (json.dumps({**TINY, "num_attention_heads": 3}), "correct the config"),
+        (json.dumps({**TINY, "dtype": "float99"}), "not a torch dtype"),
+        (json.dumps({**TINY, "vocab_size": 10**15}), "more than this machine's"),
+    ])
     def test_bad_config_json(self, capsys, tmp_path, content, fragment):
         config = tmp_path / "config.json"
         config.write_text(content)
@@ -200,3 +233,23 @@ class TestCli:
         code, _, err = _run(capsys, "seeds", "register", "--config", config, "--seeds", "0", "--registry", db)
         _one_line_error(code, err, fragment)
         assert not db.exists()
+
+    def test_fifo_config_creates_no_registry(self, capsys, tmp_path):
+        os.mkfifo(tmp_path / "config.json")
+        code, _, err = _run(capsys, "seeds", "register", "--config", tmp_path / "config.json", "--seeds", "0",
+                            "--registry", tmp_path / "r.db")
+        _one_line_error(code, err, "not a regular file")
+        assert not (tmp_path / "r.db").exists()
+
+    def test_huge_seed_creates_no_registry(self, capsys, tmp_path, config_file):
+        code, _, err = _run(capsys, "seeds", "register", "--config", config_file, "--seeds", "9" * 5000,
+                            "--registry", tmp_path / "r.db")
+        _one_line_error(code, err, "too large")
+        assert not (tmp_path / "r.db").exists()
+
+    def test_odd_config_gives_no_transformers_warning(self, capfd, tmp_path):
+        """transformers logs through its own stderr handler, which only capfd sees."""
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({**TINY, "vocab_size": -5, "bos_token_id": 1, "eos_token_id": 2}))
+        code = main(["seeds", "register", "--config", str(config), "--seeds", "0", "--registry", str(tmp_path / "r.db")])
+        _one_line_error(code, capfd.readouterr().err, "vocab_size must be an integer of at least 2")

@@ -11,13 +11,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seedprints.errors import ModelLoadError, RegistryError, UsageError
-from seedprints.fingerprint import Fingerprint
+from seedprints.fingerprint import Fingerprint, short_repr
+from seedprints.inputs import load_json, special_file
 from seedprints.probes import Probes, ProbeSpec
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ __all__ = [
     "INIT_METHODS",
     "MAX_SEEDS",
     "RegisterReport",
+    "check_config",
     "config_sha256",
     "fingerprint_init",
     "fingerprint_seeds",
@@ -50,6 +53,12 @@ _MAX_SEED = 2**64 - 1  # torch.manual_seed takes seeds in [0, 2**64)
 # keys that say where a config came from, not what it builds (the init is float32 whatever `dtype` says)
 _PROVENANCE_KEYS = ("_name_or_path", "_commit_hash", "architectures", "dtype", "torch_dtype", "transformers_version")
 _SEED_PART = re.compile(r"^(\d+)(?:-(\d+))?$")
+_MAX_SEED_DIGITS = len(str(_MAX_SEED))
+# sizes a config may leave out or set to null, but never to anything but a positive integer (vocab_size: at least 2)
+_SIZE_KEYS = (
+    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+    "head_dim", "max_position_embeddings", "n_embd", "n_layer", "n_head", "n_inner", "n_positions", "d_model",
+)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -62,9 +71,13 @@ def load_config(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> Pr
     Raises
     ------
     ModelLoadError
-        The file is missing, unreadable or not JSON, or transformers does not know its ``model_type``.
+        The file is missing, a pipe or device, unreadable or not JSON; a size is not a positive integer or
+        the dtype is not a torch dtype; or transformers does not know its ``model_type`` or refuses a value.
     """
+    from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoConfig, PretrainedConfig
+
+    from seedprints.extract import quiet_transformers
 
     if isinstance(config, PretrainedConfig):
         return config
@@ -73,22 +86,63 @@ def load_config(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> Pr
         path = Path(config)
         path = path / "config.json" if path.is_dir() else path
         where = str(path)
+        if special_file(path):
+            raise ModelLoadError(f"config {path} is not a regular file (a pipe or device); pass a model's config.json")
         try:
-            config = json.loads(path.read_text(encoding="utf-8"))
+            config = load_json(path.read_bytes())
         except FileNotFoundError as exc:
             raise ModelLoadError(f"config file {path} does not exist; pass a model's config.json") from exc
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelLoadError(f"{path} is not a readable JSON file; pass a model's config.json") from exc
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(f"{path} is not a readable JSON file ({exc}); pass a model's config.json") from exc
     if not isinstance(config, Mapping):
         raise ModelLoadError(f"{where} must be a JSON object with a model_type, got {type(config).__name__}")
     values = dict(config)
     model_type = values.pop("model_type", None)
-    if not isinstance(model_type, str) or not model_type:
+    if model_type is None:
         raise ModelLoadError(f"{where} has no model_type; pass a transformers model config (config.json)")
+    if not isinstance(model_type, str) or not model_type:
+        raise ModelLoadError(f"{where}: model_type {short_repr(model_type)} is not a name such as \"llama\"; correct the config")
+    _check_values(values, where)
     try:
-        return AutoConfig.for_model(model_type, **values)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelLoadError(f"{where}: transformers cannot build a {model_type!r} config ({_first_line(exc)})") from exc
+        with quiet_transformers():  # its warnings about odd values would precede our one-line error
+            return AutoConfig.for_model(model_type, **values)
+    except (ValueError, KeyError, TypeError, AttributeError, StrictDataclassError) as exc:
+        raise ModelLoadError(
+            f"{where}: transformers cannot build a {model_type!r} config ({_first_line(exc)}); correct the config"
+        ) from exc
+
+
+def check_config(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> PretrainedConfig:
+    """:func:`load_config`, then build the model on PyTorch's meta device (no memory, no RNG) to refuse, before any
+    work, a config transformers cannot build or one whose float32 weights would not fit in this machine's memory.
+
+    Raises
+    ------
+    ModelLoadError
+        As :func:`load_config`, or transformers has no causal LM for the config, or the model is too large.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from seedprints.extract import quiet_transformers
+
+    cfg = load_config(config)
+    try:
+        with quiet_transformers(), torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    except Exception as exc:  # noqa: BLE001 - any failure of transformers on a stranger's config is a bad config
+        raise ModelLoadError(
+            f"transformers cannot build a causal LM from this {cfg.model_type!r} config ({_first_line(exc)}); correct the config"
+        ) from exc
+    count = sum(p.numel() for p in model.parameters())
+    memory = _memory_bytes()
+    if memory is not None and 4 * count > memory:
+        raise ModelLoadError(
+            f"this {cfg.model_type!r} config makes a model of {count:,} parameters ({_gigabytes(4 * count)} in float32), "
+            f"more than this machine's {_gigabytes(memory)} of memory; check its sizes (vocab_size, hidden_size, layers) "
+            "or use a machine with more memory"
+        )
+    return cfg
 
 
 def config_sha256(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> str:
@@ -116,7 +170,11 @@ def parse_seeds(text: str) -> list[int]:
     for part in str(text).split(","):
         match = _SEED_PART.match(part.strip())
         if not match:
-            raise UsageError(f"bad seed list {text!r}: {part.strip()!r} is not a seed or a range; write e.g. 0-999 or 1,5,9")
+            raise UsageError(
+                f"bad seed list {short_repr(text)}: {short_repr(part.strip())} is not a seed or a range; write e.g. 0-999 or 1,5,9"
+            )
+        if any(len(digits.lstrip("0")) > _MAX_SEED_DIGITS for digits in match.groups() if digits is not None):
+            raise UsageError(f"seed {short_repr(part.strip())} is too large; torch seeds are below 2**64")
         low = int(match.group(1))
         high = int(match.group(2)) if match.group(2) is not None else low
         if high < low:
@@ -124,7 +182,7 @@ def parse_seeds(text: str) -> list[int]:
         if high > _MAX_SEED:
             raise UsageError(f"seed {high} is too large; torch seeds are below 2**64")
         if len(seeds) + (high - low + 1) > MAX_SEEDS:
-            raise UsageError(f"seed list {text!r} has more than {MAX_SEEDS} seeds; register them in several runs")
+            raise UsageError(f"seed list {short_repr(text)} has more than {MAX_SEEDS} seeds; register them in several runs")
         seeds.update(range(low, high + 1))
     return sorted(seeds)
 
@@ -179,9 +237,10 @@ def init_model_from_config(
         torch.manual_seed(seed)
         try:
             model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
-        except ValueError as exc:
+        except (ValueError, RuntimeError) as exc:  # RuntimeError: the allocator's "can't allocate memory"
             raise ModelLoadError(
-                f"transformers cannot build a causal LM from this {cfg.model_type!r} config ({_first_line(exc)})"
+                f"transformers cannot build a causal LM from this {cfg.model_type!r} config ({_first_line(exc)}); "
+                "correct the config or free memory"
             ) from exc
     return model.eval()
 
@@ -249,7 +308,7 @@ def fingerprint_seeds(
     ['3', '4']
     """
     _check_init(init)
-    cfg = load_config(config)
+    cfg = check_config(config)
     sha = config_sha256(cfg)
     for seed in seeds:
         model = init_model_from_config(cfg, seed, init=init)
@@ -379,6 +438,35 @@ def register_seeds(
 def _check_init(init: str) -> None:
     if init not in INIT_METHODS:
         raise UsageError(f"unknown init method {init!r}; known: {', '.join(INIT_METHODS)}")
+
+
+def _check_values(values: Mapping[str, Any], where: str) -> None:
+    """Refuse sizes that are not positive integers and unknown dtypes before transformers warns about them."""
+    import torch
+
+    for key in _SIZE_KEYS:
+        value = values.get(key)
+        least = 2 if key == "vocab_size" else 1
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            raise ModelLoadError(f"{where}: {key} must be an integer of at least {least}, not {short_repr(value)}; correct the config")
+    for key in ("dtype", "torch_dtype"):
+        value = values.get(key)
+        known = isinstance(value, torch.dtype) or value in (None, "auto") or (
+            isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype))
+        if not known:
+            raise ModelLoadError(f"{where}: {key} {short_repr(value)} is not a torch dtype; write e.g. \"float32\" or remove it")
+
+
+def _memory_bytes() -> int | None:
+    """This machine's physical memory, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gigabytes(count: int) -> str:
+    return f"{count / 1e9:,.1f} GB"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
+import stat
 import tarfile
 import tempfile
 from pathlib import Path
@@ -205,6 +207,68 @@ class TestImportRefuses:
         items[0] = (items[0][0], json.dumps(manifest).encode())
         with pytest.raises(ArchiveError, match="path separator"):
             Registry.open(tmp_path / "t.db").import_archive(write_tar(tmp_path / "bad.tar", items))
+
+
+def with_manifest(tmp_path: Path, exported: Path, name: str, data: bytes) -> Path:
+    """``exported`` with its manifest replaced by ``data``."""
+    items = members(exported)
+    items[0] = (items[0][0], data)
+    return write_tar(tmp_path / name, items)
+
+
+def edited(tmp_path: Path, exported: Path, **fields) -> Path:
+    """``exported`` with ``fields`` of its first manifest entry changed."""
+    manifest = json.loads(members(exported)[0][1])
+    manifest["entries"][0].update(fields)
+    return with_manifest(tmp_path, exported, "edited.tar", json.dumps(manifest).encode())
+
+
+class TestHostileManifest:
+    @pytest.mark.parametrize("data, fragment", [
+        (b'{"format": "seedprints-registry-archive", "version": ' + b"9" * 5000 + b', "entries": []}', "integer too long"),
+        (b'{"entries": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nests too deeply"),
+    ])
+    def test_unreadable_json(self, tmp_path, exported, data, fragment):
+        with pytest.raises(ArchiveError, match=fragment):
+            archive.verify_archive(with_manifest(tmp_path, exported, "hostile.tar", data))
+
+    @pytest.mark.parametrize("field, value", [
+        ("created_at", "2026-01-01\n  name  evil"), ("source_path", "a\rb"), ("model_id", "models/tiny\x1b[2J"),
+    ])
+    def test_control_characters_in_shown_text(self, tmp_path, exported, field, value):
+        with pytest.raises(ArchiveError, match=f"field '{field}' holds control characters"):
+            archive.verify_archive(edited(tmp_path, exported, **{field: value}))
+
+    def test_fifo_is_refused_without_blocking(self, fifo):
+        with pytest.raises(ArchiveError, match="not a regular file"):
+            archive.verify_archive(fifo)
+
+
+class TestExportTarget:
+    @pytest.mark.parametrize("suffix", ["", "-wal", "-shm", "-journal"])
+    def test_registry_and_its_journals_are_refused(self, tmp_path, suffix):
+        db = filled(tmp_path / "r.db")
+        target = tmp_path / f"r.db{suffix}"
+        with Registry.open(db) as reg, pytest.raises(OutputPathError, match="registry's own file"):
+            reg.export(target)
+        assert names_in(db) == ["a", "b", "c"]
+
+    def test_hard_link_to_the_registry_is_refused(self, tmp_path):
+        db = filled(tmp_path / "r.db")
+        os.link(db, tmp_path / "alias.tar")
+        with Registry.open(db) as reg, pytest.raises(OutputPathError, match="registry's own file"):
+            reg.export(tmp_path / "alias.tar")
+        assert names_in(db) == ["a", "b", "c"]
+
+    def test_folder_gets_an_archive_name(self, tmp_path):
+        (tmp_path / "out").mkdir()
+        with Registry.open(filled(tmp_path / "r.db")) as reg, pytest.raises(OutputPathError, match=r"out/registry\.tar"):
+            reg.export(tmp_path / "out")
+
+    def test_fifo_stays_a_fifo(self, tmp_path, fifo):
+        with Registry.open(filled(tmp_path / "r.db")) as reg, pytest.raises(OutputPathError, match="not a regular file"):
+            reg.export(fifo)
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 @functools.cache

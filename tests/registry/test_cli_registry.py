@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+import stat
+import tarfile
 
 import pytest
 
@@ -20,6 +24,7 @@ def fp_file(tmp_path):
 def reg(tmp_path, monkeypatch):
     """The registry path, passed through $SEEDPRINTS_REGISTRY (as users may)."""
     path = tmp_path / "reg" / "registry.db"
+    path.parent.mkdir()
     monkeypatch.setenv("SEEDPRINTS_REGISTRY", str(path))
     return path
 
@@ -140,3 +145,104 @@ def test_failed_fingerprinting_creates_no_registry(capsys, tmp_path):
     code, _, err = run(capsys, "registry", "add", tmp_path / "not-a-model", "--registry", registry)
     assert_one_line_error(code, err)
     assert list((tmp_path / "reg").iterdir()) == []
+
+
+def _names(capsys, registry) -> list[str]:
+    code, out, err = run(capsys, "registry", "list", "--registry", registry, "--json")
+    assert code == 0, err
+    return [e["name"] for e in json.loads(out)["entries"]]
+
+
+def _archive(path, manifest: bytes):
+    """A tar holding only ``manifest`` as its manifest.json."""
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    return path
+
+
+class TestBadPaths:
+    @pytest.mark.parametrize("suffix", ["", "-wal", "-journal"])
+    def test_export_onto_the_registry(self, capsys, fp_file, reg, suffix):
+        run(capsys, "registry", "add", fp_file)
+        code, _, err = run(capsys, "registry", "export", f"{reg}{suffix}")
+        assert_one_line_error(code, err, "registry's own file", "write the archive elsewhere")
+        assert _names(capsys, reg) == ["tiny-base"]
+        assert sorted(p.name for p in reg.parent.iterdir()) == ["registry.db"]
+
+    def test_export_into_a_folder_suggests_an_archive_name(self, capsys, fp_file, reg, tmp_path):
+        run(capsys, "registry", "add", fp_file)
+        code, _, err = run(capsys, "registry", "export", tmp_path)
+        assert_one_line_error(code, err, "is a directory", "registry.tar")
+
+    def test_export_onto_a_fifo(self, capsys, fp_file, reg, fifo):
+        run(capsys, "registry", "add", fp_file)
+        code, _, err = run(capsys, "registry", "export", fifo)
+        assert_one_line_error(code, err, "not a regular file")
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+    @pytest.mark.parametrize("verb", [["list"], ["show", "x"], ["remove", "x"], ["export", "x.tar"]])
+    def test_fifo_registry(self, capsys, fifo, verb):
+        code, _, err = run(capsys, "registry", *verb, "--registry", fifo)
+        assert_one_line_error(code, err, "not a regular file (a pipe or device)")
+
+    @pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+    def test_device_registry(self, capsys):
+        code, _, err = run(capsys, "registry", "list", "--registry", "/dev/null")
+        assert_one_line_error(code, err, "registry /dev/null is not a regular file")
+
+    def test_import_a_fifo_creates_no_registry(self, capsys, fifo, tmp_path):
+        code, _, err = run(capsys, "registry", "import", fifo, "--registry", tmp_path / "new.db")
+        assert_one_line_error(code, err, "not a regular file")
+        assert not (tmp_path / "new.db").exists()
+
+    @pytest.mark.parametrize("manifest, fragment", [
+        (b"garbage", "not a seedprints archive"),
+        (b'{"format": "seedprints-registry-archive", "version": ' + b"9" * 5000 + b"}", "integer too long"),
+        (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
+    ])
+    def test_failed_import_creates_no_registry(self, capsys, tmp_path, manifest, fragment):
+        (tmp_path / "new").mkdir()
+        code, _, err = run(capsys, "registry", "import", _archive(tmp_path / "bad.tar", manifest),
+                           "--registry", tmp_path / "new" / "r.db")
+        assert_one_line_error(code, err, fragment)
+        assert list((tmp_path / "new").iterdir()) == []
+
+    @pytest.mark.parametrize("field", ["created_at", "source_path"])
+    def test_newline_in_shown_text_is_refused(self, capsys, fp_file, reg, tmp_path, field):
+        run(capsys, "registry", "add", fp_file)
+        run(capsys, "registry", "export", tmp_path / "ok.tar")
+        with tarfile.open(tmp_path / "ok.tar") as tar:
+            items = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+        manifest = json.loads(items[0][1])
+        manifest["entries"][0][field] = "2026-01-01\nfake  row"
+        items[0] = (items[0][0], json.dumps(manifest).encode())
+        with tarfile.open(tmp_path / "bad.tar", "w") as tar:
+            for info, data in items:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        code, _, err = run(capsys, "registry", "import", tmp_path / "bad.tar", "--registry", tmp_path / "other.db")
+        assert_one_line_error(code, err, f"field {field!r} holds control characters")
+        assert not (tmp_path / "other.db").exists()
+
+    @pytest.mark.parametrize("verb", ["add", "import"])
+    def test_missing_folder_is_refused(self, capsys, fp_file, reg, tmp_path, verb):
+        source = fp_file
+        if verb == "import":
+            run(capsys, "registry", "add", fp_file)
+            run(capsys, "registry", "export", tmp_path / "ok.tar")
+            source = tmp_path / "ok.tar"
+        code, _, err = run(capsys, "registry", verb, source, "--registry", tmp_path / "a" / "b" / "x.db")
+        assert_one_line_error(code, err, "does not exist; create it first")
+        assert not (tmp_path / "a").exists()
+
+    def test_default_registry_folder_is_made_on_first_write(self, capsys, fp_file, tmp_path, monkeypatch):
+        monkeypatch.delenv("SEEDPRINTS_REGISTRY", raising=False)
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        (tmp_path / "home").mkdir()
+        code, _, err = run(capsys, "registry", "list")
+        assert_one_line_error(code, err, "does not exist")
+        assert not (tmp_path / "home" / ".seedprints").exists()
+        assert run(capsys, "registry", "add", fp_file)[0] == 0
+        assert (tmp_path / "home" / ".seedprints" / "registry.db").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,9 +26,20 @@ class TestOpen:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
-    def test_folder_is_created(self, tmp_path):
-        with Registry.open(tmp_path / "a" / "b" / "r.db") as reg:
-            assert reg.entries() == []
+    def test_missing_folder_is_refused(self, tmp_path):
+        with pytest.raises(RegistryError, match="folder .*a/b does not exist; create it first"):
+            Registry.open(tmp_path / "a" / "b" / "r.db")
+        assert list(tmp_path.iterdir()) == []
+
+    def test_fifo_is_refused_without_blocking(self, fifo):
+        with pytest.raises(RegistryError, match="not a regular file \\(a pipe or device\\)"):
+            Registry.open(fifo, create=False)
+
+    @pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
+    def test_device_is_refused_before_sqlite_writes_a_journal(self, monkeypatch):
+        monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: pytest.fail("SQLite opened a device"))
+        with pytest.raises(RegistryError, match="not a regular file"):
+            Registry.open(Path("/dev/null"))
 
     def test_missing_without_create(self, db):
         with pytest.raises(RegistryError, match="does not exist"):

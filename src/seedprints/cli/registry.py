@@ -72,26 +72,35 @@ def tag_dict(values: list[str] | None) -> dict[str, str]:
 TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", help="KEY=VALUE label; repeat the option.", callback=_tags)]
 
 
-def _open(registry: Path, *, create: bool = False) -> "Registry":
+def open_registry(registry: Path, *, create: bool = False) -> "Registry":
+    """Open --registry; the default one's folder (~/.seedprints) is made on first write, any other must exist."""
     from seedprints.registry import Registry
 
+    if create and _default_folder_missing(registry):
+        from seedprints.errors import RegistryError
+
+        try:
+            registry.expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RegistryError(f"cannot create {registry.expanduser().parent}: {exc.strerror}; pass --registry") from exc
     return Registry.open(registry.expanduser(), create=create)
 
 
-def _check_before_long_run(registry: Path) -> None:
-    """Refuse a foreign, newer or unwritable registry before fingerprinting, without creating one yet."""
-    import os
-
-    from seedprints.errors import OutputPathError
+def check_registry(registry: Path) -> None:
+    """Refuse a foreign, newer, special or unwritable registry before a long run, without creating one yet."""
+    from seedprints.registry.store import check_path
 
     path = registry.expanduser()
+    if _default_folder_missing(registry):
+        return  # made on first write
+    check_path(path, create=True)
     if path.exists():
-        with _open(registry):
+        with open_registry(registry):
             pass
-        return
-    folder = next(parent for parent in path.absolute().parents if parent.exists())
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise OutputPathError(f"cannot create registry {path}: {folder} is not a writable folder; choose another --registry")
+
+
+def _default_folder_missing(registry: Path) -> bool:
+    return registry == o.DEFAULT_REGISTRY and not registry.expanduser().parent.exists()
 
 
 @app.command("add", epilog=ADD_EXAMPLES)
@@ -136,7 +145,7 @@ def add(
     elif source.is_dir():
         options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens)
         spec = api.probes_like(like, options) if like is not None else None
-        _check_before_long_run(registry)
+        check_registry(registry)
         ranked = rank_fingerprint(api.fingerprint_model(
             source, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,
             trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, progress=out.progress,
@@ -148,7 +157,7 @@ def add(
         if not name:
             raise UsageError(f"cannot derive an entry name from model id {ranked.model_id!r}; pass --name")
         check_name(name)
-    with _open(registry, create=True) as reg:
+    with open_registry(registry, create=True) as reg:
         entry = reg.add(ranked, name=name, tags=tags, source=source, replace=replace)
     out.result({"registry": str(reg.path), "entry": entry.to_dict()}, lambda c: c.print(
         f"added {entry.name} ({entry.n} x {entry.hidden_size}, probes {entry.probe_hash}, {entry.encoded_bytes} bytes) to {reg.path}"
@@ -163,7 +172,7 @@ def list_entries(
 ) -> None:
     """List the entries (optionally only those with every --tag)."""
     out = Output(json_output)
-    with _open(registry) as reg:
+    with open_registry(registry) as reg:
         entries = reg.entries(tags=tag_dict(tag))
     out.result(
         {"registry": str(reg.path), "entries": [e.to_dict() for e in entries]},
@@ -179,7 +188,7 @@ def show(
 ) -> None:
     """Show everything the registry knows about one entry."""
     out = Output(json_output)
-    with _open(registry) as reg:
+    with open_registry(registry) as reg:
         entry = reg.get(name)
     out.result({"registry": str(reg.path), "entry": entry.to_dict()}, lambda c: c.print(_entry_table(entry)))
 
@@ -192,7 +201,7 @@ def remove(
 ) -> None:
     """Delete one entry."""
     out = Output(json_output)
-    with _open(registry) as reg:
+    with open_registry(registry) as reg:
         reg.remove(name)
     out.result({"registry": str(reg.path), "removed": name}, lambda c: c.print(f"removed {name} from {reg.path}"))
 
@@ -207,7 +216,7 @@ def export(
 ) -> None:
     """Write entries (all, or the chosen ones) to a portable archive."""
     out = Output(json_output)
-    with _open(registry) as reg:
+    with open_registry(registry) as reg:
         entries = reg.export(archive, names=name or None, tags=tag_dict(tag))
     out.result(
         {"registry": str(reg.path), "archive": str(archive), "entries": [e.name for e in entries]},
@@ -223,8 +232,13 @@ def import_(
     json_output: o.JsonOpt = False,
 ) -> None:
     """Add every entry of an archive, all or nothing (every checksum is verified first)."""
+    from seedprints.registry.archive import verify_archive
+
     out = Output(json_output)
-    with _open(registry, create=True) as reg:
+    check_registry(registry)
+    if not registry.expanduser().exists():
+        verify_archive(archive)  # a new registry is made only for an archive that can be imported
+    with open_registry(registry, create=True) as reg:
         entries = reg.import_archive(archive, replace=replace)
     out.result(
         {"registry": str(reg.path), "archive": str(archive), "entries": [e.name for e in entries]},

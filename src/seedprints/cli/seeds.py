@@ -9,7 +9,7 @@ import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli.registry import TagOpt, tag_dict
+from seedprints.cli.registry import TagOpt, open_registry, tag_dict
 
 app = typer.Typer(help="Candidate init seeds: fingerprint and register them, then `identify` a trained model's seed.",
                   no_args_is_help=True)
@@ -52,19 +52,18 @@ def register(
     from seedprints import seeds as _seeds
     from seedprints.errors import UsageError
     from seedprints.extract import progress_bar
-    from seedprints.registry import Registry
 
     if init not in _seeds.INIT_METHODS:
         raise UsageError(f"unknown init method {init!r}; known: {', '.join(_seeds.INIT_METHODS)}")
     seed_list = _seeds.parse_seeds(seeds)
-    cfg = _seeds.load_config(config)
+    cfg = _seeds.check_config(config)  # before the registry is made: a bad config leaves nothing behind
     if like is not None:
         probes = api.probes_like(like)
     else:
         options = api.ProbeOptions(kind="token", n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound)
         probes = options.spec_for([getattr(cfg, "vocab_size", None)], int(getattr(cfg, "hidden_size", 0) or 0))
     output = Output(json_output)
-    with Registry.open(registry.expanduser()) as reg, progress_bar(output.progress, len(seed_list), "seeds") as advance:
+    with open_registry(registry, create=True) as reg, progress_bar(output.progress, len(seed_list), "seeds") as advance:
         report = _seeds.register_seeds(
             reg, cfg, seed_list, probes, init=init, prefix=name_prefix, tags=tag_dict(tag), device=device,
             batch_size=batch_size, on_seed=lambda _seed, _added: advance(1),

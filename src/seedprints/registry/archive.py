@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from seedprints import tempfiles
 from seedprints.encoding import RankedFingerprint, decode
-from seedprints.errors import ArchiveError, FingerprintFormatError, RegistryError, UsageError
+from seedprints.errors import ArchiveError, FingerprintFormatError, OutputPathError, RegistryError, UsageError
 from seedprints.fingerprint import check_output_path
+from seedprints.inputs import load_json, special_file
 
 if TYPE_CHECKING:
     from seedprints.registry.store import Registry, RegistryEntry
@@ -37,6 +38,8 @@ MAX_ENTRY_BYTES = 512 << 20  # an encoded N=10000, d=16384 fingerprint is about 
 MAX_ARCHIVE_BYTES = 64 << 30
 MAX_ENTRIES = 1_000_000
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")  # the registry file and the files SQLite keeps beside it
+_SHOWN_TEXT = ("model_id", "source_path", "created_at")  # printed in `registry list`/`show` tables: one line each
 _FIELDS = {
     "name": str, "tags": dict, "metadata": dict, "model_id": str, "probe_hash": str, "source_path": (str, type(None)),
     "source_sha256": (str, type(None)), "encoding_sha256": str, "encoded_bytes": int, "created_at": str,
@@ -53,9 +56,10 @@ def export_archive(
 ) -> list["RegistryEntry"]:
     """Write the selected entries (all, or ``names``, or those with all ``tags``) to an archive, atomically.
 
-    Returns the entries written. Raises RegistryError for an unknown name or an empty selection.
+    Returns the entries written. Raises RegistryError for an unknown name or an empty selection, and
+    OutputPathError for a target that is a folder, a pipe or device, or the registry's own file.
     """
-    path = check_output_path(path)
+    path = _check_target(Path(path), registry.path)
     with registry.snapshot():
         chosen = registry.entries(tags=tags)
         if names is not None:
@@ -87,7 +91,7 @@ def import_archive(registry: "Registry", path: str | Path, *, replace: bool = Fa
     from seedprints.registry.store import NewEntry
 
     path = Path(path)
-    names = [meta["name"] for meta, _, _ in _verified(path)]  # pass 1: every checksum and encoding, nothing written
+    names = verify_archive(path)  # pass 1: every checksum and encoding, nothing written
     taken = registry.taken(names)
     if taken and not replace:
         raise RegistryError(
@@ -100,6 +104,29 @@ def import_archive(registry: "Registry", path: str | Path, *, replace: bool = Fa
         replace=replace,
     )
     return [registry.get(name) for name in names]
+
+
+def verify_archive(path: str | Path) -> list[str]:
+    """Read a whole archive, checking every member, checksum and encoding; return its entry names.
+
+    Raises ArchiveError for anything :func:`import_archive` would refuse as an archive.
+    """
+    return [meta["name"] for meta, _, _ in _verified(Path(path))]
+
+
+def _check_target(path: Path, registry: Path) -> Path:
+    """Refuse an export target that is a folder, a pipe or device, or the registry (or a journal SQLite keeps beside it)."""
+    if special_file(path):
+        raise OutputPathError(f"archive {path} is not a regular file (a pipe or device); give a file name such as registry.tar")
+    if path.is_dir():
+        raise OutputPathError(f"archive {path} is a directory; give a file name such as {path / 'registry.tar'}")
+    for suffix in _SQLITE_COMPANIONS:
+        own = registry.with_name(registry.name + suffix)
+        if path.resolve() == own.resolve() or (path.exists() and own.exists() and path.samefile(own)):
+            raise OutputPathError(
+                f"archive {path} is the registry's own file {own}; write the archive elsewhere, e.g. {path.parent / 'registry.tar'}"
+            )
+    return check_output_path(path)
 
 
 def _manifest_entry(entry: "RegistryEntry") -> dict[str, Any]:
@@ -118,6 +145,8 @@ def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def _verified(path: Path) -> Iterator[tuple[dict[str, Any], RankedFingerprint, bytes]]:
     """Each manifest entry with its decoded, checksum-verified encoding; ArchiveError on anything unexpected."""
+    if special_file(path):  # opening a FIFO would block forever
+        raise ArchiveError(f"archive {path} is not a regular file (a pipe or device); give a file written by `seedprints registry export`")
     try:
         with tarfile.open(path, mode="r:") as tar:
             manifest = _check_manifest(_read_member(tar, tar.next(), MANIFEST, MAX_MANIFEST_BYTES, path), path)
@@ -162,9 +191,9 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo | None, expected:
 def _check_manifest(data: bytes, path: Path) -> list[dict[str, Any]]:
     """The manifest's entries, each checked field by field."""
     try:
-        manifest = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArchiveError(f"archive {path}: manifest.json is not JSON; not a seedprints archive") from exc
+        manifest = load_json(data)
+    except json.JSONDecodeError as exc:
+        raise ArchiveError(f"archive {path}: manifest.json cannot be read ({exc}); not a seedprints archive") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
         raise ArchiveError(f"archive {path} is not a seedprints registry archive (manifest format is not {ARCHIVE_FORMAT!r})")
     version = manifest.get("version")
@@ -200,6 +229,9 @@ def _check_entry(meta: Any, index: int, path: Path) -> None:
     for key in ("tags", "metadata"):
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta[key].items()):
             raise ArchiveError(f"{where}: {key} must map strings to strings; the archive is corrupt")
+    for key in _SHOWN_TEXT:
+        if meta[key] is not None and not meta[key].isprintable():
+            raise ArchiveError(f"{where}: field {key!r} holds control characters such as a newline; the archive is corrupt")
     try:
         check_name(meta["name"])
         check_tags(meta["tags"])

@@ -20,6 +20,7 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
@@ -27,6 +28,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 from seedprints.encoding import RankedFingerprint, decode, encode, rank_fingerprint
 from seedprints.errors import FingerprintFormatError, RegistryError, UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.inputs import special_file
 from seedprints.probes import ProbeSpec
 from seedprints.registry import schema
 
@@ -147,7 +149,7 @@ class Registry:
         Parameters
         ----------
         path : str or Path
-            SQLite file; its folder is created when needed.
+            SQLite file; a new one's folder must exist.
         create : bool
             Create an empty registry when the file does not exist (else RegistryError).
         timeout : float
@@ -159,7 +161,7 @@ class Registry:
             The file is not a seedprints registry, is from a newer schema, is locked, or cannot be opened.
         """
         path = Path(path)
-        _check_file(path, create)
+        check_path(path, create)
         try:
             conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         except sqlite3.Error as exc:
@@ -439,17 +441,21 @@ def _filters(probe_hash: str | None, tags: dict[str, str] | None) -> tuple[str, 
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def _check_file(path: Path, create: bool) -> None:
-    """Refuse a directory, a missing file (unless ``create``) and a file that is not SQLite, before SQLite touches it."""
+def check_path(path: Path, create: bool) -> None:
+    """Refuse a pipe or device, a directory, a missing file (unless ``create``) or a missing folder, and a file
+    that is not SQLite, before SQLite touches it (SQLite would block on a FIFO and write a journal beside a device)."""
+    if special_file(path):
+        raise RegistryError(f"registry {path} is not a regular file (a pipe or device); give a registry file such as registry.db")
     if path.is_dir():
         raise RegistryError(f"registry {path} is a directory; give a file path such as {path / 'registry.db'}")
     if not path.exists():
         if not create:
             raise RegistryError(f"registry {path} does not exist; add a fingerprint first with `seedprints registry add`")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RegistryError(f"cannot create registry {path}: {exc.strerror}; choose a writable location") from exc
+        folder = path.parent
+        if not folder.is_dir():
+            raise RegistryError(f"cannot create registry {path}: folder {folder} does not exist; create it first")
+        if not os.access(folder, os.W_OK):
+            raise RegistryError(f"cannot create registry {path}: folder {folder} is not writable; choose another --registry")
         return
     try:
         with path.open("rb") as handle:
