@@ -1,8 +1,11 @@
 """Shared fixtures: tiny models (2 layers, d=32, vocabulary 100) saved once per run, with offline tokenizers;
-and the in-process CLI runner with the one-line-error check that the CLI tests share."""
+the in-process CLI runner with the one-line-error check that the CLI tests share; and a named pipe."""
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,21 @@ def tiny_gpt2_dir(tmp_path_factory) -> Path:
     config = transformers.GPT2Config(n_embd=TINY_WIDTH, n_layer=2, n_head=2, vocab_size=TINY_VOCAB, n_positions=64)
     model = transformers.GPT2LMHeadModel(config)
     return _save(model, build_tokenizer(), tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Iterator[Path]:
+    """A named pipe; a reader that opens it would block forever, so the test fails after 20 s instead of hanging."""
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+
+    def timeout(*_: object) -> None:
+        raise TimeoutError("blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(20)
+    try:
+        yield path
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -41,19 +39,3 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "registry.db"
 
 
-@pytest.fixture
-def fifo(tmp_path: Path) -> Iterator[Path]:
-    """A named pipe; a reader that opens it would block forever, so the test fails after 20 s instead of hanging."""
-    path = tmp_path / "fifo.fp"
-    os.mkfifo(path)
-
-    def timeout(*_: object) -> None:
-        raise TimeoutError("blocked on a FIFO")
-
-    previous = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(20)
-    try:
-        yield path
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)

@@ -13,6 +13,8 @@ from seedprints.zoo.build import build_zoo, load_config, parse_config, plan
 from seedprints.zoo.configs import BUILTIN_CONFIGS
 from seedprints.zoo.manifest import read_manifest, same_lineage, scan_zoo
 
+from ..conftest import assert_one_line_error, run
+
 TINY = {
     "name": "tiny",
     "tokenizer_vocab": 300,
@@ -47,8 +49,9 @@ class TestConfig:
             (bad(colour="red"), "unknown keys \\['colour'\\]"),
             (bad(pretrain=None), "missing key 'pretrain'"),
             (bad(families=[]), "non-empty list"),
-            (bad(families=[{"arch": TINY["families"][0]["arch"], "seeds": [1, 1]}]), "appears twice"),
-            (bad(families=[{"arch": TINY["families"][0]["arch"], "seeds": [-1]}]), "non-negative"),
+            (bad(families=[{"arch": TINY["families"][0]["arch"], "seeds": [1, 1]}]), "seeds must be a list without repeats"),
+            (bad(families=[{"arch": TINY["families"][0]["arch"], "seeds": [1]}] * 2), "appears twice"),
+            (bad(families=[{"arch": TINY["families"][0]["arch"], "seeds": [-1]}]), "seeds\\[0\\] must be an integer >= 0"),
             (bad(families=[{"arch": {**TINY["families"][0]["arch"], "family": "rnn"}, "seeds": [1]}]), "unknown model family"),
             (bad(checkpoints=[3]), "checkpoints must be steps between 1 and"),
             (bad(edits=[{"transform": "prune", "fraction": 1.5}]), "prune"),
@@ -64,12 +67,75 @@ class TestConfig:
         with pytest.raises(ZooConfigError, match=message):
             parse_config(raw)
 
+    @pytest.mark.parametrize(
+        ("raw", "message"),
+        [
+            (bad(name=5), "name must be a non-empty string, got 5"),
+            (bad(families=5), "families must be a non-empty list"),
+            (bad(families=[{"arch": 5, "seeds": [1]}]), "families\\[0\\].arch must be an object"),
+            (bad(families=[{"arch": TINY["families"][0]["arch"], "seeds": 1}]), "families\\[0\\].seeds must be a list"),
+            (bad(families=[{"arch": TINY["families"][0]["arch"], "seeds": [True]}]), "seeds\\[0\\] must be an integer >= 0, got true"),
+            (bad(families=[{"arch": {**TINY["families"][0]["arch"], "hidden_size": "abc"}, "seeds": [1]}]),
+             "families\\[0\\].arch: ArchSpec.hidden_size must be an integer, got 'abc'"),
+            (bad(families=[{"arch": {**TINY["families"][0]["arch"], "num_heads": 2.0}, "seeds": [1]}]), "num_heads must be an integer"),
+            (bad(checkpoints=5), "checkpoints must be a list of integers >= 1 such as \\[1, 2\\], got 5"),
+            (bad(checkpoints=[1, 1]), "checkpoints must be a list without repeats"),
+            (bad(checkpoints=["1"]), "checkpoints\\[0\\] must be an integer"),
+            (bad(edits=5), "edits must be a list"),
+            (bad(edits=[{"transform": ["int8"]}]), "edits\\[0\\] must be an object with a 'transform' name"),
+            (bad(blend=5), "blend must be a list of weights"),
+            (bad(blend=["0.5"]), "blend\\[0\\] must be a finite number, got '0.5'"),
+            (bad(blend=[0.5, 0.5]), "blend must be a list without repeats"),
+            (bad(merge="yes"), "merge must be true or false"),
+            (bad(pretrain={**TINY["pretrain"], "steps": "many"}), "pretrain: TrainSpec.steps must be an integer, got 'many'"),
+            (bad(pretrain={**TINY["pretrain"], "lr": float("nan")}), "TrainSpec.lr must be a finite number"),
+            (bad(pretrain={**TINY["pretrain"], "max_chars": 1.5}), "TrainSpec.max_chars must be an integer"),
+            (bad(finetune=5), "finetune must be an object of training settings"),
+            (bad(lora={"train": {}, "rank": True}), "lora.rank must be an integer >= 1, got true"),
+            (bad(distill={"teacher_seed": 1, "student_seeds": 9}), "distill.student_seeds must be a list of integers"),
+            (bad(distill={"teacher_seed": 1.0, "student_seeds": [9]}), "distill.teacher_seed must be one of"),
+            (bad(distill={"teacher_seed": 1, "student_seeds": [9], "temperature": "hot"}),
+             "distill.temperature must be a finite number, got 'hot'"),
+            (bad(distill={"teacher_seed": 1, "student_seeds": [9], "temperature": 0}), "distill.temperature must be a positive"),
+            (bad(tokenizer_vocab=True), "tokenizer_vocab must be an int"),
+            (bad(tokenizer_vocab=100), "tokenizer_vocab must be an int from 259"),
+        ],
+    )
+    def test_wrong_types_and_ranges_name_the_key(self, raw, message):
+        with pytest.raises(ZooConfigError, match=message) as caught:
+            parse_config(raw)
+        assert "\n" not in str(caught.value)
+
+    def test_tokenizer_vocab_defaults_to_an_arch_vocab_checked_up_front(self):
+        arch = {**TINY["families"][0]["arch"], "vocab_size": 128}
+        with pytest.raises(ZooConfigError, match="tokenizer_vocab must be an int from 259 .* raise vocab_size"):
+            parse_config(bad(tokenizer_vocab=None, families=[{"arch": arch, "seeds": [1, 2]}]))
+
     def test_missing_or_invalid_file(self, tmp_path):
         with pytest.raises(ZooConfigError, match="does not exist"):
             load_config(tmp_path / "none.json")
         (tmp_path / "x.json").write_text("{")
         with pytest.raises(ZooConfigError, match="not valid JSON"):
             load_config(tmp_path / "x.json")
+        with pytest.raises(ZooConfigError, match="not a regular file"):
+            load_config(tmp_path)
+
+    def test_fifo_is_refused_without_blocking(self, fifo):
+        with pytest.raises(ZooConfigError, match="not a regular file .*give a JSON file"):
+            load_config(fifo)
+
+    @pytest.mark.parametrize(
+        ("text", "fragment"),
+        [
+            ('{"name": ' + "9" * 5000 + "}", "integer too long"),
+            ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+            ("\xff{}", "not UTF-8"),
+        ],
+    )
+    def test_unreadable_json_names_the_reason(self, tmp_path, text, fragment):
+        (tmp_path / "c.json").write_bytes(text.encode("latin-1"))
+        with pytest.raises(ZooConfigError, match=f"is not valid JSON \\(.*{fragment}"):
+            load_config(tmp_path / "c.json")
 
 
 class TestPlan:
@@ -108,3 +174,37 @@ class TestBuild:
         assert main(["zoo", "build", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "z")]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("Error: zoo config: unknown keys")
+
+    @pytest.mark.parametrize(
+        ("text", "fragment"),
+        [
+            (json.dumps(bad(checkpoints=5)), "checkpoints must be a list"),
+            (json.dumps(bad(edits=5)), "edits must be a list"),
+            (json.dumps(bad(blend=5)), "blend must be a list"),
+            (json.dumps(bad(distill={"teacher_seed": 1, "student_seeds": 9})), "distill.student_seeds must be a list"),
+            (json.dumps(bad(distill={"teacher_seed": 1, "student_seeds": [9], "temperature": "hot"})), "distill.temperature"),
+            (json.dumps(bad(pretrain={**TINY["pretrain"], "steps": "many"})), "TrainSpec.steps must be an integer"),
+            (json.dumps(bad(families=[{"arch": {**TINY["families"][0]["arch"], "hidden_size": "abc"}, "seeds": [1]}])),
+             "ArchSpec.hidden_size must be an integer, got 'abc'"),
+            (json.dumps(bad(tokenizer_vocab=100)), "tokenizer_vocab must be an int from 259"),
+            ('{"name": ' + "9" * 5000 + "}", "integer too long"),
+            ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+        ],
+    )
+    def test_cli_bad_config_one_line_and_no_zoo_folder(self, tmp_path, capsys, text, fragment):
+        (tmp_path / "c.json").write_text(text)
+        code, _, err = run(capsys, "zoo", "build", "--config", tmp_path / "c.json", "--out", tmp_path / "z")
+        assert_one_line_error(code, err, "Error: zoo config", fragment)
+        assert "unexpected" not in err and not (tmp_path / "z").exists()
+
+    def test_cli_fifo_config(self, fifo, capsys):
+        code, _, err = run(capsys, "zoo", "build", "--config", fifo, "--out", fifo.parent / "z")
+        assert_one_line_error(code, err, "not a regular file")
+        assert not (fifo.parent / "z").exists()
+
+    def test_cli_out_is_a_file(self, tmp_path, capsys):
+        (tmp_path / "c.json").write_text(json.dumps(TINY))
+        (tmp_path / "notes.txt").write_text("keep")
+        code, _, err = run(capsys, "zoo", "build", "--config", tmp_path / "c.json", "--out", tmp_path / "notes.txt")
+        assert_one_line_error(code, err, "cannot create zoo folder", "choose another --out")
+        assert (tmp_path / "notes.txt").read_text() == "keep"

@@ -15,6 +15,8 @@ from seedprints.stats.methods import METHODS
 from seedprints.zoo import evaluate as ev
 from seedprints.zoo.manifest import ModelEntry, lineage_id, write_manifest
 
+from ..conftest import assert_one_line_error, run
+
 VOCAB = 100
 PROBES = dict(n=60, length=8, rare_tokens=12)
 
@@ -339,6 +341,45 @@ class TestReadmeBlock:
             summary.read_readme(tmp_path / "README.md")
         with pytest.raises(UsageError, match="cannot read README"):
             summary.read_readme(tmp_path / "missing.md")
+        (tmp_path / "latin.md").write_bytes(b"caf\xe9\n")
+        with pytest.raises(UsageError, match="is not UTF-8 text"):
+            summary.read_readme(tmp_path / "latin.md")
+
+    def test_readme_fifo_is_refused_without_blocking(self, fifo, capsys):
+        (fifo.parent / "zoo").mkdir()
+        code, _, err = run(capsys, "zoo", "eval", fifo.parent / "zoo", "--out", fifo.parent / "r", "--update-readme", fifo)
+        assert_one_line_error(code, err, "is not a regular file (a pipe or device)")
+        assert not (fifo.parent / "r").exists()
+
+
+class TestNothingEvaluated:
+    """A zoo whose every model fails is an error (exit 1, one line), not a results page of nothing."""
+
+    MANIFEST = {"name": "m1", "family": "llama", "init_seed": 0, "lineages": ["llama-s0"], "stage": "pretrained",
+                "label": "pretrained"}
+
+    @pytest.mark.parametrize("verb", ["eval", "identify"])
+    def test_every_model_fails(self, one_model_zoo, capsys, verb):
+        zoo = one_model_zoo(self.MANIFEST, config="{not json")
+        out = zoo.parent / "results"
+        code, _, err = run(capsys, "zoo", verb, zoo, "--out", out, "--n", 8, "--length", 4)
+        assert_one_line_error(code, err, f"none of the 1 models of {zoo} could be evaluated; first failure: m1: ")
+        assert not out.exists()
+
+    def test_api_raises(self, one_model_zoo):
+        zoo = one_model_zoo(self.MANIFEST, config="{not json")
+        with pytest.raises(ZooConfigError, match="could be evaluated"):
+            ev.evaluate_zoo(zoo, zoo.parent / "results", **PROBES)
+        assert not (zoo.parent / "results").exists()
+
+    def test_out_that_is_a_file_fails_before_fingerprinting(self, tiny_zoo, tmp_path, capsys, monkeypatch):
+        from seedprints import api
+
+        monkeypatch.setattr(api, "fingerprint_model", pytest.fail)
+        (tmp_path / "notes.txt").write_text("keep")
+        code, _, err = run(capsys, "zoo", "eval", tiny_zoo, "--out", tmp_path / "notes.txt")
+        assert_one_line_error(code, err, "exists and is not a folder")
+        assert (tmp_path / "notes.txt").read_text() == "keep"
 
 
 @pytest.fixture(scope="module")

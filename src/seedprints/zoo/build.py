@@ -11,11 +11,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
+import reprlib
 from pathlib import Path
 from typing import Any, Callable
 
-from seedprints.errors import ZooConfigError
+from seedprints.errors import OutputPathError, ZooConfigError
 from seedprints.fingerprint import write_atomic
+from seedprints.inputs import load_json, special_file
 from seedprints.zoo.manifest import MANIFEST_NAME, ModelEntry, lineage_id, write_manifest
 
 _TOP_KEYS = {"name", "tokenizer_vocab", "families", "pretrain", "checkpoints", "continual", "finetune", "lora",
@@ -51,19 +54,128 @@ class ZooConfig:
     distill: dict[str, Any] | None = None
 
 
+def _fail(key: str, expected: str, value: Any) -> ZooConfigError:
+    """The one-line error for a config value of the wrong type or range: the key, what it must be, what it is."""
+    shown = json.dumps(value) if value is None or isinstance(value, bool) else reprlib.repr(value)  # JSON's true, null
+    return ZooConfigError(f"zoo config: {key} must be {expected}, got {shown}; fix that value")
+
+
+def _int(value: Any, key: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _fail(key, f"an integer >= {minimum}", value)
+    return value
+
+
+def _ints(value: Any, key: str, minimum: int = 0) -> tuple[int, ...]:
+    """A list of distinct integers >= ``minimum`` (JSON ``5`` where ``[5]`` belongs is refused by name)."""
+    if not isinstance(value, list):
+        raise _fail(key, f"a list of integers >= {minimum} such as [1, 2]", value)
+    ints = tuple(_int(v, f"{key}[{i}]", minimum) for i, v in enumerate(value))
+    if len(set(ints)) < len(ints):
+        raise _fail(key, "a list without repeats", value)
+    return ints
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _fail(key, "a finite number", value)
+    return float(value)
+
+
+def _checked(make: Callable[[dict[str, Any]], Any], data: Any, key: str, what: str) -> Any:
+    """Build ``make(data)`` from a JSON object, prefixing its ZooConfigError with the key it came from."""
+    if not isinstance(data, dict):
+        raise _fail(key, f"an object of {what}", data)
+    try:
+        return make(data)
+    except ZooConfigError as exc:
+        raise ZooConfigError(f"zoo config: {key}: {exc}") from exc
+
+
 def _train_spec(data: Any, where: str) -> Any:
     from seedprints.zoo.train import TrainSpec
 
-    if not isinstance(data, dict):
-        raise ZooConfigError(f"zoo config: {where} must be an object of training settings")
-    try:
-        return TrainSpec.from_dict(data)
-    except ZooConfigError as exc:
-        raise ZooConfigError(f"zoo config: {where}: {exc}") from exc
+    return _checked(TrainSpec.from_dict, data, where, "training settings")
 
 
 def _optional_spec(raw: dict[str, Any], key: str) -> Any:
     return None if raw.get(key) is None else _train_spec(raw[key], key)
+
+
+def _families(value: Any) -> tuple[FamilyConfig, ...]:
+    from seedprints.zoo.train import ArchSpec
+
+    if not isinstance(value, list) or not value:
+        raise _fail("families", "a non-empty list of {\"arch\": {...}, \"seeds\": [...]} objects", value)
+    families = []
+    seeds_seen: set[tuple[str, int]] = set()
+    for i, fam in enumerate(value):
+        if not isinstance(fam, dict) or set(fam) - _FAMILY_KEYS or "arch" not in fam or "seeds" not in fam:
+            raise ZooConfigError(f"zoo config: families[{i}] needs 'arch' and 'seeds' (and optional 'derive') only")
+        arch = _checked(ArchSpec.from_dict, fam["arch"], f"families[{i}].arch", "architecture settings")
+        seeds = _ints(fam["seeds"], f"families[{i}].seeds")
+        if not seeds:
+            raise _fail(f"families[{i}].seeds", "a non-empty list of non-negative integers", fam["seeds"])
+        for seed in seeds:
+            if (arch.family, seed) in seeds_seen:
+                raise ZooConfigError(f"zoo config: seed {seed} of family {arch.family} appears twice; give each once")
+            seeds_seen.add((arch.family, seed))
+        level = fam.get("derive", "full")
+        if level not in _DERIVE_LEVELS:
+            raise _fail(f"families[{i}].derive", f"one of {_DERIVE_LEVELS}", level)
+        families.append(FamilyConfig(arch=arch, seeds=seeds, derive=level))
+    return tuple(families)
+
+
+def _edits(value: Any) -> tuple[dict[str, Any], ...]:
+    from seedprints.zoo import derive
+
+    if not isinstance(value, list):
+        raise _fail("edits", "a list of {\"transform\": name, ...} objects", value)
+    for j, edit in enumerate(value):
+        if not isinstance(edit, dict) or not isinstance(edit.get("transform"), str):
+            raise _fail(f"edits[{j}]", "an object with a 'transform' name", edit)
+        params = {k: v for k, v in edit.items() if k != "transform"}
+        try:
+            derive.describe(edit["transform"], params)  # names the transform and the bad value
+        except ZooConfigError as exc:
+            raise ZooConfigError(f"zoo config: edits[{j}]: {exc}") from exc
+    return tuple(value)
+
+
+def _blend(value: Any) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise _fail("blend", "a list of weights strictly between 0 and 1 such as [0.5]", value)
+    weights = tuple(_number(w, f"blend[{i}]") for i, w in enumerate(value))
+    if not all(0 < w < 1 for w in weights):
+        raise _fail("blend", "weights strictly between 0 and 1", value)
+    if len({f"{w:g}" for w in weights}) < len(weights):  # the weight names the blend's directory
+        raise _fail("blend", "a list without repeats", value)
+    return weights
+
+
+def _lora(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or set(value) - {"train", "rank"} or "train" not in value:
+        raise ZooConfigError("zoo config: lora must be {\"train\": {...}, \"rank\": r}")
+    return {"train": _train_spec(value["train"], "lora.train"), "rank": _int(value.get("rank", 8), "lora.rank", 1)}
+
+
+def _distill(value: Any, families: tuple[FamilyConfig, ...]) -> dict[str, Any]:
+    first = families[0]
+    if not isinstance(value, dict) or set(value) - {"teacher_seed", "student_seeds", "train", "temperature"}:
+        raise ZooConfigError("zoo config: distill takes teacher_seed, student_seeds, train, temperature")
+    teacher = value.get("teacher_seed")
+    if isinstance(teacher, bool) or not isinstance(teacher, int) or teacher not in first.seeds:
+        raise _fail("distill.teacher_seed", f"one of the first family's seeds {list(first.seeds)}", teacher)
+    students = _ints(value.get("student_seeds", []), "distill.student_seeds")
+    used = {seed for fam in families if fam.arch.family == first.arch.family for seed in fam.seeds}
+    if not students or used & set(students):
+        raise ZooConfigError("zoo config: distill.student_seeds must be new seeds, not used by any lineage")
+    temperature = _number(value.get("temperature", 2.0), "distill.temperature")
+    if temperature <= 0:
+        raise _fail("distill.temperature", "a positive number", value["temperature"])
+    return {"teacher_seed": teacher, "student_seeds": students,
+            "train": _train_spec(value.get("train", {}), "distill.train"), "temperature": temperature}
 
 
 def parse_config(raw: dict[str, Any]) -> ZooConfig:
@@ -75,10 +187,9 @@ def parse_config(raw: dict[str, Any]) -> ZooConfig:
     (``{"train": {...}, "rank": r}``); ``edits`` (list of ``{"transform": name, ...params}``);
     ``merge`` (average the fine-tune and the LoRA model); ``blend`` (weights of blends of the first
     family's first two lineages' fine-tunes); ``distill`` (``{"teacher_seed", "student_seeds",
-    "train", "temperature"}``).
+    "train", "temperature"}``). Every value is checked for its type and range before anything is built.
     """
-    from seedprints.zoo import derive
-    from seedprints.zoo.train import ArchSpec
+    from seedprints.zoo.tokenizer import MIN_VOCAB
 
     if not isinstance(raw, dict):
         raise ZooConfigError("zoo config must be a JSON object")
@@ -88,75 +199,35 @@ def parse_config(raw: dict[str, Any]) -> ZooConfig:
     for key in ("name", "families", "pretrain"):
         if key not in raw:
             raise ZooConfigError(f"zoo config: missing key {key!r}")
-    families = []
-    seeds_seen: set[tuple[str, int]] = set()
-    if not isinstance(raw["families"], list) or not raw["families"]:
-        raise ZooConfigError("zoo config: 'families' must be a non-empty list")
-    for i, fam in enumerate(raw["families"]):
-        if not isinstance(fam, dict) or set(fam) - _FAMILY_KEYS or "arch" not in fam or "seeds" not in fam:
-            raise ZooConfigError(f"zoo config: families[{i}] needs 'arch' and 'seeds' (and optional 'derive') only")
-        try:
-            arch = ArchSpec(**fam["arch"]) if isinstance(fam["arch"], dict) else None
-        except TypeError as exc:
-            raise ZooConfigError(f"zoo config: families[{i}].arch: {exc}") from exc
-        if arch is None:
-            raise ZooConfigError(f"zoo config: families[{i}].arch must be an object")
-        seeds = fam["seeds"]
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-            raise ZooConfigError(f"zoo config: families[{i}].seeds must be a non-empty list of non-negative ints")
-        for seed in seeds:
-            if (arch.family, seed) in seeds_seen:
-                raise ZooConfigError(f"zoo config: seed {seed} of family {arch.family} appears twice")
-            seeds_seen.add((arch.family, seed))
-        level = fam.get("derive", "full")
-        if level not in _DERIVE_LEVELS:
-            raise ZooConfigError(f"zoo config: families[{i}].derive must be one of {_DERIVE_LEVELS}")
-        families.append(FamilyConfig(arch=arch, seeds=tuple(seeds), derive=level))
+    if not isinstance(raw["name"], str) or not raw["name"]:
+        raise _fail("name", "a non-empty string", raw["name"])
+    families = _families(raw["families"])
     pretrain = _train_spec(raw["pretrain"], "pretrain")
-    checkpoints = tuple(raw.get("checkpoints", ()))
-    if not all(isinstance(c, int) and 0 < c < pretrain.steps for c in checkpoints):
+    checkpoints = _ints(raw.get("checkpoints", []), "checkpoints", minimum=1)
+    if any(c >= pretrain.steps for c in checkpoints):
         raise ZooConfigError(f"zoo config: checkpoints must be steps between 1 and pretrain.steps - 1 ({pretrain.steps - 1})")
-    edits = tuple(raw.get("edits", ()))
-    for j, edit in enumerate(edits):
-        if not isinstance(edit, dict) or "transform" not in edit:
-            raise ZooConfigError(f"zoo config: edits[{j}] needs a 'transform' key")
-        params = {k: v for k, v in edit.items() if k != "transform"}
-        derive.describe(edit["transform"], params)  # raises ZooConfigError naming the transform and value
-    blend = tuple(raw.get("blend") or ())
-    if not all(isinstance(w, (int, float)) and 0 < w < 1 for w in blend):
-        raise ZooConfigError("zoo config: blend weights must be numbers strictly between 0 and 1")
-    lora = raw.get("lora")
-    if lora is not None:
-        if not isinstance(lora, dict) or set(lora) - {"train", "rank"} or "train" not in lora:
-            raise ZooConfigError("zoo config: lora must be {\"train\": {...}, \"rank\": r}")
-        rank = lora.get("rank", 8)
-        if not isinstance(rank, int) or rank < 1:
-            raise ZooConfigError(f"zoo config: lora.rank must be a positive integer (got {rank!r})")
-        lora = {"train": _train_spec(lora["train"], "lora.train"), "rank": rank}
-    distill = raw.get("distill")
-    if distill is not None:
-        if not isinstance(distill, dict) or set(distill) - {"teacher_seed", "student_seeds", "train", "temperature"}:
-            raise ZooConfigError("zoo config: distill takes teacher_seed, student_seeds, train, temperature")
-        first = families[0]
-        if distill.get("teacher_seed") not in first.seeds:
-            raise ZooConfigError(f"zoo config: distill.teacher_seed must be one of the first family's seeds {list(first.seeds)}")
-        students = distill.get("student_seeds", [])
-        if not students or any((first.arch.family, s) in seeds_seen for s in students):
-            raise ZooConfigError("zoo config: distill.student_seeds must be new seeds, not used by any lineage")
-        distill = {"teacher_seed": distill["teacher_seed"], "student_seeds": tuple(students),
-                   "train": _train_spec(distill.get("train", {}), "distill.train"),
-                   "temperature": float(distill.get("temperature", 2.0))}
+    edits = _edits(raw.get("edits", []))
+    blend = _blend([] if raw.get("blend") is None else raw["blend"])
+    lora = None if raw.get("lora") is None else _lora(raw["lora"])
+    distill = None if raw.get("distill") is None else _distill(raw["distill"], families)
+    merge = raw.get("merge", False)
+    if not isinstance(merge, bool):
+        raise _fail("merge", "true or false", merge)
     if blend and (len(families[0].seeds) < 2 or raw.get("finetune") is None):
         raise ZooConfigError("zoo config: blend needs two seeds in the first family and a finetune stage")
-    if raw.get("merge") and (raw.get("finetune") is None or lora is None):
+    if merge and (raw.get("finetune") is None or lora is None):
         raise ZooConfigError("zoo config: merge needs both a finetune and a lora stage")
+    smallest = min(f.arch.vocab_size for f in families)
     vocab = raw.get("tokenizer_vocab", families[0].arch.vocab_size)
-    if not isinstance(vocab, int) or any(vocab > f.arch.vocab_size for f in families):
-        raise ZooConfigError("zoo config: tokenizer_vocab must be an int no larger than every arch's vocab_size")
+    if isinstance(vocab, bool) or not isinstance(vocab, int) or not MIN_VOCAB <= vocab <= smallest:
+        raise ZooConfigError(
+            f"zoo config: tokenizer_vocab must be an int from {MIN_VOCAB} (the byte tokens) to every arch's vocab_size "
+            f"(smallest: {smallest}), got {reprlib.repr(vocab)}; set tokenizer_vocab, or raise vocab_size"
+        )
     return ZooConfig(
-        name=str(raw["name"]), tokenizer_vocab=vocab, families=tuple(families), pretrain=pretrain,
+        name=raw["name"], tokenizer_vocab=vocab, families=families, pretrain=pretrain,
         checkpoints=checkpoints, continual=_optional_spec(raw, "continual"), finetune=_optional_spec(raw, "finetune"),
-        lora=lora, edits=edits, merge=bool(raw.get("merge", False)), blend=blend, distill=distill,
+        lora=lora, edits=edits, merge=merge, blend=blend, distill=distill,
     )
 
 
@@ -167,12 +238,18 @@ def load_config(source: str | Path) -> ZooConfig:
     if str(source) in BUILTIN_CONFIGS:
         return parse_config(BUILTIN_CONFIGS[str(source)])
     path = Path(source)
+    builtins = ", ".join(sorted(BUILTIN_CONFIGS))
+    if special_file(path) or path.is_dir():
+        raise ZooConfigError(f"zoo config {path} is not a regular file (a folder, pipe or device); "
+                             f"give a JSON file or one of {builtins}")
     try:
-        raw = json.loads(path.read_text())
+        raw = load_json(path.read_bytes())
     except FileNotFoundError as exc:
-        raise ZooConfigError(f"zoo config {path} does not exist; use a JSON file or one of {sorted(BUILTIN_CONFIGS)}") from exc
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ZooConfigError(f"zoo config {path} is not valid JSON") from exc
+        raise ZooConfigError(f"zoo config {path} does not exist; use a JSON file or one of {builtins}") from exc
+    except OSError as exc:
+        raise ZooConfigError(f"cannot read zoo config {path}: {exc.strerror}; check the path and its permissions") from exc
+    except json.JSONDecodeError as exc:
+        raise ZooConfigError(f"zoo config {path} is not valid JSON ({exc}); fix the file") from exc
     return parse_config(raw)
 
 
@@ -281,10 +358,10 @@ def _repeats(edits: tuple[dict[str, Any], ...], name: str) -> bool:
 def is_built(model_dir: Path, entry: ModelEntry) -> bool:
     """A model counts as built when its directory holds weights and exactly this manifest."""
     manifest = model_dir / MANIFEST_NAME
-    if not (model_dir / "config.json").is_file() or not manifest.is_file():
+    if not (model_dir / "config.json").is_file() or not manifest.is_file():  # is_file: never opens a FIFO
         return False
     try:
-        return json.loads(manifest.read_text()) == json.loads(json.dumps(entry.to_dict()))
+        return load_json(manifest.read_bytes()) == json.loads(json.dumps(entry.to_dict()))
     except (OSError, json.JSONDecodeError):
         return False
 
@@ -308,7 +385,10 @@ def build_zoo(config: ZooConfig, out_dir: str | Path, *, device: str = "cpu", pr
     from seedprints.zoo.tokenizer import build_tokenizer
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name included
+        raise OutputPathError(f"cannot create zoo folder {out}: {exc.strerror}; choose another --out") from exc
     say(f"building the zoo tokenizer (vocab {config.tokenizer_vocab}) ...")
     tokenizer = build_tokenizer(config.tokenizer_vocab)
     planned = plan(config, tokenizer, progress=progress)

@@ -28,12 +28,13 @@ import numpy as np
 
 from seedprints import api
 from seedprints import fingerprint as _fpfile
-from seedprints.errors import LowPowerWarning, OutputPathError, SeedprintsError, UsageError, ZooConfigError
+from seedprints.errors import LowPowerWarning, SeedprintsError, UsageError, ZooConfigError
 from seedprints.fingerprint import Fingerprint, write_atomic
 from seedprints.probes import ProbeSpec, default_vocab_bound
 from seedprints.stats.methods import METHOD_PROBES, METHODS
 from seedprints.stats.result import LineageResult
-from seedprints.zoo.manifest import STAGES, ModelEntry, same_lineage, scan_zoo
+from seedprints.zoo.manifest import STAGES, ModelEntry, no_models_error, same_lineage, scan_zoo
+from seedprints.zoo.outdir import check_out_dir, make_out_dir
 
 PROBE_KINDS = ("rare", "token", "embedding")
 
@@ -732,8 +733,8 @@ def fingerprint_zoo(
     say = say or _quiet
     zoo_dir = Path(zoo_dir)
     found, scan_failed = scan_zoo(zoo_dir)
-    if not found and not scan_failed:
-        raise ZooConfigError(f"{zoo_dir} holds no model directories; build a zoo with `seedprints zoo build`")
+    if not found:
+        raise no_models_error(zoo_dir, scan_failed)
     failed = [FailedModel(p.name, str(p), msg) for p, msg in scan_failed]
     entries: dict[str, ModelEntry] = {}
     dirs: dict[str, Path] = {}
@@ -852,9 +853,10 @@ def evaluate_zoo(
     UsageError
         Unknown method or probe kind, alpha outside (0, 1).
     ZooConfigError
-        ``zoo_dir`` does not exist or holds no model directory.
+        ``zoo_dir`` does not exist, holds no model directory, or none of its models could be evaluated.
     OutputPathError
-        ``out_dir`` cannot be created or written.
+        ``out_dir`` cannot be created or written (checked before fingerprinting; it is created only
+        when there are results to write).
 
     Notes
     -----
@@ -877,11 +879,7 @@ def evaluate_zoo(
         raise UsageError(f"n, length and batch_size must be positive (got {n}, {length}, {batch_size})")
     if not zoo_dir.is_dir():
         raise ZooConfigError(f"zoo directory {zoo_dir} does not exist; build one with `seedprints zoo build`")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputPathError(f"cannot create output folder {out_dir}: {exc.strerror}; choose a writable location") from exc
-    _fpfile.check_output_path(out_dir / "results.json")
+    check_out_dir(out_dir)
 
     zoo = fingerprint_zoo(zoo_dir, sorted(set(method_kind.values())), n=n, length=length, seed=seed,
                           rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=progress, say=say)
@@ -891,6 +889,7 @@ def evaluate_zoo(
     ordered = zoo.ordered
     # a model that failed with one kind of probes is left out of every method
     names = [name for name in ordered if all(name in fps for fps in by_kind.values())]
+    require_evaluated(zoo_dir, names, failed)
     pairs: list[PairResult] = []
     skipped = {"different_width": 0}
     low_power = dict.fromkeys(chosen, 0)
@@ -946,9 +945,18 @@ def evaluate_zoo(
     return report
 
 
+def require_evaluated(zoo_dir: Path, names: Sequence[str], failed: Sequence[FailedModel]) -> None:
+    """ZooConfigError when no model of the zoo could be fingerprinted: a results page of nothing is no result."""
+    if not names:
+        first = min(failed, key=lambda f: f.name)
+        raise ZooConfigError(f"none of the {len(failed)} models of {zoo_dir} could be evaluated; first failure: "
+                             f"{first.name}: {first.message}")
+
+
 def _write_outputs(report: EvalReport, out_dir: Path, say: Callable[[str], Any]) -> None:
     from seedprints.zoo import plots, summary
 
+    make_out_dir(out_dir)
     report.paths["results"] = out_dir / "results.json"
     report.paths["summary"] = out_dir / "summary.md"
     say(f"drawing plots in {out_dir}")

@@ -15,11 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from seedprints.errors import OutputPathError, SeedprintsError, UsageError
+from seedprints.errors import SeedprintsError, UsageError
 from seedprints.fingerprint import write_atomic
 from seedprints.report import format_p
-from seedprints.zoo.evaluate import clopper_pearson, fingerprint_zoo
+from seedprints.zoo.evaluate import clopper_pearson, fingerprint_zoo, require_evaluated
 from seedprints.zoo.manifest import ModelEntry, same_lineage
+from seedprints.zoo.outdir import check_out_dir, make_out_dir
 
 DEFAULT_CANDIDATE_STAGES = ("pretrained", "distill")
 
@@ -88,10 +89,12 @@ def evaluate_identify(
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
     zoo_dir, out_dir = Path(zoo_dir), Path(out_dir)
+    check_out_dir(out_dir)
     zoo = fingerprint_zoo(zoo_dir, ["rare"], n=n, length=length, seed=seed, rare_tokens=rare_tokens, device=device,
                           batch_size=batch_size, progress=progress, say=say)
     fingerprints = zoo.fingerprints["rare"]
     names = [name for name in zoo.ordered if name in fingerprints]
+    require_evaluated(zoo_dir, names, zoo.failed)
     candidates = [name for name in names if zoo.entries[name].stage in candidate_stages]
     if not candidates:
         raise UsageError(f"no model of {zoo_dir} is at stage {', '.join(candidate_stages)}; choose other --candidate-stage")
@@ -162,10 +165,7 @@ def _overall(outcomes: list[SuspectOutcome], alpha: float) -> dict[str, Any]:
 
 
 def _write(report: IdentifyEvalReport, out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputPathError(f"cannot create output folder {out_dir}: {exc.strerror}; choose a writable location") from exc
+    make_out_dir(out_dir)
     write_atomic(out_dir / "results.json", (json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n").encode())
     write_atomic(out_dir / "summary.md", render_summary(report).encode())
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import reprlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from seedprints.errors import ZooConfigError
 from seedprints.fingerprint import write_atomic
+from seedprints.inputs import load_json, special_file
 
 MANIFEST_NAME = "zoo_manifest.json"
 MANIFEST_VERSION = 1
@@ -73,16 +75,43 @@ class ModelEntry:
         if not isinstance(data, dict):
             raise ZooConfigError(f"{where}: expected a JSON object")
         version = data.get("manifest_version", MANIFEST_VERSION)
-        if version != MANIFEST_VERSION:
-            raise ZooConfigError(f"{where}: manifest version {version} is not {MANIFEST_VERSION}; rebuild the zoo")
+        if isinstance(version, bool) or version != MANIFEST_VERSION:
+            raise ZooConfigError(f"{where}: manifest version {_shown(version)} is not {MANIFEST_VERSION}; rebuild the zoo")
         unknown = sorted(set(data) - fields - {"manifest_version"})
         missing = sorted({"name", "family", "init_seed", "lineages", "stage", "label"} - set(data))
         if unknown or missing:
             raise ZooConfigError(f"{where}: unknown keys {unknown} / missing keys {missing}")
         values = {k: v for k, v in data.items() if k in fields}
+        for key, (ok, expected) in _FIELD_CHECKS.items():
+            if key in values and not ok(values[key]):
+                raise ZooConfigError(f"{where}: {key} must be {expected}, got {_shown(values[key])}; "
+                                     "rebuild that model with `seedprints zoo build`")
         values["lineages"] = tuple(values["lineages"])
         values["parents"] = tuple(values.get("parents", ()))
         return cls(**values)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+_FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "name": (lambda v: isinstance(v, str), "a string"),
+    "family": (lambda v: isinstance(v, str), "a string"),
+    "init_seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    "lineages": (_strings, "a list of strings"),
+    "stage": (lambda v: isinstance(v, str), "a string"),
+    "label": (lambda v: isinstance(v, str), "a string"),
+    "parents": (_strings, "a list of strings"),
+    "params": (lambda v: isinstance(v, dict), "an object"),
+    "steps": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+}
+"""The type each manifest field read from JSON must have, and how the error names it."""
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as a short message fragment (JSON spelling for true, false and null)."""
+    return json.dumps(value) if value is None or isinstance(value, bool) else reprlib.repr(value)
 
 
 def lineage_id(family: str, seed: int) -> str:
@@ -104,13 +133,22 @@ def write_manifest(model_dir: Path, entry: ModelEntry) -> Path:
 def read_manifest(model_dir: Path) -> ModelEntry:
     """Read a model directory's manifest; ZooConfigError naming the directory when missing or bad."""
     path = Path(model_dir) / MANIFEST_NAME
+    if special_file(path):
+        raise ZooConfigError(f"{path} is not a regular file (a pipe or device); rebuild that model")
     try:
-        data = json.loads(path.read_text())
+        data = load_json(path.read_bytes())
     except FileNotFoundError as exc:
         raise ZooConfigError(f"{model_dir} has no {MANIFEST_NAME}; it is not a zoo model (rebuild it with `seedprints zoo build`)") from exc
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (OSError, json.JSONDecodeError) as exc:
         raise ZooConfigError(f"{path} is unreadable or not JSON; rebuild that model") from exc
     return ModelEntry.from_dict(data, where=str(path))
+
+
+def no_models_error(zoo_dir: Path, failed: list[tuple[Path, str]]) -> ZooConfigError:
+    """The error for a zoo none of whose model directories has a usable manifest (``failed``: those that have a bad one)."""
+    if failed:
+        return ZooConfigError(f"no model of {zoo_dir} has a usable manifest ({len(failed)} bad; first: {failed[0][1]})")
+    return ZooConfigError(f"{zoo_dir} holds no model directories; build a zoo with `seedprints zoo build`")
 
 
 def scan_zoo(zoo_dir: Path) -> tuple[list[tuple[Path, ModelEntry]], list[tuple[Path, str]]]:

@@ -25,12 +25,13 @@ from typing import Any
 from seedprints import api, seeds
 from seedprints import fingerprint as _fpfile
 from seedprints.encoding import RankedFingerprint, decode, encode, rank_fingerprint
-from seedprints.errors import FingerprintFormatError, OutputPathError, SeedprintsError, UsageError, ZooConfigError
+from seedprints.errors import FingerprintFormatError, SeedprintsError, UsageError, ZooConfigError
 from seedprints.fingerprint import write_atomic
 from seedprints.probes import ProbeSpec, default_vocab_bound, token_spec
 from seedprints.stats.lineage import lineage_test_ranked
 from seedprints.zoo.evaluate import FINGERPRINT_CACHE, cached_fingerprint
-from seedprints.zoo.manifest import STAGES, ModelEntry, scan_zoo
+from seedprints.zoo.manifest import STAGES, ModelEntry, no_models_error, scan_zoo
+from seedprints.zoo.outdir import check_out_dir, make_out_dir
 
 __all__ = ["DEFAULT_STAGES", "PROBE_KINDS", "SeedCurveReport", "SuspectResult", "seed_curve"]
 
@@ -331,7 +332,9 @@ def seed_curve(
         raise UsageError(f"candidates must be >= 2 and n, length, batch_size positive (got {candidates}, {n}, {length}, {batch_size})")
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
-    found, _ = scan_zoo(zoo_dir)
+    found, scan_failed = scan_zoo(zoo_dir)
+    if not found:
+        raise no_models_error(zoo_dir, scan_failed)
     suspects = _suspects(found, stages, lineages)
     if not suspects:
         raise ZooConfigError(f"{zoo_dir} has no single-lineage model at stages {', '.join(stages)}; build a zoo with `seedprints zoo build`")
@@ -342,11 +345,7 @@ def seed_curve(
     outside = sorted({e.init_seed for _, e in suspects if e.init_seed >= candidates})
     if outside:
         raise UsageError(f"true seed {outside[0]} is not among candidates 0..{candidates - 1}; raise --candidates to {outside[-1] + 1}")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputPathError(f"cannot create output folder {out_dir}: {exc.strerror}; choose a writable location") from exc
-    _fpfile.check_output_path(out_dir / "results.json")
+    check_out_dir(out_dir)
 
     results: list[SuspectResult] = []
     architectures: list[dict[str, Any]] = []
@@ -467,6 +466,7 @@ def _sweep(
 
 
 def _write_outputs(report: SeedCurveReport, out_dir: Path) -> None:
+    make_out_dir(out_dir)
     report.paths["results"] = out_dir / "results.json"
     report.paths["summary"] = out_dir / "summary.md"
     report.paths["plot"] = out_dir / "seed-curve.png"

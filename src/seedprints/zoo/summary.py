@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seedprints.errors import UsageError
+from seedprints.inputs import special_file
 from seedprints.report import format_p
 
 if TYPE_CHECKING:
@@ -182,10 +183,14 @@ def readme_block(report: "EvalReport") -> str:
 
 def read_readme(path: Path) -> str:
     """A README's text, checked to hold the results-block markers."""
+    if special_file(path):
+        raise UsageError(f"README {path} is not a regular file (a pipe or device); give a file")
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read README {path}: {exc.strerror}; check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"README {path} is not UTF-8 text; give the Markdown README to update") from exc
     update_readme(text, "")
     return text
 

@@ -26,6 +26,7 @@ __all__ = [
     "BOS_TOKEN",
     "EOS_ID",
     "EOS_TOKEN",
+    "MIN_VOCAB",
     "PAD_ID",
     "PAD_TOKEN",
     "SPECIAL_TOKENS",
@@ -38,7 +39,8 @@ PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 _MIN_CHARS_PER_DOMAIN = 1_000_000
 _CHARS_PER_VOCAB_ENTRY = 250  # 32000 tokens need ~8 MB of text with min_frequency=2
-_MIN_VOCAB = len(SPECIAL_TOKENS) + 256  # specials + the byte alphabet
+MIN_VOCAB = len(SPECIAL_TOKENS) + 256
+"""Smallest vocabulary :func:`build_tokenizer` makes: the special tokens and the 256 byte tokens."""
 
 
 def _mixture(seed: int, chars_per_domain: int) -> list[str]:
@@ -104,8 +106,8 @@ def build_tokenizer(
     >>> len(tok), tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
     (512, 1, 2, 0)
     """
-    if vocab_size < _MIN_VOCAB:
-        raise ZooConfigError(f"vocab_size must be >= {_MIN_VOCAB} (3 special + 256 bytes), got {vocab_size}")
+    if vocab_size < MIN_VOCAB:
+        raise ZooConfigError(f"vocab_size must be >= {MIN_VOCAB} (3 special + 256 bytes), got {vocab_size}")
     if chars_per_domain is None:
         chars_per_domain = max(_MIN_CHARS_PER_DOMAIN, _CHARS_PER_VOCAB_ENTRY * vocab_size)
     if chars_per_domain <= 0:

@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import hashlib
 import math
+import reprlib
 import shutil
 import tempfile
 import time
@@ -76,6 +77,21 @@ _LORA_TARGETS = {
 }
 
 
+def _require_int(owner: str, **values: Any) -> None:
+    """ZooConfigError naming the first value that is not an integer (JSON ``true`` and ``2.0`` included)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ZooConfigError(f"{owner}.{name} must be an integer, got {reprlib.repr(value)}; give a whole number")
+
+
+def _require_real(owner: str, **values: Any) -> None:
+    """ZooConfigError naming the first value that is not a finite number."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ZooConfigError(f"{owner}.{name} must be a finite number, got {reprlib.repr(value)}; "
+                                 "give a number such as 0.001")
+
+
 def _require_positive(owner: str, **values: float) -> None:
     for name, value in values.items():
         if not value > 0:
@@ -85,9 +101,10 @@ def _require_positive(owner: str, **values: float) -> None:
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
-    if unknown:
+    if unknown:  # repr: a key read from JSON may hold a newline
         raise ZooConfigError(
-            f"unknown {cls.__name__} key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
+            f"unknown {cls.__name__} key(s) {', '.join(map(reprlib.repr, unknown))}; "
+            f"known keys: {', '.join(sorted(known))}"
         )
     return cls(**data)
 
@@ -111,8 +128,8 @@ class ArchSpec:
     Raises
     ------
     ZooConfigError
-        On an unknown family, a non-positive size, or ``hidden_size`` not divisible by
-        ``num_heads``.
+        On an unknown family, a size that is not a positive integer, or ``hidden_size`` not
+        divisible by ``num_heads``.
 
     Examples
     --------
@@ -132,17 +149,13 @@ class ArchSpec:
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ZooConfigError(
-                f"unknown model family {self.family!r}; known families: {', '.join(FAMILIES)}"
+                f"unknown model family {reprlib.repr(self.family)}; known families: {', '.join(FAMILIES)}"
             )
-        _require_positive(
-            "ArchSpec",
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            intermediate_size=self.intermediate_size,
-            vocab_size=self.vocab_size,
-            max_position=self.max_position,
-        )
+        sizes = dict(hidden_size=self.hidden_size, num_layers=self.num_layers, num_heads=self.num_heads,
+                     intermediate_size=self.intermediate_size, vocab_size=self.vocab_size,
+                     max_position=self.max_position)
+        _require_int("ArchSpec", **sizes)
+        _require_positive("ArchSpec", **sizes)
         if self.hidden_size % self.num_heads:
             raise ZooConfigError(
                 f"ArchSpec.hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
@@ -250,7 +263,8 @@ class TrainSpec:
     Raises
     ------
     ZooConfigError
-        On an unknown domain or a non-positive size or learning rate.
+        On an unknown domain, a size that is not a positive integer, or a rate that is not a
+        finite number in its range.
     """
 
     domain: str = "prose"
@@ -270,12 +284,17 @@ class TrainSpec:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ZooConfigError(
-                f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}"
+                f"unknown precision {reprlib.repr(self.precision)}; known: {', '.join(PRECISIONS)}"
             )
         if self.domain not in DOMAINS:
             raise ZooConfigError(
-                f"unknown corpus domain {self.domain!r}; known domains: {', '.join(DOMAINS)}"
+                f"unknown corpus domain {reprlib.repr(self.domain)}; known domains: {', '.join(DOMAINS)}"
             )
+        _require_int("TrainSpec", steps=self.steps, batch_size=self.batch_size, seq_len=self.seq_len,
+                     warmup=self.warmup, data_seed=self.data_seed, corpus_seed=self.corpus_seed,
+                     **({} if self.max_chars is None else {"max_chars": self.max_chars}))
+        _require_real("TrainSpec", lr=self.lr, weight_decay=self.weight_decay, min_lr_ratio=self.min_lr_ratio,
+                      **({} if self.grad_clip is None else {"grad_clip": self.grad_clip}))
         _require_positive(
             "TrainSpec", steps=self.steps, batch_size=self.batch_size, seq_len=self.seq_len, lr=self.lr
         )
