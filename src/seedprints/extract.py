@@ -14,6 +14,7 @@ when a model has to run.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import inspect
@@ -51,8 +52,9 @@ _TOKENIZER_FILES = (
     "sentencepiece.bpe.model",
 )
 _WEIGHT_FILES_HINT = "model.safetensors, model.safetensors.index.json or pytorch_model.bin"
-# Weights a base model may lack without changing ``last_hidden_state`` (BERT's pooler is not in *ForMaskedLM).
-_HARMLESS_MISSING = re.compile(r"(^|\.)pooler\.")
+# Weights a base model may lack or leave unused without changing ``last_hidden_state`` (BERT's pooler is not in
+# *ForMaskedLM).
+_HARMLESS_KEYS = re.compile(r"(^|\.)pooler\.")
 _TRANSFORMERS_5 = Version(transformers.__version__).major >= 5
 _DTYPE_KWARG = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
@@ -167,10 +169,12 @@ def load_model(
     ------
     ModelLoadError
         The path is missing, is a file other than GGUF, is not a model directory, has a config
-        transformers cannot parse, has missing or unreadable weights, holds only pickled weights
-        while ``allow_pickle`` is False, needs remote code while ``trust_remote_code`` is False, is
-        a GGUF of an unsupported architecture or quantisation type, or is an adapter whose base
-        model is not a local directory.
+        transformers cannot parse or no model can be built from (see :func:`validate_config`), has
+        missing or unreadable weights, weights of other shapes than the config gives or that the
+        config does not describe, holds only pickled weights while ``allow_pickle`` is False, needs
+        remote code while ``trust_remote_code`` is False, is a GGUF of an unsupported architecture
+        or quantisation type, or is an adapter without its weights or whose base model is not a
+        local directory. Loading runs in Hugging Face offline mode (:func:`offline_hub`).
     UsageError
         Unknown ``dtype``, or a device that is not available (e.g. ``"cuda"`` without a GPU).
 
@@ -195,14 +199,15 @@ def load_model(
     source_info = formats.inspect_source(Path(source), allow_pickle=allow_pickle)
     if trust_remote_code:
         formats.warn_remote_code(Path(source))
-    if source_info.kind == "peft":
-        return _load_adapter(
-            source_info, dtype=dtype, placement=placement, trust_remote_code=trust_remote_code,
-            allow_pickle=allow_pickle, base=Path(base) if base is not None else None,
+    with offline_hub():
+        if source_info.kind == "peft":
+            return _load_adapter(
+                source_info, dtype=dtype, placement=placement, trust_remote_code=trust_remote_code,
+                allow_pickle=allow_pickle, base=Path(base) if base is not None else None,
+            )
+        return _load_directory(
+            source_info, dtype=dtype, placement=placement, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
         )
-    return _load_directory(
-        source_info, dtype=dtype, placement=placement, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
-    )
 
 
 def parse_device(device: str | torch.device) -> torch.device:
@@ -225,6 +230,29 @@ def parse_device(device: str | torch.device) -> torch.device:
 
 
 @contextlib.contextmanager
+def offline_hub() -> Iterator[None]:
+    """Hugging Face Hub offline mode for the duration: a hub lookup that transformers or peft might try fails at once.
+
+    seedprints reads local files only; this makes sure no code path (a file missing from an adapter, a base model
+    named by hub id) turns into a network request. Sets ``huggingface_hub.constants.HF_HUB_OFFLINE``, which
+    huggingface_hub and transformers consult on every request, and the ``HF_HUB_OFFLINE`` variable peft reads.
+    """
+    from huggingface_hub import constants
+
+    flag, variable = constants.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE")
+    constants.HF_HUB_OFFLINE = True
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = flag
+        if variable is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = variable
+
+
+@contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
     """Silence transformers' load reports and progress bars for the duration of a load."""
     logging = transformers.utils.logging
@@ -241,8 +269,12 @@ def quiet_transformers() -> Iterator[None]:
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0].strip() if text else type(exc).__name__
+    """The first line of an error's message, with the next line too when the first only announces it (ends in ':')."""
+    text = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    line = text[0] if text else type(exc).__name__
+    if line.endswith(":") and len(text) > 1:
+        line = f"{line} {text[1]}"
+    line = line.rstrip(".")
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
@@ -265,13 +297,66 @@ def _read_raw_config(path: Path) -> tuple[bytes, dict[str, Any]]:
         raw_bytes = config_file.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"cannot read {config_file}: {exc.strerror}; check its permissions") from exc
-    try:
-        raw = json.loads(raw_bytes)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{config_file} is not valid JSON; re-download or re-save the model") from exc
-    if not isinstance(raw, dict):
-        raise ModelLoadError(f"{config_file} is not a JSON object; re-download or re-save the model")
+    raw = formats.read_json_object(config_file, "re-download or re-save the model")
+    model_type = raw.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        raise ModelLoadError(
+            f"{config_file} gives model_type as {type(model_type).__name__} {model_type!r}; it must be a string "
+            "such as \"llama\", fix config.json"
+        )
+    for key in ("dtype", "torch_dtype"):
+        value = raw.get(key)
+        if value is not None and not (isinstance(value, str) and _torch_dtype_name(value)):
+            raise ModelLoadError(
+                f"{config_file} gives {key} {value!r}, which is not a torch dtype; set it to \"float32\", "
+                "\"bfloat16\" or \"float16\""
+            )
+    validate_config(raw, config_file)
     return raw_bytes, raw
+
+
+def _torch_dtype_name(name: str) -> bool:
+    """True for a name torch knows as a dtype (``"float16"``, ``"torch.bfloat16"``), or transformers' ``"auto"``."""
+    return name == "auto" or isinstance(getattr(torch, name.removeprefix("torch."), None), torch.dtype)
+
+
+_POSITIVE_CONFIG_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+
+
+def validate_config(config: Any, where: str | os.PathLike[str]) -> None:
+    """Refuse a config no model can be built from, before anything is allocated.
+
+    Checks that ``hidden_size``, ``num_hidden_layers``, ``num_attention_heads`` and ``vocab_size``
+    (where the config has them) are positive integers and that the heads divide the width when no
+    ``head_dim`` is given; building such a model would print warnings or fail deep in torch.
+
+    Parameters
+    ----------
+    config : transformers.PretrainedConfig, dict or object
+        The config, or the raw ``config.json`` object (checked before transformers parses it).
+    where : str or path
+        The config's file (or GGUF file), named in the message.
+
+    Raises
+    ------
+    ModelLoadError
+        Naming the field, its value and ``where``.
+    """
+    def field(name: str) -> Any:
+        return config.get(name) if isinstance(config, dict) else getattr(config, name, None)
+
+    for name in _POSITIVE_CONFIG_FIELDS:
+        value = field(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ModelLoadError(
+                f"{where} sets {name} to {value!r}; it must be a positive integer, fix the config or re-download the model"
+            )
+    hidden, heads = field("hidden_size"), field("num_attention_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and hidden % heads and not field("head_dim"):
+        raise ModelLoadError(
+            f"{where} sets hidden_size {hidden}, which num_attention_heads {heads} does not divide; fix the config "
+            "or re-download the model"
+        )
 
 
 def _remote_code_error(path: Path) -> ModelLoadError:
@@ -302,7 +387,9 @@ def _load_config(path: Path, raw: dict[str, Any], trust_remote_code: bool) -> An
                 f"{path / 'config.json'} has model_type {model_type!r}, which transformers "
                 f"{transformers.__version__} does not know; upgrade transformers{hint}"
             ) from exc
-        raise ModelLoadError(f"transformers cannot parse {path / 'config.json'}: {_first_line(exc)}") from exc
+        raise ModelLoadError(
+            f"transformers cannot parse {path / 'config.json'}: {_first_line(exc)}; fix config.json or re-download the model"
+        ) from exc
 
 
 def _checkpoint_dtype(raw: dict[str, Any]) -> str | None:
@@ -404,7 +491,9 @@ def _gguf_config(source: formats.ModelSource) -> tuple[bytes, dict[str, Any], An
     formats.check_gguf(file)
     try:
         with quiet_transformers():
-            config = transformers.AutoConfig.from_pretrained(str(source.directory), gguf_file=source.gguf_file)
+            config = transformers.AutoConfig.from_pretrained(
+                str(source.directory), gguf_file=source.gguf_file, local_files_only=True
+            )
     except Exception as exc:  # transformers raises ValueError / KeyError on GGUF metadata it cannot map
         raise ModelLoadError(f"transformers cannot read the model config in {file}: {_first_line(exc)}") from exc
     raw = config.to_dict()
@@ -429,7 +518,10 @@ def _load_weights(
             f"{where} is an encoder-decoder model ({config.model_type}); seedprints fingerprints decoder-only "
             "or encoder-only models"
         )
+    validate_config(config, where if source.kind == "gguf" else path / "config.json")
     torch_dtype = _choose_dtype(dtype, _checkpoint_dtype(raw) if source.kind != "gguf" else None)
+    if source.kind == "transformers":
+        _check_shapes(auto_class, config, source, trust_remote_code)
     try:
         module, info = _from_pretrained(
             auto_class, path, config, torch_dtype, placement, trust_remote_code, allow_pickle, source.gguf_file
@@ -444,20 +536,77 @@ def _load_weights(
             raise ModelLoadError(
                 f"{path} has config.json but no weights ({_WEIGHT_FILES_HINT}); copy the weight files into it"
             ) from exc
+        mismatch = re.search(r"size mismatch for [^\n]*", text)
+        if mismatch or "ignore_mismatched_sizes" in text:
+            detail = f" ({mismatch.group(0).rstrip('.')})" if mismatch else ""
+            raise ModelLoadError(
+                f"the tensor shapes in {where} do not match its config{detail}; the config does not match the "
+                "checkpoint, fix it (hidden_size, vocab_size, ...) or re-download the model"
+            ) from exc
         raise ModelLoadError(
             f"cannot load the weights in {where}: {_first_line(exc)}; re-download or re-save the model"
         ) from exc
-    missing = sorted(k for k in info.get("missing_keys", ()) if not _HARMLESS_MISSING.search(k))
+    missing = sorted(k for k in info.get("missing_keys", ()) if not _HARMLESS_KEYS.search(k))
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         raise ModelLoadError(
             f"the weights in {where} lack {len(missing)} tensor(s) of the model ({shown}); they would be "
             "randomly initialised, so re-download or re-save the model"
         )
+    unused = _unused_tensors(module, info.get("unexpected_keys", ()))
+    if unused:
+        raise ModelLoadError(
+            f"the weights in {where} hold {len(unused)} tensor(s) the config does not describe (e.g. {unused[0]}); "
+            "the config does not match the checkpoint, fix it (e.g. num_hidden_layers) or re-download the model"
+        )
     if placement.device_map is None and placement.device.type != "cpu" and next(module.parameters()).device != placement.device:
         module = module.to(placement.device)
     module.eval()
     return module, config, raw_bytes, raw, torch_dtype
+
+
+def _check_shapes(auto_class: Any, config: Any, source: formats.ModelSource, trust_remote_code: bool) -> None:
+    """Refuse safetensors weights whose tensors have other shapes than the config gives, before allocating anything.
+
+    The model is built on the meta device (no memory) and each checkpoint tensor is compared with the model tensor of
+    the same name, with or without the base-model prefix (``model.``); names that differ (renamed or converted
+    tensors) are left to transformers. Skipped for pickled or quantised weights, and when the meta build fails.
+    """
+    if getattr(config, "quantization_config", None) is not None:
+        return
+    stored = formats.safetensors_shapes(source.weight_files) if source.weight_files else None
+    if not stored:
+        return
+    try:
+        with torch.device("meta"), quiet_transformers(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            skeleton = auto_class.from_config(copy.deepcopy(config), trust_remote_code=trust_remote_code)
+    except Exception:  # models that cannot be built on meta: transformers' own load reports any mismatch
+        return
+    prefix = f"{getattr(skeleton, 'base_model_prefix', '')}."
+    expected = {key.removeprefix(prefix): tuple(t.shape) for key, t in skeleton.state_dict().items()}
+    for key, shape in stored.items():
+        want = expected.get(key.removeprefix(prefix))
+        if want is not None and want != shape:
+            raise ModelLoadError(
+                f"the weights in {source.directory} do not match its config: {key} is {list(shape)} in the checkpoint "
+                f"but {list(want)} by config.json; fix config.json (hidden_size, vocab_size, ...) or re-download the model"
+            )
+
+
+def _unused_tensors(module: torch.nn.Module, unexpected: Sequence[str]) -> list[str]:
+    """Checkpoint tensors transformers did not load that belong to the inner model (not to a task head it lacks).
+
+    A tensor belongs to the inner model when its name starts with the base-model prefix (``model.``) or with one of
+    the inner model's own submodules (``layers.``): e.g. layers beyond ``num_hidden_layers``, silently dropped.
+    """
+    prefix = getattr(module, "base_model_prefix", "") or None
+    base = getattr(module, "base_model", module)
+    inner = {name for name, _ in base.named_children()}
+    return sorted(
+        key for key in unexpected
+        if not _HARMLESS_KEYS.search(key) and key.split(".", 1)[0] in inner | {prefix}
+    )
 
 
 def _load_directory(
@@ -559,7 +708,7 @@ def _read_unembedding(path: Path, config: Any, module: torch.nn.Module) -> torch
     index = path / "model.safetensors.index.json"
     files = [path / "model.safetensors"]
     if index.is_file():
-        weight_map = json.loads(index.read_text()).get("weight_map", {})
+        weight_map = formats.read_json_object(index, "re-download or re-save the model").get("weight_map", {})
         files = [path / name for key, name in weight_map.items() if key.endswith("lm_head.weight")]
     for file in files:
         if file.is_file():
@@ -773,11 +922,11 @@ def _max_positions(config: Any) -> int | None:
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
-def _check_vocab(loaded: LoadedModel, max_id: int, what: str) -> None:
+def _check_vocab(loaded: LoadedModel, max_id: int, what: str, advice: str | None = None) -> None:
     if loaded.vocab_size is not None and max_id >= loaded.vocab_size:
         raise UsageError(
             f"{what} reach id {max_id} but {loaded.model_id} has only {loaded.vocab_size} token embeddings; "
-            f"make probes with --vocab-bound {loaded.vocab_size} (or less)"
+            f"{advice or f'make probes with --vocab-bound {loaded.vocab_size} (or less)'}"
         )
 
 
@@ -807,7 +956,8 @@ def _ragged_rows(loaded: LoadedModel, probes: Probes) -> list[np.ndarray]:
     empty = np.flatnonzero(lengths == 0)
     if empty.size:
         raise UsageError(f"probe row {int(empty[0])} has no tokens after tokenisation; remove it from the probe file")
-    _check_vocab(loaded, int(max(int(r.max()) for r in rows)), "probe token ids")
+    _check_vocab(loaded, int(max(int(r.max()) for r in rows)), "probe token ids",
+                 f"keep the probe file's ids below {loaded.vocab_size}")
     _check_length(loaded, int(lengths.max()))
     return rows
 
@@ -1103,11 +1253,13 @@ def read_model_shape(source: str | os.PathLike, *, trust_remote_code: bool = Fal
     info = formats.inspect_source(Path(source), allow_pickle=True)  # no weights are read here
     if info.kind == "peft":
         return read_model_shape(formats.adapter_base(info.directory, None), trust_remote_code=trust_remote_code)
-    if info.kind == "gguf":
-        _, _, config = _gguf_config(info)
-    else:
-        _, raw = _read_raw_config(info.directory)
-        config = _load_config(info.directory, raw, trust_remote_code)
+    with offline_hub():
+        if info.kind == "gguf":
+            _, _, config = _gguf_config(info)
+        else:
+            _, raw = _read_raw_config(info.directory)
+            config = _load_config(info.directory, raw, trust_remote_code)
+    validate_config(config, source)
     hidden = getattr(config, "hidden_size", None)
     if not isinstance(hidden, int):
         raise ModelLoadError(f"{source} gives no hidden_size in its config; seedprints cannot fingerprint this model")

@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from seedprints.errors import ModelLoadError
+from seedprints.inputs import load_json, special_file
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _DIGEST_SAMPLES = 64
 _DIGEST_CHUNK = 1 << 16
 _FLOAT_GGML_TYPES = ("F32", "F16")
+_ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # the names peft reads, nothing else
+_MAX_SAFETENSORS_HEADER = 100_000_000  # bytes; the safetensors library's own limit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,15 +57,17 @@ def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
     Raises
     ------
     ModelLoadError
-        The path is missing, is a file other than GGUF, is neither a model, a GGUF nor an adapter
-        directory, holds several GGUF files, or holds only pickled weights while ``allow_pickle``
-        is False.
+        The path is missing, is a pipe or device, is a file other than GGUF, is neither a model, a
+        GGUF nor an adapter directory, holds several GGUF files, has an unreadable shard index, is
+        an adapter without its weights, or holds only pickled weights while ``allow_pickle`` is False.
     """
     if not path.exists():
         raise ModelLoadError(
             f"model directory {path} does not exist; pass a local Hugging Face model directory "
             "(seedprints never downloads models)"
         )
+    if special_file(path):
+        raise ModelLoadError(f"{path} is not a regular file or directory (a pipe or device); pass a model directory")
     if path.is_file():
         if path.suffix.lower() == ".gguf":
             return ModelSource("gguf", path.parent, path.name, (path,))
@@ -70,7 +75,13 @@ def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
     files = sorted(p for p in path.iterdir() if p.is_file())
     if (path / "adapter_config.json").is_file():
         weights = tuple(p for p in files if p.name.startswith("adapter_model"))
+        adapter_config(path)
         _check_pickle(path, weights, allow_pickle, "adapter weights")
+        if not any(p.name in _ADAPTER_WEIGHTS for p in weights):
+            raise ModelLoadError(
+                f"adapter {path} has adapter_config.json but no {_ADAPTER_WEIGHTS[0]}; copy the adapter's weight "
+                "file into it (seedprints never downloads)"
+            )
         return ModelSource("peft", path, None, weights)
     ggufs = [p for p in files if p.suffix.lower() == ".gguf"]
     if not (path / "config.json").is_file():
@@ -86,7 +97,56 @@ def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
         )
     weights = tuple(p for p in files if p.suffix == ".safetensors" or p.suffix in PICKLE_SUFFIXES)
     _check_pickle(path, weights, allow_pickle, "weights")
+    for index in path.glob("*.index.json"):
+        advice = "re-download the model's index file or re-save the model"
+        if not isinstance(read_json_object(index, advice).get("weight_map"), dict):
+            raise ModelLoadError(f"{index} has no weight_map object; {advice}")
     return ModelSource("transformers", path, None, weights)
+
+
+def read_json_object(file: Path, advice: str) -> dict[str, Any]:
+    """A JSON object from a model's metadata file (config, index, adapter config), or one clear error.
+
+    Raises
+    ------
+    ModelLoadError
+        The file is unreadable, is not JSON (junk, too deep, over-long integers) or holds no JSON
+        object; the message ends with ``advice``.
+    """
+    try:
+        raw = load_json(file.read_bytes())
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {file}: {exc.strerror or exc}; {advice}") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{file} is not valid JSON ({exc}); {advice}") from exc
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{file} is not a JSON object; {advice}")
+    return raw
+
+
+def safetensors_shapes(files: tuple[Path, ...]) -> dict[str, tuple[int, ...]] | None:
+    """Every tensor's shape from the headers of safetensors files (no tensor data is read).
+
+    Returns None when a file is not safetensors or its header is unreadable: the loader then
+    reports that file itself.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    for file in files:
+        if file.suffix != ".safetensors":
+            return None
+        try:
+            with file.open("rb") as handle:
+                size = int.from_bytes(handle.read(8), "little")
+                header = load_json(handle.read(size)) if 0 < size <= _MAX_SAFETENSORS_HEADER else None
+        except (OSError, json.JSONDecodeError):
+            return None
+        if not isinstance(header, dict):
+            return None
+        for key, entry in header.items():
+            shape = entry.get("shape") if isinstance(entry, dict) else None
+            if key != "__metadata__" and isinstance(shape, list) and all(isinstance(n, int) for n in shape):
+                shapes[key] = tuple(shape)
+    return shapes
 
 
 def _check_pickle(path: Path, weights: tuple[Path, ...], allow_pickle: bool, what: str) -> None:
@@ -176,14 +236,7 @@ def gguf_unembedding(file: Path) -> Any:
 
 def adapter_config(directory: Path) -> dict[str, Any]:
     """The parsed ``adapter_config.json`` of an adapter directory."""
-    file = directory / "adapter_config.json"
-    try:
-        raw = json.loads(file.read_bytes())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{file} is not a readable JSON file; re-save the adapter") from exc
-    if not isinstance(raw, dict):
-        raise ModelLoadError(f"{file} is not a JSON object; re-save the adapter")
-    return raw
+    return read_json_object(directory / "adapter_config.json", "re-save the adapter")
 
 
 def adapter_base(directory: Path, base: Path | None) -> Path:

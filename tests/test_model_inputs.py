@@ -1,0 +1,220 @@
+"""Broken model directories: each gets one clear error before anything is built, and nothing reaches the network."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import types
+from pathlib import Path
+
+import pytest
+
+from .conftest import assert_one_line_error, run
+from seedprints import extract, formats
+from seedprints.errors import ModelLoadError
+from seedprints.extract import load_model, offline_hub, validate_config
+
+
+def _copy(src: Path, dst: Path, **config_changes) -> Path:
+    """A copy of a model directory with some config.json fields replaced."""
+    shutil.copytree(src, dst)
+    if config_changes:
+        config = json.loads((dst / "config.json").read_text())
+        config.update(config_changes)
+        (dst / "config.json").write_text(json.dumps(config))
+    return dst
+
+
+def _fingerprint(capsys, model: Path, out: Path) -> tuple[int, str]:
+    code, _, err = run(capsys, "fingerprint", model, "-o", out, "--n", 10, "--length", 8)
+    return code, err
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any DNS look-up or socket connection fails the test loudly."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("seedprints tried the network")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# PEFT adapters and the hub
+
+
+def _weightless_adapter(base: Path, where: Path) -> Path:
+    where.mkdir(parents=True)
+    config = {"peft_type": "LORA", "base_model_name_or_path": str(base), "r": 4, "target_modules": ["q_proj"]}
+    (where / "adapter_config.json").write_text(json.dumps(config))
+    return where
+
+
+class TestAdapterWithoutWeights:
+    def test_refused_before_any_lookup(self, tiny_llama_dir, tmp_path, monkeypatch, no_network):
+        monkeypatch.chdir(tmp_path)
+        _weightless_adapter(tiny_llama_dir, tmp_path / "ns" / "adapter")
+        with pytest.raises(ModelLoadError, match=r"no adapter_model\.safetensors; copy"):
+            load_model("ns/adapter")  # a relative path shaped like a hub id: the case that used to go online
+
+    def test_cli_one_line_no_file(self, tiny_llama_dir, tmp_path, capsys, no_network):
+        adapter = _weightless_adapter(tiny_llama_dir, tmp_path / "adapter")
+        code, err = _fingerprint(capsys, adapter, tmp_path / "out.fp")
+        assert_one_line_error(code, err, "no adapter_model.safetensors", "never downloads")
+        assert not (tmp_path / "out.fp").exists()
+
+    def test_junk_adapter_config_named(self, tmp_path):
+        (tmp_path / "adapter").mkdir()
+        (tmp_path / "adapter" / "adapter_config.json").write_text("[" * 100_000)
+        with pytest.raises(ModelLoadError, match=r"adapter_config\.json is not valid JSON \(it nests too deeply\)"):
+            load_model(tmp_path / "adapter")
+
+
+class TestOfflineHub:
+    def test_peft_hub_fallback_stays_offline(self, tmp_path, monkeypatch, no_network):
+        from huggingface_hub import constants
+        from peft.utils import load_peft_weights
+
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "ns" / "adapter").mkdir(parents=True)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        with pytest.raises(AssertionError, match="network"):  # without the guard peft asks the hub
+            load_peft_weights("ns/adapter", device="cpu")
+        with offline_hub(), pytest.raises(Exception) as caught:
+            load_peft_weights("ns/adapter", device="cpu")
+        assert not isinstance(caught.value, AssertionError)
+        assert constants.HF_HUB_OFFLINE is False and "HF_HUB_OFFLINE" not in os.environ
+
+    def test_model_loads_run_offline(self, tiny_llama_dir, monkeypatch):
+        from huggingface_hub import constants
+
+        seen = []
+        original = extract._from_pretrained
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+        def spy(*args, **kwargs):
+            seen.append((constants.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE")))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(extract, "_from_pretrained", spy)
+        load_model(tiny_llama_dir)
+        assert seen == [(True, "1")]
+        assert constants.HF_HUB_OFFLINE is False
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Config and index files
+
+
+class TestConfigFiles:
+    def test_junk_shard_index(self, tiny_llama_dir, tmp_path, capsys):
+        model = _copy(tiny_llama_dir, tmp_path / "m")
+        (model / "model.safetensors.index.json").write_text("{junk")
+        with pytest.raises(ModelLoadError, match=r"index\.json is not valid JSON .*re-download"):
+            load_model(model)
+        code, err = _fingerprint(capsys, model, tmp_path / "out.fp")
+        assert_one_line_error(code, err, "model.safetensors.index.json is not valid JSON")
+        assert not (tmp_path / "out.fp").exists()
+
+    def test_shard_index_without_weight_map(self, tiny_llama_dir, tmp_path):
+        model = _copy(tiny_llama_dir, tmp_path / "m")
+        (model / "model.safetensors.index.json").write_text('{"metadata": {}}')
+        with pytest.raises(ModelLoadError, match=r"index\.json has no weight_map object"):
+            load_model(model)
+
+    def test_config_with_huge_integer(self, tiny_llama_dir, tmp_path):
+        model = _copy(tiny_llama_dir, tmp_path / "m")
+        (model / "config.json").write_text('{"model_type": "llama", "hidden_size": ' + "9" * 5000 + "}")
+        with pytest.raises(ModelLoadError, match=r"config\.json is not valid JSON \(it holds an integer too long"):
+            load_model(model)
+
+    def test_model_type_must_be_a_string(self, tiny_llama_dir, tmp_path):
+        model = _copy(tiny_llama_dir, tmp_path / "m", model_type=["llama"])
+        with pytest.raises(ModelLoadError, match=r"model_type as list \['llama'\]; it must be a string"):
+            load_model(model)
+
+    def test_unknown_dtype_named(self, tiny_llama_dir, tmp_path):
+        model = _copy(tiny_llama_dir, tmp_path / "m", dtype="float99")
+        with pytest.raises(ModelLoadError, match=r"dtype 'float99', which is not a torch dtype; set it to"):
+            load_model(model)
+
+    def test_width_given_as_text(self, tiny_llama_dir, tmp_path):
+        model = _copy(tiny_llama_dir, tmp_path / "m", hidden_size="abc")
+        with pytest.raises(ModelLoadError, match=r"sets hidden_size to 'abc'; it must be a positive integer"):
+            load_model(model)
+
+    def test_transformers_validation_reason_is_kept(self, tiny_llama_dir, tmp_path):
+        model = _copy(tiny_llama_dir, tmp_path / "m", intermediate_size="abc")
+        with pytest.raises(ModelLoadError, match=r"'intermediate_size': TypeError: .*expected int.*; fix config\.json"):
+            load_model(model)
+
+    def test_fifo_as_model_path(self, tmp_path):
+        fifo = tmp_path / "model"
+        os.mkfifo(fifo)
+        with pytest.raises(ModelLoadError, match=r"not a regular file or directory \(a pipe or device\)"):
+            load_model(fifo)
+
+
+class TestImpossibleConfig:
+    @pytest.mark.parametrize(
+        ("field", "value"), [("hidden_size", 0), ("num_hidden_layers", 0), ("vocab_size", -5), ("num_attention_heads", 0)]
+    )
+    def test_refused_before_building(self, tiny_llama_dir, tmp_path, field, value):
+        model = _copy(tiny_llama_dir, tmp_path / "m", **{field: value})
+        with pytest.raises(ModelLoadError, match=rf"sets {field} to {value}; it must be a positive integer"):
+            load_model(model)
+
+    def test_cli_prints_only_the_error(self, tiny_llama_dir, tmp_path, capsys):
+        model = _copy(tiny_llama_dir, tmp_path / "m", hidden_size=0)
+        code, err = _fingerprint(capsys, model, tmp_path / "out.fp")
+        assert_one_line_error(code, err, "sets hidden_size to 0")
+        assert not (tmp_path / "out.fp").exists()
+
+    def test_heads_must_divide_the_width(self):
+        config = types.SimpleNamespace(hidden_size=32, num_attention_heads=3, num_hidden_layers=2, vocab_size=100)
+        with pytest.raises(ModelLoadError, match=r"hidden_size 32, which num_attention_heads 3 does not divide"):
+            validate_config(config, "cfg.json")
+        validate_config(types.SimpleNamespace(**{**vars(config), "head_dim": 16}), "cfg.json")  # explicit head_dim
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Config against checkpoint
+
+
+class TestConfigAgainstWeights:
+    @pytest.mark.parametrize(
+        ("change", "fragment"),
+        [
+            ({"vocab_size": 50}, "model.embed_tokens.weight is [100, 32] in the checkpoint but [50, 32] by config.json"),
+            ({"hidden_size": 64}, "model.embed_tokens.weight is [100, 32] in the checkpoint but [100, 64]"),
+            ({"vocab_size": 10**12}, "but [1000000000000, 32] by config.json"),
+        ],
+    )
+    def test_shape_mismatch_names_the_tensor(self, tiny_llama_dir, tmp_path, capsys, change, fragment):
+        model = _copy(tiny_llama_dir, tmp_path / "m", **change)
+        code, err = _fingerprint(capsys, model, tmp_path / "out.fp")
+        assert_one_line_error(code, err, fragment, "fix config.json")
+        assert "above report" not in err and not (tmp_path / "out.fp").exists()
+
+    def test_mismatch_found_by_transformers_still_one_line(self, tiny_llama_dir, tmp_path, monkeypatch):
+        model = _copy(tiny_llama_dir, tmp_path / "m", vocab_size=50)
+        monkeypatch.setattr(formats, "safetensors_shapes", lambda files: None)  # skip our own check
+        with pytest.raises(ModelLoadError, match=r"tensor shapes in .* do not match its config") as caught:
+            load_model(model)
+        assert "above report" not in str(caught.value) and "\n" not in str(caught.value)
+
+    def test_tensors_beyond_the_config_are_refused(self, tiny_llama_dir, tmp_path, capsys):
+        model = _copy(tiny_llama_dir, tmp_path / "m", num_hidden_layers=1)
+        with pytest.raises(ModelLoadError, match=r"hold 9 tensor\(s\) the config does not describe \(e\.g\. model\.layers\.1\."):
+            load_model(model)
+        code, err = _fingerprint(capsys, model, tmp_path / "out.fp")
+        assert_one_line_error(code, err, "the config does not match the checkpoint")
+
+    @pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_bert_dir", "tiny_gpt2_dir"])
+    def test_task_heads_are_not_unused_tensors(self, fixture, request):
+        assert load_model(request.getfixturevalue(fixture)).hidden_size == 32  # lm_head / cls.* stay unread
