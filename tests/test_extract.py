@@ -104,7 +104,7 @@ class TestRaggedProbes:
     def test_token_file_id_out_of_vocab(self, tmp_path, llama):
         rows = _ragged_rows()
         rows[3][0] = 150
-        with pytest.raises(UsageError, match=r"150.*100.*--vocab-bound"):
+        with pytest.raises(UsageError, match=r"150.*100 token embeddings; keep the probe file.s ids below 100"):
             extract_hidden_states(llama, _token_file(tmp_path, rows))
 
     def test_text_file_uses_the_tokenizer(self, tmp_path, llama):
