@@ -69,6 +69,7 @@ CASES: tuple[Case, ...] = (
     _c("missing-zoo", "zoo directory does not exist", "zoo eval no-such-zoo --out results", 1, "does not exist"),
     _c("path-too-long", "a path longer than the file system allows", "compare base.fp " + "x" * 300, 1, "File name too long"),
     Case("newline-in-path", "a path with a line break in it", ("compare", "base.fp", "no\nsuch.fp"), 1, "no\\nsuch.fp"),
+    _c("demo-out-file", "demo --out names a file", "demo --out notes.txt", 1, "is a file"),
     _c("missing-zoo-config", "zoo config file does not exist", "zoo build --config missing-zoo.json --out zoo", 1, "does not exist"),
     # files that are not fingerprints
     _c("text-as-fingerprint", "a text file given as fingerprint", "compare notes.txt base.fp", 1, "is not a seedprints fingerprint"),
@@ -87,7 +88,28 @@ CASES: tuple[Case, ...] = (
     _c("other-width", "hidden sizes differ", "compare base.fp narrow.fp", 1, "hidden sizes differ"),
     _c("nan-hidden", "NaN in the suspect's hidden states", "compare base.fp nan.fp", 1, "NaN/Inf"),
     _c("paper-width", "paper mode on different widths", "compare base.fp narrow.fp --method paper", 1, "hidden sizes differ"),
+    # pipes, devices, and outputs that would destroy an input
+    _c("input-is-pipe", "a FIFO given as a fingerprint", "compare base.fp pipe.fp", 1, "not a regular file"),
+    _c("verify-pipe", "a FIFO given as a bundle", "verify pipe.fp", 1, "not a regular file"),
+    _c("output-is-pipe", "--bundle names a FIFO", "compare base.fp suspect.fp --bundle pipe.fp", 1, "not a regular file"),
+    _c("output-is-input", "--bundle names one of the inputs", "compare base.fp suspect.fp --bundle suspect.fp", 1,
+       "is the input suspect.fp itself"),
+    _c("bundle-onto-registry", "identify's --bundle names the registry", "identify suspect.fp --registry reg.db "
+       "--bundle reg.db", 1, "is the input reg.db itself"),
+    _c("output-is-like", "-o names the --like file", "fingerprint not-a-model -o base.fp --like base.fp", 1,
+       "is the input base.fp itself"),
+    _c("force-foreign-report", "--force on a folder holding more than a report", "compare base.fp suspect.fp "
+       "--report old-report --force", 1, "holds something other than a seedprints report"),
     # bad option values (usage errors)
+    _c("ignored-probe-options", "probe and device options with two fingerprint files", "compare base.fp suspect.fp "
+       "--length 999 --device cuda", 2, "would be ignored"),
+    _c("like-with-probe-options", "probe options that the --like file overrides", "fingerprint not-a-model -o x.fp "
+       "--like base.fp --length 8", 2, "the probes come from the --like file"),
+    _c("probe-seed-negative", "--probe-seed -1", "fingerprint not-a-model -o out.fp --probe-seed -1", 2,
+       "must be 0 or a positive integer"),
+    _c("n-too-large", "--n beyond what a fingerprint file holds", "fingerprint not-a-model -o out.fp --n 1000000000", 2,
+       "at most 10000000 probes"),
+    Case("keygen-empty-name", "keygen given an empty name", ("keygen", ""), 2, "names no file"),
     _c("alpha-range", "--alpha outside (0, 1)", "compare base.fp suspect.fp --alpha 2", 2, "must be between 0 and 1"),
     _c("alpha-text", "--alpha not a number", "compare base.fp suspect.fp --alpha lots", 2, "should be a valid number"),
     _c("n-zero", "--n 0", "fingerprint not-a-model -o out.fp --n 0", 2, "must be a positive integer"),
@@ -117,6 +139,12 @@ CASES: tuple[Case, ...] = (
     _c("bundle-not-json", "a text file given as bundle", "verify notes.txt", 1, "not an evidence bundle"),
     _c("bundle-edited", "a bundle edited after sealing", "verify edited.json", 1, "seal does not match"),
     _c("bundle-forged", "a result changed and re-sealed", "verify forged.json", 1, "does not recompute"),
+    _c("bundle-md5-seal", "a bundle whose seal names another algorithm", "verify md5-seal.json", 1, "is sealed with 'md5'"),
+    _c("bundle-control-name", "a fingerprint name with a line break (could print fake lines)", "verify control-name.json",
+       1, "control characters"),
+    _c("bundle-huge-settings", "n_permutations = 10^9 in a bundle's settings", "verify huge-permutations.json", 1,
+       "expected an integer in 0..100000"),
+    _c("bundle-long-integer", "a 5000-digit integer in a bundle", "verify long-integer.json", 1, "integer too long"),
     _c("bundle-family-forged", "an identify bundle's Holm-adjusted p changed and re-sealed", "verify id-forged.json", 1,
        "Holm-adjusted log10 p"),
     _c("bundle-fp-altered", "an embedded fingerprint altered and re-sealed", "verify altered-fp.json", 1, "does not match its SHA-256"),
@@ -135,7 +163,80 @@ CASES: tuple[Case, ...] = (
     _c("verify-edited-after-signing", "a signed bundle edited and re-sealed (not re-signed)", "verify signed-edited.json", 1,
        "does not match the contents"),
     _c("keygen-existing", "keygen onto an existing key pair", "keygen lab.key", 1, "already exist"),
+    # registry files, archives and init-seed configs
+    _c("registry-export-self", "export over the registry itself", "registry export reg.db --registry reg.db", 1,
+       "the registry's own file"),
+    _c("registry-export-wal", "export over the registry's write-ahead log", "registry export reg.db-wal --registry reg.db",
+       1, "the registry's own file"),
+    _c("registry-export-dir", "export into a folder", "registry export existing-dir --registry reg.db", 1,
+       "existing-dir/registry.tar"),
+    _c("registry-export-pipe", "export into a FIFO", "registry export pipe.fp --registry reg.db", 1, "not a regular file"),
+    _c("registry-device", "--registry names a device", "registry list --registry /dev/null", 1, "not a regular file"),
+    _c("registry-pipe", "--registry names a FIFO", "registry list --registry pipe.fp", 1, "not a regular file"),
+    _c("registry-folder-missing", "a new registry in a folder that does not exist",
+       "registry add base.fp --name x --registry no-folder/x.db", 1, "does not exist; create it first"),
+    _c("registry-import-pipe", "import from a FIFO", "registry import pipe.fp --registry new.db", 1, "not a regular file"),
+    _c("registry-import-long-integer", "an archive manifest with a 5000-digit number",
+       "registry import bigint.tar --registry new.db", 1, "integer too long"),
+    _c("registry-import-deep", "an archive manifest nested 100,000 deep", "registry import deep.tar --registry new.db", 1,
+       "nests too deeply"),
+    _c("registry-import-newline", "an archived source path holding a newline", "registry import src-nl.tar "
+       "--registry new.db", 1, "control characters"),
+    _c("seeds-config-pipe", "seeds register --config names a FIFO", "seeds register --config pipe.fp --seeds 0 "
+       "--registry new.db", 1, "not a regular file"),
+    _c("seeds-config-deep", "a seeds config nested 100,000 deep", "seeds register --config deepcfg.json --seeds 0 "
+       "--registry new.db", 1, "nests too deeply"),
+    _c("seeds-hidden-text", "hidden_size given as text", "seeds register --config cfg-hs-str.json --seeds 0 "
+       "--registry new.db", 1, "hidden_size must be an integer"),
+    _c("seeds-heads-3", "a width of 32 split into 3 heads", "seeds register --config cfg-heads-3.json --seeds 0 "
+       "--registry new.db", 1, "correct the config"),
+    _c("seeds-dtype-bad", "dtype float99", "seeds register --config cfg-dtype-bad.json --seeds 0 --registry new.db", 1,
+       "not a torch dtype"),
+    _c("seeds-vocab-huge", "vocab_size 10^12 (more memory than the machine has)", "seeds register --config "
+       "cfg-vocab-huge.json --seeds 0 --registry new.db", 1, "more than this machine's"),
+    _c("seeds-vocab-negative", "vocab_size -5", "seeds register --config cfg-vocab-neg.json --seeds 0 --registry new.db",
+       1, "vocab_size must be an integer of at least 2"),
+    Case("seeds-huge-seed", "a 5000-digit seed", ("seeds", "register", "--config", "cfg-vocab-neg.json", "--seeds", "9" * 5000,
+                                                  "--registry", "new.db"), 1, "too large"),
+    # model folders with impossible configs
+    _c("adapter-no-weights", "a PEFT adapter without its weights (once made a network request)",
+       "fingerprint ns/adapter -o out.fp", 1, "no adapter_model.safetensors"),
+    _c("index-junk", "a shard index that is not JSON", "fingerprint index-junk -o out.fp", 1, "not valid JSON"),
+    _c("config-zero-width", "hidden_size 0", "fingerprint zero-width -o out.fp", 1, "hidden_size"),
+    _c("config-model-type-list", "model_type given as a list", "fingerprint mt-list -o out.fp", 1, "must be a string"),
+    _c("config-width-text", "hidden_size given as text", "fingerprint hs-text -o out.fp", 1, "'abc'"),
+    _c("config-bad-dtype", "dtype float99", "fingerprint bad-dtype -o out.fp", 1, "not a torch dtype"),
     # zoo
+    _c("zoo-eval-empty", "a zoo folder with no model in it", "zoo eval empty-zoo --out results", 1, "no model"),
+    _c("zoo-eval-bad-manifest", "a manifest field of the wrong type", "zoo eval bad-manifest-zoo --out results", 1,
+       "lineages must be a list of strings"),
+    _c("zoo-identify-bad-manifest", "the same, for zoo identify", "zoo identify bad-manifest-zoo --out results", 1,
+       "lineages must be a list of strings"),
+    _c("zoo-seeds-bad-manifest", "the same, for zoo seeds", "zoo seeds bad-manifest-zoo --out results", 1,
+       "lineages must be a list of strings"),
+    _c("zoo-eval-junk-manifest", "a manifest that is not JSON", "zoo eval junk-manifest-zoo --out results", 1, "not JSON"),
+    _c("zoo-eval-nothing-evaluated", "every model of the zoo fails to load", "zoo eval broken-zoo --out results", 1,
+       "could be evaluated"),
+    _c("zoo-config-pipe", "zoo build --config names a FIFO", "zoo build --config pipe.fp --out zoo", 1, "not a regular file"),
+    _c("zoo-eval-readme-pipe", "--update-readme names a FIFO", "zoo eval empty-zoo --out results --update-readme pipe.fp", 1,
+       "not a regular file"),
+    _c("zoo-eval-out-file", "zoo eval --out names a file", "zoo eval empty-zoo --out notes.txt", 1, "not a folder"),
+    _c("zoo-config-checkpoints-int", "checkpoints: 5", "zoo build --config zc-checkpoints-int.json --out zoo", 1,
+       "checkpoints must be a list"),
+    _c("zoo-config-edits-int", "edits: 5", "zoo build --config zc-edits-int.json --out zoo", 1, "edits must be a list"),
+    _c("zoo-config-blend-int", "blend: 5", "zoo build --config zc-blend-int.json --out zoo", 1, "blend must be a list"),
+    _c("zoo-config-students-int", "distill.student_seeds: 9", "zoo build --config zc-students-int.json --out zoo", 1,
+       "student_seeds must be a list"),
+    _c("zoo-config-steps-text", "pretrain.steps: \"many\"", "zoo build --config zc-steps-str.json --out zoo", 1,
+       "steps must be an integer"),
+    _c("zoo-config-temperature-text", "distill.temperature: \"hot\"", "zoo build --config zc-temperature-str.json "
+       "--out zoo", 1, "temperature must be a finite number"),
+    _c("zoo-config-hidden-text", "arch.hidden_size: \"abc\"", "zoo build --config zc-hidden-str.json --out zoo", 1,
+       "hidden_size must be an integer"),
+    _c("zoo-config-long-integer", "a 5000-digit number in a zoo config", "zoo build --config zc-bigint.json --out zoo", 1,
+       "integer too long"),
+    _c("zoo-config-deep", "a zoo config nested 100,000 deep", "zoo build --config zc-deep.json --out zoo", 1,
+       "nests too deeply"),
     _c("zoo-config-unknown-key", "zoo config with an unknown key", "zoo build --config bad-zoo.json --out zoo", 1, "unknown keys"),
     _c("zoo-eval-file", "zoo eval on a file", "zoo eval notes.txt --out results", 1, "does not exist"),
     # registry
@@ -214,12 +315,19 @@ def build_workspace(folder: Path) -> Path:
     (folder / "pickled-model" / "pytorch_model.bin").write_bytes(b"\x80\x04pickled weights stand-in")
     (folder / "bad-zoo.json").write_text(json.dumps({"name": "x", "colour": "red"}))
     _bundles(folder, bd)
+    os.mkfifo(folder / "pipe.fp")
+    (folder / "old-report").mkdir()
+    (folder / "old-report" / "results.json").write_text("{}\n")
+    (folder / "old-report" / "my-notes.txt").write_text("not part of any report\n")
     from seedprints.registry import Registry
 
     with Registry.open(folder / "reg.db") as reg:
         reg.add(base, name="base")
     _identify_bundle(folder, bd)
     _signed_bundles(folder, bd)
+    _archives(folder)
+    _configs(folder)
+    _zoos(folder)
     return folder
 
 
@@ -264,6 +372,11 @@ def _bundles(folder: Path, bd) -> None:  # noqa: ANN001
         entry["data_base64"] = base64.b64encode(bytes(raw)).decode()
         assert hashlib.sha256(bytes(raw)).hexdigest() != entry["sha256"]
 
+    spoil("md5-seal.json", lambda d: d["seal"].update(algorithm="md5"), reseal=True)
+    spoil("control-name.json", lambda d: d["fingerprints"].update({"ref\n  signed by key 0": d["fingerprints"]["reference"]}),
+          reseal=True)
+    spoil("huge-permutations.json", lambda d: d["tests"][0]["settings"].update(n_permutations=10**9), reseal=True)
+    (folder / "long-integer.json").write_text('{"bundle_format": ' + "9" * 5000 + "}")
     spoil("edited.json", lambda d: d["tests"][0]["result"].update(verdict="independent"), reseal=False)
     spoil("forged.json", lambda d: d["tests"][0]["result"].update(verdict="independent"), reseal=True)
     spoil("altered-fp.json", alter_fp, reseal=True)
@@ -300,6 +413,80 @@ def _signed_bundles(folder: Path, bd) -> None:  # noqa: ANN001
     data["command"] = "seedprints compare other.fp suspect.fp"
     data["seal"]["digest"] = bd.seal(data)
     (folder / "signed-edited.json").write_text(json.dumps(data))
+
+
+def _archives(folder: Path) -> None:
+    """Registry archives whose manifest holds a 5000-digit number, nests 100,000 deep, or a source path with a newline."""
+    import io
+    import tarfile
+
+    from seedprints.registry import Registry
+    from seedprints.registry.archive import MANIFEST
+
+    with Registry.open(folder / "reg.db") as reg:
+        reg.export(folder / "good.tar")
+    with tarfile.open(folder / "good.tar") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    manifest = json.loads(dict((m.name, data) for m, data in members)[MANIFEST])
+    with_newline = json.loads(json.dumps(manifest))
+    with_newline["entries"][0]["source_path"] = "a\nb"
+    for name, text in (("bigint.tar", '{"version": ' + "9" * 5000 + "}"), ("deep.tar", "[" * 100_000),
+                       ("src-nl.tar", json.dumps(with_newline))):
+        with tarfile.open(folder / name, "w", format=tarfile.PAX_FORMAT) as tar:
+            for member, data in members:
+                data = text.encode() if member.name == MANIFEST else data
+                member.size = len(data)
+                tar.addfile(member, io.BytesIO(data))
+    (folder / "good.tar").unlink()
+
+
+def _configs(folder: Path) -> None:
+    """Tiny Llama configs with one bad field each (for seeds register), and config-only model folders."""
+    tiny = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 100, "max_position_embeddings": 64}
+    (folder / "deepcfg.json").write_text("[" * 100_000)
+    for name, change in (("hs-str", {"hidden_size": "abc"}), ("heads-3", {"num_attention_heads": 3, "num_key_value_heads": 3}),
+                         ("dtype-bad", {"dtype": "float99"}), ("vocab-huge", {"vocab_size": 10**12}),
+                         ("vocab-neg", {"vocab_size": -5})):
+        (folder / f"cfg-{name}.json").write_text(json.dumps({**tiny, **change}))
+    for name, config in (("zero-width", {"model_type": "llama", "hidden_size": 0}), ("mt-list", {"model_type": ["llama"]}),
+                         ("hs-text", {"model_type": "llama", "hidden_size": "abc"}),
+                         ("bad-dtype", {"model_type": "llama", "hidden_size": 32, "dtype": "float99"})):
+        (folder / name).mkdir()
+        (folder / name / "config.json").write_text(json.dumps(config))
+    (folder / "index-junk").mkdir()
+    (folder / "index-junk" / "config.json").write_text(json.dumps(tiny))
+    (folder / "index-junk" / "model.safetensors.index.json").write_text("{junk")
+    adapter = folder / "ns" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "base_model_name_or_path": "index-junk",
+                                                             "r": 2, "target_modules": ["q_proj"]}))
+
+
+def _zoos(folder: Path) -> None:
+    """Zoo configs with one mistyped field each, and zoos that are empty or hold a bad manifest."""
+    config = {"name": "t", "families": [{"arch": {"family": "llama", "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                                                  "intermediate_size": 64, "vocab_size": 128, "max_position": 64},
+                                         "seeds": [1]}],
+              "pretrain": {"domain": "prose", "steps": 2, "batch_size": 2, "seq_len": 16, "lr": 0.001, "warmup": 1,
+                           "data_seed": 0, "max_chars": 1000}}
+    changes = {"checkpoints-int": {"checkpoints": 5}, "edits-int": {"edits": 5}, "blend-int": {"blend": 5},
+               "students-int": {"distill": {"teacher_seed": 1, "student_seeds": 9}},
+               "steps-str": {"pretrain": {**config["pretrain"], "steps": "many"}},
+               "temperature-str": {"distill": {"teacher_seed": 1, "student_seeds": [9], "temperature": "hot"}},
+               "hidden-str": {"families": [{**config["families"][0], "arch": {**config["families"][0]["arch"],
+                                                                               "hidden_size": "abc"}}]}}
+    for name, change in changes.items():
+        (folder / f"zc-{name}.json").write_text(json.dumps({**config, **change}))
+    (folder / "zc-bigint.json").write_text('{"name": ' + "9" * 5000 + "}")
+    (folder / "zc-deep.json").write_text("[" * 100_000)
+    (folder / "empty-zoo").mkdir()
+    manifest = {"name": "m1", "family": "llama", "init_seed": 0, "lineages": 5, "stage": "init", "label": "x"}
+    for zoo, text, model_config in (("bad-manifest-zoo", json.dumps(manifest), "{}"), ("junk-manifest-zoo", "{junk", "{}"),
+                                    ("broken-zoo", json.dumps({**manifest, "lineages": ["llama-s0"]}), "{not json")):
+        (folder / zoo / "m1").mkdir(parents=True)
+        (folder / zoo / "m1" / "zoo_manifest.json").write_text(text)
+        (folder / zoo / "m1" / "config.json").write_text(model_config)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
