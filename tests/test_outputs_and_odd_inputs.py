@@ -59,7 +59,7 @@ class TestOutputs:
         assert (ws / "pipe-out").is_fifo()
 
     def test_force_never_deletes_what_a_report_does_not_hold(self, ws, capsys, monkeypatch):
-        report = ws / "old-report"
+        report = ws / "previous-report"
         report.mkdir()
         (report / "results.json").write_text("{}")
         (report / "precious.txt").write_text("mine")
