@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import types
+import warnings
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from .conftest import assert_one_line_error, run
 from seedprints import extract, formats
 from seedprints.errors import ModelLoadError
 from seedprints.extract import load_model, offline_hub, validate_config
+from seedprints.probes import load_probe_file
 
 
 def _copy(src: Path, dst: Path, **config_changes) -> Path:
@@ -218,3 +220,80 @@ class TestConfigAgainstWeights:
     @pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_bert_dir", "tiny_gpt2_dir"])
     def test_task_heads_are_not_unused_tensors(self, fixture, request):
         assert load_model(request.getfixturevalue(fixture)).hidden_size == 32  # lm_head / cls.* stay unread
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Files that are pipes, and broken tokenizers
+
+
+def _text_probe_file(tmp_path: Path) -> Path:
+    path = tmp_path / "texts.txt"
+    path.write_text("".join(f"the quick brown fox number {i}\n" for i in range(12)))
+    return path
+
+
+def _fingerprint_texts(capsys, model: Path, tmp_path: Path) -> tuple[int, str]:
+    code, _, err = run(capsys, "fingerprint", model, "-o", tmp_path / "out.fp", "--probe-file", _text_probe_file(tmp_path))
+    return code, err
+
+
+class TestSpecialFilesInModelFolder:
+    @pytest.mark.parametrize("name", ["model.safetensors", "config.json"])
+    def test_pipe_is_named_not_taken_for_absent(self, tiny_llama_dir, tmp_path, capsys, fifo, name):
+        model = _copy(tiny_llama_dir, tmp_path / "m")
+        (model / name).unlink()
+        fifo.rename(model / name)
+        with pytest.raises(ModelLoadError, match=rf"{name} is not a regular file \(a pipe or device\); replace it"):
+            load_model(model)
+        code, err = _fingerprint(capsys, model, tmp_path / "out.fp")
+        assert_one_line_error(code, err, f"{name} is not a regular file")
+        assert "no weights" not in err and "no config.json" not in err and not (tmp_path / "out.fp").exists()
+
+
+class TestBrokenTokenizer:
+    def test_silent_at_load_and_for_token_probes(self, tiny_llama_dir, tmp_path, capsys):
+        model = _copy(tiny_llama_dir, tmp_path / "m")
+        (model / "tokenizer.json").write_text("{junk")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loaded = load_model(model)
+        assert loaded.tokenizer is None and "tokenizer.json is not valid JSON" in loaded.tokenizer_error
+        code, _, err = run(capsys, "fingerprint", model, "-o", tmp_path / "out.fp", "--n", 10, "--length", 8)
+        assert code == 0 and err.strip() == "", err
+
+    def test_text_probes_name_the_junk_file(self, tiny_llama_dir, tmp_path, capsys):
+        model = _copy(tiny_llama_dir, tmp_path / "m")
+        (model / "tokenizer.json").write_text("{junk")
+        code, err = _fingerprint_texts(capsys, model, tmp_path)
+        assert_one_line_error(code, err, f"{model / 'tokenizer.json'} is not valid JSON", "or use token probes")
+        assert "has none" not in err and not (tmp_path / "out.fp").exists()
+
+    def test_pipe_tokenizer_file(self, tiny_llama_dir, tmp_path, capsys, fifo):
+        model = _copy(tiny_llama_dir, tmp_path / "m")
+        (model / "tokenizer.json").unlink()
+        fifo.rename(model / "tokenizer.json")
+        code, err = _fingerprint_texts(capsys, model, tmp_path)
+        assert_one_line_error(code, err, "tokenizer.json is not a regular file (a pipe or device)")
+
+    def test_whole_reason_is_kept(self, tiny_llama_dir, tmp_path, monkeypatch):
+        import transformers
+
+        def fail(*args, **kwargs):
+            raise ValueError("cannot build it from one of:\n(1) a serialization file,\n(2) a slow tokenizer.")
+
+        monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", fail)
+        loaded = load_model(tiny_llama_dir)
+        with pytest.raises(ModelLoadError) as caught:
+            extract.extract_hidden_states(loaded, load_probe_file(_text_probe_file(tmp_path)))
+        message = str(caught.value)
+        assert "ValueError: cannot build it from one of: (1) a serialization file, (2) a slow tokenizer;" in message
+        assert "\n" not in message and "(tokenizer.json, tokenizer_config.json" in message
+
+
+class TestProbesFromAReference:
+    def test_compare_advises_re_fingerprinting(self, tiny_llama_dir, tiny_gpt2_dir, tmp_path, capsys):
+        long = tmp_path / "long.fp"
+        assert run(capsys, "fingerprint", tiny_llama_dir, "-o", long, "--probe", "token", "--n", 10, "--length", 80)[0] == 0
+        code, _, err = run(capsys, "compare", long, tiny_gpt2_dir)
+        assert_one_line_error(code, err, "length 80 exceed the 64 positions",
+                              "re-fingerprint that reference with --length 64 or less")

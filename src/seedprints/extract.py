@@ -35,6 +35,7 @@ from packaging.version import Version
 
 from seedprints import fastpath, formats
 from seedprints.errors import ModelLoadError, NonFiniteHiddenStatesError, UsageError
+from seedprints.inputs import load_json, special_file
 from seedprints.probes import Probes
 from seedprints.resume import Checkpoint
 
@@ -51,6 +52,7 @@ _TOKENIZER_FILES = (
     "spiece.model",
     "sentencepiece.bpe.model",
 )
+_TOKENIZER_SIDE_FILES = ("special_tokens_map.json", "added_tokens.json", "merges.txt")  # read beside the above
 _WEIGHT_FILES_HINT = "model.safetensors, model.safetensors.index.json or pytorch_model.bin"
 # Weights a base model may lack or leave unused without changing ``last_hidden_state`` (BERT's pooler is not in
 # *ForMaskedLM).
@@ -92,6 +94,9 @@ class LoadedModel:
     weights_digest : str
         Short digest of the config and weight files (see :func:`seedprints.formats.weights_digest`), or of
         the parameters of an in-memory module: what partial results are keyed on.
+    tokenizer_error : str or None
+        Why the directory's tokenizer files did not load (None if they did or there are none); only
+        text probes need them, so this is reported when text probes are run, not at load.
     """
 
     module: torch.nn.Module
@@ -106,6 +111,7 @@ class LoadedModel:
     is_encoder: bool
     unembedding: Callable[[], torch.Tensor] | None = None
     weights_digest: str = ""
+    tokenizer_error: str | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -617,12 +623,14 @@ def _load_directory(
         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
     )
     path = source.directory
+    tokenizer, tokenizer_error = None, None
     if source.kind == "gguf":
         file = path / str(source.gguf_file)
-        model_id, tokenizer, revision = str(file), None, formats.weights_digest(source.weight_files)[:12]
+        model_id, revision = str(file), formats.weights_digest(source.weight_files)[:12]
         unembedding: Callable[[], torch.Tensor] = lambda: formats.gguf_unembedding(file)  # noqa: E731
     else:
-        model_id, tokenizer, revision = str(path), _load_tokenizer(path, trust_remote_code), _revision(path, raw_bytes)
+        model_id, revision = str(path), _revision(path, raw_bytes)
+        tokenizer, tokenizer_error = _load_tokenizer(path, trust_remote_code)
         unembedding = lambda: _read_unembedding(path, config, module)  # noqa: E731
     return LoadedModel(
         module=module,
@@ -637,6 +645,7 @@ def _load_directory(
         is_encoder=_is_encoder(config),
         unembedding=unembedding,
         weights_digest=formats.weights_digest(source.weight_files, raw_bytes),
+        tokenizer_error=tokenizer_error,
     )
 
 
@@ -680,9 +689,12 @@ def _load_adapter(
     head = merged if isinstance(merged, transformers.PreTrainedModel) else None
     module = merged.base_model if head is not None else merged
     raw_adapter = (adapter_dir / "adapter_config.json").read_bytes()
+    tokenizer, tokenizer_error = _load_tokenizer(adapter_dir, trust_remote_code)
+    if tokenizer is None and tokenizer_error is None:  # an adapter without tokenizer files uses its base's
+        tokenizer, tokenizer_error = _load_tokenizer(base_dir, trust_remote_code)
     return LoadedModel(
         module=module,
-        tokenizer=_load_tokenizer(adapter_dir, trust_remote_code) or _load_tokenizer(base_dir, trust_remote_code),
+        tokenizer=tokenizer,
         config=config,
         model_id=str(adapter_dir),
         revision=_revision(adapter_dir, raw_adapter),
@@ -695,6 +707,7 @@ def _load_adapter(
         weights_digest=formats.weights_digest(
             source.weight_files + base_source.weight_files, raw_adapter + raw_bytes
         ),
+        tokenizer_error=tokenizer_error,
     )
 
 
@@ -722,20 +735,46 @@ def _read_unembedding(path: Path, config: Any, module: torch.nn.Module) -> torch
     )
 
 
-def _load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
-    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
-        return None
+def _load_tokenizer(path: Path, trust_remote_code: bool) -> tuple[Any, str | None]:
+    """A directory's tokenizer, or None and why its files did not load ((None, None) when it has none).
+
+    Nothing is reported here: only text probes need the tokenizer, and they report the reason (see
+    :func:`_ragged_rows`). A tokenizer file that is a pipe or device is refused before anything opens it.
+    """
+    present = [path / name for name in _TOKENIZER_FILES + _TOKENIZER_SIDE_FILES if (path / name).exists()]
+    if not any(file.name in _TOKENIZER_FILES for file in present):
+        return None, None
+    for file in present:
+        if special_file(file):
+            return None, f"its tokenizer file {file} is not a regular file (a pipe or device)"
     try:
         with quiet_transformers():
             return transformers.AutoTokenizer.from_pretrained(
                 str(path), local_files_only=True, trust_remote_code=trust_remote_code
-            )
-    except Exception as exc:  # a broken tokenizer only matters for text probes
-        warnings.warn(
-            f"cannot load the tokenizer in {path} ({_first_line(exc)}); text probes will not work with this model",
-            stacklevel=3,
-        )
-        return None
+            ), None
+    except Exception as exc:  # OSError, ValueError, JSON and tokenizers errors, ...
+        return None, _tokenizer_failure(path, present, exc)
+
+
+def _tokenizer_failure(path: Path, present: list[Path], exc: BaseException) -> str:
+    """Why a tokenizer did not load: the JSON file that is not JSON if there is one, else transformers' whole reason."""
+    for file in present:
+        if file.suffix == ".json":
+            try:
+                load_json(file.read_bytes())
+            except json.JSONDecodeError as bad:
+                return f"its tokenizer file {file} is not valid JSON ({bad})"
+            except OSError as bad:
+                return f"its tokenizer file {file} cannot be read ({bad.strerror or bad})"
+    names = ", ".join(file.name for file in present)
+    return f"its tokenizer files in {path} ({names}) do not load: {_whole_reason(exc)}"
+
+
+def _whole_reason(exc: BaseException, limit: int = 1000) -> str:
+    """An error's type and message on one line, every line of it kept (a guard cuts only a message over ``limit``)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()).rstrip(".")
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _git_commit(path: Path) -> str | None:
@@ -922,29 +961,43 @@ def _max_positions(config: Any) -> int | None:
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
-def _check_vocab(loaded: LoadedModel, max_id: int, what: str, advice: str | None = None) -> None:
+def _refit(origin: str | None, fix: str) -> str:
+    """Advice for probes that do not fit the model: ``fix`` (e.g. ``"--length 64 or less"``) in this run, or, for
+    probes taken from a reference (``origin``, when the caller knows it), in a new fingerprint of that reference."""
+    redo = f"re-fingerprint that reference with {fix}"
+    if origin is not None:
+        return f"the probes come from {origin}, so {redo}"
+    return f"use {fix} when fingerprinting, or, for probes taken from a reference fingerprint or registry entry, {redo}"
+
+
+def _check_vocab(loaded: LoadedModel, max_id: int, what: str, fix: str, origin: str | None) -> None:
     if loaded.vocab_size is not None and max_id >= loaded.vocab_size:
         raise UsageError(
             f"{what} reach id {max_id} but {loaded.model_id} has only {loaded.vocab_size} token embeddings; "
-            f"{advice or f'make probes with --vocab-bound {loaded.vocab_size} (or less)'}"
+            f"{_refit(origin, fix)}"
         )
 
 
-def _check_length(loaded: LoadedModel, length: int) -> None:
+def _check_length(loaded: LoadedModel, length: int, origin: str | None, file: bool = False) -> None:
     limit = _max_positions(loaded.config)
     if limit is not None and length > limit:
+        fix = f"a probe file whose rows have at most {limit} tokens" if file else f"--length {limit} or less"
         raise UsageError(
-            f"probes of length {length} exceed the {limit} positions of {loaded.model_id}; "
-            f"use probes of length {limit} or less (--length)"
+            f"probes of length {length} exceed the {limit} positions of {loaded.model_id}; {_refit(origin, fix)}"
         )
 
 
-def _ragged_rows(loaded: LoadedModel, probes: Probes) -> list[np.ndarray]:
+def _ragged_rows(loaded: LoadedModel, probes: Probes, origin: str | None) -> list[np.ndarray]:
     """All token-id rows of token-file or text-file probes, checked against the model."""
     kind = probes.spec.kind
     if kind == "token-file":
         rows = [np.asarray(r, dtype=np.int64) for r in probes.token_ids(0, len(probes))]
     else:
+        if loaded.tokenizer is None and loaded.tokenizer_error is not None:
+            raise ModelLoadError(
+                f"text probes need the tokenizer of {loaded.model_id}, but {loaded.tokenizer_error}; replace the "
+                "broken tokenizer file(s) with the model's real ones, or use token probes"
+            )
         if loaded.tokenizer is None:
             raise UsageError(
                 f"text probes need a tokenizer but {loaded.model_id} has none; "
@@ -957,8 +1010,8 @@ def _ragged_rows(loaded: LoadedModel, probes: Probes) -> list[np.ndarray]:
     if empty.size:
         raise UsageError(f"probe row {int(empty[0])} has no tokens after tokenisation; remove it from the probe file")
     _check_vocab(loaded, int(max(int(r.max()) for r in rows)), "probe token ids",
-                 f"keep the probe file's ids below {loaded.vocab_size}")
-    _check_length(loaded, int(lengths.max()))
+                 f"a probe file whose ids stay below {loaded.vocab_size}", origin)
+    _check_length(loaded, int(lengths.max()), origin, file=True)
     return rows
 
 
@@ -1010,6 +1063,7 @@ def extract_hidden_states(
     partial: str | os.PathLike[str] | None = None,
     save_every: int = 8,
     last_position_only: bool = True,
+    probe_origin: str | None = None,
 ) -> np.ndarray:
     """Final hidden state at the last real position of every probe: the fingerprint matrix.
 
@@ -1042,6 +1096,12 @@ def extract_hidden_states(
         For architectures that allow it (Llama, Mistral, Qwen2, Qwen3, GPT-2, BERT), run the last
         layer's output projection, MLP and the final norm on each row's last position only
         (:func:`seedprints.fastpath.last_position_only`); False runs every position.
+    probe_origin : str or None
+        What the probes were taken from when the user cannot change them in this run, e.g.
+        ``"fingerprint ref.fp"`` or ``"registry entry base"``: probes too long for the model, or
+        with ids beyond its vocabulary, are then answered with advice to re-fingerprint that
+        reference. None: the advice names both, the option when fingerprinting (``--length``,
+        ``--vocab-bound``) and re-fingerprinting the reference for probes taken from one.
 
     Returns
     -------
@@ -1056,6 +1116,8 @@ def extract_hidden_states(
         table, embedding probes of another width, text probes for a model without tokenizer, a bad
         ``batch_size``, out of accelerator memory even for one probe, or a ``partial`` file from
         another model or probe spec.
+    ModelLoadError
+        Text probes for a model whose tokenizer files are broken (``loaded.tokenizer_error``).
     NonFiniteHiddenStatesError
         The model produced NaN or Inf (usually float16 overflow).
 
@@ -1086,8 +1148,9 @@ def extract_hidden_states(
     n = len(probes)
     ragged: list[np.ndarray] | None = None
     if spec.kind == "token":
-        _check_vocab(loaded, int(spec.vocab_bound) - 1, f"token probes (vocab_bound={spec.vocab_bound})")
-        _check_length(loaded, spec.length)
+        _check_vocab(loaded, int(spec.vocab_bound) - 1, f"token probes (vocab_bound={spec.vocab_bound})",
+                     f"--vocab-bound {loaded.vocab_size} or less", probe_origin)
+        _check_length(loaded, spec.length, probe_origin)
     elif spec.kind == "embedding":
         if spec.hidden_size != loaded.hidden_size:
             raise UsageError(
@@ -1095,9 +1158,9 @@ def extract_hidden_states(
                 f"{loaded.hidden_size}; embedding probes need equal widths, make them with d={loaded.hidden_size} "
                 "or use token probes"
             )
-        _check_length(loaded, spec.length)
+        _check_length(loaded, spec.length, probe_origin)
     elif spec.kind in ("token-file", "text-file"):
-        ragged = _ragged_rows(loaded, probes)
+        ragged = _ragged_rows(loaded, probes, probe_origin)
     else:
         raise UsageError(f"unknown probe kind {spec.kind!r}")
 
@@ -1125,7 +1188,7 @@ def extract_hidden_states(
             except Exception as exc:  # only out-of-memory errors are handled here
                 if not fastpath.is_out_of_memory(exc):
                     raise
-                size = _smaller_batch(loaded, stop - start, length, exc)
+                size = _smaller_batch(loaded, stop - start, length, exc, probe_origin)
                 continue
             rows = fastpath.rows_at(hidden, last).float().cpu().numpy()
             if rows.shape[1] != d:
@@ -1158,13 +1221,13 @@ def _run_device(module: torch.nn.Module, device: str | None) -> torch.device:
     return run_device
 
 
-def _smaller_batch(loaded: LoadedModel, size: int, length: int, exc: BaseException) -> int:
+def _smaller_batch(loaded: LoadedModel, size: int, length: int, exc: BaseException, origin: str | None) -> int:
     """Half the batch after an out-of-memory error; at one probe, say what to change instead."""
     fastpath.release_memory()
     if size == 1:
         raise UsageError(
-            f"out of memory running {loaded.model_id} on a single probe of length {length}; use shorter probes "
-            "(--length), --dtype bfloat16, or --device-map auto to offload layers"
+            f"out of memory running {loaded.model_id} on a single probe of length {length}; use --dtype bfloat16, "
+            f"--device-map auto to offload layers, or shorter probes: {_refit(origin, 'a smaller --length')}"
         ) from exc
     warnings.warn(f"out of memory at batch size {size}; continuing with {size // 2}", stacklevel=3)
     return size // 2

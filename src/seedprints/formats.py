@@ -27,6 +27,8 @@ _DIGEST_CHUNK = 1 << 16
 _FLOAT_GGML_TYPES = ("F32", "F16")
 _ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # the names peft reads, nothing else
 _MAX_SAFETENSORS_HEADER = 100_000_000  # bytes; the safetensors library's own limit
+_READ_NAMES = ("config.json", "adapter_config.json")  # besides weights and shard indexes: what the loaders read
+_WEIGHT_SUFFIXES = (".safetensors", ".gguf", *PICKLE_SUFFIXES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,9 +59,10 @@ def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
     Raises
     ------
     ModelLoadError
-        The path is missing, is a pipe or device, is a file other than GGUF, is neither a model, a
-        GGUF nor an adapter directory, holds several GGUF files, has an unreadable shard index, is
-        an adapter without its weights, or holds only pickled weights while ``allow_pickle`` is False.
+        The path is missing, is a pipe or device (or holds a config, index or weight file that is
+        one), is a file other than GGUF, is neither a model, a GGUF nor an adapter directory, holds
+        several GGUF files, has an unreadable shard index, is an adapter without its weights, or
+        holds only pickled weights while ``allow_pickle`` is False.
     """
     if not path.exists():
         raise ModelLoadError(
@@ -72,6 +75,7 @@ def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
         if path.suffix.lower() == ".gguf":
             return ModelSource("gguf", path.parent, path.name, (path,))
         raise ModelLoadError(f"{path} is a file, not a model directory; pass the directory that holds config.json")
+    _refuse_special_files(path)
     files = sorted(p for p in path.iterdir() if p.is_file())
     if (path / "adapter_config.json").is_file():
         weights = tuple(p for p in files if p.name.startswith("adapter_model"))
@@ -102,6 +106,15 @@ def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
         if not isinstance(read_json_object(index, advice).get("weight_map"), dict):
             raise ModelLoadError(f"{index} has no weight_map object; {advice}")
     return ModelSource("transformers", path, None, weights)
+
+
+def _refuse_special_files(directory: Path) -> None:
+    """Refuse a config, index or weight file that is a pipe or device: skipped as absent, it would read as
+    "no config.json" or "no weights"; opened, a FIFO blocks forever."""
+    for entry in sorted(directory.iterdir()):
+        read = entry.name in _READ_NAMES or entry.name.endswith(".index.json") or entry.suffix.lower() in _WEIGHT_SUFFIXES
+        if read and special_file(entry):
+            raise ModelLoadError(f"{entry} is not a regular file (a pipe or device); replace it with the real file")
 
 
 def read_json_object(file: Path, advice: str) -> dict[str, Any]:

@@ -210,9 +210,8 @@ def paper_test(
 
     if k == 0:
         warnings.warn(
-            f"paper_test: no usable identity dimension (selected {dims.size} of buffer_k="
-            f"{buffer_k}, overlap {shared.size}); reporting p=1. Use identity_mode='base' or a "
-            "larger buffer_k",
+            f"paper mode: no usable identity dimension (selected {dims.size} of buffer k "
+            f"{buffer_k}, overlap {shared.size}); reporting p=1. {_more_dimensions(identity_mode)}",
             LowPowerWarning,
             stacklevel=2,
         )
@@ -234,9 +233,8 @@ def paper_test(
         )
     if k < _LOW_POWER_K:
         warnings.warn(
-            f"paper_test: only {k} identity dimension(s) left (buffer_k={buffer_k}, overlap "
-            f"{shared.size}); the test has little power. Use identity_mode='base' or a larger "
-            "buffer_k",
+            f"paper mode: only {k} identity dimension(s) left (buffer k {buffer_k}, overlap "
+            f"{shared.size}); the test has little power. {_more_dimensions(identity_mode)}",
             LowPowerWarning,
             stacklevel=2,
         )
@@ -306,6 +304,14 @@ def _check_finite(h: np.ndarray, which: str) -> None:
             f"the {which} hidden states contain {bad} NaN/Inf value(s) (shape {h.shape}); "
             "re-extract them in float32 or bf16 (fp16 overflows on long random probes)"
         )
+
+
+def _more_dimensions(identity_mode: str) -> str:
+    """How to keep more identity dimensions, in words that read right from Python and from the CLI."""
+    larger = "a larger buffer k (--buffer-k)"
+    if identity_mode == "base":
+        return f"Try {larger}"
+    return f"Try identity mode 'base' (--identity-mode base) or {larger}"
 
 
 def _check_buffer_k(buffer_k, d: int) -> int:
