@@ -89,3 +89,40 @@ class TestLineageThroughPermutation:
             ProbeSpec(kind="token", n=20, length=4, vocab_bound=50, input_tokens=(1, 2), output_tokens=(2, 3))
         with pytest.raises(UsageError, match="below vocab_bound"):
             ProbeSpec(kind="token", n=20, length=4, vocab_bound=50, input_tokens=(1, 60))
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """Two random fingerprints of 40 token probes (no model needed)."""
+    from seedprints.fingerprint import Fingerprint
+    from seedprints.probes import token_spec
+
+    rng = np.random.default_rng(0)
+    spec = token_spec(40, 4, 100)
+    return [Fingerprint(hidden=rng.standard_normal((40, 16)).astype(np.float32), spec=spec, model_id=f"m{i}") for i in range(2)]
+
+
+class TestCompareArguments:
+    """compare refuses a bad seed or budget with one clear error before any model is touched."""
+
+    @pytest.mark.parametrize(("settings", "error", "fragment"), [
+        ({"seed": -1}, UsageError, "seed must be 0 or more"),
+        ({"seed": 1.5}, TypeError, "seed must be an int"),
+        ({"budget": 0}, UsageError, "budget of 0 probes is too small; the lineage test needs at least 20"),
+        ({"budget": -1}, UsageError, "budget of -1 probes is too small"),
+        ({"budget": 5}, UsageError, "budget of 5 probes is too small"),
+        ({"budget": 5, "method": "paper"}, UsageError, "the paper test needs at least 10"),
+        ({"budget": 22, "early_stop": True}, UsageError, "below the first look of early stopping .25 probes."),
+        ({"budget": True}, TypeError, "budget must be an int"),
+        ({"budget": "30"}, TypeError, "budget must be an int"),
+    ])
+    def test_bad_settings(self, pair, settings, error, fragment):
+        with pytest.raises(error, match=fragment):
+            seedprints.compare(*pair, **settings)
+
+    def test_checked_before_any_model_is_loaded(self, tmp_path):
+        with pytest.raises(UsageError, match="budget of 3 probes is too small"):
+            seedprints.compare(tmp_path / "no-model", tmp_path / "no-model-either", budget=3)
+
+    def test_good_settings_run(self, pair):
+        assert seedprints.compare(*pair, seed=np.int64(3), budget=np.int64(30)).n == 30

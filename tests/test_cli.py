@@ -96,9 +96,10 @@ class TestBadInput:
         assert not (tmp_path / "a.safetensors").exists()
 
     def test_not_a_model_directory(self, capsys, tmp_path):
-        code, _, err = run(capsys, "fingerprint", tmp_path, "-o", tmp_path / "a.safetensors")
+        (tmp_path / "empty").mkdir()
+        code, _, err = run(capsys, "fingerprint", tmp_path / "empty", "-o", tmp_path / "a.safetensors")
         assert_one_line_error(code, err, "no config.json")
-        assert list(tmp_path.iterdir()) == []
+        assert [p.name for p in tmp_path.iterdir()] == ["empty"]
 
     def test_output_not_writable(self, capsys, tmp_path, tiny_llama_dir):
         code, _, err = run(capsys, "fingerprint", tiny_llama_dir, "-o", tmp_path / "missing" / "a.safetensors", *PROBES)

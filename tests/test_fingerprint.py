@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from seedprints import fingerprint as fpfile
-from seedprints.errors import FingerprintFormatError, IncompatibleFingerprintsError, OutputPathError
+from seedprints.errors import FingerprintFormatError, IncompatibleFingerprintsError, OutputPathError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec, embedding_spec, token_spec
 
@@ -187,3 +187,38 @@ class TestCompatibility:
         b = Fingerprint(hidden=np.zeros((20, 16), np.float32), spec=spec, model_id="x")
         with pytest.raises(IncompatibleFingerprintsError, match="d=8.*d=16"):
             fpfile.check_compatible(a, b)
+
+
+class TestInMemoryFields:
+    """A Fingerprint built from Python refuses bad arrays when built, not with an IndexError far away."""
+
+    @pytest.mark.parametrize(("hidden", "error", "fragment"), [
+        (np.zeros(20, np.float32), UsageError, "must be 2-D"),
+        (np.zeros((20, 8, 2), np.float32), UsageError, "must be 2-D"),
+        (np.full((20, 8), "1.5"), UsageError, "real numbers"),
+        (np.zeros((20, 8), object), UsageError, "real numbers"),
+        (np.zeros((20, 8), bool), UsageError, "real numbers"),
+        (np.zeros((20, 8), complex), UsageError, "real numbers"),
+        ([[0.0] * 8] * 20, TypeError, "numpy array"),
+    ])
+    def test_bad_hidden(self, hidden, error, fragment):
+        with pytest.raises(error, match=fragment):
+            Fingerprint(hidden=hidden, spec=token_spec(20, 4, 100), model_id="m")
+
+    @pytest.mark.parametrize(("logits", "error", "fragment"), [
+        (np.zeros((19, 2), np.float32), UsageError, "19 rows but hidden has 20"),
+        (np.zeros(20, np.float32), UsageError, "logits must be 2-D"),
+        ("logits", TypeError, "numpy array"),
+    ])
+    def test_bad_logits(self, logits, error, fragment):
+        with pytest.raises(error, match=fragment):
+            Fingerprint(hidden=np.zeros((20, 8), np.float32), spec=token_spec(20, 4, 100), model_id="m", logits=logits)
+
+    @pytest.mark.parametrize("field", [{"spec": "token"}, {"model_id": 5}, {"metadata": [("dtype", "float32")]}])
+    def test_bad_field_types(self, field):
+        fields = {"hidden": np.zeros((20, 8), np.float32), "spec": token_spec(20, 4, 100), "model_id": "m", **field}
+        with pytest.raises(TypeError, match=f"Fingerprint {next(iter(field))} must be"):
+            Fingerprint(**fields)
+
+    def test_integer_matrices_are_numbers(self):
+        assert Fingerprint(hidden=np.ones((20, 8), np.int64), spec=token_spec(20, 4, 100), model_id="m").hidden_size == 8

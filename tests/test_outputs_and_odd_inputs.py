@@ -44,6 +44,8 @@ class TestOutputs:
         (["compare", "base.fp", "suspect.fp", "--bundle", "suspect.fp"], "is the input suspect.fp itself"),
         (["identify", "suspect.fp", "--registry", "reg.db", "--bundle", "reg.db"], "is the input reg.db itself"),
         (["fingerprint", "not-a-model", "-o", "base.fp", "--like", "base.fp"], "is the input base.fp itself"),
+        (["fingerprint", "not-a-model", "-o", "not-a-model/model.safetensors"], "is inside the input folder not-a-model"),
+        (["compare", "base.fp", "not-a-model", "--bundle", "not-a-model/config.json"], "is inside the input folder"),
     ])
     def test_an_output_never_overwrites_an_input(self, ws, capsys, monkeypatch, argv, fragment):
         before = snapshot(ws)
@@ -68,6 +70,11 @@ class TestOutputs:
         assert_one_line_error(code, err, "it holds precious.txt")
         assert (report / "precious.txt").read_text() == "mine"
 
+    def test_extend_needs_an_existing_fingerprint_file(self, ws, capsys, monkeypatch):
+        monkeypatch.chdir(ws)
+        assert_one_line_error(*run(capsys, "fingerprint", "not-a-model", "--extend", "existing-dir")[::2],
+                              "is not an existing fingerprint file")
+
     def test_a_folder_in_the_way_of_the_resume_file_is_refused_before_any_work(self, ws, capsys, monkeypatch):
         (ws / ".blocked.fp.partial").mkdir()
         monkeypatch.chdir(ws)
@@ -78,13 +85,15 @@ class TestOutputs:
 class TestIgnoredOptions:
     @pytest.mark.parametrize("argv, fragment", [
         (["compare", "base.fp", "suspect.fp", "--length", "999", "--device", "cuda"],
-         "--length, --device would be ignored: both sides are fingerprint files"),
+         "--length, --device would be ignored: every input is a fingerprint file"),
         (["compare", "base.fp", "not-a-model", "--probe-seed", "7"], "a fingerprint file carries its own probes"),
         (["fingerprint", "not-a-model", "-o", "x.fp", "--like", "base.fp", "--n", "50"], "the probes come from the --like file"),
         (["fingerprint", "not-a-model", "--extend", "base.fp", "--probe", "token"], "the probes come from --extend FILE"),
         (["fingerprint", "not-a-model", "-o", "x.fp", "--probe-seed", "-1"], "must be 0 or a positive integer"),
         (["fingerprint", "not-a-model", "-o", "x.fp", "--n", "1000000000"], "at most 10000000 probes"),
         (["keygen", ""], "names no file"),
+        (["matrix", "base.fp", "suspect.fp", "--out", "m", "--n", "50"], "--n would be ignored"),
+        (["identify", "suspect.fp", "--registry", "reg.db", "--batch-size", "7"], "--batch-size would be ignored"),
     ])
     def test_usage_errors(self, ws, capsys, monkeypatch, argv, fragment):
         monkeypatch.chdir(ws)
@@ -135,7 +144,7 @@ class TestEditedBundles:
 
         path = write(tmp_path / "paper.json", *pair(), method="paper", buffer_k=4, identity_mode="coset")
         code, _, err = run(capsys, "verify", path)
-        assert code == 0 and "Warning: paper_test" in err  # a verified bundle shows the warning
+        assert code == 0 and "Warning: paper mode" in err  # a verified bundle shows the warning
         data = json.loads(path.read_text())
         data["tests"][0]["result"]["z"] += 1.0
         data["seal"]["digest"] = bd.seal(data)
@@ -158,3 +167,10 @@ def test_rare_probes_need_a_vocabulary_of_eight(tiny_llama_dir, tmp_path, capsys
     code, _, err = run(capsys, "fingerprint", tiny_llama_dir, "-o", tmp_path / "x.fp", "--n", "30", "--length", "8",
                        "--vocab-bound", "4")
     assert_one_line_error(code, err, "need a vocabulary bound of at least 8")
+
+
+def test_matrix_sees_a_link_to_an_input_as_the_same_input(ws, capsys, monkeypatch):
+    (ws / "link-to-base.fp").symlink_to("base.fp")
+    monkeypatch.chdir(ws)
+    assert_one_line_error(*run(capsys, "matrix", "base.fp", "link-to-base.fp", "--out", "m")[::2],
+                          "link-to-base.fp is given more than once (as base.fp)")

@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from seedprints import seeds
@@ -160,6 +161,10 @@ class TestRegister:
                 seeds.register_seeds(reg, TINY, [1], token_spec(61, 8, 100), prefix="tiny-", tags={"lab": "x"})
             with pytest.raises(UsageError, match="set by seeds register"):
                 seeds.register_seeds(reg, TINY, [5], SPEC, tags={"seed": "5"})
+            with pytest.raises(TypeError, match="tags must be a dict"):
+                seeds.register_seeds(reg, TINY, [5], SPEC, tags=["lab"])
+            with pytest.raises(UsageError, match="read as an option; choose another name"):
+                seeds.register_seeds(reg, TINY, [5], SPEC, prefix="-")
 
             # a model grown from seed 1 (init plus 5% weight noise, standing in for training)
             suspect = add_weight_noise(seeds.init_model_from_config(TINY, 1), 0.05, seed=7)
@@ -233,6 +238,49 @@ class TestCli:
         code, _, err = _run(capsys, "seeds", "register", "--config", config, "--seeds", "0", "--registry", db)
         _one_line_error(code, err, fragment)
         assert not db.exists()
+
+    def test_probe_options_with_like(self, capsys, tmp_path, config_file):
+        like = next(seeds.fingerprint_seeds(TINY, [7], SPEC)).save(tmp_path / "like.fp.safetensors")
+        code, _, err = _run(capsys, "seeds", "register", "--config", config_file, "--seeds", "0", "--registry",
+                            tmp_path / "r.db", "--like", like, "--n", "77", "--length", "4")
+        assert code == 2 and "--n, --length would be ignored: the probes are those of --like" in err, err
+        assert not (tmp_path / "r.db").exists()
+
+    def test_like_a_directory(self, capsys, tmp_path, config_file):
+        code, _, err = _run(capsys, "seeds", "register", "--config", config_file, "--seeds", "0", "--registry",
+                            tmp_path / "r.db", "--like", tmp_path)
+        _one_line_error(code, err, "is a directory; give the .fp.safetensors file")
+        assert not (tmp_path / "r.db").exists()
+
+    def test_like_made_from_a_probe_file(self, capsys, tmp_path, config_file):
+        """seeds register has no --probe-file, so it must not advise passing one."""
+        from seedprints.fingerprint import Fingerprint
+        from seedprints.probes import load_probe_file
+
+        (tmp_path / "probes.json").write_text(json.dumps({"token_ids": [[i, i + 1, i + 2] for i in range(20)]}))
+        spec = load_probe_file(tmp_path / "probes.json").spec
+        like = Fingerprint(hidden=np.zeros((20, 32), np.float32), spec=spec, model_id="m").save(tmp_path / "file.fp")
+        code, _, err = _run(capsys, "seeds", "register", "--config", config_file, "--seeds", "0", "--registry",
+                            tmp_path / "r.db", "--like", like)
+        _one_line_error(code, err, "made from a probe file")
+        assert "--probe-file" not in err and not (tmp_path / "r.db").exists()
+
+    @pytest.mark.parametrize("args, fragment", [
+        (["--name-prefix=-x"], "'-xseed-3' starts with '-', which seedprints commands would read as an option; "
+                               "choose another --name-prefix"),
+        (["--name-prefix", "a/"], "path separator; choose another --name-prefix"),
+        (["--tag", "seed=9"], "set by seeds register itself"),
+    ])
+    def test_bad_names_and_tags_create_no_registry(self, capsys, tmp_path, config_file, args, fragment):
+        code, _, err = _run(capsys, "seeds", "register", "--config", config_file, "--seeds", "1,3",
+                            "--registry", tmp_path / "r.db", *args)
+        _one_line_error(code, err, fragment)
+        assert not (tmp_path / "r.db").exists()
+
+    def test_repeated_tag_key(self, capsys, tmp_path, config_file):
+        code, _, err = _run(capsys, "seeds", "register", "--config", config_file, "--seeds", "0",
+                            "--registry", tmp_path / "r.db", "--tag", "lab=a", "--tag", "lab=b")
+        assert code == 2 and "given twice" in err and not (tmp_path / "r.db").exists()
 
     def test_fifo_config_creates_no_registry(self, capsys, tmp_path):
         os.mkfifo(tmp_path / "config.json")

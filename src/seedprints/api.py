@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -284,12 +285,13 @@ def compare(
     budget : int, optional
         At most this many probes: model directories are fingerprinted with N = ``budget``, longer
         fingerprint files are cut to their first ``budget`` rows. Default: ``options.n``, or every row.
+        At least the method's minimum of probes (20 lineage, 10 paper; 25 with ``early_stop``).
     early_stop : bool
         Test after growing rounds of probes and stop once the verdict is decided
         (:func:`seedprints.sequential.compare_sequential`; ``method="lineage"`` only).
     **settings
-        Method settings, e.g. ``buffer_k`` (default: 10% of d, as in the paper),
-        ``identity_mode``, ``use_agg`` for paper mode.
+        Method settings, e.g. ``seed`` (an int >= 0) of the lineage method's permutation checks, or
+        ``buffer_k`` (default: 10% of d, as in the paper), ``identity_mode``, ``use_agg`` for paper mode.
 
     Returns
     -------
@@ -303,6 +305,9 @@ def compare(
     runner = METHODS.get(method)
     if runner is None:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    _check_budget(budget, method, early_stop)
+    if "seed" in settings:
+        _check_seed(settings["seed"])
     if early_stop:
         from seedprints import sequential
 
@@ -319,6 +324,34 @@ def compare(
     if note:
         result = dataclasses.replace(result, settings={**result.settings, "common_prefix": note})
     return dataclasses.replace(result, probe_hash=fp_ref.probe_hash)
+
+
+def _check_int(name: str, value: Any) -> None:
+    """TypeError unless ``value`` is an integer (a bool, float or string is not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"compare's {name} must be an int, got {type(value).__name__} {value!r}")
+
+
+def _check_seed(seed: Any) -> None:
+    _check_int("seed", seed)
+    if seed < 0:
+        raise UsageError(f"compare's seed must be 0 or more (it seeds the permutation checks), got {seed}")
+
+
+def _check_budget(budget: Any, method: str, early_stop: bool) -> None:
+    """A budget is a number of probes the test can use: at least its minimum, or the first look of early stopping."""
+    if budget is None:
+        return
+    from seedprints.stats import lineage, paper
+    from seedprints.stats.sequential import DEFAULT_FIRST_LOOK
+
+    _check_int("budget", budget)
+    least = paper.MIN_PROBES if method == "paper" else lineage.MIN_PROBES
+    if early_stop and budget < DEFAULT_FIRST_LOOK:
+        raise UsageError(f"budget of {budget} probes is below the first look of early stopping ({DEFAULT_FIRST_LOOK} "
+                         "probes); raise the budget or drop early stopping")
+    if budget < least:
+        raise UsageError(f"budget of {budget} probes is too small; the {method} test needs at least {least}")
 
 
 def common_probes(

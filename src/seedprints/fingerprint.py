@@ -65,6 +65,13 @@ class Fingerprint:
         The rest of the header (``config_hash``, ``dtype``, ``created_at``, ...).
     logits : numpy.ndarray or None
         float32 ``[N, m]`` logits of ``spec.output_tokens`` (None when the spec records none).
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong type (e.g. ``hidden`` a list rather than a numpy array).
+    UsageError
+        ``hidden`` or ``logits`` not 2-D real numbers, or with different row counts.
     """
 
     hidden: np.ndarray
@@ -72,6 +79,23 @@ class Fingerprint:
     model_id: str
     metadata: dict[str, str] = dataclasses.field(default_factory=dict)
     logits: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse, when built, what would fail far away: arrays that are not 2-D real numbers with one row per probe."""
+        if not isinstance(self.spec, ProbeSpec):
+            raise TypeError(f"Fingerprint spec must be a ProbeSpec, got {type(self.spec).__name__}")
+        if not isinstance(self.model_id, str):
+            raise TypeError(f"Fingerprint model_id must be a str, got {type(self.model_id).__name__}")
+        if not isinstance(self.metadata, dict):
+            raise TypeError(f"Fingerprint metadata must be a dict of str to str, got {type(self.metadata).__name__}")
+        _check_matrix(self.hidden, TENSOR_NAME, "[N, d]")
+        if self.logits is not None:
+            _check_matrix(self.logits, LOGITS_NAME, "[N, m]")
+            if self.logits.shape[0] != self.hidden.shape[0]:
+                raise UsageError(
+                    f"Fingerprint logits have {self.logits.shape[0]} rows but hidden has {self.hidden.shape[0]}; "
+                    "give one row per probe in both"
+                )
 
     @property
     def n(self) -> int:
@@ -119,6 +143,18 @@ class Fingerprint:
         return dataclasses.replace(self, hidden=self.hidden[:n], spec=spec, logits=logits)
 
 
+def _check_matrix(array: Any, name: str, shape: str) -> None:
+    """A Fingerprint tensor must be a 2-D numpy array of real numbers (ints or floats, not text or objects)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"Fingerprint {name} must be a numpy array of shape {shape}, got {type(array).__name__}; "
+                        "convert it with numpy.asarray(..., dtype=numpy.float32)")
+    if array.ndim != 2:
+        raise UsageError(f"Fingerprint {name} must be 2-D {shape} with one row per probe, got shape {array.shape}; reshape it")
+    if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise UsageError(f"Fingerprint {name} must hold real numbers, got dtype {array.dtype}; convert it with "
+                         ".astype(numpy.float32)")
+
+
 def save(fp: Fingerprint, path: str | Path) -> Path:
     """Write ``fp`` to ``path`` atomically; raises OutputPathError if the folder is not writable."""
     return write_atomic(Path(path), to_bytes(fp))
@@ -152,7 +188,8 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path] = ()) -> Pa
     """Fail fast, before any expensive work, if ``path`` cannot be written or would overwrite one of ``inputs``.
 
     Refused: a folder, a FIFO or device (renaming over it would replace it), a path whose folder is
-    missing or read-only, and the same file as an input (e.g. a bundle written over the suspect).
+    missing or read-only, the same file as an input (e.g. a bundle written over the suspect), and a
+    path inside an input folder (e.g. a fingerprint written into the model directory it was made from).
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -168,12 +205,23 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path] = ()) -> Pa
         if _same_file(path, Path(source)):
             raise OutputPathError(f"output {path} is the input {source} itself; writing it would destroy the input, "
                                   "so choose another name")
+        if _inside(path, Path(source)):
+            raise OutputPathError(f"output {path} is inside the input folder {source}; writing it could destroy the "
+                                  "model's own files, so write it elsewhere")
     return path
 
 
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` or below it (links resolved)."""
+    try:
+        return folder.is_dir() and path.resolve().is_relative_to(folder.resolve())
     except OSError:
         return False
 

@@ -163,12 +163,15 @@ def resolve_inputs(
     paths = [Path(p) for p in inputs]
     if len(paths) < MIN_MODELS:
         raise UsageError(f"a matrix needs at least {MIN_MODELS} models or fingerprint files (got {len(paths)}); add more inputs")
-    twice = [str(p) for p, count in Counter(paths).items() if count > 1]
-    if twice:
-        raise UsageError(f"{twice[0]} is given more than once; list each model once")
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise UsageError(f"{missing[0]} does not exist; give fingerprint files or model directories")
+    first: dict[Path, Path] = {}
+    for path in paths:  # resolved, so that a link or another spelling of the same file counts as the same input
+        seen = first.setdefault(path.resolve(), path)
+        if seen is not path:
+            same = "" if str(seen) == str(path) else f" (as {seen})"
+            raise UsageError(f"{path} is given more than once{same}; list each model once")
     kwargs = fingerprint_kwargs or {}
     options = options or api.ProbeOptions()
     files = {i: api.load_fingerprint(p) for i, p in enumerate(paths) if api.is_fingerprint_file(p)}

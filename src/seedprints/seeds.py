@@ -32,6 +32,8 @@ __all__ = [
     "MAX_SEEDS",
     "RegisterReport",
     "check_config",
+    "check_prefix",
+    "check_seed_tags",
     "config_sha256",
     "fingerprint_init",
     "fingerprint_seeds",
@@ -395,17 +397,18 @@ def register_seeds(
     RegistryError
         A name is taken by an entry of other probes, config, init or tags.
     UsageError
-        Unknown ``init``, or ``tags`` that redefine ``seed``, ``init`` or ``config``.
+        Unknown ``init``, a ``prefix`` that makes bad entry names, or ``tags`` that redefine ``seed``, ``init`` or
+        ``config``.
+    TypeError
+        ``prefix`` not a str, or ``tags`` not a mapping of str to str.
     """
     _check_init(init)
+    extra = check_seed_tags(tags)
+    seeds = list(seeds)
+    check_prefix(prefix, seeds)
     cfg = load_config(config)
     sha = config_sha256(cfg)
-    extra = dict(tags or {})
-    reserved = sorted({"seed", "init", "config"} & set(extra))
-    if reserved:
-        raise UsageError(f"tag(s) {', '.join(reserved)} are set by seeds register itself; use other tag names")
     spec = probes.spec if isinstance(probes, Probes) else probes
-    seeds = list(seeds)
     wanted = {seed: {**extra, "seed": str(seed), "init": init, "config": sha} for seed in seeds}
     existing = {e.name: e for e in registry.entries()}
     todo: list[int] = []
@@ -433,6 +436,29 @@ def register_seeds(
         if on_seed is not None:
             on_seed(seed, True)
     return RegisterReport(registry=str(registry.path), config_sha256=sha, probe_hash=spec.hash, added=added, skipped=skipped)
+
+
+def check_seed_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Extra tags for candidate seeds, checked as registry tags; ``seed``, ``init`` and ``config`` are set by
+    :func:`register_seeds` itself (UsageError)."""
+    from seedprints.registry.store import check_tags
+
+    extra = check_tags(tags)
+    reserved = sorted({"seed", "init", "config"} & set(extra))
+    if reserved:
+        raise UsageError(f"tag(s) {', '.join(reserved)} are set by seeds register itself; use other tag names")
+    return extra
+
+
+def check_prefix(prefix: str, seeds: list[int], *, option: str | None = None) -> None:
+    """Refuse a name prefix that makes bad entry names (see :func:`seedprints.registry.store.check_name`) before any
+    work; ``option`` names the CLI flag that gave it, for advice."""
+    from seedprints.registry.store import check_name
+
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+    if seeds:
+        check_name(seed_entry_name(prefix, max(seeds)), option=option)  # the longest name; the prefix is the rest
 
 
 def _check_init(init: str) -> None:

@@ -69,6 +69,14 @@ class TestVerbs:
         code, out, _ = run(capsys, "registry", "import", tmp_path / "refs.tar", "--registry", copy, "--replace")
         assert code == 0 and "imported 1 entries" in out
 
+    def test_list_says_when_the_tag_filter_matched_nothing(self, capsys, fp_file, reg):
+        run(capsys, "registry", "add", fp_file, "--tag", "family=llama")
+        code, out, _ = run(capsys, "registry", "list", "--tag", "family=gpt")
+        assert code == 0 and f"the filter --tag family=gpt matched none of the 1 entry in {reg}" in out
+        run(capsys, "registry", "remove", "tiny-base")
+        code, out, _ = run(capsys, "registry", "list", "--tag", "family=gpt")
+        assert code == 0 and f"no entries in {reg}" in out
+
     def test_add_model_directory(self, capsys, reg, tiny_llama_dir):
         code, out, err = run(capsys, "registry", "add", tiny_llama_dir, "--name", "tiny", "--probe", "token",
                              "--n", "50", "--length", "8", "--json")
@@ -119,9 +127,47 @@ class TestBadInput:
         code, _, err = run(capsys, "registry", "add", tmp_path / "bad.safetensors")
         assert_one_line_error(code, err, "not a seedprints fingerprint")
 
-    def test_like_with_a_file(self, capsys, fp_file, reg):
-        code, _, err = run(capsys, "registry", "add", fp_file, "--like", fp_file)
-        assert_one_line_error(code, err, "--like applies to model directories")
+    @pytest.mark.parametrize(("options", "ignored"), [
+        (["--like", "base.fp.safetensors"], "--like would be ignored"),
+        (["--n", "5"], "--n would be ignored"),
+        (["--probe-file", "p.json", "--length", "8"], "--length, --probe-file would be ignored"),
+        (["--device", "cpu", "--batch-size", "4"], "--device, --batch-size would be ignored"),
+    ])
+    def test_options_a_fingerprint_file_ignores(self, capsys, fp_file, reg, options, ignored):
+        options = [str(fp_file) if o == "base.fp.safetensors" else o for o in options]
+        code, _, err = run(capsys, "registry", "add", fp_file, *options)
+        assert code == 2 and ignored in err and "carries its own probes" in err, err
+        assert not reg.exists()
+
+    def test_probe_options_with_like(self, capsys, fp_file, reg, tmp_path):
+        """--like gives the probes, so probe options would do nothing (checked before any model is loaded)."""
+        (tmp_path / "model").mkdir()
+        code, _, err = run(capsys, "registry", "add", tmp_path / "model", "--like", fp_file, "--n", "77", "--probe-seed", "3")
+        assert code == 2 and "--n, --probe-seed would be ignored: the probes are those of --like" in err, err
+        code, _, err = run(capsys, "registry", "add", tmp_path / "model", "--like", fp_file, "--probe-file", "p.json")
+        assert code == 2 and "--probe-file would be ignored" in err and "not made from a probe file" in err, err
+        assert not reg.exists()
+
+    def test_like_a_directory(self, capsys, reg, tmp_path):
+        (tmp_path / "model").mkdir()
+        code, _, err = run(capsys, "registry", "add", tmp_path / "model", "--like", tmp_path / "model")
+        assert_one_line_error(code, err, "is a directory", "give the .fp.safetensors file")
+        assert not reg.exists()
+
+    def test_fifo_source(self, capsys, reg, fifo):
+        code, _, err = run(capsys, "registry", "add", fifo)
+        assert_one_line_error(code, err, "not a regular file (a pipe or device)")
+        assert not reg.exists()
+
+    def test_repeated_tag_key(self, capsys, fp_file, reg):
+        code, _, err = run(capsys, "registry", "add", fp_file, "--tag", "a=1", "--tag", "a=2")
+        assert code == 2 and "tag 'a' is given twice ('a=1' and 'a=2'); give each key once" in err, err
+        assert not reg.exists()
+
+    def test_name_starting_with_a_dash(self, capsys, fp_file, reg):
+        code, _, err = run(capsys, "registry", "add", fp_file, "--name=-dash")
+        assert_one_line_error(code, err, "entry name '-dash' starts with '-'", "choose another --name")
+        assert not reg.exists()
 
     def test_bad_archive(self, capsys, fp_file, reg, tmp_path):
         run(capsys, "registry", "add", fp_file)

@@ -256,7 +256,7 @@ class TestBadNamesAndTags:
     @pytest.mark.parametrize(
         ("name", "problem"),
         [("", "must not be empty"), ("a/b", "path separator"), ("a\\b", "path separator"), ("x" * 201, "at most 200"),
-         ("tab\there", "unprintable"), (" padded", "space")],
+         ("tab\there", "unprintable"), (" padded", "space"), ("-dash", "starts with '-'")],
     )
     def test_bad_name(self, db, make_fp, name, problem):
         with Registry.open(db) as reg:
@@ -264,9 +264,33 @@ class TestBadNamesAndTags:
                 reg.add(make_fp(), name=name)
             assert reg.entries() == []
 
-    @pytest.mark.parametrize("tags", [{"": "v"}, {"a=b": "v"}, {"k": "line\nbreak"}, {"k": 3}])
+    @pytest.mark.parametrize("tags", [{"": "v"}, {"a=b": "v"}, {"k": "line\nbreak"}])
     def test_bad_tags(self, db, make_fp, tags):
         with Registry.open(db) as reg:
             with pytest.raises(UsageError):
                 reg.add(make_fp(), name="a", tags=tags)
+            assert reg.entries() == []
+
+    def test_python_advice_names_no_cli_flag(self, db, make_fp):
+        with Registry.open(db) as reg:
+            for name in ("", "-dash"):
+                with pytest.raises(UsageError) as caught:
+                    reg.add(make_fp(), name=name)
+                assert "--name" not in str(caught.value)
+
+
+class TestWrongTypes:
+    """The Python API names the wrong type instead of failing deep inside with an AttributeError."""
+
+    @pytest.mark.parametrize(("fp", "kwargs", "fragment"), [
+        (None, {"name": "x"}, "takes a Fingerprint or RankedFingerprint, got NoneType"),
+        (5, {"name": "x"}, "takes a Fingerprint or RankedFingerprint, got int"),
+        ("fp", {"name": 5}, "entry name must be a str, got int"),
+        ("fp", {"name": "x", "tags": ["a"]}, "tags must be a dict of str to str"),
+        ("fp", {"name": "x", "tags": {"k": 3}}, "keys and values must be strings"),
+    ])
+    def test_add(self, db, make_fp, fp, kwargs, fragment):
+        with Registry.open(db) as reg:
+            with pytest.raises(TypeError, match=fragment):
+                reg.add(make_fp() if fp == "fp" else fp, **kwargs)
             assert reg.entries() == []

@@ -62,6 +62,27 @@ PROBE_PARAMETERS = ("probe", "length", "probe_seed", "vocab_bound", "probe_file"
 MODEL_PARAMETERS = ("device", "dtype", "batch_size", "trust_remote_code", "allow_pickle", "device_map")
 
 
+def refuse_ignored_options(ctx: typer.Context, inputs: list[Path], *, probe_file_used: bool = True) -> None:
+    """Usage error for options the inputs make meaningless: a fingerprint file carries its own probes (so probe
+    options and --n do nothing once one is given), and nothing is run when every input is a file (model options).
+    Silently ignoring them would let a user believe they took effect."""
+    from seedprints.api import is_fingerprint_file
+
+    files = [is_fingerprint_file(path) for path in inputs]
+    known = {param.name for param in ctx.command.params}
+    probe = [p for p in ("n", *PROBE_PARAMETERS) if p in known and (p != "probe_file" or not probe_file_used or all(files))]
+    ignored = given(ctx, *probe) if any(files) else []
+    if all(files):
+        ignored += given(ctx, *(p for p in MODEL_PARAMETERS if p in known))
+    refuse_ignored(ignored, "every input is a fingerprint file" if all(files) else "a fingerprint file carries its own probes")
+
+
+def refuse_ignored(ignored: list[str], why: str) -> None:
+    """Usage error (exit 2) for options that were given but would do nothing, so no one believes they took effect."""
+    if ignored:
+        raise typer.BadParameter(f"{', '.join(ignored)} would be ignored: {why}; drop {'them' if len(ignored) > 1 else 'it'}")
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (no progress bars).")]
 ProbeKindOpt = Annotated[
     Optional[ProbeKindChoice],

@@ -74,7 +74,7 @@ def compare(
 
     out = Output(json_output)
     check_outputs(report_dir, force, bundle, (ref, suspect))
-    _refuse_ignored_options(ctx, ref, suspect)
+    o.refuse_ignored_options(ctx, [ref, suspect])
     signer = signing_key(sign, bundle)
     options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(
@@ -117,20 +117,6 @@ def compare(
             console.print(_stop_line(result.details["sequential"]))
 
     out.result(payload, human)
-
-
-def _refuse_ignored_options(ctx: typer.Context, ref: Path, suspect: Path) -> None:
-    """Probe options mean nothing when a side is a fingerprint file (it carries its probes), model options nothing
-    when both are; silently ignoring them would let a user believe they took effect."""
-    from seedprints.api import is_fingerprint_file
-
-    files = [is_fingerprint_file(side) for side in (ref, suspect)]
-    ignored = o.given(ctx, "n", *(p for p in o.PROBE_PARAMETERS if p != "probe_file")) if any(files) else []
-    if all(files):
-        ignored += o.given(ctx, *o.MODEL_PARAMETERS)
-    if ignored:
-        why = "both sides are fingerprint files" if all(files) else "a fingerprint file carries its own probes"
-        raise typer.BadParameter(f"{', '.join(ignored)} would be ignored: {why}; drop {'them' if len(ignored) > 1 else 'it'}")
 
 
 def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: tuple, result, settings: dict,

@@ -78,6 +78,9 @@ def fingerprint(
         raise typer.BadParameter("--early-stop needs a reference to decide against: add --like REFERENCE_FILE")
     if extend is not None and (like is not None or early_stop):
         raise typer.BadParameter("--extend takes its probes from FILE; drop --like and --early-stop")
+    if extend is not None and not extend.is_file():
+        raise OutputPathError(f"--extend {extend} is not an existing fingerprint file; give the file to grow "
+                              "(make one first with -o)")
     if extend is not None or like is not None:
         ignored = o.given(ctx, *(p for p in o.PROBE_PARAMETERS if not (like is not None and p == "probe_file")),
                           *(("n",) if extend is None else ()))
@@ -85,7 +88,7 @@ def fingerprint(
             source = "--extend FILE" if extend is not None else "the --like file"
             raise typer.BadParameter(f"the probes come from {source}, so {', '.join(ignored)} would be ignored; "
                                      f"drop {'them' if len(ignored) > 1 else 'it'}")
-    check_output_path(output, [like] if like is not None else [])
+    check_output_path(output, [model_dir, *([like] if like is not None else [])])
     partial = partial_path(output)
     if partial.exists() and (partial.is_symlink() or not partial.is_file()):
         raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); remove it")

@@ -59,6 +59,7 @@ def identify(
     out = Output(json_output)
     check_outputs(report_dir, force, bundle, (suspect, *_registry_files(registry.expanduser())))
     signer = signing_key(sign, bundle)
+    o.refuse_ignored_options(ctx, [suspect], probe_file_used=False)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
         allow_pickle=allow_pickle, device_map=device_map,

@@ -56,6 +56,7 @@ def matrix(
 
     out_text = Output(json_output)
     report_html.check_report_dir(out, force=force)
+    o.refuse_ignored_options(ctx, inputs)
     options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,

@@ -56,11 +56,15 @@ IMPORT_EXAMPLES = """Examples:
 
 
 def _tags(values: list[str] | None) -> list[str] | None:
-    """Check KEY=VALUE syntax at parse time (usage error, exit 2)."""
+    """Check KEY=VALUE syntax and that no key comes twice, at parse time (usage error, exit 2)."""
+    seen: dict[str, str] = {}
     for value in values or []:
         key, sep, _ = value.partition("=")
         if not sep or not key.strip():
             raise typer.BadParameter(f"{value!r} is not KEY=VALUE (e.g. --tag family=llama)")
+        if key in seen:
+            raise typer.BadParameter(f"tag {key!r} is given twice ({seen[key]!r} and {value!r}); give each key once")
+        seen[key] = value
     return values
 
 
@@ -86,6 +90,16 @@ def open_registry(registry: Path, *, create: bool = False) -> "Registry":
     return Registry.open(registry.expanduser(), create=create)
 
 
+def like_file(like: Path) -> Path:
+    """--like names a fingerprint file; a directory (say, the model it was made from) is refused with advice."""
+    from seedprints.errors import UsageError
+
+    if like.is_dir():
+        raise UsageError(f"--like needs a fingerprint file, but {like} is a directory; give the .fp.safetensors file "
+                         "whose probes to reuse")
+    return like
+
+
 def check_registry(registry: Path) -> None:
     """Refuse a foreign, newer, special or unwritable registry before a long run, without creating one yet."""
     from seedprints.registry.store import check_path
@@ -105,6 +119,7 @@ def _default_folder_missing(registry: Path) -> bool:
 
 @app.command("add", epilog=ADD_EXAMPLES)
 def add(
+    ctx: typer.Context,
     source: Annotated[Path, typer.Argument(help="A fingerprint file, or a model directory to fingerprint.")],
     name: Annotated[Optional[str], typer.Option("--name", help="Entry name (default: the model id's last part).")] = None,
     tag: TagOpt = None,
@@ -131,20 +146,28 @@ def add(
     from seedprints import api
     from seedprints.encoding import rank_fingerprint
     from seedprints.errors import UsageError
+    from seedprints.probes import ProbeSpec
     from seedprints.registry.store import check_name, check_tags, sha256_file
 
     out = Output(json_output)
+    is_file = api.is_fingerprint_file(source)  # refuses a pipe or device
+    if is_file:
+        o.refuse_ignored(o.given(ctx, "like", "n", *o.PROBE_PARAMETERS, *o.MODEL_PARAMETERS),
+                       f"{source} is a fingerprint file, which carries its own probes and needs no model run")
+    elif like is not None:
+        o.refuse_ignored(o.given(ctx, "n", *(p for p in o.PROBE_PARAMETERS if p != "probe_file")),
+                       f"the probes are those of --like {like}")
     tags = check_tags(tag_dict(tag))
     if name is not None:
-        check_name(name)
-    if source.is_file():
-        if like is not None:
-            raise UsageError(f"--like applies to model directories; {source} is already a fingerprint file")
+        check_name(name, option="--name")
+    if is_file:
         digest = sha256_file(source)
         ranked = rank_fingerprint(api.load_fingerprint(source), source_sha256=digest)
     elif source.is_dir():
         options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens)
-        spec = api.probes_like(like, options) if like is not None else None
+        spec = api.probes_like(like_file(like), options) if like is not None else None
+        if probe_file is not None and isinstance(spec, ProbeSpec):
+            o.refuse_ignored(["--probe-file"], f"--like {like} was not made from a probe file")
         check_registry(registry)
         ranked = rank_fingerprint(api.fingerprint_model(
             source, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,
@@ -156,7 +179,7 @@ def add(
         name = Path(ranked.model_id.rstrip("/\\")).name
         if not name:
             raise UsageError(f"cannot derive an entry name from model id {ranked.model_id!r}; pass --name")
-        check_name(name)
+        check_name(name, option="--name")
     with open_registry(registry, create=True) as reg:
         entry = reg.add(ranked, name=name, tags=tags, source=source, replace=replace)
     out.result({"registry": str(reg.path), "entry": entry.to_dict()}, lambda c: c.print(
@@ -174,9 +197,14 @@ def list_entries(
     out = Output(json_output)
     with open_registry(registry) as reg:
         entries = reg.entries(tags=tag_dict(tag))
+        total = len(reg.entries()) if tag and not entries else len(entries)
+    empty = f"no entries in {reg.path}"
+    if tag and total:
+        filters = " ".join(f"--tag {t}" for t in tag)
+        empty = f"the filter {filters} matched none of the {total} {'entry' if total == 1 else 'entries'} in {reg.path}"
     out.result(
         {"registry": str(reg.path), "entries": [e.to_dict() for e in entries]},
-        lambda c: c.print(_entries_table(entries)) if entries else c.print(f"no entries in {reg.path}"),
+        lambda c: c.print(_entries_table(entries)) if entries else c.print(empty),
     )
 
 

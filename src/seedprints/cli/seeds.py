@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli.registry import TagOpt, open_registry, tag_dict
+from seedprints.cli.registry import TagOpt, like_file, open_registry, tag_dict
+
+if TYPE_CHECKING:
+    from seedprints.probes import ProbeSpec
 
 app = typer.Typer(help="Candidate init seeds: fingerprint and register them, then `identify` a trained model's seed.",
                   no_args_is_help=True)
@@ -26,6 +29,7 @@ REGISTER_EXAMPLES = """Examples:
 
 @app.command("register", epilog=REGISTER_EXAMPLES)
 def register(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Option("--config", help="The architecture: a config.json file or a model directory.")],
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds to register: 0-999, 1,5,9 or 0-9,100.")],
     init: Annotated[str, typer.Option("--init", help="How the framework initialises the model: transformers.")] = "transformers",
@@ -53,21 +57,38 @@ def register(
     from seedprints.errors import UsageError
     from seedprints.extract import progress_bar
 
+    if like is not None:
+        o.refuse_ignored(o.given(ctx, "n", "length", "probe_seed", "vocab_bound"), f"the probes are those of --like {like}")
     if init not in _seeds.INIT_METHODS:
         raise UsageError(f"unknown init method {init!r}; known: {', '.join(_seeds.INIT_METHODS)}")
     seed_list = _seeds.parse_seeds(seeds)
-    cfg = _seeds.check_config(config)  # before the registry is made: a bad config leaves nothing behind
+    extra_tags = _seeds.check_seed_tags(tag_dict(tag))  # these checks come before the registry is made,
+    _seeds.check_prefix(name_prefix, seed_list, option="--name-prefix")  # so that a bad input leaves nothing behind
+    cfg = _seeds.check_config(config)
     if like is not None:
-        probes = api.probes_like(like)
+        probes = _probes_like(like_file(like))
     else:
         options = api.ProbeOptions(kind="token", n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound)
         probes = options.spec_for([getattr(cfg, "vocab_size", None)], int(getattr(cfg, "hidden_size", 0) or 0))
     output = Output(json_output)
     with open_registry(registry, create=True) as reg, progress_bar(output.progress, len(seed_list), "seeds") as advance:
         report = _seeds.register_seeds(
-            reg, cfg, seed_list, probes, init=init, prefix=name_prefix, tags=tag_dict(tag), device=device,
+            reg, cfg, seed_list, probes, init=init, prefix=name_prefix, tags=extra_tags, device=device,
             batch_size=batch_size, on_seed=lambda _seed, _added: advance(1),
         )
     output.result(report.to_dict(), lambda c: c.print(
         f"registered {len(report.added)} seed(s) in {report.registry} ({len(report.skipped)} already there), "
         f"probes {report.probe_hash}, config {report.config_sha256[:12]}"))
+
+
+def _probes_like(like: Path) -> ProbeSpec:
+    """The probes of the fingerprint file ``like``; probes read from a file are refused (this verb has no --probe-file)."""
+    from seedprints import fingerprint as fpfile
+    from seedprints.errors import UsageError
+    from seedprints.probes import ProbeSpec
+
+    spec = ProbeSpec.from_json(fpfile.read_header(like)["probe_spec"])
+    if spec.kind in ("token-file", "text-file"):
+        raise UsageError(f"--like {like} was made from a probe file ({spec.describe()}), which seeds register cannot "
+                         "read; give a fingerprint made with generated probes (--probe rare or token)")
+    return spec

@@ -98,11 +98,21 @@ CASES: tuple[Case, ...] = (
        "--bundle reg.db", 1, "is the input reg.db itself"),
     _c("output-is-like", "-o names the --like file", "fingerprint not-a-model -o base.fp --like base.fp", 1,
        "is the input base.fp itself"),
+    _c("output-inside-model", "-o inside the model directory being fingerprinted",
+       "fingerprint not-a-model -o not-a-model/model.safetensors", 1, "is inside the input folder"),
+    _c("extend-not-a-file", "--extend names a folder", "fingerprint not-a-model --extend existing-dir", 1,
+       "is not an existing fingerprint file"),
+    _c("matrix-link-duplicate", "the same fingerprint twice, once through a link", "matrix base.fp base-link.fp --out m",
+       1, "is given more than once"),
     _c("force-foreign-report", "--force on a folder holding more than a report", "compare base.fp suspect.fp "
        "--report old-report --force", 1, "holds something other than a seedprints report"),
     # bad option values (usage errors)
     _c("ignored-probe-options", "probe and device options with two fingerprint files", "compare base.fp suspect.fp "
        "--length 999 --device cuda", 2, "would be ignored"),
+    _c("matrix-ignored-options", "probe and device options on a matrix of fingerprint files",
+       "matrix base.fp suspect.fp --out m --n 50 --device cuda", 2, "would be ignored"),
+    _c("identify-ignored-options", "model options with a fingerprint-file suspect", "identify suspect.fp --registry reg.db "
+       "--batch-size 7", 2, "would be ignored"),
     _c("like-with-probe-options", "probe options that the --like file overrides", "fingerprint not-a-model -o x.fp "
        "--like base.fp --length 8", 2, "the probes come from the --like file"),
     _c("probe-seed-negative", "--probe-seed -1", "fingerprint not-a-model -o out.fp --probe-seed -1", 2,
@@ -198,6 +208,25 @@ CASES: tuple[Case, ...] = (
        1, "vocab_size must be an integer of at least 2"),
     Case("seeds-huge-seed", "a 5000-digit seed", ("seeds", "register", "--config", "cfg-vocab-neg.json", "--seeds", "9" * 5000,
                                                   "--registry", "new.db"), 1, "too large"),
+    _c("registry-add-file-n", "a probe option with a fingerprint-file source", "registry add base.fp --n 5 --registry new.db",
+       2, "--n would be ignored"),
+    _c("registry-add-file-device", "model options with a fingerprint-file source", "registry add base.fp --device cpu "
+       "--batch-size 4 --registry new.db", 2, "--device, --batch-size would be ignored"),
+    _c("registry-add-like-n", "--like with --n", "registry add not-a-model --like base.fp --n 77 --registry new.db", 2,
+       "--n would be ignored"),
+    _c("registry-add-like-dir", "--like names a folder", "registry add not-a-model --like existing-dir --registry new.db", 1,
+       "existing-dir is a directory"),
+    _c("registry-tag-twice", "the same --tag key twice", "registry add base.fp --name x --tag a=1 --tag a=2 "
+       "--registry new.db", 2, "given twice"),
+    _c("registry-name-dash", "a name that starts with '-'", "registry add base.fp --name=-dash --registry new.db", 1,
+       "starts with '-'"),
+    _c("registry-add-pipe", "registry add of a FIFO", "registry add pipe.fp --registry new.db", 1, "not a regular file"),
+    _c("seeds-like-n", "seeds register --like with --n", "seeds register --config index-junk --seeds 0 --like base.fp "
+       "--n 77 --registry new.db", 2, "--n would be ignored"),
+    _c("seeds-tag-twice", "the same --tag key twice", "seeds register --config index-junk --seeds 0 --tag lab=a --tag lab=b "
+       "--registry new.db", 2, "given twice"),
+    _c("seeds-reserved-tag", "a tag seeds register sets itself", "seeds register --config index-junk --seeds 0 --tag seed=1 "
+       "--registry new.db", 1, "are set by seeds register itself"),
     # model folders with impossible configs
     _c("adapter-no-weights", "a PEFT adapter without its weights (once made a network request)",
        "fingerprint ns/adapter -o out.fp", 1, "no adapter_model.safetensors"),
@@ -316,6 +345,7 @@ def build_workspace(folder: Path) -> Path:
     (folder / "bad-zoo.json").write_text(json.dumps({"name": "x", "colour": "red"}))
     _bundles(folder, bd)
     os.mkfifo(folder / "pipe.fp")
+    (folder / "base-link.fp").symlink_to("base.fp")
     (folder / "old-report").mkdir()
     (folder / "old-report" / "results.json").write_text("{}\n")
     (folder / "old-report" / "my-notes.txt").write_text("not part of any report\n")

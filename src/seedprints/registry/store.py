@@ -23,11 +23,11 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from seedprints.encoding import RankedFingerprint, decode, encode, rank_fingerprint
 from seedprints.errors import FingerprintFormatError, RegistryError, UsageError
-from seedprints.fingerprint import Fingerprint
+from seedprints.fingerprint import Fingerprint, short_repr
 from seedprints.inputs import special_file
 from seedprints.probes import ProbeSpec
 from seedprints.registry import schema
@@ -91,10 +91,16 @@ class RegistryEntry:
         return fields
 
 
-def check_name(name: str) -> str:
-    """Refuse names that are empty, too long, unprintable, padded with spaces, or contain a path separator."""
-    if not isinstance(name, str) or not name.strip():
-        raise UsageError("an entry name must not be empty; pass --name")
+def check_name(name: str, *, option: str | None = None) -> str:
+    """Refuse names that are empty, too long, unprintable, padded with spaces, start with '-' (a command line would
+    read them as options) or contain a path separator. ``option`` names the CLI flag that gave the name, for advice.
+
+    Raises TypeError for a name that is not a str, UsageError for a bad one.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"an entry name must be a str, got {type(name).__name__} {short_repr(name)}")
+    if not name.strip():
+        raise UsageError(f"an entry name must not be empty; {f'pass {option}' if option else 'give a name'}")
     problem = None
     if len(name) > MAX_NAME_CHARS:
         problem = f"is {len(name)} characters long (at most {MAX_NAME_CHARS})"
@@ -104,17 +110,24 @@ def check_name(name: str) -> str:
         problem = "contains a path separator"
     elif name != name.strip():
         problem = "starts or ends with a space"
+    elif name.startswith("-"):
+        problem = "starts with '-', which seedprints commands would read as an option"
     if problem:
-        raise UsageError(f"entry name {name[:MAX_NAME_CHARS]!r} {problem}; choose another --name")
+        raise UsageError(f"entry name {name[:MAX_NAME_CHARS]!r} {problem}; choose another {option or 'name'}")
     return name
 
 
-def check_tags(tags: dict[str, str] | None) -> dict[str, str]:
-    """Tags are printable strings; keys non-empty without '=' (the CLI writes them KEY=VALUE)."""
+def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Tags are a mapping of printable strings; keys non-empty without '=' (the CLI writes them KEY=VALUE).
+
+    Raises TypeError when ``tags`` is not a mapping of str to str, UsageError for a bad key or value.
+    """
+    if tags is not None and not isinstance(tags, Mapping):
+        raise TypeError(f"tags must be a dict of str to str such as {{'family': 'llama'}}, got {type(tags).__name__}")
     tags = dict(tags or {})
     for key, value in tags.items():
         if not (isinstance(key, str) and isinstance(value, str)):
-            raise UsageError(f"tag {key!r}={value!r}: keys and values must be strings")
+            raise TypeError(f"tag {short_repr(key)}={short_repr(value)}: keys and values must be strings")
         if not key.strip() or "=" in key or len(key) > MAX_NAME_CHARS or not key.isprintable():
             raise UsageError(f"bad tag key {key[:MAX_NAME_CHARS]!r}: use a short printable key without '='")
         if len(value) > MAX_NAME_CHARS or not value.isprintable():
@@ -254,7 +267,12 @@ class Registry:
             An entry of that name exists (and not ``replace``), or the registry is locked.
         UsageError
             Bad name or tags.
+        TypeError
+            ``fp`` is not a fingerprint, ``name`` not a str, or ``tags`` not a dict of str to str.
         """
+        if not isinstance(fp, (Fingerprint, RankedFingerprint)):
+            raise TypeError(f"Registry.add takes a Fingerprint or RankedFingerprint, got {type(fp).__name__}; "
+                            "load one with seedprints.load_fingerprint(path)")
         check_name(name)
         tags = check_tags(tags)
         if isinstance(fp, Fingerprint):
