@@ -296,4 +296,11 @@ class TestProbesFromAReference:
         assert run(capsys, "fingerprint", tiny_llama_dir, "-o", long, "--probe", "token", "--n", 10, "--length", 80)[0] == 0
         code, _, err = run(capsys, "compare", long, tiny_gpt2_dir)
         assert_one_line_error(code, err, "length 80 exceed the 64 positions",
-                              "re-fingerprint that reference with --length 64 or less")
+                              f"the probes come from fingerprint {long}, so re-fingerprint that reference with --length 64 or less")
+
+    def test_identify_names_the_registry(self, tiny_llama_dir, tiny_gpt2_dir, tmp_path, capsys):
+        long, registry = tmp_path / "long.fp", tmp_path / "reg.db"
+        assert run(capsys, "fingerprint", tiny_llama_dir, "-o", long, "--probe", "token", "--n", 30, "--length", 80)[0] == 0
+        assert run(capsys, "registry", "add", long, "--name", "long", "--registry", registry)[0] == 0
+        code, _, err = run(capsys, "identify", tiny_gpt2_dir, "--registry", registry)
+        assert_one_line_error(code, err, f"the probes come from registry {registry}, so re-fingerprint")

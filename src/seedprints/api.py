@@ -121,6 +121,7 @@ def fingerprint_model(
     device_map: str | None = None,
     base: str | Path | None = None,
     partial: str | Path | None = None,
+    probe_origin: str | None = None,
     **probe_options: Any,
 ) -> Fingerprint:
     """Run a model on probes and return its fingerprint.
@@ -138,6 +139,9 @@ def fingerprint_model(
     allow_pickle, device_map, base, partial
         Loading and resuming, passed to :func:`seedprints.extract.load_model` and
         :func:`seedprints.extract.extract_hidden_states`.
+    probe_origin : str, optional
+        Where ``probes`` came from (e.g. ``"fingerprint base.fp"``), so that probes this model cannot
+        take are answered with advice the user can follow (re-fingerprint that reference).
 
     Returns
     -------
@@ -164,7 +168,7 @@ def fingerprint_model(
             probes = opts.spec_for([loaded.vocab_size], loaded.hidden_size)
     probe_set = _as_probes(probes)
     hidden = extract.extract_hidden_states(
-        loaded, probe_set, batch_size=batch_size, device=device, progress=progress, partial=partial
+        loaded, probe_set, batch_size=batch_size, device=device, progress=progress, partial=partial, probe_origin=probe_origin
     )
     logits = None
     if probe_set.spec.output_tokens:
@@ -246,7 +250,10 @@ def resolve_pair(
         return first, fingerprint_model(suspect, first.spec, **kwargs)
     else:
         spec = shared_default_spec([Path(str(ref)), Path(str(suspect))], options or ProbeOptions())
-    out = [s if s is not None else fingerprint_model(x, spec, **kwargs) for s, x in zip(sides, (ref, suspect))]
+    origin = next((f"fingerprint {x}" if not isinstance(x, Fingerprint) else f"fingerprint of {x.model_id}")
+                   for s, x in zip(sides, (ref, suspect)) if s is not None) if known else None
+    out = [s if s is not None else fingerprint_model(x, spec, probe_origin=origin, **kwargs)
+           for s, x in zip(sides, (ref, suspect))]
     return out[0], out[1]
 
 

@@ -285,11 +285,12 @@ def _plan_for_model(
                 ))
             plan.suspects[probe_hash] = ModelRounds(
                 loaded[0], spec.with_n(rows), batch_size=kwargs.get("batch_size", 32), device=kwargs.get("device"),
-                progress=bool(kwargs.get("progress")),
+                progress=bool(kwargs.get("progress")), probe_origin=f"registry {reg.path}",
             ).upto
             plan.extracts = True
         else:
-            fp = api.fingerprint_model(model, probes if rows == spec.n else spec.with_n(rows), **kwargs)
+            fp = api.fingerprint_model(model, probes if rows == spec.n else spec.with_n(rows), probe_origin=f"registry {reg.path}",
+                                       **kwargs)
             plan.suspects[probe_hash] = _prefixes(fp)
         plan.rows[probe_hash] = rows
         plan.names[probe_hash] = same_width

@@ -48,14 +48,14 @@ class ModelRounds:
     """
 
     def __init__(self, loaded: Any, spec: ProbeSpec, *, start: Fingerprint | None = None, batch_size: int = 32,
-                 device: str | None = None, progress: bool = False) -> None:
+                 device: str | None = None, progress: bool = False, probe_origin: str | None = None) -> None:
         from seedprints import extract
 
         if not spec.extendable:
             raise UsageError(f"probes {spec.describe()} cannot be extracted in rounds: use generated token or embedding probes")
         self.loaded, self.spec = loaded, spec
         self._probes = generated(spec)
-        self._kwargs = dict(batch_size=batch_size, device=device, progress=progress)
+        self._kwargs = dict(batch_size=batch_size, device=device, progress=progress, probe_origin=probe_origin)
         self.model_id = start.model_id if start else loaded.model_id
         self.metadata = dict(start.metadata) if start else extract.model_metadata(loaded)
         width = start.hidden_size if start else loaded.hidden_size
