@@ -304,3 +304,28 @@ class TestProbesFromAReference:
         assert run(capsys, "registry", "add", long, "--name", "long", "--registry", registry)[0] == 0
         code, _, err = run(capsys, "identify", tiny_gpt2_dir, "--registry", registry)
         assert_one_line_error(code, err, f"the probes come from registry {registry}, so re-fingerprint")
+
+
+class TestSavedBuffers:
+    """Buffers older checkpoints saved (position_ids, rotary inv_freq, GPT-2's causal mask) are not refused as
+    tensors the config does not describe: transformers rebuilds them, and famous checkpoints carry them."""
+
+    @pytest.mark.parametrize(("fixture", "anchor", "buffer", "shape"), [
+        ("tiny_llama_dir", "layers.0.self_attn.q_proj.weight", "layers.0.self_attn.rotary_emb.inv_freq", (4,)),
+        ("tiny_gpt2_dir", "h.0.attn.c_attn.weight", "h.0.attn.bias", (1, 1, 8, 8)),
+        ("tiny_gpt2_dir", "h.0.attn.c_attn.weight", "h.0.attn.masked_bias", ()),
+        ("tiny_bert_dir", "embeddings.word_embeddings.weight", "embeddings.position_ids", (1, 8)),
+    ])
+    def test_extra_saved_buffers_load(self, request, tmp_path, fixture, anchor, buffer, shape):
+        import shutil
+
+        import torch
+        from safetensors.torch import load_file, save_file
+
+        model = tmp_path / "model"
+        shutil.copytree(request.getfixturevalue(fixture), model)
+        weights = load_file(model / "model.safetensors")
+        key = next(k for k in weights if k.endswith(anchor))
+        weights[key[: -len(anchor)] + buffer] = torch.zeros(shape)
+        save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+        assert load_model(model).hidden_size == 32

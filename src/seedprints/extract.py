@@ -57,6 +57,9 @@ _WEIGHT_FILES_HINT = "model.safetensors, model.safetensors.index.json or pytorch
 # Weights a base model may lack or leave unused without changing ``last_hidden_state`` (BERT's pooler is not in
 # *ForMaskedLM).
 _HARMLESS_KEYS = re.compile(r"(^|\.)pooler\.")
+# buffers that older checkpoints saved and today's transformers rebuilds (BERT's position_ids, Llama's rotary
+# inv_freq, GPT-2's causal-mask attn.bias): extra, but not weights the config fails to describe
+_SAVED_BUFFER_KEYS = re.compile(r"(^|\.)(position_ids|token_type_ids|inv_freq|masked_bias|attn\.bias)$")
 _TRANSFORMERS_5 = Version(transformers.__version__).major >= 5
 _DTYPE_KWARG = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
@@ -611,7 +614,7 @@ def _unused_tensors(module: torch.nn.Module, unexpected: Sequence[str]) -> list[
     inner = {name for name, _ in base.named_children()}
     return sorted(
         key for key in unexpected
-        if not _HARMLESS_KEYS.search(key) and key.split(".", 1)[0] in inner | {prefix}
+        if not _HARMLESS_KEYS.search(key) and not _SAVED_BUFFER_KEYS.search(key) and key.split(".", 1)[0] in inner | {prefix}
     )
 
 
