@@ -18,6 +18,7 @@ import dataclasses
 import io
 import json
 import os
+import shlex
 import struct
 import tempfile
 from pathlib import Path
@@ -573,9 +574,10 @@ def render(outcomes: list[Outcome]) -> str:
 
 
 def _shortened(arg: str) -> str:
-    """An argument as the table shows it: line breaks as ``\\n``, a very long one as its start and length."""
-    arg = arg.replace("\n", "\\n")
-    return arg if len(arg) <= 60 else f"{arg[:12]}...({len(arg)} characters)"
+    """An argument as the table shows it: shell-quoted with line breaks as ``\\n``, a very long one as its start and length."""
+    if len(arg) > 60:
+        return f"{arg[:12]}...({len(arg)} characters)"
+    return shlex.quote(arg).replace("\n", "\\n")
 
 
 def _cell(text: str) -> str:
