@@ -278,11 +278,12 @@ def write_bundle(
     }
     if identification is not None:
         body["identification"] = dict(identification)
-    bundle = {**body, "seal": {"algorithm": SEAL_ALGORITHM, "digest": seal(body)}}
+    text = canonical_json(body)  # what the seal hashes and the signature signs
+    bundle = {**body, "seal": {"algorithm": SEAL_ALGORITHM, "digest": hashlib.sha256(text).hexdigest()}}
     if signer is not None:
         from seedprints import signing
 
-        bundle["signature"] = signing.sign(canonical_json(body), signer)
+        bundle["signature"] = signing.sign(text, signer)
     with warnings.catch_warnings():  # the run being recorded has already shown its warnings
         warnings.simplefilter("ignore")
         _check(bundle, str(path))
@@ -391,9 +392,10 @@ def _check(bundle: Any, where: str) -> VerifyResult:
         raise BundleError(f"{where} is sealed with {short_repr(stated.get('algorithm'))}; this seedprints checks "
                           f"{SEAL_ALGORITHM!r} seals, so the bundle was edited or is not ours")
     try:
-        digest = seal(bundle)
+        text = canonical_json(bundle)  # what the seal hashes and the signature signs
     except ValueError as exc:  # NaN or Inf in the JSON
         raise BundleError(f"{where} holds a non-finite number ({exc}); it was edited, ask for the original bundle") from exc
+    digest = hashlib.sha256(text).hexdigest()
     if digest != stated["digest"]:
         raise BundleError(f"{where}: the seal does not match its contents; the bundle was edited after it was written")
     signed_by = None
@@ -401,7 +403,7 @@ def _check(bundle: Any, where: str) -> VerifyResult:
         from seedprints import signing
 
         try:
-            signed_by = signing.check(canonical_json(bundle), bundle["signature"])
+            signed_by = signing.check(text, bundle["signature"])
         except ValueError as exc:
             raise BundleError(f"{where}: {exc}") from exc
     kind, fps, tests = bundle.get("kind"), bundle.get("fingerprints"), bundle.get("tests")
