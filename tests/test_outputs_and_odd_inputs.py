@@ -43,6 +43,7 @@ class TestOutputs:
     @pytest.mark.parametrize("argv, fragment", [
         (["compare", "base.fp", "suspect.fp", "--bundle", "suspect.fp"], "is the input suspect.fp itself"),
         (["identify", "suspect.fp", "--registry", "reg.db", "--bundle", "reg.db"], "is the input reg.db itself"),
+        (["identify", "suspect.fp", "--registry", "reg.db", "--bundle", "reg.db-journal"], "is the input reg.db-journal"),
         (["fingerprint", "not-a-model", "-o", "base.fp", "--like", "base.fp"], "is the input base.fp itself"),
         (["fingerprint", "not-a-model", "-o", "not-a-model/model.safetensors"], "is inside the input folder not-a-model"),
         (["compare", "base.fp", "not-a-model", "--bundle", "not-a-model/config.json"], "is inside the input folder"),

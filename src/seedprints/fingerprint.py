@@ -202,7 +202,7 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path] = ()) -> Pa
     if not os.access(folder, os.W_OK):
         raise OutputPathError(f"cannot write {path}: folder {folder} is not writable; choose another location")
     for source in inputs:
-        if _same_file(path, Path(source)):
+        if same_file(path, Path(source)):
             raise OutputPathError(f"output {path} is the input {source} itself; writing it would destroy the input, "
                                   "so choose another name")
         if _inside(path, Path(source)):
@@ -211,9 +211,11 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path] = ()) -> Pa
     return path
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same resolved path (even before it exists, like a journal SQLite
+    will create), or the same existing file through a link."""
     try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
     except OSError:
         return False
 

@@ -55,9 +55,10 @@ def identify(
     from seedprints import report_html
     from seedprints.api import ProbeOptions
     from seedprints.identification import identify as run_identify
+    from seedprints.registry.store import registry_files
 
     out = Output(json_output)
-    check_outputs(report_dir, force, bundle, (suspect, *_registry_files(registry.expanduser())))
+    check_outputs(report_dir, force, bundle, (suspect, *registry_files(registry.expanduser())))
     signer = signing_key(sign, bundle)
     o.refuse_ignored_options(ctx, [suspect], probe_file_used=False)
     fingerprint_kwargs = dict(
@@ -85,11 +86,6 @@ def identify(
         console.print(_summary(result))
 
     out.result(payload, human)
-
-
-def _registry_files(path: Path) -> tuple[Path, ...]:
-    """The registry and SQLite's companion files beside it, none of which an output may replace."""
-    return (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")))
 
 
 def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResult, progress: bool, signer) -> None:  # noqa: ANN001

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from seedprints import tempfiles
 from seedprints.encoding import RankedFingerprint, decode
 from seedprints.errors import ArchiveError, FingerprintFormatError, OutputPathError, RegistryError, UsageError
-from seedprints.fingerprint import check_output_path
+from seedprints.fingerprint import check_output_path, same_file
 from seedprints.inputs import load_json, special_file
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ MAX_ENTRY_BYTES = 512 << 20  # an encoded N=10000, d=16384 fingerprint is about 
 MAX_ARCHIVE_BYTES = 64 << 30
 MAX_ENTRIES = 1_000_000
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")  # the registry file and the files SQLite keeps beside it
 _SHOWN_TEXT = ("model_id", "source_path", "created_at")  # printed in `registry list`/`show` tables: one line each
 _FIELDS = {
     "name": str, "tags": dict, "metadata": dict, "model_id": str, "probe_hash": str, "source_path": (str, type(None)),
@@ -120,9 +119,10 @@ def _check_target(path: Path, registry: Path) -> Path:
         raise OutputPathError(f"archive {path} is not a regular file (a pipe or device); give a file name such as registry.tar")
     if path.is_dir():
         raise OutputPathError(f"archive {path} is a directory; give a file name such as {path / 'registry.tar'}")
-    for suffix in _SQLITE_COMPANIONS:
-        own = registry.with_name(registry.name + suffix)
-        if path.resolve() == own.resolve() or (path.exists() and own.exists() and path.samefile(own)):
+    from seedprints.registry.store import registry_files
+
+    for own in registry_files(registry):
+        if same_file(path, own):
             raise OutputPathError(
                 f"archive {path} is the registry's own file {own}; write the archive elsewhere, e.g. {path.parent / 'registry.tar'}"
             )

@@ -135,6 +135,11 @@ def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     return dict(sorted(tags.items()))
 
 
+def registry_files(path: Path) -> tuple[Path, ...]:
+    """The registry file and the journals SQLite keeps beside it, none of which an output may replace."""
+    return tuple(path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
+
+
 def sha256_file(path: str | Path) -> str:
     """SHA-256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
