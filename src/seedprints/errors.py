@@ -57,3 +57,12 @@ class SigningKeyError(SeedprintsError, ValueError):
 
 class LowPowerWarning(UserWarning):
     """The test ran but has little power (e.g. very few identity dimensions survived)."""
+
+
+def compact_message(exc: BaseException, limit: int = 200, *, with_class: bool = False) -> str:
+    """An exception's message on one line (runs of whitespace collapsed), cut to ``limit`` characters, with
+    ``with_class`` prefixed by its class name (often all that says what went wrong in a library's error)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if with_class:
+        text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

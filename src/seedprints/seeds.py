@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seedprints.errors import ModelLoadError, RegistryError, UsageError
+from seedprints.errors import ModelLoadError, RegistryError, UsageError, compact_message
 from seedprints.fingerprint import Fingerprint, short_repr
 from seedprints.inputs import load_json, special_file
 from seedprints.probes import Probes, ProbeSpec
@@ -110,7 +110,7 @@ def load_config(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> Pr
             return AutoConfig.for_model(model_type, **values)
     except (ValueError, KeyError, TypeError, AttributeError, StrictDataclassError) as exc:
         raise ModelLoadError(
-            f"{where}: transformers cannot build a {model_type!r} config ({_first_line(exc)}); correct the config"
+            f"{where}: transformers cannot build a {model_type!r} config ({compact_message(exc)}); correct the config"
         ) from exc
 
 
@@ -134,7 +134,7 @@ def check_config(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> P
             model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     except Exception as exc:  # noqa: BLE001 - any failure of transformers on a stranger's config is a bad config
         raise ModelLoadError(
-            f"transformers cannot build a causal LM from this {cfg.model_type!r} config ({_first_line(exc)}); correct the config"
+            f"transformers cannot build a causal LM from this {cfg.model_type!r} config ({compact_message(exc)}); correct the config"
         ) from exc
     count = sum(p.numel() for p in model.parameters())
     memory = _memory_bytes()
@@ -241,7 +241,7 @@ def init_model_from_config(
             model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
         except (ValueError, RuntimeError) as exc:  # RuntimeError: the allocator's "can't allocate memory"
             raise ModelLoadError(
-                f"transformers cannot build a causal LM from this {cfg.model_type!r} config ({_first_line(exc)}); "
+                f"transformers cannot build a causal LM from this {cfg.model_type!r} config ({compact_message(exc)}); "
                 "correct the config or free memory"
             ) from exc
     return model.eval()
@@ -493,8 +493,3 @@ def _memory_bytes() -> int | None:
 
 def _gigabytes(count: int) -> str:
     return f"{count / 1e9:,.1f} GB"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."

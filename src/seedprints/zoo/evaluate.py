@@ -28,7 +28,7 @@ import numpy as np
 
 from seedprints import api
 from seedprints import fingerprint as _fpfile
-from seedprints.errors import LowPowerWarning, SeedprintsError, UsageError, ZooConfigError
+from seedprints.errors import LowPowerWarning, SeedprintsError, UsageError, ZooConfigError, compact_message
 from seedprints.fingerprint import Fingerprint, write_atomic
 from seedprints.probes import ProbeSpec, default_vocab_bound
 from seedprints.stats.methods import METHOD_PROBES, METHODS
@@ -634,10 +634,8 @@ def _weights_mtime(model_dir: Path) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if not isinstance(exc, SeedprintsError):
-        text = f"{type(exc).__name__}: {text}"
-    return text if len(text) <= 300 else text[:297] + "..."
+    """A failed model's reason for the results page: our errors as they are, others with their class."""
+    return compact_message(exc, 300, with_class=not isinstance(exc, SeedprintsError))
 
 
 def cached_fingerprint(path: Path, model_dir: Path, spec: ProbeSpec) -> Fingerprint | None:
