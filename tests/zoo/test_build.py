@@ -9,7 +9,7 @@ import pytest
 
 from seedprints.cli import main
 from seedprints.errors import ZooConfigError
-from seedprints.zoo.build import build_zoo, load_config, parse_config, plan
+from seedprints.zoo.build import REGIMES, build_zoo, load_config, parse_config, plan
 from seedprints.zoo.configs import BUILTIN_CONFIGS
 from seedprints.zoo.manifest import read_manifest, same_lineage, scan_zoo
 
@@ -58,6 +58,7 @@ class TestConfig:
             (bad(edits=[{"transform": "shuffle"}]), "shuffle"),
             (bad(blend=[1.2]), "strictly between 0 and 1"),
             (bad(finetune=None), "blend needs"),
+            (bad(families=[{**TINY["families"][0], "regime": "lunar"}]), "regime must be one of"),
             (bad(pretrain={"domain": "poetry"}), "unknown corpus domain"),
             (bad(tokenizer_vocab=5000), "tokenizer_vocab"),
             (bad(lora={"train": {}, "rank": 0}), "lora.rank"),
@@ -148,8 +149,24 @@ class TestPlan:
         assert independent >= 300 and related >= 100  # the zoo issue's minimum pair counts
         by_name = {e.name: e for e in entries}
         assert not same_lineage(by_name["llama-s101-distilled"], by_name["llama-s1-pretrained"])
-        blend = by_name["llama-blend-s1-s2-w0.3"]
+        blend = by_name["llama-blend-s1-s2-w0.5"]
         assert same_lineage(blend, by_name["llama-s1-init"]) and same_lineage(blend, by_name["llama-s2-init"])
+
+    def test_cpu_zoo_has_every_regime_with_enough_independent_pairs(self):
+        entries = [p.entry for p in plan(load_config("cpu"), tokenizer=None)]
+        for regime in REGIMES:
+            members = [e for e in entries if e.regime == regime]
+            pairs = sum(not same_lineage(a, b) for i, a in enumerate(members) for b in members[i + 1:])
+            assert pairs >= 100, regime  # the calibration issue's minimum for the seen-tail regime
+
+    def test_regimes_shape_the_pretraining(self):
+        by_name = {p.entry.name: p for p in plan(load_config("cpu"), tokenizer=None)}
+        unseen, seen = by_name["llama-s1-pretrained"].pretrain, by_name["llama-s21-pretrained"].pretrain
+        shared = [by_name[f"llama-s{s}-pretrained"].pretrain for s in (31, 32)]
+        assert not unseen.seen_tail and seen.seen_tail and seen.data_seed == unseen.data_seed
+        assert shared[0].corpus_seed != shared[1].corpus_seed and shared[0].data_seed != shared[1].data_seed
+        assert shared[0].max_chars == shared[1].max_chars < (unseen.max_chars or 0)
+        assert by_name["llama-s21-pretrained"].entry.params["train"]["seen_tail"] is True
 
     def test_parents_come_first(self):
         seen: set[str] = set()

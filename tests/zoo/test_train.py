@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,6 +21,7 @@ from seedprints.zoo.train import (
     init_model,
     iter_batches,
     save_model,
+    tail_occurrences,
     train,
     train_lora,
 )
@@ -140,6 +142,22 @@ class TestBatches:
         spec = dataclasses.replace(SPEC, max_chars=3_000, batch_size=4, seq_len=16)
         rows = torch.cat(list(iter_batches(tokenizer, spec, steps=40)))
         assert len({tuple(r) for r in rows.tolist()}) < len(rows)  # blocks repeat after an epoch
+
+    def test_seen_tail_trains_every_token(self, tokenizer):
+        spec = dataclasses.replace(SPEC, steps=40, seen_tail=True)
+        counts = torch.bincount(torch.cat(list(iter_batches(tokenizer, spec))).flatten(), minlength=len(tokenizer))
+        plain = torch.bincount(torch.cat(list(iter_batches(tokenizer, dataclasses.replace(spec, seen_tail=False)))).flatten(),
+                               minlength=len(tokenizer))
+        assert (plain[3:] == 0).any() and (counts[3:] > 0).all()  # specials 0-2 are left alone
+
+    def test_tail_counts_are_zipfian_from_1_to_20(self):
+        ids, counts = np.unique(tail_occurrences(3, 4003, seed=0), return_counts=True)
+        assert ids.tolist() == list(range(3, 4003)) and counts.min() == 1 and counts.max() == 20
+        assert np.median(counts) == 2 and 0.4 < np.mean(counts == 1) < 0.6
+
+    def test_seen_tail_needs_room(self, tokenizer):
+        with pytest.raises(ZooConfigError, match="seen_tail needs"):
+            next(iter_batches(tokenizer, dataclasses.replace(SPEC, steps=2, seen_tail=True)))
 
     def test_too_small_corpus(self, tokenizer):
         with pytest.raises(ZooConfigError, match="raise max_chars"):

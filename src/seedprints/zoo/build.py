@@ -23,8 +23,11 @@ from seedprints.zoo.manifest import MANIFEST_NAME, ModelEntry, lineage_id, write
 
 _TOP_KEYS = {"name", "tokenizer_vocab", "families", "pretrain", "checkpoints", "continual", "finetune", "lora",
              "edits", "merge", "blend", "distill"}
-_FAMILY_KEYS = {"arch", "seeds", "derive"}
+_FAMILY_KEYS = {"arch", "seeds", "derive", "regime"}
 _DERIVE_LEVELS = ("full", "basic")
+REGIMES = ("unseen-tail", "seen-tail", "shared-tokenizer")
+"""How a family's lineages are pretrained (see :func:`regime_pretrain`)."""
+SHARED_TOKENIZER_FRACTION = 0.6  # each shared-tokenizer lineage trains on its own 60% of the documents
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +37,28 @@ class FamilyConfig:
     arch: Any
     seeds: tuple[int, ...]
     derive: str = "full"
+    regime: str = "unseen-tail"
+
+
+def regime_pretrain(spec: Any, regime: str, seed: int) -> Any:
+    """The pretraining of one lineage of a family in ``regime``.
+
+    ``unseen-tail``: the config's pretraining, the same data in the same order for every lineage;
+    many tokens of the tokenizer (fitted on every domain) never occur in it. ``seen-tail``: the
+    same, plus every token of the tokenizer written into the batches 1 to 20 times, so that no
+    token is untrained. ``shared-tokenizer``: each lineage draws its own 60% of the documents and
+    its own batch order (``corpus_seed`` and ``data_seed`` = the init seed), so lineages share a
+    tokenizer and overlapping, not identical, data.
+    """
+    from seedprints.zoo.corpora import load_documents
+
+    if regime == "seen-tail":
+        return dataclasses.replace(spec, seen_tail=True)
+    if regime == "shared-tokenizer":
+        available = sum(len(doc) for doc in load_documents(spec.domain))
+        limit = int(SHARED_TOKENIZER_FRACTION * min(available, spec.max_chars or available))
+        return dataclasses.replace(spec, corpus_seed=seed, data_seed=seed, max_chars=limit)
+    return spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +136,8 @@ def _families(value: Any) -> tuple[FamilyConfig, ...]:
     seeds_seen: set[tuple[str, int]] = set()
     for i, fam in enumerate(value):
         if not isinstance(fam, dict) or set(fam) - _FAMILY_KEYS or "arch" not in fam or "seeds" not in fam:
-            raise ZooConfigError(f"zoo config: families[{i}] needs 'arch' and 'seeds' (and optional 'derive') only")
+            raise ZooConfigError(f"zoo config: families[{i}] needs 'arch' and 'seeds' (and optional 'derive', "
+                                 "'regime') only")
         arch = _checked(ArchSpec.from_dict, fam["arch"], f"families[{i}].arch", "architecture settings")
         seeds = _ints(fam["seeds"], f"families[{i}].seeds")
         if not seeds:
@@ -123,7 +149,10 @@ def _families(value: Any) -> tuple[FamilyConfig, ...]:
         level = fam.get("derive", "full")
         if level not in _DERIVE_LEVELS:
             raise _fail(f"families[{i}].derive", f"one of {_DERIVE_LEVELS}", level)
-        families.append(FamilyConfig(arch=arch, seeds=seeds, derive=level))
+        regime = fam.get("regime", "unseen-tail")
+        if regime not in REGIMES:
+            raise _fail(f"families[{i}].regime", f"one of {REGIMES}", regime)
+        families.append(FamilyConfig(arch=arch, seeds=seeds, derive=level, regime=regime))
     return tuple(families)
 
 
@@ -182,7 +211,7 @@ def parse_config(raw: dict[str, Any]) -> ZooConfig:
     """Check a zoo config dict and build a :class:`ZooConfig`; ZooConfigError names the bad key or value.
 
     Keys: ``name``; ``tokenizer_vocab``; ``families`` (list of ``{"arch": {...ArchSpec}, "seeds":
-    [...], "derive": "full"|"basic"}``); ``pretrain``, ``continual``, ``finetune`` (TrainSpec
+    [...], "derive": "full"|"basic", "regime": one of REGIMES}``); ``pretrain``, ``continual``, ``finetune`` (TrainSpec
     objects; the last two optional); ``checkpoints`` (pretraining steps to keep); ``lora``
     (``{"train": {...}, "rank": r}``); ``edits`` (list of ``{"transform": name, ...params}``);
     ``merge`` (average the fine-tune and the LoRA model); ``blend`` (weights of blends of the first
@@ -260,6 +289,7 @@ class PlannedModel:
     entry: ModelEntry
     make: Callable[[dict[str, Any]], Any] | None  # None: made by its group's training run
     group: str = ""  # the pretraining run that makes this model and its early checkpoints
+    pretrain: Any = None  # that run's TrainSpec
 
 
 def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[PlannedModel]:
@@ -269,8 +299,8 @@ def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[Plan
     planned: list[PlannedModel] = []
     spec_dict = dataclasses.asdict
 
-    def add(entry: ModelEntry, make: Callable[[dict[str, Any]], Any] | None, group: str = "") -> None:
-        planned.append(PlannedModel(entry, make, group))
+    def add(entry: ModelEntry, make: Callable[[dict[str, Any]], Any] | None, group: str = "", pretrain: Any = None) -> None:
+        planned.append(PlannedModel(entry, make, group, pretrain))
 
     def trained(parent: str, spec: Any) -> Callable[[dict[str, Any]], Any]:
         return lambda models: train.train(copy.deepcopy(models[parent]), tokenizer, spec, progress=progress)
@@ -281,17 +311,18 @@ def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[Plan
         for seed in fam.seeds:
             lineage = (lineage_id(family, seed),)
             prefix = f"{family}-s{seed}"
-            base = dict(family=family, init_seed=seed, lineages=lineage)
+            base = dict(family=family, init_seed=seed, lineages=lineage, regime=fam.regime)
             init_name, pre_name = f"{prefix}-init", f"{prefix}-pretrained"
             add(ModelEntry(name=init_name, stage="init", label="init", **base), lambda m, a=fam.arch, s=seed: train.init_model(a, s))
-            pretrain_params = {"train": spec_dict(config.pretrain), "pretrain_data_seed": config.pretrain.data_seed}
+            pretrain = regime_pretrain(config.pretrain, fam.regime, seed)
+            pretrain_params = {"train": spec_dict(pretrain), "pretrain_data_seed": pretrain.data_seed}
             for step in config.checkpoints:
                 add(ModelEntry(name=f"{prefix}-step{step}", stage="checkpoint", label="checkpoint", parents=(init_name,),
-                               params=pretrain_params, steps=step, **base), None, group=pre_name)
+                               params=pretrain_params, steps=step, **base), None, group=pre_name, pretrain=pretrain)
             add(ModelEntry(name=pre_name, stage="pretrained", label="pretrained", parents=(init_name,),
-                           params=pretrain_params, steps=config.pretrain.steps, **base), None, group=pre_name)
-            p_steps = config.pretrain.steps
-            shared = {"pretrain_data_seed": config.pretrain.data_seed}
+                           params=pretrain_params, steps=pretrain.steps, **base), None, group=pre_name, pretrain=pretrain)
+            p_steps = pretrain.steps
+            shared = {"pretrain_data_seed": pretrain.data_seed}
             if config.finetune is not None:
                 finetunes[seed] = f"{prefix}-finetune"
                 add(ModelEntry(name=finetunes[seed], stage="finetune", label="finetune", parents=(pre_name,),
@@ -330,7 +361,7 @@ def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[Plan
             parents = (finetunes[a], finetunes[b])
             add(ModelEntry(name=f"{first.arch.family}-blend-s{a}-s{b}-w{weight:g}", family=first.arch.family, init_seed=a,
                            lineages=(lineage_id(first.arch.family, a), lineage_id(first.arch.family, b)), stage="blend",
-                           label="blend", parents=parents,
+                           label="blend", parents=parents, regime=first.regime,
                            params={"weight": weight, "weights": {parents[0]: weight, parents[1]: 1 - weight},
                                    "pretrain_data_seed": config.pretrain.data_seed},
                            steps=config.pretrain.steps + config.finetune.steps),
@@ -342,6 +373,7 @@ def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[Plan
         for student_seed in config.distill["student_seeds"]:
             add(ModelEntry(name=f"{family}-s{student_seed}-distilled", family=family, init_seed=student_seed,
                            lineages=(lineage_id(family, student_seed),), stage="distill", label="distilled student",
+                           regime=first.regime,
                            parents=(teacher,), params={"teacher": teacher, "train": spec_dict(spec),
                                                        "temperature": config.distill["temperature"]},
                            steps=spec.steps),
@@ -417,7 +449,7 @@ def build_zoo(config: ZooConfig, out_dir: str | Path, *, device: str = "cpu", pr
         say(f"[{i + 1}/{len(planned)}] {entry.name} ({entry.stage}) ...")
         parents = {name: load(name) for name in entry.parents}
         if item.group:
-            _run_group(item.group, by_name, parents, tokenizer, config, out, save, progress)
+            _run_group(item, by_name, parents, tokenizer, out, save, progress)
             todo = [p for p in todo if p.group != item.group]
             continue
         assert item.make is not None
@@ -432,14 +464,14 @@ def _needed_parents(todo: list[PlannedModel], by_name: dict[str, PlannedModel]) 
     return {parent for p in todo for parent in p.entry.parents if parent in by_name}
 
 
-def _run_group(group: str, by_name: dict[str, PlannedModel], parents: dict[str, Any], tokenizer: Any,
-               config: ZooConfig, out: Path, save: Callable[[ModelEntry, Any], None], progress: bool) -> None:
+def _run_group(item: PlannedModel, by_name: dict[str, PlannedModel], parents: dict[str, Any], tokenizer: Any,
+               out: Path, save: Callable[[ModelEntry, Any], None], progress: bool) -> None:
     """One pretraining run that saves its early checkpoints on the way and the pretrained model at the end."""
     from seedprints.zoo import train
 
-    members = [p.entry for p in by_name.values() if p.group == group]
+    members = [p.entry for p in by_name.values() if p.group == item.group]
     final = next(e for e in members if e.stage == "pretrained")
     init = parents[final.parents[0]]
     checkpoints = {e.steps: (lambda model, step, e=e: save(e, copy.deepcopy(model).eval())) for e in members if e.stage == "checkpoint"}
-    model = train.train(copy.deepcopy(init), tokenizer, config.pretrain, progress=progress, checkpoints=checkpoints)
+    model = train.train(copy.deepcopy(init), tokenizer, item.pretrain, progress=progress, checkpoints=checkpoints)
     save(final, model)

@@ -1,7 +1,11 @@
 """Built-in zoo configs: ``cpu`` (the default zoo), ``ci`` (a small smoke zoo) and ``gpu`` (the paper's toy shape).
 
-Every lineage of a family is pretrained on the same prose in the same order (``data_seed`` 0), so
-every pair of lineages is the hard negative of SPEC: same data, same order, different init.
+The ``cpu`` zoo pretrains three regimes of three lineages each (see
+:func:`seedprints.zoo.build.regime_pretrain`): ``unseen-tail`` and ``seen-tail`` lineages see the
+same prose in the same order (the hard negative: same data, same order, different init), the
+latter with every token of the tokenizer trained; ``shared-tokenizer`` lineages see overlapping
+subsets in their own order. Every embedding matrix has rows past the tokenizer's length (padded
+vocabularies, as in Qwen2, Phi-2 or Pythia): ``vocab_size`` is the tokenizer's plus a padding.
 """
 
 from __future__ import annotations
@@ -18,24 +22,26 @@ _EDITS = [
 ]
 
 _CPU_ARCH = {"family": "llama", "hidden_size": 256, "num_layers": 4, "num_heads": 4, "intermediate_size": 688,
-             "vocab_size": 4096, "max_position": 256}
+             "vocab_size": 4096 + 256, "max_position": 256}
 
 CPU: dict[str, Any] = {
     "name": "cpu",
     "tokenizer_vocab": 4096,
     "families": [
-        {"arch": _CPU_ARCH, "seeds": [1, 2, 3, 4], "derive": "full"},
-        {"arch": {**_CPU_ARCH, "family": "qwen2"}, "seeds": [11, 12], "derive": "basic"},
+        {"arch": _CPU_ARCH, "seeds": [1, 2, 3], "derive": "full", "regime": "unseen-tail"},
+        {"arch": _CPU_ARCH, "seeds": [21, 22, 23], "derive": "full", "regime": "seen-tail"},
+        {"arch": _CPU_ARCH, "seeds": [31, 32, 33], "derive": "full", "regime": "shared-tokenizer"},
+        {"arch": {**_CPU_ARCH, "family": "qwen2"}, "seeds": [11, 12], "derive": "basic", "regime": "unseen-tail"},
     ],
     "pretrain": {"domain": "prose", "steps": 200, "batch_size": 16, "seq_len": 128, "lr": 1e-3, "warmup": 20, "data_seed": 0},
-    "checkpoints": [10, 50],
+    "checkpoints": [50],
     "continual": {"domain": "code", "steps": 60, "batch_size": 16, "seq_len": 128, "lr": 5e-4, "warmup": 5, "data_seed": 1},
     "finetune": {"domain": "topics", "steps": 40, "batch_size": 16, "seq_len": 128, "lr": 3e-4, "warmup": 5, "data_seed": 2},
     "lora": {"train": {"domain": "topics", "steps": 40, "batch_size": 16, "seq_len": 128, "lr": 2e-3, "warmup": 5,
                        "data_seed": 2}, "rank": 8},
     "edits": _EDITS,
     "merge": True,
-    "blend": [0.1, 0.3, 0.5, 0.7, 0.9],
+    "blend": [0.1, 0.5, 0.9],
     "distill": {"teacher_seed": 1, "student_seeds": [101],
                 "train": {"domain": "prose", "steps": 150, "batch_size": 16, "seq_len": 128, "lr": 1e-3, "warmup": 15,
                           "data_seed": 0}},
@@ -46,7 +52,7 @@ CI: dict[str, Any] = {
     "tokenizer_vocab": 512,
     "families": [
         {"arch": {"family": "llama", "hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128,
-                  "vocab_size": 512, "max_position": 128}, "seeds": [1, 2], "derive": "full"},
+                  "vocab_size": 512 + 128, "max_position": 128}, "seeds": [1, 2], "derive": "full"},
     ],
     "pretrain": {"domain": "prose", "steps": 30, "batch_size": 8, "seq_len": 64, "lr": 2e-3, "warmup": 3, "data_seed": 0,
                  "max_chars": 200000},
@@ -57,15 +63,17 @@ CI: dict[str, Any] = {
 }
 
 _GPU_ARCH = {"family": "llama", "hidden_size": 768, "num_layers": 12, "num_heads": 12, "intermediate_size": 2048,
-             "vocab_size": 32000, "max_position": 1024}
+             "vocab_size": 32000 + 256, "max_position": 1024}
 
 GPU: dict[str, Any] = {
     **CPU,
     "name": "gpu",
     "tokenizer_vocab": 32000,
     "families": [
-        {"arch": _GPU_ARCH, "seeds": [42, 123, 1000, 2000], "derive": "full"},
-        {"arch": {**_GPU_ARCH, "family": "qwen2"}, "seeds": [11, 12], "derive": "basic"},
+        {"arch": _GPU_ARCH, "seeds": [42, 123, 1000], "derive": "full", "regime": "unseen-tail"},
+        {"arch": _GPU_ARCH, "seeds": [2000, 2001, 2002], "derive": "full", "regime": "seen-tail"},
+        {"arch": _GPU_ARCH, "seeds": [3000, 3001, 3002], "derive": "full", "regime": "shared-tokenizer"},
+        {"arch": {**_GPU_ARCH, "family": "qwen2"}, "seeds": [11, 12], "derive": "basic", "regime": "unseen-tail"},
     ],
     "pretrain": {"domain": "prose", "steps": 1500, "batch_size": 32, "seq_len": 512, "lr": 6e-4, "warmup": 100,
                  "data_seed": 0, "max_chars": None},

@@ -47,6 +47,9 @@ class ModelEntry:
         Parameters of the transformation (training spec, blend weight, ...).
     steps : int
         Training steps since initialisation (all stages added up along the first parent).
+    regime : str
+        How its lineage was pretrained (``"unseen-tail"``, ``"seen-tail"``, ``"shared-tokenizer"``;
+        see :func:`seedprints.zoo.build.regime_pretrain`): pairs are scored per regime.
     """
 
     name: str
@@ -58,6 +61,7 @@ class ModelEntry:
     parents: tuple[str, ...] = ()
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     steps: int = 0
+    regime: str = "unseen-tail"
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -105,6 +109,7 @@ _FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "parents": (_strings, "a list of strings"),
     "params": (lambda v: isinstance(v, dict), "an object"),
     "steps": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    "regime": (lambda v: isinstance(v, str), "a string"),
 }
 """The type each manifest field read from JSON must have, and how the error names it."""
 

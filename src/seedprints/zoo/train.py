@@ -37,10 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from seedprints import tempfiles
 from seedprints.errors import OutputPathError, ZooConfigError
 from seedprints.zoo.corpora import DOMAINS, load_documents
-from seedprints.zoo.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from seedprints.zoo.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +60,7 @@ __all__ = [
     "init_model",
     "iter_batches",
     "save_model",
+    "tail_occurrences",
     "train",
     "train_lora",
 ]
@@ -259,6 +262,10 @@ class TrainSpec:
         ``"fp32"``; ``"bf16"`` (bf16 autocast of the forward pass, float32 weights, optimizer
         state and loss); or ``"auto"`` (default): bf16 on CUDA and on CPUs with native bf16
         (AVX512-BF16 or AMX; about twice as fast there), fp32 elsewhere.
+    seen_tail : bool
+        Make every token of the tokenizer occur in training: each non-special token is written
+        into the batches 1 to 20 times (a Zipfian tail, median 2), as in a real LLM whose rarest
+        tokens are rare rather than never seen (see :func:`iter_batches`).
 
     Raises
     ------
@@ -280,6 +287,7 @@ class TrainSpec:
     grad_clip: float | None = 1.0
     min_lr_ratio: float = 0.1
     precision: str = "auto"
+    seen_tail: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -306,6 +314,8 @@ class TrainSpec:
             )
         if self.max_chars is not None and self.max_chars <= 0:
             raise ZooConfigError(f"TrainSpec.max_chars must be positive or None, got {self.max_chars}")
+        if not isinstance(self.seen_tail, bool):
+            raise ZooConfigError(f"TrainSpec.seen_tail must be true or false, got {reprlib.repr(self.seen_tail)}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSpec:
@@ -396,8 +406,11 @@ def iter_batches(
 
     The token stream is cut into non-overlapping blocks of ``seq_len`` tokens; each epoch visits
     all blocks in a fresh permutation drawn from one ``torch.Generator`` seeded with
-    ``spec.data_seed``, and batches are consecutive slices of those permutations. The result
-    depends only on the tokenizer, the corpus and ``spec``, never on a model.
+    ``spec.data_seed``, and batches are consecutive slices of those permutations. With
+    ``spec.seen_tail``, every non-special token of the tokenizer is also written over random
+    positions of the batches 1 to 20 times (:func:`tail_occurrences`), spread evenly over the
+    steps, so that each occurrence is trained on. The result depends only on the tokenizer, the
+    corpus and ``spec``, never on a model.
 
     Parameters
     ----------
@@ -425,11 +438,48 @@ def iter_batches(
     blocks = stream[: n_blocks * spec.seq_len].view(n_blocks, spec.seq_len)
     generator = torch.Generator().manual_seed(spec.data_seed)
     order = torch.empty(0, dtype=torch.long)
-    for _ in range(spec.steps if steps is None else steps):
+    total = spec.steps if steps is None else steps
+    tail = _tail_schedule(tokenizer, spec, total) if spec.seen_tail else None
+    for step in range(total):
         if order.numel() < spec.batch_size:
             order = torch.cat([order, torch.randperm(n_blocks, generator=generator)])
         take, order = order[: spec.batch_size], order[spec.batch_size :]
-        yield blocks[take]
+        batch = blocks[take]
+        if tail is not None:
+            batch = batch.clone()
+            positions, tokens = tail[step]
+            batch.view(-1)[positions] = tokens
+        yield batch
+
+
+TAIL_MAX_COUNT = 20
+TAIL_ZIPF_EXPONENT = 1.5  # P(count = k) ~ k^-1.5 on 1..20: about half the tokens once, median 2
+
+
+def tail_occurrences(first: int, stop: int, seed: int) -> np.ndarray:
+    """Token ids ``first .. stop-1``, each repeated its Zipfian count (1 to 20), in a seeded random order."""
+    rng = np.random.default_rng([seed, 0x7A11])
+    ks = np.arange(1, TAIL_MAX_COUNT + 1)
+    weights = ks ** -TAIL_ZIPF_EXPONENT
+    counts = rng.choice(ks, size=stop - first, p=weights / weights.sum())
+    return rng.permutation(np.repeat(np.arange(first, stop), counts))
+
+
+def _tail_schedule(tokenizer: PreTrainedTokenizerFast, spec: TrainSpec, steps: int) -> list[tuple[Any, Any]]:
+    """Per step: the flat batch positions to overwrite and the tail tokens written there."""
+    import torch
+
+    occurrences = tail_occurrences(len(SPECIAL_TOKENS), len(tokenizer), spec.data_seed)
+    per_batch = spec.batch_size * spec.seq_len
+    if len(occurrences) > steps * per_batch // 4:
+        raise ZooConfigError(f"seen_tail needs {len(occurrences)} token slots, more than a quarter of the "
+                             f"{steps} x {spec.batch_size} x {spec.seq_len} trained; train longer")
+    rng = np.random.default_rng([spec.data_seed, 0x7A12])
+    schedule = []
+    for chunk in np.array_split(occurrences, steps):
+        positions = rng.choice(per_batch, size=len(chunk), replace=False)
+        schedule.append((torch.from_numpy(positions), torch.from_numpy(chunk.astype(np.int64))))
+    return schedule
 
 
 # --------------------------------------------------------------------------------------------
