@@ -1,7 +1,7 @@
 """Does the fast extraction path give the plain path's fingerprints and verdicts on the zoo?
 
 Every model of a zoo built by ``seedprints zoo build`` (or a lineage-balanced subset of ``--limit``
-models) is fingerprinted on the zoo eval's shared rare-token probes (one spec per width, picked by the
+models) is fingerprinted on the zoo eval's shared untrained-token probes (one spec per width, picked by the
 first pretrained model of that width, as ``seedprints zoo eval`` does) three ways, in one run:
 
 - fast: :func:`seedprints.extract.extract_hidden_states` as shipped (inner model, SDPA, the last
@@ -12,7 +12,7 @@ first pretrained model of that width, as ``seedprints zoo eval`` does) three way
   last position.
 
 Prints, per comparison (fast vs plain, fast vs reference), the largest absolute difference of hidden
-states and of rare-token logits over models, and the same relative to the largest absolute value of
+states and of untrained-token logits over models, and the same relative to the largest absolute value of
 that model's matrix; then the default lineage test (``METHODS["lineage"]``) on every pair of equal
 width, oriented as the zoo eval orients it: verdicts that agree / pairs, and the largest
 ``|delta log10 p| / max(|log10 p|, 1)`` (the floor of 1 keeps pairs with p near 1 from dividing by
@@ -53,7 +53,7 @@ COMPARED = ("plain", "reference")  # each against the fast path
 
 @dataclasses.dataclass(frozen=True)
 class Features:
-    """What the lineage test reads from a fingerprint: hidden states ``[N, d]`` and rare-token logits ``[N, m]``."""
+    """What the lineage test reads from a fingerprint: hidden states ``[N, d]`` and untrained-token logits ``[N, m]``."""
 
     hidden: np.ndarray
     logits: np.ndarray
@@ -88,17 +88,16 @@ def balanced_subset(ordered: list[str], entries: dict[str, ModelEntry], limit: i
     return [name for name in ordered if name in chosen]
 
 
-def shared_specs(entries: dict[str, ModelEntry], dirs: dict[str, Path], ordered: list[str], *, n: int, length: int,
+def shared_specs(dirs: dict[str, Path], ordered: list[str], *, n: int, length: int,
                  seed: int) -> dict[str, ProbeSpec]:
-    """The zoo eval's rare-token spec of each model's width (chosen over the whole zoo, whatever ``--limit``)."""
+    """The zoo eval's untrained-token spec of each model's width (from the whole zoo, whatever ``--limit``)."""
     shapes = {name: extract.read_model_shape(dirs[name]) for name in ordered}
     vocab_sizes = [v for _, v in shapes.values() if v]
-    options = api.ProbeOptions(kind="rare", n=n, length=length, seed=seed)
+    options = api.ProbeOptions(n=n, length=length, seed=seed)
     by_width: dict[int, ProbeSpec] = {}
     for hidden in sorted({h for h, _ in shapes.values()}):
-        same_width = [name for name in ordered if shapes[name][0] == hidden]
-        source = evaluate._rare_source(same_width, entries, dirs)
-        by_width[hidden] = evaluate._probe_spec(options, vocab_sizes, hidden, rare_source=source)
+        same_width = [dirs[name] for name in ordered if shapes[name][0] == hidden]
+        by_width[hidden] = evaluate._probe_spec(options, same_width, vocab_sizes, hidden)
     return {name: by_width[shapes[name][0]] for name in ordered}
 
 
@@ -189,7 +188,7 @@ def measure(zoo_dir: Path, *, n: int, length: int, seed: int, limit: int | None,
             alpha: float) -> dict:
     """Fingerprint the chosen models three ways, compare them, and test every pair: the whole result as plain types."""
     entries, dirs, ordered = zoo_models(zoo_dir)
-    specs = shared_specs(entries, dirs, ordered, n=n, length=length, seed=seed)
+    specs = shared_specs(dirs, ordered, n=n, length=length, seed=seed)
     names = balanced_subset(ordered, entries, limit)
     features, seconds = fingerprint_all(names, dirs, specs, dtype=dtype, batch_size=batch_size)
     per_model = {
@@ -214,7 +213,7 @@ def report_lines(result: dict) -> list[str]:
     subset = (f"all {result['models']} models" if result["models"] == result["zoo_models"]
               else f"a lineage-balanced subset of {result['models']} of {result['zoo_models']} models (--limit)")
     lines = [
-        f"Zoo {result['zoo']}: {subset}; rare-token probes N={result['n']}, L={result['length']} "
+        f"Zoo {result['zoo']}: {subset}; untrained-token probes N={result['n']}, L={result['length']} "
         f"(spec {', '.join(result['probe_hashes'])}), fast and plain paths in dtype {result['dtype']}, "
         f"{result['cores']} cores.",
     ]
@@ -225,7 +224,7 @@ def report_lines(result: dict) -> list[str]:
         lines += [
             f"fast vs {names[other]}:",
             f"  hidden states: max |difference| {diff['hidden_abs']:.2e}, relative to max |value| {diff['hidden_rel']:.2e}",
-            f"  rare-token logits: max |difference| {diff['logits_abs']:.2e}, relative to max |value| "
+            f"  untrained-token logits: max |difference| {diff['logits_abs']:.2e}, relative to max |value| "
             f"{diff['logits_rel']:.2e}",
             f"  lineage verdicts at alpha={result['alpha']:g}: {verdict['agree']}/{verdict['pairs']} pairs agree; "
             f"max |delta log10 p| / max(|log10 p|, 1) = {verdict['max_rel_dlog10p']:.2e} "

@@ -1,6 +1,6 @@
 """Time a registry scan: the batched engine against the naive loop of pairwise tests, in one run.
 
-Builds synthetic ranked fingerprints (N=2000 probes, d=768 hidden dimensions, m=128 rare-token
+Builds synthetic ranked fingerprints (N=2000 probes, d=768 hidden dimensions, m=128 untrained-token
 logits, fixed seed): M registry entries, one of them the suspect's parent, each stored as its compact
 encoding. Then times
 - the naive loop a user would run: decode each entry and ``lineage_test_ranked`` it against the

@@ -1,6 +1,6 @@
 """Probe tokens to a decision with early stopping, against the fixed budget, on every pair of a zoo.
 
-Reads the zoo's cached rare-probe fingerprints (``ZOO_DIR/.fingerprints``, written by
+Reads the zoo's cached default-probe fingerprints (``ZOO_DIR/.fingerprints``, written by
 ``seedprints zoo eval``), forms every pair of models with the same probes and labels it as
 ``seedprints zoo eval`` does (:func:`seedprints.zoo.evaluate.classify_pair`), and runs on each pair
 both the fixed-budget default test (all N probes) and the sequential test on row prefixes (the
@@ -33,10 +33,10 @@ SAME = "same-lineage"
 FINE_TUNES = ("finetune", "init→finetune")
 
 
-def _rare_fingerprints(zoo_dir: Path) -> dict[str, _fpfile.Fingerprint]:
-    """The zoo's cached fingerprints on rare-token probes (the default test's), by model name.
+def _default_fingerprints(zoo_dir: Path) -> dict[str, _fpfile.Fingerprint]:
+    """The zoo's cached fingerprints on untrained-token probes (the default test's), by model name.
 
-    The cache may hold several rare specs (other runs, other N); the one most models share is used.
+    The cache may hold several such specs (other runs, other N); the one most models share is used.
     """
     entries = {entry.name: entry for _, entry in scan_zoo(zoo_dir)[0]}
     by_spec: dict[str, dict[str, Path]] = {}
@@ -81,7 +81,7 @@ def _look(ref: tuple[np.ndarray, np.ndarray], sus: tuple[np.ndarray, np.ndarray]
 def measure(zoo_dir: Path, alpha: float, futility_margin: float | None) -> dict:
     """Run both tests on every pair; return per-pair rows and the summaries."""
     entries = {entry.name: entry for _, entry in scan_zoo(zoo_dir)[0]}
-    fps = _rare_fingerprints(zoo_dir)
+    fps = _default_fingerprints(zoo_dir)
     names = sorted(fps)
     designs = {fp.n: SequentialDesign.doubling(fp.n, alpha, futility_margin=futility_margin) for fp in fps.values()}
     scores = {name: _prefix_scores(fp, designs[fp.n].looks) for name, fp in fps.items()}
@@ -102,7 +102,7 @@ def measure(zoo_dir: Path, alpha: float, futility_margin: float | None) -> dict:
                          "fixed": fixed.verdict, "sequential": seq.verdict, "stop": info["stop"],
                          "probes": info["probes"], "tokens": info["probe_tokens"]})
     if not rows:
-        raise SystemExit(f"no pairs of cached rare-probe fingerprints under {zoo_dir / FINGERPRINT_CACHE}; "
+        raise SystemExit(f"no pairs of cached default-probe fingerprints under {zoo_dir / FINGERPRINT_CACHE}; "
                          f"run `seedprints zoo eval {zoo_dir} --out OUT` first")
     indep = [r for r in rows if r["truth"] != SAME]
     same = [r for r in rows if r["truth"] == SAME]

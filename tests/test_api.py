@@ -1,4 +1,4 @@
-"""The Python API: rare-token probes, fingerprints that carry logits, and lineage through a hidden permutation."""
+"""The Python API: untrained-token probes, fingerprints that carry logits, and lineage through a hidden permutation."""
 
 from __future__ import annotations
 
@@ -8,38 +8,59 @@ import pytest
 import seedprints
 from seedprints import api, extract
 from seedprints.errors import UsageError
-from seedprints.probes import ProbeSpec, generated
+from seedprints.probes import ProbeSpec, generated, token_spec, untrained_token_spec
 from seedprints.zoo.derive import permute_hidden
 
-RARE = api.ProbeOptions(kind="rare", n=200, length=16, rare_tokens=12)
+DEFAULT = api.ProbeOptions(n=200, length=16, rare_tokens=12)
 
 
 @pytest.fixture(scope="module")
 def base_fp(tiny_llama_dir):
-    return seedprints.fingerprint_model(tiny_llama_dir, options=RARE)
+    return seedprints.fingerprint_model(tiny_llama_dir, options=DEFAULT)
 
 
-class TestRareTokenSpec:
-    def test_inputs_and_outputs_are_the_lowest_logit_tokens(self, tiny_llama_dir):
+class TestUntrainedTokenSpec:
+    def test_inputs_and_outputs_alternate_over_the_rows_past_the_tokenizer(self, tiny_llama_dir):
         loaded = extract.load_model(tiny_llama_dir)
-        spec = api.rare_token_spec(loaded, RARE)
-        assert len(spec.input_tokens) == len(spec.output_tokens) == 12
-        assert not set(spec.input_tokens) & set(spec.output_tokens)
-        pilot = extract.extract_hidden_states(loaded, generated(api.token_spec(api.PILOT_PROBES, 16, 100)))
-        mean_logit = extract.unembedding_rows(loaded, range(100)) @ pilot.mean(axis=0)
-        assert set(spec.input_tokens) | set(spec.output_tokens) == set(np.argsort(mean_logit)[:24].tolist())
+        start = loaded.tokenizer_length
+        assert start is not None and start + 24 <= loaded.vocab_size
+        spec = api.ProbeOptions(n=20, length=8, rare_tokens=12).spec_for([loaded.vocab_size], loaded.hidden_size, start)
+        assert spec.input_tokens == tuple(range(start, start + 24, 2))
+        assert spec.output_tokens == tuple(range(start + 1, start + 24, 2))
+        assert spec.untrained_from == start and spec.scores_untrained_logits
 
-    def test_default_count_scales_with_the_vocabulary(self, tiny_llama_dir):
-        spec = api.rare_token_spec(extract.load_model(tiny_llama_dir), api.ProbeOptions(kind="rare", n=20, length=8))
-        assert len(spec.input_tokens) == 100 // 8
+    def test_default_takes_every_padded_row_up_to_128_each(self):
+        spec = untrained_token_spec(20, 8, 1000, 700)
+        assert spec.input_tokens == tuple(range(700, 956, 2)) and spec.output_tokens == tuple(range(701, 957, 2))
+        small = untrained_token_spec(20, 8, 100, 80)
+        assert len(small.input_tokens) == len(small.output_tokens) == 10
 
-    def test_too_many_rare_tokens(self, tiny_llama_dir):
-        with pytest.raises(UsageError, match="--rare-tokens 40 must be between 1 and 25"):
-            api.rare_token_spec(extract.load_model(tiny_llama_dir), api.ProbeOptions(kind="rare", n=20, length=8, rare_tokens=40))
+    @pytest.mark.parametrize(("rows", "tokenizer"), [(100, 100), (100, 90), (100, None)])
+    def test_without_padding_the_probes_are_uniform_and_score_nothing(self, rows, tokenizer):
+        spec = untrained_token_spec(20, 8, rows, tokenizer)
+        assert spec == token_spec(20, 8, rows) and not spec.scores_untrained_logits
+
+    def test_spec_depends_only_on_the_vocabulary(self, tiny_llama_dir, tiny_llama_other_dir):
+        one = seedprints.fingerprint_model(tiny_llama_dir, n=20, length=8).spec
+        other = seedprints.fingerprint_model(tiny_llama_other_dir, n=20, length=8).spec
+        both = api.shared_default_spec([tiny_llama_dir, tiny_llama_other_dir], api.ProbeOptions(n=20, length=8))
+        assert one == other == both and one.scores_untrained_logits
+
+    def test_rare_is_the_old_name(self):
+        assert api.ProbeOptions(kind="rare").kind == "untrained"
+
+    def test_too_few_tokens(self):
+        with pytest.raises(UsageError, match="--rare-tokens 4 is too few"):
+            api.ProbeOptions(n=20, length=8, rare_tokens=4).spec_for([100], 32, 50)
 
     def test_probes_use_only_input_tokens(self, base_fp):
         ids = np.stack(generated(base_fp.spec).token_ids(0, 200))
         assert set(np.unique(ids)) <= set(base_fp.spec.input_tokens)
+
+    def test_untrained_from_must_lie_below_the_outputs(self):
+        with pytest.raises(UsageError, match="untrained_from=50"):
+            ProbeSpec(kind="token", n=20, length=4, vocab_bound=100, input_tokens=(60, 62), output_tokens=(41, 63),
+                      untrained_from=50)
 
 
 class TestFingerprintWithLogits:
@@ -64,14 +85,14 @@ class TestFingerprintWithLogits:
         base_fp.save(tmp_path / "base.safetensors")
         assert api.probes_like(tmp_path / "base.safetensors") == base_fp.spec
 
-    def test_model_without_head_refuses_rare_probes(self):
+    def test_model_without_head_refuses_logit_probes(self, base_fp):
         import transformers
 
         config = transformers.LlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                           intermediate_size=64, vocab_size=100)
         bare = transformers.LlamaModel(config)
         with pytest.raises(UsageError, match="no LM head"):
-            seedprints.fingerprint_model(bare, options=RARE)
+            seedprints.fingerprint_model(bare, base_fp.spec)
 
 
 class TestLineageThroughPermutation:

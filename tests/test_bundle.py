@@ -25,11 +25,11 @@ from seedprints.stats.result import verdict_for
 
 N, D, M = 60, 24, 10
 SPEC = ProbeSpec(kind="token", n=N, length=8, vocab_bound=100, input_tokens=tuple(range(0, 40, 2)),
-                 output_tokens=tuple(range(1, 2 * M, 2)))
+                 output_tokens=tuple(range(1, 2 * M, 2)), untrained_from=1)
 
 
 def pair(noise: float = 1.0) -> tuple[Fingerprint, Fingerprint]:
-    """A reference and a suspect derived from it (hidden states and rare-token logits)."""
+    """A reference and a suspect derived from it (hidden states and untrained-token logits)."""
     rng = np.random.default_rng(3)
     h, lg = rng.standard_normal((N, D)), rng.standard_normal((N, M))
     ref = Fingerprint(h.astype(np.float32), SPEC, "ref-model", logits=lg.astype(np.float32))

@@ -76,7 +76,7 @@ class TestCompareVerb:
     def test_two_model_directories_default_method(self, capsys, tiny_llama_dir, tiny_llama_derived_dir):
         code, out, err = run(capsys, "compare", tiny_llama_dir, tiny_llama_derived_dir, *PROBES, "--json")
         assert code == 0, err
-        payload = json.loads(out)  # the reference chose the rare tokens, the suspect was read with them
+        payload = json.loads(out)  # both read the untrained-token probes of their shared vocabulary
         assert payload["method"] == "lineage" and payload["verdict"] == "same-lineage"
         assert "vocab_z" in payload["details"]
 

@@ -16,13 +16,15 @@ def test_demo_reports_every_pair_with_every_method(tmp_path, capsys):
     assert main(["demo", *QUICK, "--out", str(tmp_path), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     pairs = payload["pairs"]
-    assert len(pairs) == 6
+    assert len(pairs) == 7
     assert {p["truth"] for p in pairs} == {"same-lineage", "independent"}
     finetune = next(p for p in pairs if p["relation"] == "fine-tuned on code")
     for method in ("lineage", "paper"):
         assert finetune["results"][method]["verdict"] == "same-lineage"
-    assert (tmp_path / "base-seed1.rare.fp.safetensors").is_file() and (tmp_path / "finetune-of-seed1" / "config.json").is_file()
+    permuted = next(p for p in pairs if "permuted" in p["relation"])
+    assert permuted["results"]["lineage"]["details"]["vocab_z"] > 5  # the padded rows see through the permutation
+    assert (tmp_path / "base-seed1.untrained.fp.safetensors").is_file() and (tmp_path / "finetune-of-seed1" / "config.json").is_file()
 
     assert main(["demo", *QUICK, "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
-    assert captured.err.count("reusing it") == 6 and "verdicts match the known lineage" in captured.out
+    assert captured.err.count("reusing it") == 7 and "verdicts match the known lineage" in captured.out

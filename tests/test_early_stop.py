@@ -21,7 +21,7 @@ PROBES = ["--n", "100", "--length", "16"]
 
 @pytest.fixture(scope="module")
 def base_file(tmp_path_factory, tiny_llama_dir):
-    """A 100-probe rare-token fingerprint of the seed-0 tiny model, made through the CLI."""
+    """A 100-probe default (untrained-token) fingerprint of the seed-0 tiny model, made through the CLI."""
     path = tmp_path_factory.mktemp("early") / "base.fp.safetensors"
     assert main(["fingerprint", str(tiny_llama_dir), "-o", str(path), *PROBES, "--json"]) == 0
     return path

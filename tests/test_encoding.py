@@ -32,7 +32,8 @@ def _fingerprint(seed: int, n: int = 60, d: int = 24, m: int = 0, ties: bool = F
         hidden = np.round(hidden * 2) / 2  # many exact ties, as an int4 model gives
     spec = token_spec(n=n, length=8, vocab_bound=1000)
     if m:
-        spec = dataclasses.replace(spec, input_tokens=tuple(range(10, 40)), output_tokens=tuple(range(100, 100 + m)))
+        spec = dataclasses.replace(spec, input_tokens=tuple(range(10, 40)), output_tokens=tuple(range(100, 100 + m)),
+                                   untrained_from=100)
     logits = rng.standard_normal((n, m)).astype(np.float32) if m else None
     if base is not None and m:
         logits = (base.logits + 0.5 * logits).astype(np.float32)

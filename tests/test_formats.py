@@ -216,7 +216,7 @@ class TestGGUF:
     def test_cli_fingerprints_a_gguf_quietly(self, tiny_llama_dir, tmp_path, capsys):
         file = write_gguf(tiny_llama_dir, tmp_path / "tiny.gguf", "Q8_0")
         out = tmp_path / "fp.safetensors"
-        assert main(["fingerprint", str(file), "-o", str(out), "--n", "10", "--length", "4", "--rare-tokens", "4", "--json"]) == 0
+        assert main(["fingerprint", str(file), "-o", str(out), "--n", "10", "--length", "4", "--rare-tokens", "8", "--json"]) == 0
         captured = capsys.readouterr()
         assert json.loads(captured.out)["model_id"] == str(file) and captured.err == ""
 

@@ -20,7 +20,7 @@ from seedprints.stats.multiple import bh_log10, holm_log10
 
 N, D, M = 200, 32, 16
 SPEC = ProbeSpec(kind="token", n=N, length=8, vocab_bound=100, input_tokens=tuple(range(0, 40, 2)),
-                 output_tokens=tuple(range(1, 1 + 2 * M, 2)))
+                 output_tokens=tuple(range(1, 1 + 2 * M, 2)), untrained_from=1)
 OTHER_SPEC = token_spec(N, 8, 100, seed=7)
 
 

@@ -19,7 +19,7 @@ from .conftest import assert_one_line_error, run
 
 N, D, M = 400, 24, 8
 SPEC = ProbeSpec(kind="token", n=N, length=8, vocab_bound=100, input_tokens=tuple(range(0, 40, 2)),
-                 output_tokens=tuple(range(1, 1 + 2 * M, 2)))
+                 output_tokens=tuple(range(1, 1 + 2 * M, 2)), untrained_from=1)
 
 
 def fingerprint(rng, name, *, like=None, spec=SPEC, noise=1.0):

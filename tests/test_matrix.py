@@ -19,11 +19,11 @@ from .conftest import assert_one_line_error, run
 
 N, D, M = 200, 32, 12
 SPEC = ProbeSpec(kind="token", n=N, length=8, seed=42, vocab_bound=100,
-                 input_tokens=tuple(range(0, 20, 2)), output_tokens=tuple(range(50, 50 + M)))
+                 input_tokens=tuple(range(0, 20, 2)), output_tokens=tuple(range(50, 50 + M)), untrained_from=50)
 
 
 def make_fingerprints(spec: ProbeSpec = SPEC, width: int = D) -> dict[str, Fingerprint]:
-    """A base, a noisy copy of it (same lineage) and an unrelated model, as fingerprints with rare-token logits."""
+    """A base, a noisy copy of it (same lineage) and an unrelated model, as fingerprints with untrained-token logits."""
     rng = np.random.default_rng(7)
     base_h, base_l = rng.standard_normal((spec.n, width)), rng.standard_normal((spec.n, M))
     arrays = {

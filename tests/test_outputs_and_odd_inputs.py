@@ -164,10 +164,10 @@ class TestDemoRefusesEarly:
         assert_one_line_error(*run(capsys, *argv)[::2], fragment)
 
 
-def test_rare_probes_need_a_vocabulary_of_eight(tiny_llama_dir, tmp_path, capsys):
+def test_probes_need_a_vocabulary_of_two(tiny_llama_dir, tmp_path, capsys):
     code, _, err = run(capsys, "fingerprint", tiny_llama_dir, "-o", tmp_path / "x.fp", "--n", "30", "--length", "8",
-                       "--vocab-bound", "4")
-    assert_one_line_error(code, err, "need a vocabulary bound of at least 8")
+                       "--vocab-bound", "1")
+    assert_one_line_error(code, err, "vocab_bound >= 2")
 
 
 def test_matrix_sees_a_link_to_an_input_as_the_same_input(ws, capsys, monkeypatch):

@@ -30,7 +30,7 @@ from seedprints.report_html import write_report
 
 EVIL = '<img src=x onerror="document.title=\'pwned\'">$\\alpha$'
 SPEC = ProbeSpec(kind="token", n=120, length=8, seed=1, vocab_bound=100,
-                 input_tokens=tuple(range(10)), output_tokens=tuple(range(50, 60)))
+                 input_tokens=tuple(range(10)), output_tokens=tuple(range(50, 60)), untrained_from=50)
 
 
 def matrix_payload(names: list[str]) -> dict:
@@ -134,7 +134,7 @@ class TestOtherPages:
                    "probe_description": SPEC.describe(), "probe_spec": json.loads(SPEC.to_json())}
         index = write_report(tmp_path / "r", "compare", payload)
         page = index.read_text()
-        assert "same-lineage: <b>b</b> shares <b>a</b>" in page and "rare-token logit part z" in page
+        assert "same-lineage: <b>b</b> shares <b>a</b>" in page and "untrained-token logit part z" in page
         assert "<img" not in page and "heatmap" not in page and external_references(page) == []
         assert sorted(p.name for p in index.parent.iterdir()) == ["index.html", "results.json"]
 

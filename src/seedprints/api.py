@@ -23,6 +23,7 @@ from seedprints.fingerprint import Fingerprint
 from seedprints.inputs import special_file
 from seedprints.probes import (
     DEFAULT_PROBE_SEED,
+    MAX_UNTRAINED_TOKENS,
     Probes,
     ProbeSpec,
     default_vocab_bound,
@@ -30,75 +31,62 @@ from seedprints.probes import (
     generated,
     load_probe_file,
     token_spec,
+    untrained_token_spec,
 )
+from seedprints.stats.lineage import MIN_DIMS
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS
 from seedprints.stats.result import LineageResult
 
 DEFAULT_N = 2000
 DEFAULT_LENGTH = 512
-DEFAULT_RARE_TOKENS = 128
-PILOT_PROBES = 256
+DEFAULT_KIND = "untrained"
+PROBE_KIND_ALIASES = {"rare": DEFAULT_KIND}  # the name of the default probes before 0.2
 
 
 @dataclasses.dataclass(frozen=True)
 class ProbeOptions:
     """How to build probes when no spec is given: kind, N, L, seed, and optional vocabulary bound or file."""
 
-    kind: str = "rare"
+    kind: str = DEFAULT_KIND
     n: int = DEFAULT_N
     length: int = DEFAULT_LENGTH
     seed: int = DEFAULT_PROBE_SEED
     vocab_bound: int | None = None
     embedding_std: float = 0.02
     probe_file: str | None = None
-    rare_tokens: int | None = None  # default: DEFAULT_RARE_TOKENS, at most 1/8 of the vocabulary bound
+    rare_tokens: int | None = None  # untrained probes: at most this many input and logit tokens (default 128)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", PROBE_KIND_ALIASES.get(self.kind, self.kind))
 
     def bound(self, vocab_sizes: list[int | None]) -> int:
         """Token ids stay below this: ``--vocab-bound``, else min(smallest vocabulary, 32000)."""
+        return default_vocab_bound(self._rows(vocab_sizes)) if self.vocab_bound is None else self.vocab_bound
+
+    def _rows(self, vocab_sizes: list[int | None]) -> int:
+        """The embedding rows the probes may use: ``--vocab-bound``, else the smallest vocabulary."""
         known = [v for v in vocab_sizes if v]
         if self.vocab_bound is None and not known:
             raise UsageError("cannot tell the model's vocabulary size; pass --vocab-bound")
-        return self.vocab_bound if self.vocab_bound is not None else default_vocab_bound(min(known))
+        return self.vocab_bound if self.vocab_bound is not None else min(known)
 
-    def spec_for(self, vocab_sizes: list[int | None], hidden_size: int) -> ProbeSpec:
-        """The spec these options give for models of the given vocabularies and width (not rare probes:
-        those depend on the reference model's weights, see :func:`rare_token_spec`)."""
+    def spec_for(self, vocab_sizes: list[int | None], hidden_size: int, tokenizer_length: int | None = None) -> ProbeSpec:
+        """The spec these options give for models of the given vocabularies, width and tokenizer length.
+
+        Untrained probes depend on nothing else (:func:`seedprints.probes.untrained_token_spec`), so two
+        models of the same vocabulary get the same spec wherever they are fingerprinted.
+        """
+        if self.kind == "untrained":
+            count = MAX_UNTRAINED_TOKENS if self.rare_tokens is None else self.rare_tokens
+            if count < MIN_DIMS:
+                raise UsageError(f"--rare-tokens {count} is too few; the lineage test needs at least {MIN_DIMS} logit tokens")
+            return untrained_token_spec(self.n, self.length, self._rows(vocab_sizes), tokenizer_length, seed=self.seed,
+                                        max_tokens=count)
         if self.kind == "token":
             return token_spec(self.n, self.length, self.bound(vocab_sizes), seed=self.seed)
         if self.kind == "embedding":
             return embedding_spec(self.n, self.length, hidden_size, seed=self.seed, std=self.embedding_std)
-        if self.kind == "rare":
-            raise UsageError("rare probes are chosen by a reference model: build them with rare_token_spec(model, options)")
-        raise UsageError(f"unknown probe kind {self.kind!r}; use 'rare', 'token' or 'embedding' (or a probe file)")
-
-
-def rare_token_spec(loaded: Any, options: ProbeOptions, *, batch_size: int = 32, device: str | None = None) -> ProbeSpec:
-    """Rare-token probes for a reference model: inputs and scored outputs it has barely trained.
-
-    The model's mean logit over a pilot of uniform token probes ranks its vocabulary; the
-    ``2 * options.rare_tokens`` lowest tokens (ones the model learnt never to predict: rare or
-    absent in its training data, so their embeddings and unembeddings keep the init) are split
-    alternately into probe inputs and logit-recorded outputs, disjoint so that the
-    vocabulary-side null holds.
-    """
-    from seedprints import extract
-
-    bound = options.bound([loaded.vocab_size])
-    count = options.rare_tokens if options.rare_tokens is not None else min(DEFAULT_RARE_TOKENS, bound // 8)
-    if bound < 8:
-        raise UsageError(f"rare-token probes need a vocabulary bound of at least 8 (got {bound}); raise --vocab-bound "
-                         "or use --probe token")
-    if not 2 <= 2 * count <= bound // 2:
-        raise UsageError(f"--rare-tokens {count} must be between 1 and {bound // 4} for a vocabulary bound of {bound}")
-    token_spec(options.n, options.length, bound, seed=options.seed)  # refuse a bad n or length before the pilot runs
-    pilot = generated(token_spec(PILOT_PROBES, options.length, bound, seed=options.seed))
-    hidden = extract.extract_hidden_states(loaded, pilot, batch_size=batch_size, device=device)
-    mean_logit = extract.unembedding_rows(loaded, range(bound)) @ hidden.mean(axis=0, dtype=np.float64)
-    lowest = np.argsort(mean_logit, kind="stable")[: 2 * count]
-    return ProbeSpec(
-        kind="token", n=options.n, length=options.length, seed=options.seed, vocab_bound=bound,
-        input_tokens=tuple(sorted(int(t) for t in lowest[1::2])), output_tokens=tuple(sorted(int(t) for t in lowest[0::2])),
-    )
+        raise UsageError(f"unknown probe kind {self.kind!r}; use 'untrained', 'token' or 'embedding' (or a probe file)")
 
 
 def _as_probes(spec: ProbeSpec | Probes) -> Probes:
@@ -132,8 +120,9 @@ def fingerprint_model(
         A local Hugging Face model directory, GGUF file or PEFT adapter directory, or an in-memory model.
     probes : ProbeSpec or Probes, optional
         The probes to use (e.g. another fingerprint's ``spec`` so the two can be compared). When
-        omitted, token probes are built from ``options`` (or ``n``, ``length`` and the keyword
-        options of :class:`ProbeOptions`) for this model's vocabulary.
+        omitted, probes are built from ``options`` (or ``n``, ``length`` and the keyword options of
+        :class:`ProbeOptions`) for this model's vocabulary: by default its untrained-token probes,
+        the same for every model of that vocabulary.
     device, dtype, batch_size, trust_remote_code, progress
         Forward-pass settings (``dtype="auto"``: bf16 for half-precision checkpoints, else fp32).
     allow_pickle, device_map, base, partial
@@ -162,10 +151,8 @@ def fingerprint_model(
         opts = dataclasses.replace(opts, **overrides)
         if opts.probe_file:
             probes = load_probe_file(opts.probe_file)
-        elif opts.kind == "rare":
-            probes = rare_token_spec(loaded, opts, batch_size=batch_size, device=device)
         else:
-            probes = opts.spec_for([loaded.vocab_size], loaded.hidden_size)
+            probes = opts.spec_for([loaded.vocab_size], loaded.hidden_size, loaded.tokenizer_length)
     probe_set = _as_probes(probes)
     hidden = extract.extract_hidden_states(
         loaded, probe_set, batch_size=batch_size, device=device, progress=progress, partial=partial, probe_origin=probe_origin
@@ -225,8 +212,8 @@ def resolve_pair(
     """Turn each side into a fingerprint: files are loaded, model directories fingerprinted on the fly.
 
     A model directory is fingerprinted with the other side's probe spec when the other side is a
-    fingerprint, so the pair is always comparable. Two directories share probes: rare-token probes
-    chosen by the reference, or token probes below the smaller of their vocabularies.
+    fingerprint, so the pair is always comparable. Two directories share the probes of their
+    vocabularies (:func:`shared_default_spec`).
     """
     kwargs = fingerprint_kwargs or {}
     sides: list[Fingerprint | None] = [
@@ -245,9 +232,6 @@ def resolve_pair(
             spec = load_probe_file(options.probe_file)
             if spec.spec != known[0].spec:
                 raise UsageError(f"--probe-file {options.probe_file} is not the file the fingerprint was made from")
-    elif (options or ProbeOptions()).kind == "rare" and not (options and options.probe_file):
-        first = fingerprint_model(ref, options=options, **kwargs)  # the reference picks its rare tokens
-        return first, fingerprint_model(suspect, first.spec, **kwargs)
     else:
         spec = shared_default_spec([Path(str(ref)), Path(str(suspect))], options or ProbeOptions())
     origin = next((f"fingerprint {x}" if not isinstance(x, Fingerprint) else f"fingerprint of {x.model_id}")
@@ -258,13 +242,19 @@ def resolve_pair(
 
 
 def shared_default_spec(model_dirs: list[Path], options: ProbeOptions) -> ProbeSpec | Probes:
-    """Probe spec for two model directories: token ids below the smaller vocabulary."""
+    """Probe spec for model directories, from their configs and tokenizers alone (no weights are read).
+
+    Ids stay below the smallest vocabulary; untrained probes take rows past the longest tokenizer,
+    so two models of one vocabulary get exactly the spec each would get alone.
+    """
     if options.probe_file:
         return load_probe_file(options.probe_file)
     from seedprints import extract
 
     infos = [extract.read_model_shape(d) for d in model_dirs]
-    return options.spec_for([i[1] for i in infos], infos[0][0])
+    lengths = [extract.read_tokenizer_length(d) for d in model_dirs] if options.kind == "untrained" else []
+    known = [n for n in lengths if n is not None]
+    return options.spec_for([i[1] for i in infos], infos[0][0], max(known) if known else None)
 
 
 def compare(

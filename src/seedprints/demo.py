@@ -2,8 +2,10 @@
 
 Two Llama-style models are initialised from different seeds and pretrained on the same prose in
 the same order (the hardest case for a lineage test: same data, different init); the seed-1 model
-is then fine-tuned on code, and the fine-tune is int8-quantised. Every model is fingerprinted with
-the same token probes and every known pair is tested with each method, side by side.
+is then fine-tuned on code, and the fine-tune is int8-quantised and, separately, has its hidden
+dimensions relabelled (a copy the paper's test cannot see). Like many real LLMs, the models
+have 256 embedding rows past their tokenizer (a padded vocabulary). Every model is fingerprinted
+once per kind of probes and every known pair is tested with each method, side by side.
 """
 
 from __future__ import annotations
@@ -50,13 +52,27 @@ class DemoPair:
                 "results": {name: {**r.to_dict(), "correct": self.correct(name)} for name, r in self.results.items()}}
 
 
-def build_models(settings: DemoSettings, out_dir: Path | None, progress: bool, say: Callable[[str], None]) -> dict[str, Any]:
-    """Train the demo's models (or load them from ``out_dir`` when a previous run saved them)."""
+DEMO_PADDING = 256  # embedding rows past the tokenizer
+
+
+def demo_arch() -> Any:
+    """The zoo's CPU shape with a padded vocabulary: the tokenizer's 4096 tokens plus :data:`DEMO_PADDING` rows."""
+    from seedprints.zoo import train
+
+    return dataclasses.replace(train.CPU_DEFAULT, vocab_size=train.CPU_DEFAULT.vocab_size + DEMO_PADDING)
+
+
+def build_models(
+    settings: DemoSettings, out_dir: Path | None, progress: bool, say: Callable[[str], None]
+) -> tuple[dict[str, Any], int | None]:
+    """Train the demo's models (or load them from ``out_dir`` when a previous run saved them); also the tokenizer's length."""
+    from seedprints.extract import tokenizer_length
     from seedprints.zoo import derive, train
     from seedprints.zoo.tokenizer import build_tokenizer
 
     say("building a byte-level BPE tokenizer on standard-library text ...")
     tokenizer = build_tokenizer(train.CPU_DEFAULT.vocab_size)
+    arch = demo_arch()
     pretrain = train.TrainSpec(domain="prose", steps=settings.pretrain_steps, data_seed=0)
     finetune = train.TrainSpec(domain="code", steps=settings.finetune_steps, lr=3e-4, warmup=5, data_seed=1)
     first, second = settings.seeds
@@ -79,13 +95,15 @@ def build_models(settings: DemoSettings, out_dir: Path | None, progress: bool, s
     def trained(parent: Any, spec: Any) -> Any:
         return train.train(copy.deepcopy(parent), tokenizer, spec, progress=progress)
 
-    stage(f"init-seed{first}", "initialising", lambda: train.init_model(train.CPU_DEFAULT, first))
-    stage(f"init-seed{second}", "initialising", lambda: train.init_model(train.CPU_DEFAULT, second))
+    stage(f"init-seed{first}", "initialising", lambda: train.init_model(arch, first))
+    stage(f"init-seed{second}", "initialising", lambda: train.init_model(arch, second))
     stage(f"base-seed{first}", "pretraining on prose", lambda: trained(in_memory(f"init-seed{first}"), pretrain))
     stage(f"base-seed{second}", "pretraining on prose", lambda: trained(in_memory(f"init-seed{second}"), pretrain))
     stage(f"finetune-of-seed{first}", "fine-tuning on code", lambda: trained(in_memory(f"base-seed{first}"), finetune))
     stage(f"int8-finetune-of-seed{first}", "int8 round-trip", lambda: derive.quantize_roundtrip(in_memory(f"finetune-of-seed{first}"), 8))
-    return models
+    stage(f"permuted-finetune-of-seed{first}", "relabelling hidden dimensions",
+          lambda: derive.permute_hidden(in_memory(f"finetune-of-seed{first}"), seed=first))
+    return models, tokenizer_length(tokenizer)
 
 
 def demo_pairs(settings: DemoSettings) -> list[tuple[str, str, str, str]]:
@@ -94,6 +112,7 @@ def demo_pairs(settings: DemoSettings) -> list[tuple[str, str, str, str]]:
     return [
         (f"base-seed{a}", f"finetune-of-seed{a}", "same-lineage", "fine-tuned on code"),
         (f"base-seed{a}", f"int8-finetune-of-seed{a}", "same-lineage", "fine-tuned, then int8"),
+        (f"base-seed{a}", f"permuted-finetune-of-seed{a}", "same-lineage", "fine-tuned, then hidden dimensions permuted"),
         (f"init-seed{a}", f"base-seed{a}", "same-lineage", f"init -> {settings.pretrain_steps} pretraining steps"),
         (f"base-seed{a}", f"base-seed{b}", "independent", "other seed, same data and order"),
         (f"finetune-of-seed{a}", f"base-seed{b}", "independent", "other seed"),
@@ -107,9 +126,9 @@ def run_demo(
     """Build (or reuse) the models, fingerprint each once per kind of probes, and test every demo pair.
 
     Each method reads its own probes (:data:`seedprints.stats.methods.METHOD_PROBES`): the paper's
-    uniform token probes, and rare-token probes whose tokens the first pretrained model picks.
+    uniform token probes, and the untrained-token probes of the models' vocabulary.
     """
-    from seedprints import api, extract
+    from seedprints import api
     from seedprints.probes import generated
     from seedprints.stats.methods import METHOD_PROBES
     from seedprints.zoo.train import CPU_DEFAULT
@@ -123,15 +142,13 @@ def run_demo(
         if not out_dir.parent.is_dir():
             raise OutputPathError(f"cannot use --out {out_dir}: folder {out_dir.parent} does not exist; create it first")
         out_dir.mkdir(exist_ok=True)
-    models = build_models(settings, out_dir, progress, say)
+    models, tokenizer_length = build_models(settings, out_dir, progress, say)
+    arch = demo_arch()
     kinds = sorted({METHOD_PROBES[m] for m in settings.methods})
     fingerprints: dict[str, dict[str, Fingerprint]] = {}
     for kind in kinds:
-        options = api.ProbeOptions(kind=kind, n=settings.n, length=settings.length, vocab_bound=CPU_DEFAULT.vocab_size)
-        if kind == "rare":  # the first pretrained model picks the rare tokens
-            spec = api.rare_token_spec(extract.load_model(models[f"base-seed{settings.seeds[0]}"]), options)
-        else:
-            spec = options.spec_for([], CPU_DEFAULT.hidden_size)
+        options = api.ProbeOptions(kind=kind, n=settings.n, length=settings.length)
+        spec = options.spec_for([arch.vocab_size], arch.hidden_size, tokenizer_length)
         say(f"fingerprinting {len(models)} models on {settings.n} {kind} probes of length {settings.length} ...")
         fingerprints[kind] = {}
         for name, model in models.items():

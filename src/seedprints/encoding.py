@@ -1,7 +1,7 @@
 """Compact, lossless encoding of what the default lineage test reads from a fingerprint.
 
 The ``lineage`` test sees a fingerprint only through the ranks, over probes, of each row-standardised
-hidden dimension and of each rare-token logit column (:func:`seedprints.stats.lineage.standardized_ranks`).
+hidden dimension and of each recorded logit column (:func:`seedprints.stats.lineage.standardized_ranks`).
 An encoded fingerprint stores exactly those ranks as bit-packed 0-based *min*-ranks
 (``ceil(log2 N)`` bits each; a tie group's average rank is its min-rank plus half its size minus
 one), so a test on a decoded entry gives bit-identical numbers to a test on the full matrix.
@@ -50,7 +50,7 @@ class RankedFingerprint:
     hidden_ranks : numpy.ndarray
         int32 ``[N, d]`` 0-based min-ranks over probes of the row-standardised hidden states.
     logit_ranks : numpy.ndarray or None
-        int32 ``[N, m]`` 0-based min-ranks of the rare-token logits.
+        int32 ``[N, m]`` 0-based min-ranks of the recorded logits.
     source_sha256 : str or None
         SHA-256 of the fingerprint file's bytes it was made from, when known.
     rank_counts : tuple of numpy.ndarray or None
@@ -89,7 +89,7 @@ class RankedFingerprint:
 
     @functools.cached_property
     def logit_scores(self) -> np.ndarray | None:
-        """float64 ``[N, m]`` standardised ranks of the rare-token logits, or None."""
+        """float64 ``[N, m]`` standardised ranks of the recorded logits, or None."""
         if self.logit_ranks is None:
             return None
         counts = None if self.rank_counts is None else self.rank_counts[1]

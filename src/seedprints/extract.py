@@ -102,6 +102,11 @@ class LoadedModel:
         text probes need them, so this is reported when text probes are run, not at load.
     """
 
+    @property
+    def tokenizer_length(self) -> int | None:
+        """Token ids the tokenizer can produce (its largest id + 1), or None without a tokenizer."""
+        return tokenizer_length(self.tokenizer)
+
     module: torch.nn.Module
     tokenizer: Any
     config: Any
@@ -733,7 +738,7 @@ def _read_unembedding(path: Path, config: Any, module: torch.nn.Module) -> torch
                     if key == "lm_head.weight" or key.endswith(".lm_head.weight"):
                         return handle.get_tensor(key)
     raise UsageError(
-        f"{path} has no lm_head.weight in its safetensors files; logit-recording (rare) probes need a causal LM "
+        f"{path} has no lm_head.weight in its safetensors files; logit-recording (untrained) probes need a causal LM "
         "head, use --probe token"
     )
 
@@ -895,7 +900,7 @@ def _module_unembedding(source: torch.nn.Module) -> Callable[[], torch.Tensor] |
 def unembedding_rows(loaded: LoadedModel, tokens: Sequence[int]) -> np.ndarray:
     """float32 ``[len(tokens), d]`` rows of the model's LM head for the given token ids."""
     if loaded.unembedding is None:
-        raise UsageError(f"{loaded.model_id} has no LM head; logit-recording (rare) probes need one, use --probe token")
+        raise UsageError(f"{loaded.model_id} has no LM head; logit-recording (untrained) probes need one, use --probe token")
     matrix = loaded.unembedding()
     if max(tokens) >= matrix.shape[0] or matrix.shape[1] != loaded.hidden_size:
         raise UsageError(
@@ -1312,6 +1317,36 @@ def _tokenizer_hash(tokenizer: Any) -> str:
         return ""
     vocab = json.dumps(tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(vocab.encode()).hexdigest()[:16]
+
+
+def tokenizer_length(tokenizer: Any) -> int | None:
+    """Largest id a tokenizer can produce + 1 (added tokens included); None for no tokenizer or an empty one.
+
+    Embedding rows from here on are padding: no text encodes them, so no model trained them.
+    """
+    if tokenizer is None:
+        return None
+    try:
+        ids = tokenizer.get_vocab().values()
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot list its vocabulary tells nothing
+        return None
+    return max(ids) + 1 if ids else None
+
+
+def read_tokenizer_length(source: str | os.PathLike, *, trust_remote_code: bool = False) -> int | None:
+    """:func:`tokenizer_length` of a model directory's (or an adapter's base's) tokenizer files, without weights."""
+    info = formats.inspect_source(Path(source), allow_pickle=True)
+    if info.kind == "gguf":
+        return None
+    length = directory_tokenizer_length(info.directory, trust_remote_code=trust_remote_code)
+    if length is None and info.kind == "peft":
+        return read_tokenizer_length(formats.adapter_base(info.directory, None), trust_remote_code=trust_remote_code)
+    return length
+
+
+def directory_tokenizer_length(directory: Path, *, trust_remote_code: bool = False) -> int | None:
+    """:func:`tokenizer_length` of the tokenizer files in ``directory`` (None when it has none that load)."""
+    return tokenizer_length(_load_tokenizer(Path(directory), trust_remote_code)[0])
 
 
 def read_model_shape(source: str | os.PathLike, *, trust_remote_code: bool = False) -> tuple[int, int | None]:

@@ -379,10 +379,14 @@ def short_repr(value: Any, limit: int = 60) -> str:
 def check_compatible(ref: Fingerprint, suspect: Fingerprint, *, same_width: bool = True) -> None:
     """Refuse to compare fingerprints made with different probes (or widths when the test needs equal ones)."""
     if ref.spec != suspect.spec:
+        legacy = [name for name, fp in (("reference", ref), ("suspect", suspect)) if fp.spec.picked_by_a_model]
+        advice = (f"the {' and the '.join(legacy)} used the reference-picked rare-token probes of seedprints before "
+                  "0.2, which fingerprints made apart never share; fingerprint both models again with the defaults"
+                  if legacy else "fingerprint the suspect with the reference's probes "
+                  "(seedprints fingerprint SUSPECT --like REFERENCE_FILE)")
         raise IncompatibleFingerprintsError(
             f"fingerprints use different probes: reference {ref.spec.describe()} vs suspect "
-            f"{suspect.spec.describe()}; fingerprint the suspect with the reference's probes "
-            "(seedprints fingerprint SUSPECT --like REFERENCE_FILE)"
+            f"{suspect.spec.describe()}; {advice}"
         )
     if same_width and ref.hidden_size != suspect.hidden_size:
         raise IncompatibleFingerprintsError(

@@ -31,7 +31,7 @@ from seedprints.fingerprint import Fingerprint
 from seedprints.probes import Probes, ProbeSpec, load_probe_file
 from seedprints.registry import Registry, RegistryEntry
 from seedprints.scan import scan
-from seedprints.stats.lineage import MIN_PROBES
+from seedprints.stats.lineage import MIN_PROBES, vocab_part_note
 from seedprints.stats.multiple import bh_log10, holm_log10
 from seedprints.stats.result import LineageResult, Verdict, plain_json, verdict_for
 from seedprints.stats.sequential import DEFAULT_FIRST_LOOK, STOP_BUDGET, STOP_FUTILITY, STOP_SAME, SequentialDesign
@@ -68,7 +68,7 @@ class Candidate:
     p_bh, log10_p_bh : float
         Benjamini-Hochberg-adjusted p-value over all tests of the scan: false discovery rate control.
     z : float
-        The pair's z (the larger of the hidden and rare-token logit parts).
+        The pair's z (the larger of the hidden and untrained-token logit parts).
     tau_mean : float or None
         Mean same-index Spearman correlation of hidden dimensions.
     hidden_z, vocab_z : float, float or None
@@ -533,6 +533,10 @@ def identify(
                 + ("drop --budget and --early-stop, or " if "no_prefix" in skipped else "")
                 + "register references of the suspect's hidden size"
             )
+        for probe_hash, names in plan.names.items():
+            note = vocab_part_note(specs[probe_hash][0]) if names else None
+            if note:
+                plan.notes.append(f"{len(names)} entries of probes {probe_hash}: {note}")
         rows = max(plan.rows[h] for h, names in plan.names.items() if names)
         if budget is not None and budget > rows:
             plan.notes.append(f"the entries hold at most {rows} probes, fewer than the budget of {budget}; tested on {rows}")

@@ -1,8 +1,9 @@
 """All ordered pairwise lineage tests of a set of models, and the lineages (groups) the verdicts imply.
 
 Every input is fingerprinted with one shared probe spec, so every pair is comparable. Each ordered
-pair (reference row, suspect column) is tested on its own: the lineage test is not symmetric, since
-its vocabulary part reads the logits of tokens the *reference* barely trained.
+pair (reference row, suspect column) is tested on its own; with the default probes the two
+directions give the same statistics up to rounding, since both parts correlate the two models
+symmetrically.
 
 Example:
     >>> from seedprints.matrix import run_matrix
@@ -148,10 +149,8 @@ def resolve_inputs(
     """One fingerprint per input, all with one probe spec: files are loaded, model directories fingerprinted.
 
     Fingerprint files must share a spec; model directories are fingerprinted with it. Without files,
-    rare-token probes are chosen by the first model directory, token probes stay below the smallest
-    vocabulary (as ``compare`` does for two directories). With rare-token probes, every row of the
-    matrix reads the rare tokens of the model that chose them, so the vocabulary part of a row whose
-    reference did not choose them assumes those tokens are barely trained in that reference too.
+    the directories share the probes of their vocabularies (as ``compare`` does for two directories,
+    :func:`seedprints.api.shared_default_spec`).
 
     Raises
     ------
@@ -180,9 +179,6 @@ def resolve_inputs(
         first = _check_same_spec({str(paths[i]): fp for i, fp in files.items()})
         if len(files) < len(paths):
             spec = api.probes_like(first, options)
-    elif options.kind == "rare" and not options.probe_file:
-        files[0] = api.fingerprint_model(paths[0], options=options, **kwargs)  # the first model picks the rare tokens
-        spec = files[0].spec
     else:
         spec = api.shared_default_spec(paths, options)
     fps = [files[i] if i in files else api.fingerprint_model(p, spec, **kwargs) for i, p in enumerate(paths)]

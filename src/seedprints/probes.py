@@ -57,11 +57,15 @@ class ProbeSpec:
     source_sha256 : str or None
         SHA-256 of the probe file's bytes (file probes only).
     input_tokens : tuple of int or None
-        Token probes draw their ids uniformly from this list instead of ``[0, vocab_bound)``: rare
-        probes use tokens the reference model has barely trained, whose embeddings keep the init.
+        Token probes draw their ids uniformly from this list instead of ``[0, vocab_bound)``: the
+        default probes use padding tokens no model has trained, whose embeddings keep the init.
     output_tokens : tuple of int or None
-        Tokens whose logits (``h . w_t``, the unembedding row of t) are recorded for every probe,
-        for the vocabulary-side statistic; disjoint from ``input_tokens``.
+        Tokens whose logits (``h . w_t``, the unembedding row of t) are recorded for every probe;
+        disjoint from ``input_tokens``.
+    untrained_from : int or None
+        The tokenizer's length when the spec was made from a model's vocabulary: ids from here up
+        to ``vocab_bound`` are padding rows no text encodes. Only when every output token lies there
+        does the lineage test score the logits (:attr:`scores_untrained_logits`).
     version : int
         Probe spec format version.
     """
@@ -78,6 +82,7 @@ class ProbeSpec:
     source_sha256: str | None = None
     input_tokens: tuple[int, ...] | None = None
     output_tokens: tuple[int, ...] | None = None
+    untrained_from: int | None = None
     version: int = PROBE_SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -129,13 +134,30 @@ class ProbeSpec:
             parts.append(f"d={self.hidden_size}")
         if self.rng != "pcg64":
             parts.append(f"rng={self.rng}")
+        word = "untrained" if self.scores_untrained_logits else "chosen"
         if self.input_tokens:
-            parts.append(f"rare inputs={len(self.input_tokens)}")
+            parts.append(f"{word} inputs={len(self.input_tokens)}")
         if self.output_tokens:
-            parts.append(f"logit tokens={len(self.output_tokens)}")
+            parts.append(f"{word} logit tokens={len(self.output_tokens)}")
         if self.source_sha256:
             parts.append(f"file sha256={self.source_sha256[:12]}")
         return f"{' '.join(parts)} [{self.hash}]"
+
+    @property
+    def scores_untrained_logits(self) -> bool:
+        """True when the recorded logits are of padding tokens past the tokenizer, which the lineage test scores.
+
+        Such rows are never an input or a target, so training treats them all alike and their
+        labels stay exchangeable in any model with this tokenizer: the vocab-side null is exact.
+        Logits of tokens picked any other way (older "rare" specs: a reference's lowest-logit
+        tokens) carry what training taught them, and are not scored.
+        """
+        return bool(self.output_tokens) and self.untrained_from is not None and min(self.output_tokens) >= self.untrained_from
+
+    @property
+    def picked_by_a_model(self) -> bool:
+        """True for the rare-token probes of seedprints before 0.2: tokens a reference model picked, none certified untrained."""
+        return bool(self.output_tokens) and self.untrained_from is None
 
     @property
     def extendable(self) -> bool:
@@ -191,11 +213,40 @@ def _check_spec(spec: ProbeSpec) -> None:
             raise UsageError(f"{name} must be at least 2 distinct token ids below vocab_bound={spec.vocab_bound}")
     if spec.input_tokens and spec.output_tokens and set(spec.input_tokens) & set(spec.output_tokens):
         raise UsageError("input_tokens and output_tokens must be disjoint (a token fed in and scored out breaks the null)")
+    if spec.untrained_from is not None and not (
+        spec.kind == "token" and spec.output_tokens and 0 < spec.untrained_from <= min(spec.output_tokens)
+    ):
+        raise UsageError(f"untrained_from={spec.untrained_from} must be a token id above 0 at or below every output token")
 
 
 def token_spec(n: int, length: int, vocab_bound: int, seed: int = DEFAULT_PROBE_SEED, rng: str = "pcg64") -> ProbeSpec:
     """Spec of N uniform random token sequences of length L over ``[0, vocab_bound)``."""
     return ProbeSpec(kind="token", n=n, length=length, seed=seed, vocab_bound=vocab_bound, rng=rng)  # type: ignore[arg-type]
+
+
+MIN_UNTRAINED_ROWS = 16  # 8 inputs and 8 scored outputs: the least the vocab part can test
+MAX_UNTRAINED_TOKENS = 128
+
+
+def untrained_token_spec(
+    n: int, length: int, vocab_rows: int, tokenizer_length: int | None, *, seed: int = DEFAULT_PROBE_SEED,
+    max_tokens: int = MAX_UNTRAINED_TOKENS,
+) -> ProbeSpec:
+    """The default probes of a vocabulary: a function of its sizes and public parameters only.
+
+    With at least :data:`MIN_UNTRAINED_ROWS` embedding rows past the tokenizer (a padded vocabulary),
+    the probes are sequences of every other such row, and the logits of the rows between are
+    recorded (up to ``max_tokens`` each): tokens no model with this tokenizer ever trained. Without
+    them (or with no tokenizer to tell), the probes are uniform over the first ``min(rows, 32000)``
+    ids and record no logits; the lineage test then cannot see through a hidden-dimension permutation.
+    """
+    padded = vocab_rows - tokenizer_length if tokenizer_length is not None else 0
+    if padded < MIN_UNTRAINED_ROWS:
+        return token_spec(n, length, default_vocab_bound(vocab_rows), seed=seed)
+    rows = range(tokenizer_length, vocab_rows)  # type: ignore[arg-type]
+    return ProbeSpec(kind="token", n=n, length=length, seed=seed, vocab_bound=vocab_rows,
+                     input_tokens=tuple(rows[0::2][:max_tokens]), output_tokens=tuple(rows[1::2][:max_tokens]),
+                     untrained_from=tokenizer_length)
 
 
 def embedding_spec(

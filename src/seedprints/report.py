@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from rich.table import Table
 
 from seedprints.fingerprint import Fingerprint
@@ -37,7 +38,10 @@ def result_table(result: LineageResult) -> Table:
         str(result.k), str(result.n), tau,
     )
     if "vocab_z" in result.details:  # the default test's two parts, so the evidence can be read apart
-        table.caption = f"hidden-dimension part z = {result.details['hidden_z']:.2f}; rare-token logit part z = {result.details['vocab_z']:.2f}"
+        table.caption = (f"hidden-dimension part z = {result.details['hidden_z']:.2f}; "
+                         f"untrained-token logit part z = {result.details['vocab_z']:.2f}")
+    elif "vocab_note" in result.details:  # say what this verdict cannot see
+        table.caption = escape(result.details["vocab_note"])
     return table
 
 

@@ -452,8 +452,8 @@ def _matrix_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str,
     svg = files[GRAPH_FILE].decode()
     body = f"""<section id="heatmap"><h2>Evidence for every ordered pair</h2>
 <figure><img id="heatmap-image" src="{_data_uri(files[HEATMAP_FILE])}" alt="heatmap of -log10 p, references as rows, suspects as columns">
-<figcaption>Rows are references, columns suspects: the test is not symmetric (its rare-token part reads the
-reference's rare tokens). Also saved as {HEATMAP_FILE}.</figcaption></figure></section>
+<figcaption>Rows are references, columns suspects; every pair was tested in both directions with the same
+probes. Also saved as {HEATMAP_FILE}.</figcaption></figure></section>
 <section id="graph"><h2>Lineages</h2><figure>{svg}<figcaption>Also saved as {GRAPH_FILE}.</figcaption></figure></section>
 <section id="pairs"><h2>All pairs</h2><p>Click a column header to sort.</p>
 <table class="sortable"><thead><tr>{"".join(head)}</tr></thead>
@@ -477,7 +477,9 @@ def _compare_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str
                "mean correlation": _number(payload.get("tau_mean"), 4)}
     if "vocab_z" in details:
         numbers["hidden-dimension part z"] = _number(details.get("hidden_z"))
-        numbers["rare-token logit part z"] = _number(details.get("vocab_z"))
+        numbers["untrained-token logit part z"] = _number(details.get("vocab_z"))
+    elif "vocab_note" in details:
+        numbers["vocab part"] = _esc(details["vocab_note"])
     rows = "".join(f"<tr><th>{key}</th><td>{value}</td></tr>" for key, value in numbers.items())
     body = f"""<section id="result"><h2>Result</h2><table>{rows}</table></section>
 <section id="models"><h2>Models</h2><dl><dt>reference</dt><dd>{_esc(ref)}</dd><dt>suspect</dt><dd>{_esc(suspect)}</dd></dl></section>"""

@@ -19,7 +19,7 @@ import numpy as np
 
 from seedprints.encoding import RankedFingerprint
 from seedprints.errors import IncompatibleFingerprintsError, InsufficientDataError, UsageError
-from seedprints.stats.lineage import MIN_DIMS, MIN_PROBES, combined_result, correlation_matrix_test
+from seedprints.stats.lineage import MIN_DIMS, MIN_PROBES, combined_result, correlation_matrix_test, with_vocab_note
 from seedprints.stats.result import LineageResult
 
 DEFAULT_BATCH_SIZE = 8
@@ -150,7 +150,8 @@ def scan(
     if n < MIN_PROBES or d < MIN_DIMS:
         raise InsufficientDataError(f"{n} probes and {d} dimensions; the lineage test needs at least {MIN_PROBES} and {MIN_DIMS}")
     hidden_b = _standardised(suspect, logits=False)
-    logits_b = None if suspect.logit_ranks is None else _standardised(suspect, logits=True)
+    scored = suspect.logit_ranks is not None and suspect.spec.scores_untrained_logits
+    logits_b = _standardised(suspect, logits=True) if scored else None
     results: list[LineageResult] = []
     for batch in _batches(references, batch_size):
         for k, ref in enumerate(batch):
@@ -161,7 +162,7 @@ def scan(
             hidden = correlation_matrix_test(c_hidden, n_permutations=n_permutations, seed=seed)
             vocab = None if c_vocab is None else correlation_matrix_test(c_vocab, n_permutations=n_permutations, seed=seed + 1)
             result = combined_result(hidden, vocab, n=n, d=d, alpha=alpha, n_permutations=n_permutations, seed=seed)
-            results.append(dataclasses.replace(result, probe_hash=suspect.probe_hash))
+            results.append(dataclasses.replace(with_vocab_note(result, suspect.spec), probe_hash=suspect.probe_hash))
         if progress is not None:
             progress(len(batch))
     return results

@@ -68,7 +68,7 @@ class ModelRounds:
         return int(self.hidden.shape[0])
 
     def extract(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Hidden states (and rare-token logits) of probe rows ``start:stop``, computed now."""
+        """Hidden states (and recorded logits) of probe rows ``start:stop``, computed now."""
         from seedprints import extract
 
         hidden = extract.extract_hidden_states(self.loaded, self._probes.rows(start, stop), **self._kwargs)
@@ -120,7 +120,6 @@ def compare_in_rounds(
     kwargs = fingerprint_kwargs or {}
     sides = [_side(ref), _side(suspect)]
     known = [s for s in sides if s is not None]
-    loaded: list[Any] = [None, None]
     if known:
         spec = known[0].spec
         if len(known) == 2 and not (spec == known[1].spec or spec.differs_only_in_n(known[1].spec)):
@@ -133,20 +132,16 @@ def compare_in_rounds(
             raise UsageError("early stopping needs generated probes; drop --probe-file or --early-stop")
         n_budget = budget or opts.n
         opts = dataclasses.replace(opts, n=n_budget)
-        loaded[0] = _load(ref, kwargs)
-        if opts.kind == "rare":
-            spec = api.rare_token_spec(loaded[0], opts, batch_size=kwargs.get("batch_size", 32), device=kwargs.get("device"))
-        else:
-            spec = api.shared_default_spec([Path(str(ref)), Path(str(suspect))], opts)  # type: ignore[assignment]
+        spec = api.shared_default_spec([Path(str(ref)), Path(str(suspect))], opts)  # type: ignore[assignment]
     if not spec.extendable:
         raise UsageError(f"early stopping needs generated probes, not {spec.describe()}; drop --early-stop")
     spec = spec.with_n(n_budget)
     growers = []
-    for i, (side, source) in enumerate(zip(sides, (ref, suspect))):
+    for side, source in zip(sides, (ref, suspect)):
         if side is not None:
             growers.append(side.prefix)
         else:
-            growers.append(_rounds(loaded[i] if loaded[i] is not None else _load(source, kwargs), spec, kwargs).upto)
+            growers.append(_rounds(_load(source, kwargs), spec, kwargs).upto)
     current: list[Fingerprint] = []
 
     def result_at(n: int) -> LineageResult:

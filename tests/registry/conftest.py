@@ -15,10 +15,11 @@ FIXED = {"created_at": "2026-01-01T00:00:00+00:00", "seedprints_version": "0.0.0
 
 
 def tiny_fingerprint(seed: int = 0, n: int = 20, d: int = 8, logits: bool = False, model_id: str = "models/tiny") -> Fingerprint:
-    """A random [n, d] fingerprint; with ``logits``, a rare-token spec and [n, 8] logits."""
+    """A random [n, d] fingerprint; with ``logits``, an untrained-token spec and [n, 8] logits."""
     rng = np.random.default_rng(seed)
     spec = (
-        ProbeSpec(kind="token", n=n, length=4, vocab_bound=100, input_tokens=(1, 2, 3), output_tokens=tuple(range(7, 15)))
+        ProbeSpec(kind="token", n=n, length=4, vocab_bound=100, input_tokens=(1, 2, 3), output_tokens=tuple(range(7, 15)),
+                  untrained_from=7)
         if logits else token_spec(n, 4, 100)
     )
     return Fingerprint(

@@ -23,7 +23,7 @@ from .conftest import tiny_fingerprint
 
 
 def filled(path: Path, names=("a", "b", "c")) -> Path:
-    """A registry with a few tiny entries (one with rare-token logits), tagged by parity."""
+    """A registry with a few tiny entries (one with untrained-token logits), tagged by parity."""
     with Registry.open(path) as reg:
         for i, name in enumerate(names):
             reg.add(tiny_fingerprint(i, logits=i == 0), name=name, tags={"parity": "even" if i % 2 == 0 else "odd"})

@@ -151,18 +151,30 @@ class TestEvaluateZoo:
         text = (out / "results.json").read_text()
         data = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in results.json"))
         assert data["settings"]["probe"] == {"kind": None, "n": 60, "length": 8, "seed": 42,
-                                         "per_method": {"lineage": "rare", "paper": "token"}}
+                                         "per_method": {"lineage": "untrained", "paper": "token"}}
         assert data["settings"]["methods"] == list(METHODS)  # all methods by default
         assert set(data["summaries"]) == set(METHODS)
         specs = {spec["probe_kind"]: spec for spec in data["settings"]["probe_specs"].values()}
-        assert set(specs) == {"rare", "token"} and specs["token"]["vocab_bound"] == VOCAB
-        assert len(specs["rare"]["input_tokens"]) == len(specs["rare"]["output_tokens"]) == PROBES["rare_tokens"]
+        assert set(specs) == {"untrained", "token"} and specs["token"]["vocab_bound"] == VOCAB
+        untrained = specs["untrained"]
+        assert len(untrained["input_tokens"]) == len(untrained["output_tokens"]) == PROBES["rare_tokens"]
+        assert min(untrained["input_tokens"] + untrained["output_tokens"]) == untrained["untrained_from"]
         assert len(data["pairs"]) == len(report.pairs)
         first = data["pairs"][0]
         assert {"ref", "suspect", "truth", "category", "results"} <= set(first)
         assert first["results"]["paper"]["method"] == "paper"
         assert data["skipped"] == {"different_width": 10}
         assert data == report.to_dict()
+
+    def test_regimes(self, evaluated):
+        report, out, _ = evaluated
+        regimes = report.summaries["lineage"]["regimes"]
+        assert [r["regime"] for r in regimes] == ["unseen-tail"]  # manifests without a regime: the default one
+        assert regimes[0]["false_positive"] == report.summaries["lineage"]["false_positive"]
+        row = next(r for r in regimes[0]["categories"] if r["category"] == "permute")
+        assert row["median_vocab_z"] > 3 > row["median_hidden_z"]
+        assert all(r["median_vocab_z"] is None for r in report.summaries["paper"]["regimes"][0]["categories"])
+        assert "## Method `lineage` per training regime" in (out / "summary.md").read_text()
 
     def test_pair_count(self, evaluated):
         report, _, _ = evaluated
@@ -238,7 +250,7 @@ class TestEvaluateZoo:
         later = os.stat(weights).st_mtime_ns + 10**9 * 3600
         os.utime(weights, ns=(later, later))
         ev.evaluate_zoo(tiny_zoo, tmp_path / "third", **PROBES)
-        assert calls == ["llama-s0-noise"] * 2  # once per kind of probes (rare for lineage, token for paper)
+        assert calls == ["llama-s0-noise"] * 2  # once per kind of probes (untrained for lineage, token for paper)
 
     def test_bad_arguments(self, tiny_zoo, tmp_path):
         with pytest.raises(UsageError, match="unknown method"):
@@ -329,7 +341,8 @@ class TestReadmeBlock:
         text = f"intro\n{summary.README_START}\nold numbers\n{summary.README_END}\noutro\n"
         new = summary.update_readme(text, summary.readme_block(report))
         assert new.startswith("intro\n") and new.endswith("\noutro\n") and "old numbers" not in new
-        assert "`lineage`: false-positive rate" in new and "`paper`: false-positive rate" in new
+        for method in ("lineage", "paper"):
+            assert f"`{method}`: false-positive rate" in new and "in its worst training regime (`unseen-tail`" in new
         assert summary.update_readme(new, summary.readme_block(report)) == new  # idempotent
 
     def test_readme_without_markers(self, tmp_path):

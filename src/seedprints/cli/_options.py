@@ -14,6 +14,7 @@ from seedprints.stats.methods import DEFAULT_METHOD, METHOD_PROBES, METHODS
 
 
 class ProbeKindChoice(str, Enum):
+    untrained = "untrained"
     rare = "rare"
     token = "token"
     embedding = "embedding"
@@ -88,15 +89,15 @@ ProbeKindOpt = Annotated[
     Optional[ProbeKindChoice],
     typer.Option(
         "--probe",
-        help="Probe kind: rare = random sequences of tokens the reference barely trained, plus logits of others "
-        "(the lineage test's default); token = uniform random token ids (the paper's); embedding = Gaussian input "
-        "embeddings.",
+        help="Probe kind: untrained = random sequences of padding tokens past the tokenizer, plus the logits of others "
+        "(the lineage test's default; uniform tokens where the vocabulary has no padding); rare = its old name; "
+        "token = uniform random token ids (the paper's); embedding = Gaussian input embeddings.",
     ),
 ]
 RareTokensOpt = Annotated[
     Optional[int],
     typer.Option(
-        "--rare-tokens", help="Rare probes: input tokens, and as many logit tokens (default 128, at most 1/8 of the vocabulary).",
+        "--rare-tokens", help="Untrained probes: at most this many input tokens, and as many logit tokens (default 128).",
         callback=positive_int,
     ),
 ]

@@ -56,7 +56,7 @@ def demo(
             console.print(f"{name}: {right} of {len(pairs)} verdicts match the known lineage.")
         if out is not None:
             console.print(f"Models and fingerprints are in {out}; try: seedprints compare "
-                          f"{out}/base-seed1.rare.fp.safetensors {out}/finetune-of-seed1")
+                          f"{out}/base-seed1.untrained.fp.safetensors {out}/permuted-finetune-of-seed1")
 
     payload = {"settings": {**dataclasses.asdict(settings)}, "pairs": [p.to_dict() for p in pairs]}
     output.result(payload, human)

@@ -48,8 +48,8 @@ def matrix(
     """Test every ordered pair of INPUTS (reference row, suspect column) and write a report to --out.
 
     All inputs share one probe spec: fingerprint files must have been made with the same probes;
-    model directories are fingerprinted with the files' spec (or, without files, with rare tokens
-    chosen by the first model, or token probes below the smallest vocabulary).
+    model directories are fingerprinted with the files' spec (or, without files, with the default
+    probes of their vocabulary).
     """
     from seedprints import report_html
     from seedprints.matrix import resolve_inputs, run_matrix

@@ -37,7 +37,7 @@ def register(
     name_prefix: Annotated[str, typer.Option("--name-prefix", help="Entries are named PREFIXseed-K.")] = "",
     tag: TagOpt = None,
     like: Annotated[
-        Optional[Path], typer.Option("--like", help="Use the probes of this fingerprint file (e.g. the suspect's rare-token probes).")
+        Optional[Path], typer.Option("--like", help="Use the probes of this fingerprint file (e.g. the suspect's).")
     ] = None,
     n: o.NOpt = o.DEFAULTS["n"],
     length: o.LengthOpt = o.DEFAULTS["length"],
@@ -49,8 +49,9 @@ def register(
 ) -> None:
     """Initialise the architecture with each seed, fingerprint it and register it as PREFIXseed-K (resumable).
 
-    Without --like the probes are uniform random tokens (rare-token probes are chosen by a trained
-    model: take them from the suspect's fingerprint with --like).
+    Without --like the probes are the default (untrained-token) probes of the architecture's
+    vocabulary, read from the tokenizer files beside the config, the same spec a default fingerprint
+    of a model of that vocabulary has.
     """
     from seedprints import api
     from seedprints import seeds as _seeds
@@ -68,8 +69,12 @@ def register(
     if like is not None:
         probes = _probes_like(like_file(like))
     else:
-        options = api.ProbeOptions(kind="token", n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound)
-        probes = options.spec_for([getattr(cfg, "vocab_size", None)], int(getattr(cfg, "hidden_size", 0) or 0))
+        from seedprints.extract import directory_tokenizer_length
+
+        options = api.ProbeOptions(n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound)
+        tokenizer_length = directory_tokenizer_length(config if config.is_dir() else config.parent)
+        probes = options.spec_for([getattr(cfg, "vocab_size", None)], int(getattr(cfg, "hidden_size", 0) or 0),
+                                  tokenizer_length)
     output = Output(json_output)
     with open_registry(registry, create=True) as reg, progress_bar(output.progress, len(seed_list), "seeds") as advance:
         report = _seeds.register_seeds(
@@ -90,5 +95,5 @@ def _probes_like(like: Path) -> ProbeSpec:
     spec = ProbeSpec.from_json(fpfile.read_header(like)["probe_spec"])
     if spec.kind in ("token-file", "text-file"):
         raise UsageError(f"--like {like} was made from a probe file ({spec.describe()}), which seeds register cannot "
-                         "read; give a fingerprint made with generated probes (--probe rare or token)")
+                         "read; give a fingerprint made with generated probes (--probe untrained or token)")
     return spec

@@ -86,6 +86,8 @@ CASES: tuple[Case, ...] = (
     _c("like-not-fingerprint", "--like names a text file", "fingerprint not-a-model -o out.fp --like notes.txt", 1, "is not a seedprints fingerprint"),
     # pairs that cannot be compared
     _c("other-probes", "fingerprints made with different probes", "compare base.fp other-probes.fp", 1, "different probes"),
+    _c("legacy-probes", "a fingerprint made with the rare-token probes of seedprints before 0.2", "compare legacy.fp base.fp",
+       1, "fingerprint both models again with the defaults"),
     _c("other-width", "hidden sizes differ", "compare base.fp narrow.fp", 1, "hidden sizes differ"),
     _c("nan-hidden", "NaN in the suspect's hidden states", "compare base.fp nan.fp", 1, "NaN/Inf"),
     _c("paper-width", "paper mode on different widths", "compare base.fp narrow.fp --method paper", 1, "hidden sizes differ"),
@@ -307,7 +309,7 @@ def build_workspace(folder: Path) -> Path:
     folder = Path(folder)
     rng = np.random.default_rng(0)
     spec = ProbeSpec(kind="token", n=N, length=8, vocab_bound=100, input_tokens=tuple(range(0, 32, 2)),
-                     output_tokens=tuple(range(1, 2 * M, 2)))
+                     output_tokens=tuple(range(1, 2 * M, 2)), untrained_from=1)
     meta = {"created_at": "2026-01-01T00:00:00+00:00", "seedprints_version": "0.0.0", "dtype": "float32"}
 
     def fp(name: str, hidden: np.ndarray, probe_spec: ProbeSpec = spec, logits: np.ndarray | None = None) -> Fingerprint:
@@ -325,6 +327,7 @@ def build_workspace(folder: Path) -> Path:
     nan[3, 5] = np.nan
     fp("nan", nan)
     fp("other-probes", rng.standard_normal((N, D)), dataclasses.replace(spec, seed=7))
+    fp("legacy", rng.standard_normal((N, D)), dataclasses.replace(spec, untrained_from=None))
     raw = to_bytes(base)
     (folder / "truncated.fp").write_bytes(raw[:-100])
     (folder / "padded.fp").write_bytes(raw + b"\0" * 16)

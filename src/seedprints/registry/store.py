@@ -54,7 +54,7 @@ class RegistryEntry:
     model_id : str
         Where the model came from (path or hub name).
     hidden_size, n, n_logits : int
-        Width d, number of probes N, and number of recorded rare-token logits m (0 when none).
+        Width d, number of probes N, and number of recorded logit tokens m (0 when none).
     tags : dict of str to str
         Free-form labels (family, seed, license, ...).
     metadata : dict of str to str

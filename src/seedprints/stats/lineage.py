@@ -8,13 +8,15 @@ joint distribution of the two fingerprints unchanged, *whatever* the models lear
 data. The statistic is the sum of same-index correlations; its null distribution is that of the
 sum along a random permutation, whose mean and variance are known exactly (Hoeffding 1951).
 
-A second statistic, built the same way on the logits of tokens the reference never trained (whose
-unembedding rows are exchangeable), sees through a relabelling of hidden dimensions, which leaves
-logits unchanged.
+A second statistic, built the same way on the logits of tokens no model with this tokenizer ever
+trained (embedding rows past the tokenizer's length, whose labels are exchangeable), sees through a
+relabelling of hidden dimensions, which leaves logits unchanged. It runs only for probe specs that
+certify their scored tokens so (:attr:`seedprints.probes.ProbeSpec.scores_untrained_logits`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -154,9 +156,10 @@ def lineage_test(
     alpha : float
         Significance level of the verdict.
     logits_ref, logits_suspect : array_like, shape (N, m), optional
-        Logits of the probe spec's ``output_tokens`` (tokens the reference barely trained). When
-        given, a second statistic runs in vocabulary space, which a relabelling of hidden dimensions
-        cannot touch, and the two are combined with a Bonferroni correction.
+        Logits of tokens neither model trained (the default probes' ``output_tokens``: rows past
+        the tokenizer). When given, a second statistic runs in vocabulary space, which a
+        relabelling of hidden dimensions cannot touch, and the two are combined with a Bonferroni
+        correction. Pass only logits of such tokens: the null assumes their labels exchangeable.
     n_permutations : int
         Random relabellings used for the Monte Carlo checks in ``details`` (0 to skip).
     seed : int
@@ -191,11 +194,12 @@ def lineage_test(
     combinatorial central limit theorem. The null needs token probes: embedding probes put
     identical values on identical dimension indices of unrelated models.
 
-    The vocabulary statistic is the same construction on the logits of ``m`` output tokens. Tokens
-    a model never trained keep their random unembedding rows, so under H0 the reference's columns
-    are exchangeable, and independence of the two models makes that enough. A hidden-dimension
-    permutation leaves logits unchanged, so a permuted copy stays detectable; the output tokens are
-    never fed as inputs, so no token links an input to an output column.
+    The vocabulary statistic is the same construction on the logits of ``m`` output tokens. Rows
+    past the tokenizer are never an input or a target, so training treats them all alike (their
+    init rows are i.i.d., and every update is equivariant under relabelling them); under H0 one
+    model's columns are exchangeable, and independence of the two models makes that enough. A
+    hidden-dimension permutation leaves logits unchanged, so a permuted copy stays detectable; the
+    output tokens are never fed as inputs, so no token links an input to an output column.
 
     References
     ----------
@@ -236,9 +240,9 @@ def lineage_test_ranked(
 ) -> LineageResult:
     """:func:`lineage_test` on two :class:`~seedprints.encoding.RankedFingerprint` (e.g. registry entries).
 
-    Gives the same numbers as :func:`lineage_test` on the fingerprints they were ranked from, since
-    the test reads nothing but those ranks. ``ref`` is the reference (its rare tokens' logits form
-    the vocab part).
+    Gives the same numbers as :func:`seedprints.stats.methods.lineage_method` on the fingerprints
+    they were ranked from, since the test reads nothing but those ranks: the logits form the vocab
+    part when the reference's spec scores untrained tokens.
     """
     _check_settings(alpha, n_permutations)
     if ref.hidden_scores.shape != suspect.hidden_scores.shape:
@@ -254,11 +258,31 @@ def lineage_test_ranked(
     if (ref.logit_scores is None) != (suspect.logit_scores is None) or (
         ref.logit_scores is not None and ref.logit_scores.shape != suspect.logit_scores.shape
     ):
-        raise IncompatibleFingerprintsError("the two fingerprints record different rare-token logits; use the same probe spec")
-    logits = None if ref.logit_scores is None else (ref.logit_scores, suspect.logit_scores)
-    return scores_lineage_test(
+        raise IncompatibleFingerprintsError("the two fingerprints record different logit tokens; use the same probe spec")
+    scored = ref.logit_scores is not None and ref.spec.scores_untrained_logits
+    logits = (ref.logit_scores, suspect.logit_scores) if scored else None
+    result = scores_lineage_test(
         (ref.hidden_scores, suspect.hidden_scores), logits, alpha, n_permutations=n_permutations, seed=seed
     )
+    return with_vocab_note(result, ref.spec)
+
+
+def vocab_part_note(spec: Any) -> str | None:
+    """Why fingerprints of ``spec`` get no vocab part, in one line for results and reports (None when they get one)."""
+    if spec.scores_untrained_logits:
+        return None
+    if spec.output_tokens:
+        return ("the vocab part did not run: these probes come from an older seedprints, whose scored tokens a reference "
+                "picked and may have trained; fingerprint both models again with the defaults to also recognise a copy "
+                "with permuted hidden dimensions")
+    return ("the vocab part did not run: the probes score no untrained token (the vocabulary has no rows past its "
+            "tokenizer, or no tokenizer says where it ends), so a copy with permuted hidden dimensions is not recognised")
+
+
+def with_vocab_note(result: LineageResult, spec: Any) -> LineageResult:
+    """``result`` with ``details["vocab_note"]`` when ``spec`` gives no vocab part (see :func:`vocab_part_note`)."""
+    note = vocab_part_note(spec)
+    return result if note is None else dataclasses.replace(result, details={**result.details, "vocab_note": note})
 
 
 def _check_settings(alpha: float, n_permutations: int) -> None:
@@ -304,7 +328,7 @@ def combined_result(
         alpha=alpha,
         method="lineage",
         settings={"statistic": "sum of same-index Spearman correlations of row-standardised states"
-                               + (" and of rare-token logits (Bonferroni)" if vocab is not None else ""),
+                               + (" and of untrained-token logits (Bonferroni)" if vocab is not None else ""),
                   "null": "permutation of exchangeable columns (exact moments, normal tail)",
                   "n_permutations": n_permutations, "seed": seed},
         details=details,

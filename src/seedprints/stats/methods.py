@@ -1,8 +1,8 @@
 """The lineage tests by name, run on two fingerprints, with the defaults the CLI, the API and the zoo share.
 
-Each method also names the probes it is designed for: ``lineage`` reads rare-token probes (inputs
-the reference barely trained, plus the logits of other such tokens), ``paper`` the paper's uniform
-token probes.
+Each method also names the probes it is designed for: ``lineage`` reads untrained-token probes
+(padding rows past the tokenizer as inputs, plus the logits of others), ``paper`` the paper's
+uniform token probes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from seedprints.stats.lineage import lineage_test
+from seedprints.stats.lineage import lineage_test, with_vocab_note
 from seedprints.stats.paper import paper_test
 from seedprints.stats.result import LineageResult
 
@@ -19,10 +19,11 @@ PAPER_BUFFER_RATIO = 0.10  # the paper keeps 10% of d as identity dimensions
 
 
 class FingerprintLike(Protocol):
-    """What a method reads: the hidden states, and the logits of rare tokens when the probes record them."""
+    """What a method reads: the hidden states, the recorded logits, and the probe spec that says what they are."""
 
     hidden: np.ndarray
     logits: np.ndarray | None
+    spec: Any
 
 
 def paper_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: float = 0.01, **settings: Any) -> LineageResult:
@@ -33,10 +34,13 @@ def paper_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: float
 
 
 def lineage_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: float = 0.01, **settings: Any) -> LineageResult:
-    """The default test on hidden states, plus rare-token logits when both fingerprints have them."""
-    return lineage_test(ref.hidden, suspect.hidden, alpha, logits_ref=ref.logits, logits_suspect=suspect.logits, **settings)
+    """The default test on hidden states, plus the logits of untrained tokens when the probes certify them so."""
+    if ref.logits is not None and ref.spec.scores_untrained_logits:
+        return lineage_test(ref.hidden, suspect.hidden, alpha, logits_ref=ref.logits, logits_suspect=suspect.logits,
+                            **settings)
+    return with_vocab_note(lineage_test(ref.hidden, suspect.hidden, alpha, **settings), ref.spec)
 
 
 METHODS: dict[str, Callable[..., LineageResult]] = {"lineage": lineage_method, "paper": paper_method}
-METHOD_PROBES: dict[str, str] = {"lineage": "rare", "paper": "token"}
+METHOD_PROBES: dict[str, str] = {"lineage": "untrained", "paper": "token"}
 DEFAULT_METHOD = "lineage"

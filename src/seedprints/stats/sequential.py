@@ -126,7 +126,7 @@ class SequentialDesign:
     def futility_bound(self, index: int, parts: int) -> float | None:
         """z below which look ``index`` stops for futility (None at the last look or without a margin).
 
-        ``parts`` is the number of Bonferroni-combined statistics in a look's p-value (2 with rare-token logits).
+        ``parts`` is the number of Bonferroni-combined statistics in a look's p-value (2 with untrained-token logits).
         """
         if self.futility_margin is None or index == len(self.looks) - 1:
             return None

@@ -30,13 +30,13 @@ from seedprints import api
 from seedprints import fingerprint as _fpfile
 from seedprints.errors import LowPowerWarning, SeedprintsError, UsageError, ZooConfigError, compact_message
 from seedprints.fingerprint import Fingerprint, write_atomic
-from seedprints.probes import ProbeSpec, default_vocab_bound
+from seedprints.probes import ProbeSpec
 from seedprints.stats.methods import METHOD_PROBES, METHODS
 from seedprints.stats.result import LineageResult
 from seedprints.zoo.manifest import STAGES, ModelEntry, no_models_error, same_lineage, scan_zoo
 from seedprints.zoo.outdir import check_out_dir, make_out_dir
 
-PROBE_KINDS = ("rare", "token", "embedding")
+PROBE_KINDS = ("untrained", "rare", "token", "embedding")
 
 __all__ = [
     "CROSS_FAMILY",
@@ -68,6 +68,7 @@ CROSS_FAMILY = "cross-family"
 INDEPENDENT = "independent"
 INDEPENDENT_CATEGORIES = (INDEPENDENT, SAME_DATA, DISTILLED, CROSS_FAMILY)
 INIT_PREFIX = "init→"
+CROSS_REGIME = "cross-regime"
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 _TRAINED_FROM = STAGES.index("pretrained")
@@ -137,6 +138,9 @@ class PairResult:
         Per method; None when the method raised (its message is in ``errors``).
     errors : dict of str to str
         One-line message per method that raised on this pair.
+    regime : str
+        The two models' training regime when they share one (see
+        :func:`seedprints.zoo.build.regime_pretrain`), else :data:`CROSS_REGIME`.
     """
 
     ref: str
@@ -146,6 +150,7 @@ class PairResult:
     hidden_size: int
     results: dict[str, LineageResult | None]
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    regime: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +158,7 @@ class PairResult:
             "suspect": self.suspect,
             "truth": self.truth,
             "category": self.category,
+            "regime": self.regime,
             "hidden_size": self.hidden_size,
             "results": {m: (r.to_dict() if r is not None else None) for m, r in self.results.items()},
             "errors": dict(self.errors),
@@ -473,13 +479,49 @@ def _rate(hits: int, count: int) -> dict[str, Any]:
 def _group_stats(rows: list[tuple[PairResult, LineageResult]], alpha: float) -> dict[str, Any]:
     log10s = [r.log10_p for _, r in rows]
     hits = sum(1 for _, r in rows if r.verdict == SAME)
+    parts = {part: [r.details[f"{part}_z"] for _, r in rows if f"{part}_z" in r.details] for part in ("hidden", "vocab")}
     return {
         **_rate(hits, len(rows)),
         "median_log10_p": _median(log10s),
         "min_log10_p": min(log10s) if log10s else None,
         "max_log10_p": max(log10s) if log10s else None,
         "median_z": _median([r.z for _, r in rows]),
+        **{f"median_{part}_z": _median(zs) for part, zs in parts.items()},
+        **{f"max_{part}_z": max(zs) if zs else None for part, zs in parts.items()},
     }
+
+
+def _regime_order(regimes: Iterable[str]) -> list[str]:
+    from seedprints.zoo.build import REGIMES
+
+    found = set(regimes)
+    return [r for r in REGIMES if r in found] + sorted(found - set(REGIMES) - {CROSS_REGIME}) + (
+        [CROSS_REGIME] if CROSS_REGIME in found else [])
+
+
+def _categories(rows: list[tuple[PairResult, LineageResult]], alpha: float) -> list[dict[str, Any]]:
+    by_cat: dict[str, list[tuple[PairResult, LineageResult]]] = {}
+    for pair, result in rows:
+        by_cat.setdefault(pair.category, []).append((pair, result))
+    return [{"category": cat, "truth": by_cat[cat][0][0].truth, **_group_stats(by_cat[cat], alpha)}
+            for cat in _category_order(by_cat)]
+
+
+def _regimes(rows: list[tuple[PairResult, LineageResult]], alpha: float,
+             entries: Mapping[str, ModelEntry]) -> list[dict[str, Any]]:
+    """Per training regime: every category, the detection rate, the false-positive rate and its lineage-pair form."""
+    out = []
+    for regime in _regime_order(p.regime for p, _ in rows):
+        group = [(p, r) for p, r in rows if p.regime == regime]
+        same = [r for p, r in group if p.truth == SAME]
+        indep = [(p, r) for p, r in group if p.truth == INDEP]
+        out.append({
+            "regime": regime, "categories": _categories(group, alpha),
+            "detection": _rate(sum(r.verdict == SAME for r in same), len(same)),
+            "false_positive": _rate(sum(r.verdict == SAME for _, r in indep), len(indep)),
+            "false_positive_lineage_pairs": _lineage_pair_rate(indep, entries),
+        })
+    return out
 
 
 def summarize_method(
@@ -499,7 +541,11 @@ def summarize_method(
         warned of few dimensions), ``categories`` (list, in display order, each with ``category``,
         ``truth``, ``positives`` (p < alpha), ``pairs``, ``rate`` (detection rate for same-lineage
         categories, false-positive rate for independent ones), ``ci`` (95% Clopper-Pearson),
-        ``median_log10_p``, ``min_log10_p``, ``max_log10_p``, ``median_z``), ``detection``
+        ``median_log10_p``, ``min_log10_p``, ``max_log10_p``, ``median_z``, and the median and
+        largest z of the lineage test's parts, ``median_hidden_z``, ``max_hidden_z``,
+        ``median_vocab_z``, ``max_vocab_z``, None where a method has no such part), ``regimes``
+        (per training regime of the pairs: ``regime``, its ``categories``, ``detection``,
+        ``false_positive`` and ``false_positive_lineage_pairs``), ``detection``
         (all same-lineage pairs), ``false_positive`` (all independent pairs),
         ``false_positive_lineage_pairs`` (the same grouped by the two lineages involved: pairs of
         models from the same two lineages are strongly dependent, so this is closer to the number of
@@ -511,13 +557,7 @@ def summarize_method(
         claims beside ours).
     """
     rows = [(p, p.results[method]) for p in pairs if p.results.get(method) is not None]
-    by_cat: dict[str, list[tuple[PairResult, LineageResult]]] = {}
-    for pair, result in rows:
-        by_cat.setdefault(pair.category, []).append((pair, result))
-    categories = []
-    for cat in _category_order(by_cat):
-        group = by_cat[cat]
-        categories.append({"category": cat, "truth": group[0][0].truth, **_group_stats(group, alpha)})
+    categories = _categories(rows, alpha)
     same_rows = [(p, r) for p, r in rows if p.truth == SAME]
     indep_rows = [(p, r) for p, r in rows if p.truth == INDEP]
     init_curve = sorted(
@@ -536,6 +576,7 @@ def summarize_method(
         "errors": sum(1 for p in pairs if method in p.errors),
         "low_power": low_power,
         "categories": categories,
+        "regimes": _regimes(rows, alpha, entries),
         "detection": _rate(sum(1 for _, r in same_rows if r.verdict == SAME), len(same_rows)),
         "false_positive": _rate(sum(1 for _, r in indep_rows if r.verdict == SAME), len(indep_rows)),
         "false_positive_lineage_pairs": _lineage_pair_rate(indep_rows, entries),
@@ -649,22 +690,14 @@ def cached_fingerprint(path: Path, model_dir: Path, spec: ProbeSpec) -> Fingerpr
     return fp if fp.spec == spec else None
 
 
-def _rare_source(names: list[str], entries: Mapping[str, ModelEntry], dirs: Mapping[str, Path]) -> Path | None:
-    """The model that picks the zoo's rare tokens: the first pretrained model (else the first model)."""
-    trained = [n for n in names if entries[n].stage == "pretrained"] or names
-    return dirs[trained[0]] if trained else None
-
-
-def _probe_spec(options: api.ProbeOptions, vocab_sizes: list[int], hidden_size: int, *,
-                rare_source: Path | None = None, device: str = "cpu") -> ProbeSpec:
-    if options.kind in ("token", "rare") and not vocab_sizes:
+def _probe_spec(options: api.ProbeOptions, model_dirs: list[Path], vocab_sizes: list[int], hidden_size: int) -> ProbeSpec:
+    """The spec of one probe kind for the zoo's models of one width; untrained probes from their vocabularies."""
+    if options.kind in ("token", "untrained") and not vocab_sizes:
         raise UsageError("no zoo model gives a vocab_size in its config.json; token probes need one")
-    if options.kind == "rare":
-        from seedprints import extract
-
-        assert rare_source is not None
-        options = dataclasses.replace(options, vocab_bound=default_vocab_bound(min(vocab_sizes)))
-        return api.rare_token_spec(extract.load_model(rare_source, device=device), options, device=device)
+    if options.kind == "untrained":
+        spec = api.shared_default_spec(model_dirs, options)
+        assert isinstance(spec, ProbeSpec)
+        return spec
     return options.spec_for(vocab_sizes, hidden_size)
 
 
@@ -726,7 +759,8 @@ def fingerprint_zoo(
     """Fingerprint every model of a zoo with each probe kind, reusing ``zoo_dir/.fingerprints``.
 
     A model that fails is recorded in ``failed`` and left out of the fingerprints of that kind;
-    the rare-token spec of each width comes from the zoo's first pretrained model of that width.
+    the untrained-token spec of each width comes from the vocabularies of the zoo's models of that
+    width (their configs and tokenizers).
     """
     say = say or _quiet
     zoo_dir = Path(zoo_dir)
@@ -759,10 +793,9 @@ def fingerprint_zoo(
     for probe_kind in sorted(set(kinds)):
         for hidden, _ in shapes.values():
             if (probe_kind, hidden) not in specs:
-                same_width = [name for name in ordered if name in dirs and shapes[name][0] == hidden]
+                same_width = [dirs[name] for name in ordered if name in dirs and shapes[name][0] == hidden]
                 options = api.ProbeOptions(kind=probe_kind, n=n, length=length, seed=seed, rare_tokens=rare_tokens)
-                specs[probe_kind, hidden] = _probe_spec(options, vocab_sizes, hidden,
-                                                        rare_source=_rare_source(same_width, entries, dirs), device=device)
+                specs[probe_kind, hidden] = _probe_spec(options, same_width, vocab_sizes, hidden)
     cache_dir = zoo_dir / FINGERPRINT_CACHE
     by_kind: dict[str, dict[str, Fingerprint]] = {k: {} for k in kinds}
     model_info: dict[str, dict[str, Any]] = {}
@@ -829,11 +862,11 @@ def evaluate_zoo(
         Significance level of every verdict.
     kind, n, length, seed
         Probes: None (default) gives each method its own (:data:`METHOD_PROBES`); else one kind for
-        all: ``"rare"`` (tokens the zoo's first pretrained model of each width barely trained, with
-        logits of others), ``"token"`` (ids below the smallest vocabulary of the zoo, bounded by
-        32000) or ``"embedding"`` (one spec per hidden size); N sequences of ``length`` tokens from
-        generator seed ``seed``; rare probes use ``rare_tokens`` input and as many logit tokens
-        (default: 128, at most 1/8 of the vocabulary bound).
+        all: ``"untrained"`` (the default probes of the zoo's vocabulary: padding rows past the
+        tokenizer, with the logits of others; ``"rare"`` is its old name), ``"token"`` (ids below
+        the smallest vocabulary of the zoo, bounded by 32000) or ``"embedding"`` (one spec per
+        hidden size); N sequences of ``length`` tokens from generator seed ``seed``; untrained
+        probes use at most ``rare_tokens`` input and as many logit tokens (default 128).
     device, batch_size, progress
         Forward-pass settings passed to :func:`seedprints.api.fingerprint_model`.
     say : callable, optional
@@ -872,6 +905,7 @@ def evaluate_zoo(
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
     if kind is not None and kind not in PROBE_KINDS:
         raise UsageError(f"unknown probe kind {kind!r}; use one of {', '.join(PROBE_KINDS)}")
+    kind = api.PROBE_KIND_ALIASES.get(kind, kind) if kind is not None else None
     method_kind = {m: kind or METHOD_PROBES[m] for m in chosen}
     if n < 1 or length < 1 or batch_size < 1:
         raise UsageError(f"n, length and batch_size must be positive (got {n}, {length}, {batch_size})")
@@ -917,7 +951,8 @@ def evaluate_zoo(
                         low_power[method] += 1
                     else:
                         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-            pairs.append(PairResult(truth.ref, truth.suspect, truth.truth, truth.category, width, results, errors))
+            regime = entries[a].regime if entries[a].regime == entries[b].regime else CROSS_REGIME
+            pairs.append(PairResult(truth.ref, truth.suspect, truth.truth, truth.category, width, results, errors, regime))
 
     summaries = {m: summarize_method(pairs, m, alpha, entries, low_power=low_power[m]) for m in chosen}
     settings = {

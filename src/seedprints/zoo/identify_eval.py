@@ -79,7 +79,7 @@ def evaluate_identify(
 ) -> IdentifyEvalReport:
     """Register the zoo's models of ``candidate_stages`` and identify every other model against them.
 
-    Fingerprints use the zoo eval's shared rare-token spec and cache (``zoo_dir/.fingerprints``);
+    Fingerprints use the zoo eval's shared untrained-token spec and cache (``zoo_dir/.fingerprints``);
     the registry is a temporary file. Writes ``results.json`` and ``summary.md`` into ``out_dir``.
     """
     from seedprints.identification import identify
@@ -90,9 +90,9 @@ def evaluate_identify(
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
     zoo_dir, out_dir = Path(zoo_dir), Path(out_dir)
     check_out_dir(out_dir)
-    zoo = fingerprint_zoo(zoo_dir, ["rare"], n=n, length=length, seed=seed, rare_tokens=rare_tokens, device=device,
+    zoo = fingerprint_zoo(zoo_dir, ["untrained"], n=n, length=length, seed=seed, rare_tokens=rare_tokens, device=device,
                           batch_size=batch_size, progress=progress, say=say)
-    fingerprints = zoo.fingerprints["rare"]
+    fingerprints = zoo.fingerprints["untrained"]
     names = [name for name in zoo.ordered if name in fingerprints]
     require_evaluated(zoo_dir, names, zoo.failed)
     candidates = [name for name in names if zoo.entries[name].stage in candidate_stages]

@@ -5,9 +5,9 @@ For each architecture of the zoo, :func:`seed_curve` rebuilds the inits of candi
 the zoo's own init weights bit for bit), fingerprints them with the probes of each suspect, ranks
 the candidates of every suspect (a model of one lineage: init, checkpoints, pretrained, continual,
 fine-tune) by the lineage test's log10 p, and records the true seed's rank and z beside the best
-wrong seed's. Two kinds of probes: uniform token probes (one spec per architecture) and rare-token
-probes chosen by each suspect (:func:`seedprints.api.rare_token_spec`; one candidate sweep per
-suspect, which is what a run costs). The results go to ``results.json``, ``summary.md`` and
+wrong seed's. Two kinds of probes: uniform token probes (one spec per architecture) and the default
+untrained-token probes of each suspect's vocabulary (kind ``"rare"``, its old name; one candidate
+sweep per distinct spec). The results go to ``results.json``, ``summary.md`` and
 ``seed-curve.png``: top-1 accuracy against training steps, one line per probe kind.
 """
 
@@ -388,11 +388,11 @@ def _check_init(arch: Mapping[str, Any], init_dirs: Mapping[str, Path], say: Cal
     return reproduced
 
 
-def _rare_spec(path: Path, options: api.ProbeOptions, device: str, batch_size: int) -> ProbeSpec:
-    """Rare-token probes chosen by the suspect itself, as an auditor holding only the suspect would choose them."""
-    from seedprints import extract
-
-    return api.rare_token_spec(extract.load_model(path, device=device), options, batch_size=batch_size, device=device)
+def _rare_spec(path: Path, options: api.ProbeOptions) -> ProbeSpec:
+    """The default (untrained-token) probes of the suspect's vocabulary, as an auditor holding only the suspect gets them."""
+    spec = api.shared_default_spec([path], options)
+    assert isinstance(spec, ProbeSpec)
+    return spec
 
 
 def _measure_architecture(
@@ -410,8 +410,7 @@ def _measure_architecture(
         if "token" in kinds:
             jobs.append((path, entry, "token", token))
         if "rare" in kinds and (rare_suspects is None or entry.name in rare_suspects):
-            say(f"choosing rare tokens of {entry.name}")
-            jobs.append((path, entry, "rare", _rare_spec(path, rare_options, device, batch_size)))
+            jobs.append((path, entry, "rare", _rare_spec(path, rare_options)))
     suspect_fps = {}
     for path, entry, kind, spec in jobs:
         say(f"fingerprinting {entry.name} ({kind} probes)")
