@@ -62,19 +62,28 @@ PROBE_PARAMETERS = ("probe", "length", "probe_seed", "vocab_bound", "probe_file"
 MODEL_PARAMETERS = ("device", "dtype", "batch_size", "trust_remote_code", "allow_pickle", "device_map")
 
 
-def refuse_ignored_options(ctx: typer.Context, inputs: list[Path], *, probe_file_used: bool = True) -> None:
-    """Usage error for options the inputs make meaningless: a fingerprint file carries its own probes (so probe
-    options and --n do nothing once one is given), and nothing is run when every input is a file (model options).
-    Silently ignoring them would let a user believe they took effect."""
+def meaningless_parameters(ctx: typer.Context, inputs: list[Path], *, probe_file_used: bool = True) -> list[str]:
+    """The parameters the inputs make meaningless: a fingerprint file carries its own probes (so probe options and
+    --n do nothing once one is given), and nothing is run when every input is a file (model options)."""
     from seedprints.api import is_fingerprint_file
 
     files = [is_fingerprint_file(path) for path in inputs]
     known = {param.name for param in ctx.command.params}
     probe = [p for p in ("n", *PROBE_PARAMETERS) if p in known and (p != "probe_file" or not probe_file_used or all(files))]
-    ignored = given(ctx, *probe) if any(files) else []
+    meaningless = probe if any(files) else []
     if all(files):
-        ignored += given(ctx, *(p for p in MODEL_PARAMETERS if p in known))
-    refuse_ignored(ignored, "every input is a fingerprint file" if all(files) else "a fingerprint file carries its own probes")
+        meaningless += [p for p in MODEL_PARAMETERS if p in known]
+    return meaningless
+
+
+def refuse_ignored_options(ctx: typer.Context, inputs: list[Path], *, probe_file_used: bool = True) -> None:
+    """Usage error for options the inputs make meaningless (see :func:`meaningless_parameters`): silently ignoring
+    them would let a user believe they took effect."""
+    from seedprints.api import is_fingerprint_file
+
+    ignored = given(ctx, *meaningless_parameters(ctx, inputs, probe_file_used=probe_file_used))
+    every_file = all(is_fingerprint_file(path) for path in inputs)
+    refuse_ignored(ignored, "every input is a fingerprint file" if every_file else "a fingerprint file carries its own probes")
 
 
 def refuse_ignored(ignored: list[str], why: str) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 if TYPE_CHECKING:
+    from click import Parameter
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ReportOpt = Annotated[
@@ -49,22 +50,33 @@ def signing_key(sign: Path | None, bundle: Path | None) -> Ed25519PrivateKey | N
     return load_private_key(sign)
 
 
-def invoked_command(ctx: typer.Context) -> str:
-    """The running verb as one shell-quoted command line, every option spelt out (defaults included, --sign left out)."""
+def invoked_command(ctx: typer.Context, inputs: list[Path], *, probe_file_used: bool = True) -> str:
+    """The running verb as one shell-quoted command line that reruns it: the arguments, every option the user gave,
+    and the defaults of the options that apply to these inputs spelt out (so a later change of default cannot change
+    the rerun); options the inputs make meaningless, which the verb would refuse, and --sign are left out."""
+    from seedprints.cli._options import given, meaningless_parameters
+
+    meaningless = set(meaningless_parameters(ctx, inputs, probe_file_used=probe_file_used))
+    chosen = set(given(ctx, *(param.name for param in ctx.command.params if param.name)))
     words = ctx.command_path.split()
     for param in ctx.command.params:
-        if param.name == "sign":  # where the private key lies is not part of reproducing a result
-            continue
-        value = ctx.params.get(param.name)
-        values = value if isinstance(value, (list, tuple)) else [value]
-        for item in values:
-            if item is None or item is False:
-                continue
-            text = str(item.value if isinstance(item, Enum) else item)
-            if param.param_type_name == "argument":
-                words.append(text)
-            elif item is True:
-                words.append(param.opts[0])
-            else:
-                words += [param.opts[0], text]
+        if param.name == "sign" or (param.opts[0] not in chosen and param.name in meaningless):
+            continue  # where the private key lies is not part of reproducing a result
+        words += _words(param, ctx.params.get(param.name))
     return shlex.join(words)
+
+
+def _words(param: Parameter, value: object) -> list[str]:
+    """The command-line words that give ``param`` the value ``value`` (none for an unset option or a false flag)."""
+    words: list[str] = []
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if item is None or item is False:
+            continue
+        text = str(item.value if isinstance(item, Enum) else item)
+        if param.param_type_name == "argument":
+            words.append(text)
+        elif item is True:
+            words.append(param.opts[0])
+        else:
+            words += [param.opts[0], text]
+    return words

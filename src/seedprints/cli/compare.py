@@ -102,12 +102,13 @@ def compare(
         pair = api.resolve_pair(ref, suspect, options=options, fingerprint_kwargs=fingerprint_kwargs)
         result = api.compare(*pair, method=method.value, alpha=alpha, budget=budget, **settings)
     payload = {**result.to_dict(), "reference": str(ref), "suspect": str(suspect)}
+    command = invoked_command(ctx, [ref, suspect])
     if bundle is not None:
-        _write_bundle(bundle, invoked_command(ctx), (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress,
+        _write_bundle(bundle, command, (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress,
                       signer)
         payload["bundle"] = str(bundle)
     if report_dir is not None:
-        page = {**payload, **report_html.spec_fields(pair[0].spec), "command": invoked_command(ctx)}
+        page = {**payload, **report_html.spec_fields(pair[0].spec), "command": command}
         payload["report"] = str(report_html.write_report(report_dir, "compare", page, force=force))
 
     def human(console) -> None:

@@ -74,11 +74,12 @@ def identify(
     for note in result.notes:
         out.hint(f"Note: {note}")
     payload = result.to_dict()
+    command = invoked_command(ctx, [suspect], probe_file_used=False)
     if bundle is not None:
-        _write_bundle(bundle, invoked_command(ctx), suspect, result, out.progress, signer)
+        _write_bundle(bundle, command, suspect, result, out.progress, signer)
         payload["bundle"] = str(bundle)
     if report_dir is not None:
-        page = {**payload, "command": invoked_command(ctx)}
+        page = {**payload, "command": command}
         payload["report"] = str(report_html.write_report(report_dir, "identify", page, force=force))
 
     def human(console) -> None:

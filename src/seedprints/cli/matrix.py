@@ -62,7 +62,7 @@ def matrix(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
         progress=out_text.progress
     )
-    command = invoked_command(ctx)
+    command = invoked_command(ctx, inputs)
     fps = resolve_inputs(inputs, options=options, fingerprint_kwargs=fingerprint_kwargs)  # its own progress bars
     with _pair_progress(out_text.progress, len(fps) * (len(fps) - 1)) as advance:
         result = run_matrix(fps, names=[str(p) for p in inputs], method=method.value, alpha=alpha, on_pair=advance)
