@@ -37,6 +37,7 @@ from seedprints import fastpath, formats
 from seedprints.errors import ModelLoadError, NonFiniteHiddenStatesError, UsageError
 from seedprints.inputs import load_json, special_file
 from seedprints.probes import Probes
+from seedprints.progress import progress_bar
 from seedprints.resume import Checkpoint
 
 _DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
@@ -1024,28 +1025,6 @@ def _pad_right(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
     ids[np.arange(ids.shape[1]) < lengths[:, None]] = np.concatenate(rows)
     return ids, lengths
-
-
-@contextlib.contextmanager
-def progress_bar(enabled: bool, total: int, label: str) -> Iterator[Any]:
-    """A rich progress bar over ``total`` items on stderr (a no-op when disabled); yields ``advance(count)``."""
-    if not enabled:
-        yield lambda advance: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda advance: progress.advance(task, advance)
 
 
 def _non_finite_hint(dtype: torch.dtype) -> str:

@@ -93,6 +93,7 @@ def refuse_ignored(ignored: list[str], why: str) -> None:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (no progress bars).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr (errors and warnings still print).")]
 ProbeKindOpt = Annotated[
     Optional[ProbeKindChoice],
     typer.Option(

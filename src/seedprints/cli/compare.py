@@ -61,6 +61,7 @@ def compare(
     allow_pickle: o.AllowPickleOpt = False,
     device_map: o.DeviceMapOpt = None,
     json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
     bundle: Annotated[
         Optional[Path],
         typer.Option("--bundle", help="Also write an evidence bundle (JSON) that `seedprints verify` recomputes."),
@@ -72,7 +73,7 @@ def compare(
     """Compare REF and SUSPECT: same-lineage (p < alpha) or independent. Exit 0 either way."""
     from seedprints import api, report, report_html
 
-    out = Output(json_output)
+    out = Output(json_output, quiet)
     check_outputs(report_dir, force, bundle, (ref, suspect))
     o.refuse_ignored_options(ctx, [ref, suspect])
     signer = signing_key(sign, bundle)

@@ -58,6 +58,7 @@ def fingerprint(
     device_map: o.DeviceMapOpt = None,
     base: o.BaseOpt = None,
     json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
 ) -> None:
     """Fingerprint MODEL_DIR: final hidden states of the model on deterministic random probes.
 
@@ -70,7 +71,7 @@ def fingerprint(
     from seedprints.resume import partial_path
     from seedprints.probes import ProbeSpec
 
-    out = Output(json_output)
+    out = Output(json_output, quiet)
     output = output or extend
     if output is None:
         raise typer.BadParameter("give the file to write with -o/--output (or grow one with --extend FILE)")

@@ -50,6 +50,7 @@ def identify(
     ] = None,
     sign: SignOpt = None,
     json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
 ) -> None:
     """Test SUSPECT against every compatible registry entry; rank candidates with Holm and BH adjusted p-values. Exit 0 either way."""
     from seedprints import report_html
@@ -57,7 +58,7 @@ def identify(
     from seedprints.identification import identify as run_identify
     from seedprints.registry.store import registry_files
 
-    out = Output(json_output)
+    out = Output(json_output, quiet)
     check_outputs(report_dir, force, bundle, (suspect, *registry_files(registry.expanduser())))
     signer = signing_key(sign, bundle)
     o.refuse_ignored_options(ctx, [suspect], probe_file_used=False)

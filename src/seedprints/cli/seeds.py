@@ -55,7 +55,7 @@ def register(
     from seedprints import api
     from seedprints import seeds as _seeds
     from seedprints.errors import UsageError
-    from seedprints.extract import progress_bar
+    from seedprints.progress import progress_bar
 
     if like is not None:
         o.refuse_ignored(o.given(ctx, "n", "length", "probe_seed", "vocab_bound"), f"the probes are those of --like {like}")

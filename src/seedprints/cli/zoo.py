@@ -63,13 +63,14 @@ def evaluate(
         Optional[Path], typer.Option("--update-readme", help="Rewrite the marked results block of this README.")
     ] = None,
     json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
 ) -> None:
     """Fingerprint every zoo model once, test every pair of known lineage, and write the results page."""
     from seedprints.fingerprint import write_atomic
     from seedprints.zoo import summary
     from seedprints.zoo.evaluate import evaluate_zoo
 
-    output = Output(json_output)
+    output = Output(json_output, quiet)
     readme_text = summary.read_readme(update_readme) if update_readme is not None else ""  # fail before the long run
     report = evaluate_zoo(
         zoo_dir, out, methods=[m.value for m in method] if method else None, alpha=alpha,
@@ -79,7 +80,7 @@ def evaluate(
     if update_readme is not None:
         readme = summary.update_readme(readme_text, summary.readme_block(report))
         write_atomic(update_readme, readme.encode())
-    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))
+    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text()))
 
 
 SEEDS_EXAMPLES = """Examples:
@@ -132,7 +133,7 @@ def seeds(
         stages=stage or DEFAULT_STAGES, lineages=lineage, rare_suspects=rare_suspect, n=n, length=length, seed=probe_seed,
         rare_tokens=rare_tokens, alpha=alpha, device=device, batch_size=batch_size, progress=output.progress, say=output.hint,
     )
-    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))
+    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text()))
 
 
 IDENTIFY_EXAMPLES = """Examples:
@@ -169,4 +170,4 @@ def identify(
         seed=probe_seed, rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=output.progress,
         say=output.hint,
     )
-    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))
+    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text()))
