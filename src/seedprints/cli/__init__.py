@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from seedprints.cli import _interrupt
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     debug = os.environ.get("SEEDPRINTS_DEBUG") == "1"
     warnings.showwarning = _one_line_warning
+    _interrupt.reset()
     try:
         app(args=argv, prog_name="seedprints")  # typer reports usage errors itself (exit 2)
     except SystemExit as exc:
@@ -122,5 +124,5 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def _interrupted() -> int:
-    print("Error: interrupted; nothing was written under the final output name", file=sys.stderr)
+    print(f"Error: {one_line(_interrupt.message())}", file=sys.stderr)
     return 130

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.cli._interrupt import on_interrupt
 from seedprints.cli._output import Output
 
 EXAMPLES = """Examples:
@@ -111,7 +112,8 @@ def fingerprint(
         spec = api.probes_like(like, options) if like is not None else None
         if budget is not None and isinstance(spec, ProbeSpec):
             spec = spec.with_n(budget)
-        fp = api.fingerprint_model(model_dir, spec, options=options, partial=partial_path(output), **kwargs)
+        on_interrupt(lambda: _resume_note(partial, output))
+        fp = api.fingerprint_model(model_dir, spec, options=options, partial=partial, **kwargs)
     fp.save(output)
     partial.unlink(missing_ok=True)
     payload = {
@@ -127,3 +129,14 @@ def fingerprint(
             console.print(report.verdict_line(decision, str(like), str(model_dir)))
 
     out.result(payload, human)
+
+
+def _resume_note(partial: Path, output: Path) -> str | None:
+    """What an interrupted run kept (the rows in its partial file) and that the same command resumes from them."""
+    from seedprints.resume import kept_rows
+
+    kept = kept_rows(partial)
+    if kept is None or kept[0] == 0:
+        return None
+    return (f"interrupted; {kept[0]} of {kept[1]} probe rows are kept in {partial}; run the same command again to "
+            f"resume (nothing was written under {output})")
