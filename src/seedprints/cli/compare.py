@@ -11,7 +11,9 @@ import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, signing_key
+from seedprints.cli._report import (
+    ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
+)
 
 EXAMPLES = """Examples:
 
@@ -108,9 +110,11 @@ def compare(
         _write_bundle(bundle, command, (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress,
                       signer)
         payload["bundle"] = str(bundle)
+        say_written(out, "evidence bundle", bundle)
     if report_dir is not None:
         page = {**payload, **report_html.spec_fields(pair[0].spec), "command": command}
         payload["report"] = str(report_html.write_report(report_dir, "compare", page, force=force))
+        say_written(out, "report", payload["report"])
 
     def human(console) -> None:
         console.print(report.verdict_line(result, str(ref), str(suspect)))

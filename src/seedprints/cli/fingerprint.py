@@ -10,6 +10,7 @@ import typer
 from seedprints.cli import _options as o
 from seedprints.cli._interrupt import on_interrupt
 from seedprints.cli._output import Output
+from seedprints.cli._report import ForceOpt, refuse_existing
 
 EXAMPLES = """Examples:
 
@@ -58,6 +59,7 @@ def fingerprint(
     allow_pickle: o.AllowPickleOpt = False,
     device_map: o.DeviceMapOpt = None,
     base: o.BaseOpt = None,
+    force: ForceOpt = False,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
@@ -68,7 +70,7 @@ def fingerprint(
     """
     from seedprints import api, report
     from seedprints.errors import OutputPathError
-    from seedprints.fingerprint import check_output_path
+    from seedprints.fingerprint import check_output_path, same_file
     from seedprints.resume import partial_path
     from seedprints.probes import ProbeSpec
 
@@ -91,6 +93,8 @@ def fingerprint(
             raise typer.BadParameter(f"the probes come from {source}, so {', '.join(ignored)} would be ignored; "
                                      f"drop {'them' if len(ignored) > 1 else 'it'}")
     check_output_path(output, [model_dir, *([like] if like is not None else [])])
+    if extend is None or not same_file(output, extend):  # --extend FILE grows FILE in place: that is what it is for
+        refuse_existing(output, force)
     partial = partial_path(output)
     if partial.exists() and (partial.is_symlink() or not partial.is_file()):
         raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); remove it")

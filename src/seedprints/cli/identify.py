@@ -10,7 +10,9 @@ from rich.table import Table
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, signing_key
+from seedprints.cli._report import (
+    ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
+)
 
 if TYPE_CHECKING:
     from seedprints.identification import IdentifyResult
@@ -79,9 +81,11 @@ def identify(
     if bundle is not None:
         _write_bundle(bundle, command, suspect, result, out.progress, signer)
         payload["bundle"] = str(bundle)
+        say_written(out, "evidence bundle", bundle)
     if report_dir is not None:
         page = {**payload, "command": command}
         payload["report"] = str(report_html.write_report(report_dir, "identify", page, force=force))
+        say_written(out, "report", payload["report"])
 
     def human(console) -> None:
         console.print(_table(result))

@@ -9,7 +9,7 @@ import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, invoked_command
+from seedprints.cli._report import ForceOpt, check_outputs, invoked_command
 
 EXAMPLES = """Examples:
 
@@ -56,7 +56,7 @@ def matrix(
     from seedprints.progress import progress_bar
 
     out_text = Output(json_output, quiet)
-    report_html.check_report_dir(out, force=force)
+    check_outputs(out, force, None, tuple(inputs))
     o.refuse_ignored_options(ctx, inputs)
     options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
+from seedprints.cli._report import ForceOpt, refuse_existing
 
 if TYPE_CHECKING:
     from seedprints.registry import Registry, RegistryEntry
@@ -240,10 +241,16 @@ def export(
     name: Annotated[Optional[list[str]], typer.Option("--name", help="Export only this entry; repeat the option.")] = None,
     tag: TagOpt = None,
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    force: ForceOpt = False,
     json_output: o.JsonOpt = False,
 ) -> None:
     """Write entries (all, or the chosen ones) to a portable archive."""
+    from seedprints.fingerprint import same_file
+    from seedprints.registry.store import registry_files
+
     out = Output(json_output)
+    if not any(same_file(archive, own) for own in registry_files(registry.expanduser())):  # that has its own error
+        refuse_existing(archive, force)
     with open_registry(registry) as reg:
         entries = reg.export(archive, names=name or None, tags=tag_dict(tag))
     out.result(

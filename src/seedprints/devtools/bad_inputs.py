@@ -136,7 +136,10 @@ CASES: tuple[Case, ...] = (
     _c("output-folder-missing", "-o into a folder that does not exist", "fingerprint not-a-model -o no-folder/out.fp", 1, "does not exist; create it first"),
     _c("output-under-file", "-o under a regular file", "fingerprint not-a-model -o notes.txt/out.fp", 1, "does not exist; create it first"),
     _c("output-is-dir", "-o names an existing directory", "fingerprint not-a-model -o existing-dir", 1, "is a directory"),
-    _c("bundle-folder-missing", "--bundle into a folder that does not exist", "compare base.fp suspect.fp --bundle no-folder/ev.json", 1, "does not exist; create it first"),
+    _c("bundle-under-file", "--bundle under a regular file", "compare base.fp suspect.fp --bundle notes.txt/ev.json", 1, "is a file, not a folder"),
+    _c("output-exists", "-o names an existing file, without --force", "fingerprint not-a-model -o base.fp", 1, "pass --force to replace it"),
+    _c("bundle-exists", "--bundle names an existing file, without --force", "compare base.fp suspect.fp --bundle notes.txt", 1,
+       "pass --force to replace it"),
     # directories that are not models
     _c("not-a-model", "directory without config.json", "fingerprint not-a-model -o out.fp", 1, "not a Hugging Face model directory"),
     _c("broken-config", "config.json is not JSON", "fingerprint broken-config -o out.fp", 1, "config.json"),
