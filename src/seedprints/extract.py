@@ -291,10 +291,7 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
 def _read_raw_config(path: Path) -> tuple[bytes, dict[str, Any]]:
     """Check the directory and parse config.json ourselves, so every failure gets a precise message."""
     if not path.exists():
-        raise ModelLoadError(
-            f"model directory {path} does not exist; pass a local Hugging Face model directory "
-            "(seedprints never downloads models)"
-        )
+        raise formats.missing_source(path)
     if not path.is_dir():
         raise ModelLoadError(f"{path} is a file, not a model directory; pass the directory that holds config.json")
     config_file = path / "config.json"

@@ -64,6 +64,9 @@ CASES: tuple[Case, ...] = (
     # missing and unreadable paths
     _c("missing-suspect", "suspect path does not exist", "compare base.fp suspect-missing.fp", 1, "does not exist"),
     _c("missing-model", "model directory does not exist", "fingerprint no-such-model -o out.fp", 1, "does not exist"),
+    _c("mistyped-fingerprint", "a mistyped fingerprint file name beside a model directory",
+       "compare typo.fp.safetensors not-a-model", 1, "fingerprint file typo.fp.safetensors does not exist"),
+    _c("missing-gguf", "a GGUF file that does not exist", "fingerprint no-such.gguf -o out.fp", 1, "GGUF file no-such.gguf does not exist"),
     _c("model-is-file", "a file where a model directory is expected", "fingerprint notes.txt -o out.fp", 1, "is a file, not a model directory"),
     _c("missing-like", "--like file does not exist", "fingerprint not-a-model -o out.fp --like missing.fp", 1, "does not exist"),
     _c("missing-bundle", "bundle to verify does not exist", "verify missing.json", 1, "does not exist"),
