@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from seedprints.cli import _interrupt
+from seedprints.cli._help import PlainHelp
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
@@ -65,13 +66,13 @@ def _root(
     """Tell whether one language model descends from another (SeedPrints lineage test)."""
 
 
-app.command("fingerprint", epilog=_fingerprint.EXAMPLES)(_fingerprint.fingerprint)
-app.command("compare", epilog=_compare.EXAMPLES)(_compare.compare)
-app.command("identify", epilog=_identify.EXAMPLES)(_identify.identify)
-app.command("demo", epilog=_demo.EXAMPLES)(_demo.demo)
-app.command("matrix", epilog=_matrix.EXAMPLES)(_matrix.matrix)
-app.command("verify", epilog=_verify.EXAMPLES)(_verify.verify)
-app.command("keygen", epilog=_keygen.EXAMPLES)(_keygen.keygen)
+app.command("fingerprint", epilog=_fingerprint.EXAMPLES, cls=PlainHelp)(_fingerprint.fingerprint)
+app.command("compare", epilog=_compare.EXAMPLES, cls=PlainHelp)(_compare.compare)
+app.command("identify", epilog=_identify.EXAMPLES, cls=PlainHelp)(_identify.identify)
+app.command("demo", epilog=_demo.EXAMPLES, cls=PlainHelp)(_demo.demo)
+app.command("matrix", epilog=_matrix.EXAMPLES, cls=PlainHelp)(_matrix.matrix)
+app.command("verify", epilog=_verify.EXAMPLES, cls=PlainHelp)(_verify.verify)
+app.command("keygen", epilog=_keygen.EXAMPLES, cls=PlainHelp)(_keygen.keygen)
 app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_registry.app, name="registry")
 app.add_typer(_seeds.app, name="seeds")

@@ -129,8 +129,8 @@ TrustRemoteCodeOpt = Annotated[
 ]
 AutoBatchSizeOpt = Annotated[
     Optional[int],
-    typer.Option("--batch-size", help="Probes per forward pass (default: 32 on CPU, from free memory on a GPU; halved on "
-                 "out-of-memory).", callback=positive_int),
+    typer.Option("--batch-size", help=BatchSizeOpt.__metadata__[0].help, callback=positive_int,
+                 show_default="32 on CPU, from free memory on a GPU; halved on out-of-memory"),
 ]
 AllowPickleOpt = Annotated[
     bool, typer.Option("--allow-pickle", help="Also load pickled .bin/.pt weights, which can run code (only if you trust them).")

@@ -39,7 +39,7 @@ def matrix(
     rare_tokens: o.RareTokensOpt = None,
     device: o.DeviceOpt = "cpu",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.BatchSizeOpt = 32,
+    batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,
     allow_pickle: o.AllowPickleOpt = False,
     json_output: o.JsonOpt = False,

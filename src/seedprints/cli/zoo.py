@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
 
 app = typer.Typer(help="Build a zoo of models of known lineage and measure the tests on it.", no_args_is_help=True)
@@ -28,7 +29,7 @@ EVAL_EXAMPLES = """Examples:
   seedprints zoo eval zoo-ci --out results --method paper --json
 """
 
-@app.command("build", epilog=BUILD_EXAMPLES)
+@app.command("build", epilog=BUILD_EXAMPLES, cls=PlainHelp)
 def build(
     out: Annotated[Path, typer.Option("--out", help="Directory of the zoo (created; finished models are skipped).")],
     config: Annotated[str, typer.Option("--config", help="Built-in config (cpu, ci, gpu) or a JSON file.")] = "cpu",
@@ -44,7 +45,7 @@ def build(
         f"zoo in {out}: {len(report.built)} models built, {len(report.skipped)} already there"))
 
 
-@app.command("eval", epilog=EVAL_EXAMPLES)
+@app.command("eval", epilog=EVAL_EXAMPLES, cls=PlainHelp)
 def evaluate(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, summary.md and the plots go.")],
@@ -96,7 +97,7 @@ class SeedProbeChoice(str, Enum):
     rare = "rare"
 
 
-@app.command("seeds", epilog=SEEDS_EXAMPLES)
+@app.command("seeds", epilog=SEEDS_EXAMPLES, cls=PlainHelp)
 def seeds(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, summary.md and seed-curve.png go.")],
@@ -144,7 +145,7 @@ IDENTIFY_EXAMPLES = """Examples:
 """
 
 
-@app.command("identify", epilog=IDENTIFY_EXAMPLES)
+@app.command("identify", epilog=IDENTIFY_EXAMPLES, cls=PlainHelp)
 def identify(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json and summary.md go.")],
