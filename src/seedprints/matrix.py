@@ -26,6 +26,7 @@ from seedprints.encoding import rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import Probes, ProbeSpec
+from seedprints.report import result_json
 from seedprints.report_html import spec_fields
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS
 from seedprints.stats.lineage import lineage_test_ranked
@@ -87,7 +88,7 @@ class MatrixResult:
              "dtype": fp.metadata.get("dtype")}
             for name, label, fp in zip(self.names, self.labels, self.fingerprints)
         ]
-        pairs = [{"reference": self.names[i], "suspect": self.names[j], **result.to_dict()}
+        pairs = [{"reference": self.names[i], "suspect": self.names[j], **result_json(result)}
                  for (i, j), result in sorted(self.results.items())]
         return {
             "kind": "matrix", "models": models, **spec_fields(self.spec), "method": self.method,

@@ -210,7 +210,8 @@ def _neglog10(log10_p: float | None) -> float:
 
 
 def _short_number(value: float) -> str:
-    """-log10 p for a heatmap cell: ``2.3``, ``523``, ``1.2e+05``."""
+    """-log10 p for a heatmap cell: ``2.3``, ``523``, ``1.2e+05``; never ``-0.0`` (p = 1 gives -log10 p = -0.0)."""
+    value = max(value, 0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
     if value < 100:
         return f"{value:.1f}"
     return f"{value:.0f}" if value < 1e5 else f"{value:.1e}"

@@ -104,7 +104,7 @@ def compare(
             options = dataclasses.replace(options, n=budget)
         pair = api.resolve_pair(ref, suspect, options=options, fingerprint_kwargs=fingerprint_kwargs)
         result = api.compare(*pair, method=method.value, alpha=alpha, budget=budget, **settings)
-    payload = {**result.to_dict(), "reference": str(ref), "suspect": str(suspect)}
+    payload = {**report.result_json(result), "reference": str(ref), "suspect": str(suspect)}
     command = invoked_command(ctx, [ref, suspect])
     if bundle is not None:
         _write_bundle(bundle, command, (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress,

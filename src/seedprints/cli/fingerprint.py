@@ -125,7 +125,7 @@ def fingerprint(
         "probe_hash": fp.probe_hash, "probe_spec": fp.spec.describe(), "dtype": fp.metadata.get("dtype"),
     }
     if decision is not None:
-        payload["decision"] = decision.to_dict()
+        payload["decision"] = report.result_json(decision)
 
     def human(console) -> None:
         console.print(report.fingerprint_table(fp, str(output)))

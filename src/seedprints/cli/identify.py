@@ -77,6 +77,8 @@ def identify(
     for note in result.notes:
         out.hint(f"Note: {note}")
     payload = result.to_dict()
+    for candidate in payload["candidates"]:  # every identify test is the lineage method's: its mean is Spearman's
+        candidate["spearman_mean"] = candidate["tau_mean"]
     command = invoked_command(ctx, [suspect], probe_file_used=False)
     if bundle is not None:
         _write_bundle(bundle, command, suspect, result, out.progress, signer)
