@@ -1,8 +1,9 @@
 """All ordered pairwise lineage tests of a set of models, and the lineages (groups) the verdicts imply.
 
 Every input is fingerprinted with one shared probe spec, so every pair is comparable. Each ordered
-pair (reference row, suspect column) is tested on its own: the lineage test is not symmetric, since
-its vocabulary part reads the logits of tokens the *reference* barely trained.
+pair (reference row, suspect column) is tested on its own. On one shared spec the lineage test reads
+both models alike, so a pair's two directions agree; its vocabulary part reads the logits of rare
+tokens that one model chose, and assumes they are barely trained in every other reference too.
 
 Example:
     >>> from seedprints.matrix import run_matrix
