@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+import seedprints
 from seedprints import progress
 
 from .conftest import run
@@ -41,6 +42,7 @@ def test_every_verb_prints_brackets_and_markup_exactly(capsys, tmp_path, tiny_ll
                           "--registry", registry)
     shown = printed(capsys, "registry", "show", "[b1ea42ba16e808d9]", "--registry", registry)
     assert "[b1ea42ba16e808d9]" in shown and f"k={TAG}" in shown and base_fp in shown
+    assert seedprints.load_fingerprint(base_fp).spec.describe() in shown  # its probe hash in brackets included
     assert "[b1ea42ba16e808d9]" in printed(capsys, "registry", "list", "--registry", registry)
     assert f"[abc]{ODD}.tar" in printed(capsys, "registry", "export", f"[abc]{ODD}.tar", "--registry", registry)
     assert f"[abc]{ODD}.tar" in printed(capsys, "registry", "import", f"[abc]{ODD}.tar", "--registry", f"[x]{registry}")
@@ -53,8 +55,6 @@ def test_every_verb_prints_brackets_and_markup_exactly(capsys, tmp_path, tiny_ll
 
 def test_probe_hashes_in_brackets_survive(capsys, tmp_path, tiny_llama_dir):
     """Every probe hash a fingerprint summary prints is the file's own (none swallowed as a markup tag)."""
-    import seedprints
-
     out_file = tmp_path / "fp.safetensors"
     out = printed(capsys, "fingerprint", tiny_llama_dir, "-o", out_file, *PROBES)
     assert seedprints.load_fingerprint(out_file).spec.describe() in out
