@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from seedprints.cli import _interrupt
-from seedprints.cli._help import PlainHelp
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
@@ -25,6 +24,7 @@ from seedprints.cli import registry as _registry
 from seedprints.cli import seeds as _seeds
 from seedprints.cli import verify as _verify
 from seedprints.cli import zoo as _zoo
+from seedprints.cli._help import PlainHelp
 
 QUICK_START = """Quick start:
 

@@ -123,13 +123,14 @@ ProbeFileOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda, cuda:1, ...")]
 DtypeOpt = Annotated[DtypeChoice, typer.Option("--dtype", help="Forward-pass dtype; auto = bf16 for half-precision checkpoints.")]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Probes per forward pass.", callback=positive_int)]
+BATCH_SIZE_HELP = "Probes per forward pass."
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help=BATCH_SIZE_HELP, callback=positive_int)]
 TrustRemoteCodeOpt = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow a model directory to run its own Python code (only if you trust it).")
 ]
 AutoBatchSizeOpt = Annotated[
     Optional[int],
-    typer.Option("--batch-size", help=BatchSizeOpt.__metadata__[0].help, callback=positive_int,
+    typer.Option("--batch-size", help=BATCH_SIZE_HELP, callback=positive_int,
                  show_default="32 on CPU, from free memory on a GPU; halved on out-of-memory"),
 ]
 AllowPickleOpt = Annotated[

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 if TYPE_CHECKING:
-    from click import Parameter
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from typer.core import TyperArgument, TyperOption
 
     from seedprints.cli._output import Output
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ReportOpt = Annotated[
     Optional[Path],
@@ -99,7 +99,7 @@ def invoked_command(ctx: typer.Context, inputs: list[Path], *, probe_file_used: 
     return shlex.join(words)
 
 
-def _words(param: Parameter, value: object) -> list[str]:
+def _words(param: TyperArgument | TyperOption, value: object) -> list[str]:
     """The command-line words that give ``param`` the value ``value`` (none for an unset option or a false flag)."""
     words: list[str] = []
     for item in value if isinstance(value, (list, tuple)) else [value]:
