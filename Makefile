@@ -1,7 +1,10 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# Both create .venv (CPU torch 2.13.0, then this package with its test extras) on first use.
+# Both create .venv (torch 2.13.0, then this package with its test extras) on first use.
+# torch comes from your package index: a CPU-only build where the index serves one, else (PyPI on Linux) the CUDA
+# build of several GB. For CPU only: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
 PYTHON ?= python3
 VENV ?= .venv
+TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.seedprints-installed
 
@@ -10,7 +13,7 @@ STAMP := $(VENV)/.seedprints-installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 

@@ -179,3 +179,29 @@ def test_python_dash_m_runs_the_same_command_line():
 
     done = subprocess.run([sys.executable, "-m", "seedprints", "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("seedprints "), done.stderr
+
+
+def _verbs() -> list[tuple[str, ...]]:
+    """Every command path of the CLI, sub-commands included."""
+    import typer
+
+    from seedprints.cli import app
+
+    def walk(command, path):
+        children = getattr(command, "commands", {})
+        return [p for name, child in children.items() for p in walk(child, (*path, name))] if children else [path]
+
+    return walk(typer.main.get_command(app), ())
+
+
+@pytest.mark.parametrize("verb", _verbs(), ids=" ".join)
+def test_help_names_arguments_and_types_plainly(capsys, verb):
+    """Usage reads ``REF SUSPECT``, not typer's ``{ref} {suspect}``; a repeated value shows its type, not ``<list[...]>``;
+    every --batch-size states its default the same way."""
+    code, out, _ = run(capsys, *verb, "--help")
+    assert code == 0
+    usage = out.splitlines()[0]
+    assert usage.startswith(f"Usage: seedprints {' '.join(verb)} [OPTIONS]") and "{" not in usage, usage
+    assert "<list[" not in out
+    batch = " ".join(out.split("--batch-size", 1)[1].split("--", 1)[0].split()) if "--batch-size" in out else ""
+    assert not batch or "[default: " in batch, batch

@@ -146,6 +146,21 @@ class TestFingerprint:
         assert rerun.returncode == 0, rerun.stderr
         assert parts(output.read_bytes()) == parts(reference) and visible(tmp_path) == ["model.fp"]
 
+    def test_ctrl_c_says_how_many_rows_are_kept_and_that_the_same_command_resumes(self, tmp_path, tiny_llama_dir):
+        output = tmp_path / "model.fp"
+        argv = [*fingerprint_argv(tiny_llama_dir, output)[:-2], "1", "--json"]  # one probe a batch: a save every 8
+        interrupted = run(argv, ("forward", "SIGINT", 12))
+        assert interrupted.returncode == 130 and not output.exists(), interrupted.stderr
+        partial = tmp_path / ".model.fp.partial"
+        assert interrupted.stderr.splitlines() == [
+            f"Error: interrupted; 8 of 40 probe rows are kept in {partial}; run the same command again to resume "
+            f"(nothing was written under {output})"]
+        resumed = run(argv)
+        assert resumed.returncode == 0, resumed.stderr
+        fresh = tmp_path / "fresh.fp"
+        assert run([*argv[:3], str(fresh), *argv[4:]]).returncode == 0
+        assert parts(output.read_bytes()) == parts(fresh.read_bytes()) and not partial.exists()
+
 
 TINY_ZOO = {
     "name": "tiny",

@@ -182,7 +182,7 @@ class TestMatrixBadInput:
     def test_out_dir_under_a_file(self, capsys, tmp_path, fp_files):
         (tmp_path / "file").write_text("x")
         code, _, err = run(capsys, "matrix", *fp_files.values(), "--out", tmp_path / "file" / "r")
-        assert_one_line_error(code, err, "does not exist")
+        assert_one_line_error(code, err, "is a file, not a folder")
         self.assert_nothing_written(tmp_path, {"fps", "file"})
 
     def test_out_is_a_file(self, capsys, tmp_path, fp_files):

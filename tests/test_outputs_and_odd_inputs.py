@@ -82,6 +82,33 @@ class TestOutputs:
         assert_one_line_error(*run(capsys, "fingerprint", "not-a-model", "-o", "blocked.fp")[::2], "is in the way")
         assert not (ws / "blocked.fp").exists()
 
+    @pytest.mark.parametrize("argv", [
+        ["fingerprint", "not-a-model", "-o", "notes.txt"],
+        ["compare", "base.fp", "suspect.fp", "--bundle", "notes.txt"],
+        ["registry", "export", "notes.txt", "--registry", "reg.db"],
+    ])
+    def test_an_existing_output_file_is_replaced_only_with_force(self, ws, capsys, monkeypatch, argv):
+        before = snapshot(ws)
+        monkeypatch.chdir(ws)
+        assert_one_line_error(*run(capsys, *argv)[::2], "notes.txt already exists", "pass --force to replace it")
+        assert snapshot(ws) == before
+
+    def test_force_replaces_an_existing_bundle(self, ws, capsys, monkeypatch, tmp_path):
+        monkeypatch.chdir(ws)
+        (tmp_path / "ev.json").write_text("old")
+        assert run(capsys, "compare", "base.fp", "suspect.fp", "--bundle", tmp_path / "ev.json", "--force")[0] == 0
+        assert json.loads((tmp_path / "ev.json").read_text())["kind"] == "compare"
+
+    def test_reports_and_bundles_create_their_folders_and_say_what_they_wrote(self, ws, capsys, monkeypatch, tmp_path):
+        monkeypatch.chdir(ws)
+        bundle, report = tmp_path / "new" / "deeper" / "ev.json", tmp_path / "reports" / "r1"
+        code, out, err = run(capsys, "compare", "base.fp", "suspect.fp", "--bundle", bundle, "--report", report)
+        assert code == 0, err
+        assert err.splitlines() == [f"wrote evidence bundle {bundle}", f"wrote report {report / 'index.html'}"]
+        assert bundle.is_file() and (report / "index.html").is_file()
+        code, out, err = run(capsys, "identify", "suspect.fp", "--registry", "reg.db", "--report", tmp_path / "i" / "r")
+        assert code == 0 and f"wrote report {tmp_path / 'i' / 'r' / 'index.html'}" in err.splitlines(), err
+
 
 class TestIgnoredOptions:
     @pytest.mark.parametrize("argv, fragment", [

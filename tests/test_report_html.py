@@ -150,7 +150,27 @@ class TestOtherPages:
     def test_identify_counts_skipped_entries_by_reason(self, tmp_path):
         payload = {**identify_payload(), "skipped": {"probe_spec": 2, "hidden_size": 1}}
         page = write_report(tmp_path / "r", "identify", payload).read_text()
-        assert "(3 skipped: probe_spec: 2, hidden_size: 1)" in page
+        assert "(3 skipped: 2 made with other probes; 1 of another hidden size)" in page and "probe_spec" not in page
+
+    def test_compare_page_names_the_reference_first_and_shows_settings_in_words(self, tmp_path):
+        payload = {**matrix_payload(["ref", "sus", "c"])["pairs"][0], "settings": {"buffer_k": 4, "use_agg": False,
+                                                                                    "identity_mode": None}}
+        page = write_report(tmp_path / "r", "compare", {**payload, "reference": "x/ref", "suspect": "y/sus"}).read_text()
+        assert "<title>seedprints compare: reference ref, suspect sus</title>" in page
+        assert "buffer_k = 4, identity_mode = default, use_agg = no" in page and "{&quot;" not in page
+
+    def test_identify_page_names_the_probes_it_used(self, tmp_path):
+        page = write_report(tmp_path / "r", "identify", {**identify_payload(), "probe_hashes": ["b1ea42ba16e808d9"]}).read_text()
+        assert '<section id="probes">' in page and "<code>b1ea42ba16e808d9</code>" in page
+
+    def test_matrix_page_says_what_it_did_about_direction(self, matrix_report):
+        page = matrix_report.read_text()
+        assert "not symmetric" not in page and "tested in both directions on the same probes" in page
+        assert "The two directions agree for every pair." in page and "a model chose" not in page  # untrained tokens
+
+    def test_graph_legend_is_readable(self, matrix_report):
+        svg = (matrix_report.parent / "lineage-graph.svg").read_text()
+        assert 'font-size="14" fill="#444">colour = lineage' in svg
 
     def test_unknown_kind(self, tmp_path):
         with pytest.raises(UsageError, match="unknown report kind"):

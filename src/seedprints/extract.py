@@ -37,6 +37,7 @@ from seedprints import fastpath, formats
 from seedprints.errors import ModelLoadError, NonFiniteHiddenStatesError, UsageError
 from seedprints.inputs import load_json, special_file
 from seedprints.probes import Probes
+from seedprints.progress import progress_bar
 from seedprints.resume import Checkpoint
 
 _DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
@@ -295,10 +296,7 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
 def _read_raw_config(path: Path) -> tuple[bytes, dict[str, Any]]:
     """Check the directory and parse config.json ourselves, so every failure gets a precise message."""
     if not path.exists():
-        raise ModelLoadError(
-            f"model directory {path} does not exist; pass a local Hugging Face model directory "
-            "(seedprints never downloads models)"
-        )
+        raise formats.missing_source(path)
     if not path.is_dir():
         raise ModelLoadError(f"{path} is a file, not a model directory; pass the directory that holds config.json")
     config_file = path / "config.json"
@@ -1029,28 +1027,6 @@ def _pad_right(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
     ids[np.arange(ids.shape[1]) < lengths[:, None]] = np.concatenate(rows)
     return ids, lengths
-
-
-@contextlib.contextmanager
-def progress_bar(enabled: bool, total: int, label: str) -> Iterator[Any]:
-    """A rich progress bar over ``total`` items on stderr (a no-op when disabled); yields ``advance(count)``."""
-    if not enabled:
-        yield lambda advance: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda advance: progress.advance(task, advance)
 
 
 def _non_finite_hint(dtype: torch.dtype) -> str:

@@ -53,6 +53,17 @@ class ModelSource:
     weight_files: tuple[Path, ...] = ()
 
 
+def missing_source(path: Path) -> ModelLoadError:
+    """The error for a model argument that does not exist, named by what its name says it was meant to be."""
+    name = path.name.lower()
+    if name.endswith((".safetensors", ".fp")):
+        return ModelLoadError(f"fingerprint file {path} does not exist; check the path")
+    if name.endswith(".gguf"):
+        return ModelLoadError(f"GGUF file {path} does not exist; check the path")
+    return ModelLoadError(f"model directory {path} does not exist; pass a local Hugging Face model directory "
+                          "(seedprints never downloads models)")
+
+
 def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
     """Classify ``path`` and enforce the pickle policy, reading no weights.
 
@@ -65,10 +76,7 @@ def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
         holds only pickled weights while ``allow_pickle`` is False.
     """
     if not path.exists():
-        raise ModelLoadError(
-            f"model directory {path} does not exist; pass a local Hugging Face model directory "
-            "(seedprints never downloads models)"
-        )
+        raise missing_source(path)
     if special_file(path):
         raise ModelLoadError(f"{path} is not a regular file or directory (a pipe or device); pass a model directory")
     if path.is_file():

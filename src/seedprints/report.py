@@ -12,10 +12,23 @@ from seedprints.stats.result import LineageResult
 
 
 def format_p(p_value: float, log10_p: float) -> str:
-    """A p-value that stays readable after underflow: ``3.2e-05``, or ``1e-3552.3`` from log10 p."""
+    """A p-value that stays readable after underflow: ``3.2e-05``, or ``1.4e-650`` from log10 p."""
     if p_value > 0 and math.isfinite(p_value) and p_value >= 1e-300:
         return f"{p_value:.3g}"
-    return f"1e{log10_p:.1f}"
+    exponent = math.floor(log10_p)
+    mantissa = float(f"{10 ** (log10_p - exponent):.3g}")
+    if mantissa >= 10:  # 9.9996 rounds up to the next power of ten
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"{mantissa:g}e{exponent}"
+
+
+def result_json(result: LineageResult) -> dict:
+    """A result as the CLI's JSON shows it: every field, plus the mean correlation under its right name
+    (``spearman_mean`` for the lineage method, whose ``tau_mean`` holds a Spearman mean)."""
+    data = result.to_dict()
+    if result.method == "lineage":
+        data["spearman_mean"] = data["tau_mean"]
+    return data
 
 
 def verdict_line(result: LineageResult, ref_name: str = "reference", suspect_name: str = "suspect") -> str:

@@ -210,7 +210,8 @@ def _neglog10(log10_p: float | None) -> float:
 
 
 def _short_number(value: float) -> str:
-    """-log10 p for a heatmap cell: ``2.3``, ``523``, ``1.2e+05``."""
+    """-log10 p for a heatmap cell: ``2.3``, ``523``, ``1.2e+05``; never ``-0.0`` (p = 1 gives -log10 p = -0.0)."""
+    value = max(value, 0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
     if value < 100:
         return f"{value:.1f}"
     return f"{value:.0f}" if value < 1e5 else f"{value:.1e}"
@@ -334,7 +335,7 @@ def lineage_graph_svg(payload: dict[str, Any]) -> str:
     slots = [name for group in groups for name in [*group, None]][:-1] if len(groups) > 1 else list(groups[0])
     radius = max(110.0, 64 * len(slots) / (2 * math.pi))
     margin_x, margin_y = 190.0, 60.0
-    width, height = 2 * (radius + margin_x), 2 * (radius + margin_y) + 40
+    width, height = 2 * (radius + margin_x), 2 * (radius + margin_y) + 60  # room for the two-line legend
     cx, cy = width / 2, radius + margin_y
     where: dict[str, tuple[float, float, float]] = {}
     for slot, name in enumerate(slots):
@@ -376,10 +377,10 @@ def lineage_graph_svg(payload: dict[str, Any]) -> str:
             f'<g><title>{_esc(name)}</title><circle cx="{x:.1f}" cy="{y:.1f}" r="{node_r}" fill="{colour[name]}" '
             f'stroke="#222"/><text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" font-size="12">{_esc(label)}</text></g>'
         )
-    parts.append(
-        f'<text x="{width / 2:.0f}" y="{height - 14:.0f}" text-anchor="middle" font-size="11" fill="#555">'
-        "colour = lineage (grey: alone); solid: same-lineage both ways; dashed arrow: reference \u2192 suspect only</text>"
-    )
+    for row, line in enumerate(("colour = lineage (grey: alone)",
+                                "solid: same-lineage both ways; dashed arrow: reference \u2192 suspect only")):
+        parts.append(f'<text x="{width / 2:.0f}" y="{height - 38 + 22 * row:.0f}" text-anchor="middle" font-size="14" '
+                     f'fill="#444">{line}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
@@ -452,14 +453,33 @@ def _matrix_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str,
     svg = files[GRAPH_FILE].decode()
     body = f"""<section id="heatmap"><h2>Evidence for every ordered pair</h2>
 <figure><img id="heatmap-image" src="{_data_uri(files[HEATMAP_FILE])}" alt="heatmap of -log10 p, references as rows, suspects as columns">
-<figcaption>Rows are references, columns suspects; every pair was tested in both directions with the same
-probes. Also saved as {HEATMAP_FILE}.</figcaption></figure></section>
+<figcaption>Rows are references, columns suspects. {_directions(payload)} Also saved as {HEATMAP_FILE}.</figcaption>
+</figure></section>
 <section id="graph"><h2>Lineages</h2><figure>{svg}<figcaption>Also saved as {GRAPH_FILE}.</figcaption></figure></section>
 <section id="pairs"><h2>All pairs</h2><p>Click a column header to sort.</p>
 <table class="sortable"><thead><tr>{"".join(head)}</tr></thead>
 <tbody>{"".join(rows)}</tbody></table></section>
 <section id="models"><h2>Models</h2><dl>{names}</dl></section>"""
     return f"seedprints matrix: {len(models)} models", summary, body
+
+
+def _directions(payload: dict[str, Any]) -> str:
+    """What the matrix did about direction: one probe spec for every pair, and whether each pair's two directions agree."""
+    spec = payload.get("probe_spec") or {}
+    log10_p = {(p["reference"], p["suspect"]): p["log10_p"] for p in payload["pairs"]}
+    differ = sum(1 for (a, b), value in log10_p.items() if a < b and (b, a) in log10_p and not _same(log10_p[b, a], value))
+    both = sum(1 for a, b in log10_p if a < b and (b, a) in log10_p)
+    said = f"Every pair was tested in both directions on the same probes (<code>{_esc(payload.get('probe_description', ''))}</code>)"
+    if spec.get("output_tokens") and spec.get("untrained_from") is None:
+        said += (", whose scored tokens a model chose (probes of seedprints before 0.2): their logits were not scored, so "
+                 "a copy with permuted hidden dimensions is not recognised")
+    agree = "agree for every pair" if not differ else f"differ for {differ} of {both} pairs"
+    return f"{said}. The two directions {agree}."
+
+
+def _same(x: float | None, y: float | None) -> bool:
+    """Equal up to floating-point noise (None, an undefined value, equals only None)."""
+    return x == y if x is None or y is None else math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _compare_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str, str, str]:
@@ -483,15 +503,15 @@ def _compare_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str
     rows = "".join(f"<tr><th>{key}</th><td>{value}</td></tr>" for key, value in numbers.items())
     body = f"""<section id="result"><h2>Result</h2><table>{rows}</table></section>
 <section id="models"><h2>Models</h2><dl><dt>reference</dt><dd>{_esc(ref)}</dd><dt>suspect</dt><dd>{_esc(suspect)}</dd></dl></section>"""
-    return f"seedprints compare: {_short(suspect)} vs {_short(ref)}", summary, body
+    return f"seedprints compare: reference {_short(ref)}, suspect {_short(suspect)}", summary, body
 
 
 def _identify_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str, str, str]:
     candidates = _ranked_candidates(payload)
     tested, skipped = _count(payload.get("tested")), _count(payload.get("skipped"))
     reasons = payload.get("skipped")
-    why = (", ".join(f"{_esc(reason)}: {count}" for reason, count in reasons.items()) if isinstance(reasons, dict)
-           else "incompatible probes or width")
+    why = ("; ".join(f"{count} {_esc(_skip_reason(reason))}" for reason, count in reasons.items())
+           if isinstance(reasons, dict) else "incompatible probes or width")
     suspect = payload["suspect"]
     summary = (f"<b>{_esc(suspect)}</b> was tested against {tested} registered fingerprint{'s' if tested != 1 else ''} "
                f"({skipped} skipped" + (f": {why}" if skipped else "") + f"), alpha = {_esc(format(payload['alpha'], 'g'))}. ")
@@ -517,11 +537,23 @@ def _identify_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[st
     return f"seedprints identify: {_short(suspect)}", summary, body
 
 
+def _skip_reason(reason: str) -> str:
+    """Why registry entries were skipped, in words (the JSON keeps the short key)."""
+    from seedprints.identification import SKIP_REASONS
+
+    return SKIP_REASONS.get(reason, reason.replace("_", " "))
+
+
 def _short(name: str) -> str:
     return Path(str(name)).name or str(name)
 
 
 def _spec_section(payload: dict[str, Any]) -> str:
+    if payload.get("probe_hashes") and "probe_spec" not in payload:  # identify: the registry entries' specs
+        hashes = ", ".join(f"<code>{_esc(h)}</code>" for h in payload["probe_hashes"])
+        return (f'<section id="probes"><h2>Probes</h2><p>The suspect was tested on the probes of the registry entries '
+                f"it was compared with: probe spec{'s' if len(payload['probe_hashes']) > 1 else ''} {hashes} "
+                "(<code>seedprints registry show NAME</code> describes an entry's probes).</p></section>")
     if "probe_spec" not in payload and "probe_hash" not in payload:
         return ""
     described = payload.get("probe_description") or f"probe hash {payload.get('probe_hash')}"
@@ -530,10 +562,23 @@ def _spec_section(payload: dict[str, Any]) -> str:
     return f'<section id="probes"><h2>Probes</h2><p><code>{_esc(described)}</code></p>{full}</section>'
 
 
+def _settings_text(settings: dict[str, Any]) -> str:
+    """Method settings as ``buffer_k = 4, identity_mode = coset, use_agg = no`` (unset ones read "default")."""
+    return ", ".join(f"{key} = {_setting(value)}" for key, value in sorted(settings.items()))
+
+
+def _setting(value: Any) -> str:
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def _provenance_section(payload: dict[str, Any]) -> str:
     rows = {"command": payload.get("command"), "seedprints version": payload.get("seedprints_version"),
             "created": payload.get("created_at"), "method": payload.get("method"),
-            "method settings": json.dumps(payload["settings"], sort_keys=True) if payload.get("settings") else None}
+            "method settings": _settings_text(payload["settings"]) if payload.get("settings") else None}
     items = "".join(f"<dt>{key}</dt><dd><code>{_esc(value)}</code></dd>" for key, value in rows.items() if value is not None)
     return (f'<section id="provenance"><h2>How this report was made</h2><dl>{items}</dl>'
             f"<p>All numbers are in {RESULTS_FILE} beside this page.</p></section>")

@@ -28,6 +28,17 @@ def partial_path(output: str | Path) -> Path:
     return output.with_name(f".{output.name}.partial")
 
 
+def kept_rows(path: str | Path) -> tuple[int, int] | None:
+    """``(rows kept, rows in all)`` of the partial file ``path``, read from its header; None without a readable one."""
+    try:
+        with Path(path).open("rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(size))
+        return int(header[_TENSOR]["shape"][0]), int(header["__metadata__"]["n"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError, struct.error):
+        return None
+
+
 class Checkpoint:
     """Rows done so far for one (model, probe spec, dtype) key, saved to and restored from ``path``.
 

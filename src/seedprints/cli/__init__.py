@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from seedprints.cli import _interrupt
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
@@ -23,6 +24,7 @@ from seedprints.cli import registry as _registry
 from seedprints.cli import seeds as _seeds
 from seedprints.cli import verify as _verify
 from seedprints.cli import zoo as _zoo
+from seedprints.cli._help import PlainHelp
 
 QUICK_START = """Quick start:
 
@@ -64,13 +66,13 @@ def _root(
     """Tell whether one language model descends from another (SeedPrints lineage test)."""
 
 
-app.command("fingerprint", epilog=_fingerprint.EXAMPLES)(_fingerprint.fingerprint)
-app.command("compare", epilog=_compare.EXAMPLES)(_compare.compare)
-app.command("identify", epilog=_identify.EXAMPLES)(_identify.identify)
-app.command("demo", epilog=_demo.EXAMPLES)(_demo.demo)
-app.command("matrix", epilog=_matrix.EXAMPLES)(_matrix.matrix)
-app.command("verify", epilog=_verify.EXAMPLES)(_verify.verify)
-app.command("keygen", epilog=_keygen.EXAMPLES)(_keygen.keygen)
+app.command("fingerprint", epilog=_fingerprint.EXAMPLES, cls=PlainHelp)(_fingerprint.fingerprint)
+app.command("compare", epilog=_compare.EXAMPLES, cls=PlainHelp)(_compare.compare)
+app.command("identify", epilog=_identify.EXAMPLES, cls=PlainHelp)(_identify.identify)
+app.command("demo", epilog=_demo.EXAMPLES, cls=PlainHelp)(_demo.demo)
+app.command("matrix", epilog=_matrix.EXAMPLES, cls=PlainHelp)(_matrix.matrix)
+app.command("verify", epilog=_verify.EXAMPLES, cls=PlainHelp)(_verify.verify)
+app.command("keygen", epilog=_keygen.EXAMPLES, cls=PlainHelp)(_keygen.keygen)
 app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_registry.app, name="registry")
 app.add_typer(_seeds.app, name="seeds")
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     debug = os.environ.get("SEEDPRINTS_DEBUG") == "1"
     warnings.showwarning = _one_line_warning
+    _interrupt.reset()
     try:
         app(args=argv, prog_name="seedprints")  # typer reports usage errors itself (exit 2)
     except SystemExit as exc:
@@ -122,5 +125,5 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def _interrupted() -> int:
-    print("Error: interrupted; nothing was written under the final output name", file=sys.stderr)
+    print(f"Error: {one_line(_interrupt.message())}", file=sys.stderr)
     return 130

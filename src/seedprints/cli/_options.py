@@ -63,19 +63,28 @@ PROBE_PARAMETERS = ("probe", "length", "probe_seed", "vocab_bound", "probe_file"
 MODEL_PARAMETERS = ("device", "dtype", "batch_size", "trust_remote_code", "allow_pickle", "device_map")
 
 
-def refuse_ignored_options(ctx: typer.Context, inputs: list[Path], *, probe_file_used: bool = True) -> None:
-    """Usage error for options the inputs make meaningless: a fingerprint file carries its own probes (so probe
-    options and --n do nothing once one is given), and nothing is run when every input is a file (model options).
-    Silently ignoring them would let a user believe they took effect."""
+def meaningless_parameters(ctx: typer.Context, inputs: list[Path], *, probe_file_used: bool = True) -> list[str]:
+    """The parameters the inputs make meaningless: a fingerprint file carries its own probes (so probe options and
+    --n do nothing once one is given), and nothing is run when every input is a file (model options)."""
     from seedprints.api import is_fingerprint_file
 
     files = [is_fingerprint_file(path) for path in inputs]
     known = {param.name for param in ctx.command.params}
     probe = [p for p in ("n", *PROBE_PARAMETERS) if p in known and (p != "probe_file" or not probe_file_used or all(files))]
-    ignored = given(ctx, *probe) if any(files) else []
+    meaningless = probe if any(files) else []
     if all(files):
-        ignored += given(ctx, *(p for p in MODEL_PARAMETERS if p in known))
-    refuse_ignored(ignored, "every input is a fingerprint file" if all(files) else "a fingerprint file carries its own probes")
+        meaningless += [p for p in MODEL_PARAMETERS if p in known]
+    return meaningless
+
+
+def refuse_ignored_options(ctx: typer.Context, inputs: list[Path], *, probe_file_used: bool = True) -> None:
+    """Usage error for options the inputs make meaningless (see :func:`meaningless_parameters`): silently ignoring
+    them would let a user believe they took effect."""
+    from seedprints.api import is_fingerprint_file
+
+    ignored = given(ctx, *meaningless_parameters(ctx, inputs, probe_file_used=probe_file_used))
+    every_file = all(is_fingerprint_file(path) for path in inputs)
+    refuse_ignored(ignored, "every input is a fingerprint file" if every_file else "a fingerprint file carries its own probes")
 
 
 def refuse_ignored(ignored: list[str], why: str) -> None:
@@ -85,6 +94,7 @@ def refuse_ignored(ignored: list[str], why: str) -> None:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (no progress bars).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr (errors and warnings still print).")]
 ProbeKindOpt = Annotated[
     Optional[ProbeKindChoice],
     typer.Option(
@@ -114,14 +124,15 @@ ProbeFileOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda, cuda:1, ...")]
 DtypeOpt = Annotated[DtypeChoice, typer.Option("--dtype", help="Forward-pass dtype; auto = bf16 for half-precision checkpoints.")]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Probes per forward pass.", callback=positive_int)]
+BATCH_SIZE_HELP = "Probes per forward pass."
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help=BATCH_SIZE_HELP, callback=positive_int)]
 TrustRemoteCodeOpt = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow a model directory to run its own Python code (only if you trust it).")
 ]
 AutoBatchSizeOpt = Annotated[
     Optional[int],
-    typer.Option("--batch-size", help="Probes per forward pass (default: 32 on CPU, from free memory on a GPU; halved on "
-                 "out-of-memory).", callback=positive_int),
+    typer.Option("--batch-size", help=BATCH_SIZE_HELP, callback=positive_int,
+                 show_default="32 on CPU, from free memory on a GPU; halved on out-of-memory"),
 ]
 AllowPickleOpt = Annotated[
     bool, typer.Option("--allow-pickle", help="Also load pickled .bin/.pt weights, which can run code (only if you trust them).")

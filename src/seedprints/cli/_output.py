@@ -10,18 +10,21 @@ from rich.console import Console
 
 
 class Output:
-    """Prints a verb's result in the chosen mode; progress bars only for humans on a terminal."""
+    """Prints a verb's result in the chosen mode; progress and notes on stderr unless --json or --quiet."""
 
-    def __init__(self, json_mode: bool) -> None:
+    def __init__(self, json_mode: bool, quiet: bool = False) -> None:
         self.json_mode = json_mode
-        # tables keep their full width when piped (rich would assume 80 columns)
-        self.stdout = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 160)
-        self.stderr = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        self.quiet = quiet
+        # tables keep their full width when piped (rich would assume 80 columns); no markup or emoji codes, so
+        # paths, names and hashes such as "[b1ea42ba16e808d9]" print exactly as they are
+        plain = dict(highlight=False, markup=False, emoji=False, soft_wrap=True)
+        self.stdout = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, **plain)
+        self.stderr = Console(file=sys.stderr, **plain)
 
     @property
     def progress(self) -> bool:
-        """Show progress bars: never under --json, and only when stderr is a terminal."""
-        return not self.json_mode and sys.stderr.isatty()
+        """Show progress (a bar on a terminal, periodic lines in a log): never under --json or --quiet."""
+        return not (self.json_mode or self.quiet)
 
     def result(self, payload: dict[str, Any], human: Callable[[Console], None]) -> None:
         """Emit the result: ``{"schema_version": 1, **payload}`` under --json, else the human rendering."""
@@ -31,6 +34,6 @@ class Output:
             human(self.stdout)
 
     def hint(self, message: str) -> None:
-        """A note for humans on stderr (silent under --json)."""
-        if not self.json_mode:
-            self.stderr.print(message, markup=False)
+        """A note for humans on stderr (silent under --json and --quiet)."""
+        if not (self.json_mode or self.quiet):
+            self.stderr.print(message)

@@ -11,7 +11,9 @@ import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, signing_key
+from seedprints.cli._report import (
+    ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
+)
 
 EXAMPLES = """Examples:
 
@@ -61,6 +63,7 @@ def compare(
     allow_pickle: o.AllowPickleOpt = False,
     device_map: o.DeviceMapOpt = None,
     json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
     bundle: Annotated[
         Optional[Path],
         typer.Option("--bundle", help="Also write an evidence bundle (JSON) that `seedprints verify` recomputes."),
@@ -72,7 +75,7 @@ def compare(
     """Compare REF and SUSPECT: same-lineage (p < alpha) or independent. Exit 0 either way."""
     from seedprints import api, report, report_html
 
-    out = Output(json_output)
+    out = Output(json_output, quiet)
     check_outputs(report_dir, force, bundle, (ref, suspect))
     o.refuse_ignored_options(ctx, [ref, suspect])
     signer = signing_key(sign, bundle)
@@ -101,14 +104,17 @@ def compare(
             options = dataclasses.replace(options, n=budget)
         pair = api.resolve_pair(ref, suspect, options=options, fingerprint_kwargs=fingerprint_kwargs)
         result = api.compare(*pair, method=method.value, alpha=alpha, budget=budget, **settings)
-    payload = {**result.to_dict(), "reference": str(ref), "suspect": str(suspect)}
+    payload = {**report.result_json(result), "reference": str(ref), "suspect": str(suspect)}
+    command = invoked_command(ctx, [ref, suspect])
     if bundle is not None:
-        _write_bundle(bundle, invoked_command(ctx), (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress,
+        _write_bundle(bundle, command, (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress,
                       signer)
         payload["bundle"] = str(bundle)
+        say_written(out, "evidence bundle", bundle)
     if report_dir is not None:
-        page = {**payload, **report_html.spec_fields(pair[0].spec), "command": invoked_command(ctx)}
+        page = {**payload, **report_html.spec_fields(pair[0].spec), "command": command}
         payload["report"] = str(report_html.write_report(report_dir, "compare", page, force=force))
+        say_written(out, "report", payload["report"])
 
     def human(console) -> None:
         console.print(report.verdict_line(result, str(ref), str(suspect)))

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.cli._interrupt import on_interrupt
 from seedprints.cli._output import Output
+from seedprints.cli._report import ForceOpt, refuse_existing
 
 EXAMPLES = """Examples:
 
@@ -57,7 +59,9 @@ def fingerprint(
     allow_pickle: o.AllowPickleOpt = False,
     device_map: o.DeviceMapOpt = None,
     base: o.BaseOpt = None,
+    force: ForceOpt = False,
     json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
 ) -> None:
     """Fingerprint MODEL_DIR: final hidden states of the model on deterministic random probes.
 
@@ -66,11 +70,11 @@ def fingerprint(
     """
     from seedprints import api, report
     from seedprints.errors import OutputPathError
-    from seedprints.fingerprint import check_output_path
+    from seedprints.fingerprint import check_output_path, same_file
     from seedprints.resume import partial_path
     from seedprints.probes import ProbeSpec
 
-    out = Output(json_output)
+    out = Output(json_output, quiet)
     output = output or extend
     if output is None:
         raise typer.BadParameter("give the file to write with -o/--output (or grow one with --extend FILE)")
@@ -89,6 +93,8 @@ def fingerprint(
             raise typer.BadParameter(f"the probes come from {source}, so {', '.join(ignored)} would be ignored; "
                                      f"drop {'them' if len(ignored) > 1 else 'it'}")
     check_output_path(output, [model_dir, *([like] if like is not None else [])])
+    if extend is None or not same_file(output, extend):  # --extend FILE grows FILE in place: that is what it is for
+        refuse_existing(output, force)
     partial = partial_path(output)
     if partial.exists() and (partial.is_symlink() or not partial.is_file()):
         raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); remove it")
@@ -110,7 +116,8 @@ def fingerprint(
         spec = api.probes_like(like, options) if like is not None else None
         if budget is not None and isinstance(spec, ProbeSpec):
             spec = spec.with_n(budget)
-        fp = api.fingerprint_model(model_dir, spec, options=options, partial=partial_path(output), **kwargs)
+        on_interrupt(lambda: _resume_note(partial, output))
+        fp = api.fingerprint_model(model_dir, spec, options=options, partial=partial, **kwargs)
     fp.save(output)
     partial.unlink(missing_ok=True)
     payload = {
@@ -118,7 +125,7 @@ def fingerprint(
         "probe_hash": fp.probe_hash, "probe_spec": fp.spec.describe(), "dtype": fp.metadata.get("dtype"),
     }
     if decision is not None:
-        payload["decision"] = decision.to_dict()
+        payload["decision"] = report.result_json(decision)
 
     def human(console) -> None:
         console.print(report.fingerprint_table(fp, str(output)))
@@ -126,3 +133,14 @@ def fingerprint(
             console.print(report.verdict_line(decision, str(like), str(model_dir)))
 
     out.result(payload, human)
+
+
+def _resume_note(partial: Path, output: Path) -> str | None:
+    """What an interrupted run kept (the rows in its partial file) and that the same command resumes from them."""
+    from seedprints.resume import kept_rows
+
+    kept = kept_rows(partial)
+    if kept is None or kept[0] == 0:
+        return None
+    return (f"interrupted; {kept[0]} of {kept[1]} probe rows are kept in {partial}; run the same command again to "
+            f"resume (nothing was written under {output})")

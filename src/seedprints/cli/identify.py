@@ -10,7 +10,9 @@ from rich.table import Table
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, signing_key
+from seedprints.cli._report import (
+    ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
+)
 
 if TYPE_CHECKING:
     from seedprints.identification import IdentifyResult
@@ -50,6 +52,7 @@ def identify(
     ] = None,
     sign: SignOpt = None,
     json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
 ) -> None:
     """Test SUSPECT against every compatible registry entry; rank candidates with Holm and BH adjusted p-values. Exit 0 either way."""
     from seedprints import report_html
@@ -57,7 +60,7 @@ def identify(
     from seedprints.identification import identify as run_identify
     from seedprints.registry.store import registry_files
 
-    out = Output(json_output)
+    out = Output(json_output, quiet)
     check_outputs(report_dir, force, bundle, (suspect, *registry_files(registry.expanduser())))
     signer = signing_key(sign, bundle)
     o.refuse_ignored_options(ctx, [suspect], probe_file_used=False)
@@ -74,12 +77,17 @@ def identify(
     for note in result.notes:
         out.hint(f"Note: {note}")
     payload = result.to_dict()
+    for candidate in payload["candidates"]:  # every identify test is the lineage method's: its mean is Spearman's
+        candidate["spearman_mean"] = candidate["tau_mean"]
+    command = invoked_command(ctx, [suspect], probe_file_used=False)
     if bundle is not None:
-        _write_bundle(bundle, invoked_command(ctx), suspect, result, out.progress, signer)
+        _write_bundle(bundle, command, suspect, result, out.progress, signer)
         payload["bundle"] = str(bundle)
+        say_written(out, "evidence bundle", bundle)
     if report_dir is not None:
-        page = {**payload, "command": invoked_command(ctx)}
+        page = {**payload, "command": command}
         payload["report"] = str(report_html.write_report(report_dir, "identify", page, force=force))
+        say_written(out, "report", payload["report"])
 
     def human(console) -> None:
         console.print(_table(result))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Annotated, Callable, Iterator
+from typing import Annotated
 
 import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, invoked_command
+from seedprints.cli._report import ForceOpt, check_outputs, invoked_command
 
 EXAMPLES = """Examples:
 
@@ -40,10 +39,11 @@ def matrix(
     rare_tokens: o.RareTokensOpt = None,
     device: o.DeviceOpt = "cpu",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.BatchSizeOpt = 32,
+    batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,
     allow_pickle: o.AllowPickleOpt = False,
     json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
 ) -> None:
     """Test every ordered pair of INPUTS (reference row, suspect column) and write a report to --out.
 
@@ -53,19 +53,21 @@ def matrix(
     """
     from seedprints import report_html
     from seedprints.matrix import resolve_inputs, run_matrix
+    from seedprints.progress import progress_bar
 
-    out_text = Output(json_output)
-    report_html.check_report_dir(out, force=force)
+    out_text = Output(json_output, quiet)
+    check_outputs(out, force, None, tuple(inputs))
     o.refuse_ignored_options(ctx, inputs)
     options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
         progress=out_text.progress
     )
-    command = invoked_command(ctx)
+    command = invoked_command(ctx, inputs)
     fps = resolve_inputs(inputs, options=options, fingerprint_kwargs=fingerprint_kwargs)  # its own progress bars
-    with _pair_progress(out_text.progress, len(fps) * (len(fps) - 1)) as advance:
-        result = run_matrix(fps, names=[str(p) for p in inputs], method=method.value, alpha=alpha, on_pair=advance)
+    with progress_bar(out_text.progress, len(fps) * (len(fps) - 1), "testing pairs") as advance:
+        result = run_matrix(fps, names=[str(p) for p in inputs], method=method.value, alpha=alpha,
+                            on_pair=lambda: advance(1))
     payload = {**result.to_dict(), "command": command}
     index = report_html.write_report(out, "matrix", payload, force=force)
     payload["report"] = str(index)
@@ -77,28 +79,14 @@ def matrix(
 
         hits = sum(r.verdict == "same-lineage" for r in result.results.values())
         console.print(f"{len(result.names)} models, {len(result.results)} ordered pairs: {hits} same-lineage "
-                      f"(alpha = {alpha:g}); {len(payload['lineages'])} lineages", markup=False)
+                      f"(alpha = {alpha:g}); {len(payload['lineages'])} lineages")
         table = Table(show_header=True, header_style="bold")
         for column in ("reference", "suspect", "verdict", "p", "z"):
             table.add_column(column, justify="left" if column in ("reference", "suspect", "verdict") else "right")
         for (i, j), r in sorted(result.results.items()):
             table.add_row(result.labels[i], result.labels[j], r.verdict, format_p(r.p_value, r.log10_p), f"{r.z:.2f}")
         console.print(table)
-        console.print(f"report: {index}", markup=False)
+        console.print(f"report: {index}")
 
     out_text.result(payload, human)
 
-
-@contextlib.contextmanager
-def _pair_progress(enabled: bool, total: int) -> Iterator[Callable[[], None] | None]:
-    """A rich progress bar over the pairs on stderr (only for humans on a terminal); yields ``advance()``."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("testing pairs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("pairs", total=total)
-        yield lambda: bar.advance(task)

@@ -9,7 +9,9 @@ import typer
 from rich.table import Table
 
 from seedprints.cli import _options as o
+from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
+from seedprints.cli._report import ForceOpt, refuse_existing
 
 if TYPE_CHECKING:
     from seedprints.registry import Registry, RegistryEntry
@@ -117,7 +119,7 @@ def _default_folder_missing(registry: Path) -> bool:
     return registry == o.DEFAULT_REGISTRY and not registry.expanduser().parent.exists()
 
 
-@app.command("add", epilog=ADD_EXAMPLES)
+@app.command("add", epilog=ADD_EXAMPLES, cls=PlainHelp)
 def add(
     ctx: typer.Context,
     source: Annotated[Path, typer.Argument(help="A fingerprint file, or a model directory to fingerprint.")],
@@ -136,7 +138,7 @@ def add(
     rare_tokens: o.RareTokensOpt = None,
     device: o.DeviceOpt = "cpu",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.BatchSizeOpt = 32,
+    batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,
     allow_pickle: o.AllowPickleOpt = False,
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
@@ -187,7 +189,7 @@ def add(
     ))
 
 
-@app.command("list", epilog=LIST_EXAMPLES)
+@app.command("list", epilog=LIST_EXAMPLES, cls=PlainHelp)
 def list_entries(
     tag: TagOpt = None,
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
@@ -208,7 +210,7 @@ def list_entries(
     )
 
 
-@app.command("show", epilog=SHOW_EXAMPLES)
+@app.command("show", epilog=SHOW_EXAMPLES, cls=PlainHelp)
 def show(
     name: Annotated[str, typer.Argument(help="Entry name.")],
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
@@ -221,7 +223,7 @@ def show(
     out.result({"registry": str(reg.path), "entry": entry.to_dict()}, lambda c: c.print(_entry_table(entry)))
 
 
-@app.command("remove", epilog=REMOVE_EXAMPLES)
+@app.command("remove", epilog=REMOVE_EXAMPLES, cls=PlainHelp)
 def remove(
     name: Annotated[str, typer.Argument(help="Entry name.")],
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
@@ -234,16 +236,22 @@ def remove(
     out.result({"registry": str(reg.path), "removed": name}, lambda c: c.print(f"removed {name} from {reg.path}"))
 
 
-@app.command("export", epilog=EXPORT_EXAMPLES)
+@app.command("export", epilog=EXPORT_EXAMPLES, cls=PlainHelp)
 def export(
     archive: Annotated[Path, typer.Argument(help="Archive file to write (.tar).")],
     name: Annotated[Optional[list[str]], typer.Option("--name", help="Export only this entry; repeat the option.")] = None,
     tag: TagOpt = None,
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    force: ForceOpt = False,
     json_output: o.JsonOpt = False,
 ) -> None:
     """Write entries (all, or the chosen ones) to a portable archive."""
+    from seedprints.fingerprint import same_file
+    from seedprints.registry.store import registry_files
+
     out = Output(json_output)
+    if not any(same_file(archive, own) for own in registry_files(registry.expanduser())):  # that has its own error
+        refuse_existing(archive, force)
     with open_registry(registry) as reg:
         entries = reg.export(archive, names=name or None, tags=tag_dict(tag))
     out.result(
@@ -252,7 +260,7 @@ def export(
     )
 
 
-@app.command("import", epilog=IMPORT_EXAMPLES)
+@app.command("import", epilog=IMPORT_EXAMPLES, cls=PlainHelp)
 def import_(
     archive: Annotated[Path, typer.Argument(help="Archive written by `seedprints registry export`.")],
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite entries of the same names.")] = False,

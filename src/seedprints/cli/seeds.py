@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
 from seedprints.cli.registry import TagOpt, like_file, open_registry, tag_dict
 
@@ -27,7 +28,7 @@ REGISTER_EXAMPLES = """Examples:
 """
 
 
-@app.command("register", epilog=REGISTER_EXAMPLES)
+@app.command("register", epilog=REGISTER_EXAMPLES, cls=PlainHelp)
 def register(
     ctx: typer.Context,
     config: Annotated[Path, typer.Option("--config", help="The architecture: a config.json file or a model directory.")],
@@ -56,7 +57,7 @@ def register(
     from seedprints import api
     from seedprints import seeds as _seeds
     from seedprints.errors import UsageError
-    from seedprints.extract import progress_bar
+    from seedprints.progress import progress_bar
 
     if like is not None:
         o.refuse_ignored(o.given(ctx, "n", "length", "probe_seed", "vocab_bound"), f"the probes are those of --like {like}")

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
 
 app = typer.Typer(help="Build a zoo of models of known lineage and measure the tests on it.", no_args_is_help=True)
@@ -28,7 +29,7 @@ EVAL_EXAMPLES = """Examples:
   seedprints zoo eval zoo-ci --out results --method paper --json
 """
 
-@app.command("build", epilog=BUILD_EXAMPLES)
+@app.command("build", epilog=BUILD_EXAMPLES, cls=PlainHelp)
 def build(
     out: Annotated[Path, typer.Option("--out", help="Directory of the zoo (created; finished models are skipped).")],
     config: Annotated[str, typer.Option("--config", help="Built-in config (cpu, ci, gpu) or a JSON file.")] = "cpu",
@@ -44,7 +45,7 @@ def build(
         f"zoo in {out}: {len(report.built)} models built, {len(report.skipped)} already there"))
 
 
-@app.command("eval", epilog=EVAL_EXAMPLES)
+@app.command("eval", epilog=EVAL_EXAMPLES, cls=PlainHelp)
 def evaluate(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, summary.md and the plots go.")],
@@ -63,13 +64,14 @@ def evaluate(
         Optional[Path], typer.Option("--update-readme", help="Rewrite the marked results block of this README.")
     ] = None,
     json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
 ) -> None:
     """Fingerprint every zoo model once, test every pair of known lineage, and write the results page."""
     from seedprints.fingerprint import write_atomic
     from seedprints.zoo import summary
     from seedprints.zoo.evaluate import evaluate_zoo
 
-    output = Output(json_output)
+    output = Output(json_output, quiet)
     readme_text = summary.read_readme(update_readme) if update_readme is not None else ""  # fail before the long run
     report = evaluate_zoo(
         zoo_dir, out, methods=[m.value for m in method] if method else None, alpha=alpha,
@@ -79,7 +81,7 @@ def evaluate(
     if update_readme is not None:
         readme = summary.update_readme(readme_text, summary.readme_block(report))
         write_atomic(update_readme, readme.encode())
-    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))
+    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text()))
 
 
 SEEDS_EXAMPLES = """Examples:
@@ -95,7 +97,7 @@ class SeedProbeChoice(str, Enum):
     rare = "rare"
 
 
-@app.command("seeds", epilog=SEEDS_EXAMPLES)
+@app.command("seeds", epilog=SEEDS_EXAMPLES, cls=PlainHelp)
 def seeds(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, summary.md and seed-curve.png go.")],
@@ -132,7 +134,7 @@ def seeds(
         stages=stage or DEFAULT_STAGES, lineages=lineage, rare_suspects=rare_suspect, n=n, length=length, seed=probe_seed,
         rare_tokens=rare_tokens, alpha=alpha, device=device, batch_size=batch_size, progress=output.progress, say=output.hint,
     )
-    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))
+    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text()))
 
 
 IDENTIFY_EXAMPLES = """Examples:
@@ -143,7 +145,7 @@ IDENTIFY_EXAMPLES = """Examples:
 """
 
 
-@app.command("identify", epilog=IDENTIFY_EXAMPLES)
+@app.command("identify", epilog=IDENTIFY_EXAMPLES, cls=PlainHelp)
 def identify(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json and summary.md go.")],
@@ -169,4 +171,4 @@ def identify(
         seed=probe_seed, rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=output.progress,
         say=output.hint,
     )
-    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text(), markup=False))
+    output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text()))

@@ -64,6 +64,9 @@ CASES: tuple[Case, ...] = (
     # missing and unreadable paths
     _c("missing-suspect", "suspect path does not exist", "compare base.fp suspect-missing.fp", 1, "does not exist"),
     _c("missing-model", "model directory does not exist", "fingerprint no-such-model -o out.fp", 1, "does not exist"),
+    _c("mistyped-fingerprint", "a mistyped fingerprint file name beside a model directory",
+       "compare typo.fp.safetensors not-a-model", 1, "fingerprint file typo.fp.safetensors does not exist"),
+    _c("missing-gguf", "a GGUF file that does not exist", "fingerprint no-such.gguf -o out.fp", 1, "GGUF file no-such.gguf does not exist"),
     _c("model-is-file", "a file where a model directory is expected", "fingerprint notes.txt -o out.fp", 1, "is a file, not a model directory"),
     _c("missing-like", "--like file does not exist", "fingerprint not-a-model -o out.fp --like missing.fp", 1, "does not exist"),
     _c("missing-bundle", "bundle to verify does not exist", "verify missing.json", 1, "does not exist"),
@@ -138,7 +141,10 @@ CASES: tuple[Case, ...] = (
     _c("output-folder-missing", "-o into a folder that does not exist", "fingerprint not-a-model -o no-folder/out.fp", 1, "does not exist; create it first"),
     _c("output-under-file", "-o under a regular file", "fingerprint not-a-model -o notes.txt/out.fp", 1, "does not exist; create it first"),
     _c("output-is-dir", "-o names an existing directory", "fingerprint not-a-model -o existing-dir", 1, "is a directory"),
-    _c("bundle-folder-missing", "--bundle into a folder that does not exist", "compare base.fp suspect.fp --bundle no-folder/ev.json", 1, "does not exist; create it first"),
+    _c("bundle-under-file", "--bundle under a regular file", "compare base.fp suspect.fp --bundle notes.txt/ev.json", 1, "is a file, not a folder"),
+    _c("output-exists", "-o names an existing file, without --force", "fingerprint not-a-model -o base.fp", 1, "pass --force to replace it"),
+    _c("bundle-exists", "--bundle names an existing file, without --force", "compare base.fp suspect.fp --bundle notes.txt", 1,
+       "pass --force to replace it"),
     # directories that are not models
     _c("not-a-model", "directory without config.json", "fingerprint not-a-model -o out.fp", 1, "not a Hugging Face model directory"),
     _c("broken-config", "config.json is not JSON", "fingerprint broken-config -o out.fp", 1, "config.json"),
