@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from seedprints import fingerprint as _fpfile
-from seedprints.errors import FingerprintFormatError, ModelLoadError, UsageError
+from seedprints.errors import FingerprintFormatError, IncompatibleFingerprintsError, ModelLoadError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.inputs import special_file
 from seedprints.probes import (
@@ -236,6 +236,11 @@ def resolve_pair(
         spec = shared_default_spec([Path(str(ref)), Path(str(suspect))], options or ProbeOptions())
     origin = next((f"fingerprint {x}" if not isinstance(x, Fingerprint) else f"fingerprint of {x.model_id}")
                    for s, x in zip(sides, (ref, suspect)) if s is not None) if known else None
+    for side, source in zip(sides, (ref, suspect)):
+        if known and side is None and isinstance(source, (str, Path)):  # by config, before any weight is read
+            from seedprints import extract
+
+            extract.check_model_takes(source, known[0].spec, hidden_size=known[0].hidden_size, origin=origin)
     out = [s if s is not None else fingerprint_model(x, spec, probe_origin=origin, **kwargs)
            for s, x in zip(sides, (ref, suspect))]
     return out[0], out[1]
@@ -245,13 +250,18 @@ def shared_default_spec(model_dirs: list[Path], options: ProbeOptions) -> ProbeS
     """Probe spec for model directories, from their configs and tokenizers alone (no weights are read).
 
     Ids stay below the smallest vocabulary; untrained probes take rows past the longest tokenizer,
-    so two models of one vocabulary get exactly the spec each would get alone.
+    so two models of one vocabulary get exactly the spec each would get alone. Models of different
+    widths are refused here, by their configs, before any forward pass.
     """
-    if options.probe_file:
-        return load_probe_file(options.probe_file)
     from seedprints import extract
 
     infos = [extract.read_model_shape(d) for d in model_dirs]
+    if len({hidden for hidden, _ in infos}) > 1:
+        widths = ", ".join(f"{d} d={hidden}" for d, (hidden, _) in zip(model_dirs, infos))
+        raise IncompatibleFingerprintsError(f"hidden sizes differ by the models' configs ({widths}); the lineage test "
+                                            "compares dimensions one to one and needs equal widths")
+    if options.probe_file:
+        return load_probe_file(options.probe_file)
     lengths = [extract.read_tokenizer_length(d) for d in model_dirs] if options.kind == "untrained" else []
     known = [n for n in lengths if n is not None]
     return options.spec_for([i[1] for i in infos], infos[0][0], max(known) if known else None)

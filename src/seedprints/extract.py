@@ -34,9 +34,9 @@ import transformers
 from packaging.version import Version
 
 from seedprints import fastpath, formats
-from seedprints.errors import ModelLoadError, NonFiniteHiddenStatesError, UsageError
+from seedprints.errors import IncompatibleFingerprintsError, ModelLoadError, NonFiniteHiddenStatesError, UsageError
 from seedprints.inputs import load_json, special_file
-from seedprints.probes import Probes
+from seedprints.probes import Probes, ProbeSpec
 from seedprints.progress import progress_bar
 from seedprints.resume import Checkpoint
 
@@ -976,21 +976,53 @@ def _refit(origin: str | None, fix: str) -> str:
     return f"use {fix} when fingerprinting, or, for probes taken from a reference fingerprint or registry entry, {redo}"
 
 
-def _check_vocab(loaded: LoadedModel, max_id: int, what: str, fix: str, origin: str | None) -> None:
-    if loaded.vocab_size is not None and max_id >= loaded.vocab_size:
+def _check_vocab(model_id: str, vocab_size: int | None, max_id: int, what: str, fix: str, origin: str | None) -> None:
+    if vocab_size is not None and max_id >= vocab_size:
         raise UsageError(
-            f"{what} reach id {max_id} but {loaded.model_id} has only {loaded.vocab_size} token embeddings; "
-            f"{_refit(origin, fix)}"
+            f"{what} reach id {max_id} but {model_id} has only {vocab_size} token embeddings; {_refit(origin, fix)}"
         )
 
 
-def _check_length(loaded: LoadedModel, length: int, origin: str | None, file: bool = False) -> None:
-    limit = _max_positions(loaded.config)
+def _check_length(model_id: str, config: Any, length: int, origin: str | None, file: bool = False) -> None:
+    limit = _max_positions(config)
     if limit is not None and length > limit:
         fix = f"a probe file whose rows have at most {limit} tokens" if file else f"--length {limit} or less"
+        raise UsageError(f"probes of length {length} exceed the {limit} positions of {model_id}; {_refit(origin, fix)}")
+
+
+def _check_generated(model_id: str, vocab_size: int | None, config: Any, hidden_size: int, spec: ProbeSpec,
+                     origin: str | None) -> None:
+    """Refuse generated (token or embedding) probes the model cannot take: ids past its embeddings, more tokens
+    than its positions, or embedding vectors of another width."""
+    if spec.kind == "token":
+        used = [*(spec.input_tokens or ()), *(spec.output_tokens or ())]
+        _check_vocab(model_id, vocab_size, max(used) if used else int(spec.vocab_bound) - 1,
+                     f"token probes (vocab_bound={spec.vocab_bound})", f"--vocab-bound {vocab_size} or less", origin)
+    elif spec.hidden_size != hidden_size:
         raise UsageError(
-            f"probes of length {length} exceed the {limit} positions of {loaded.model_id}; {_refit(origin, fix)}"
+            f"embedding probes have width d={spec.hidden_size} but {model_id} has hidden size {hidden_size}; embedding "
+            f"probes need equal widths, make them with d={hidden_size} or use token probes"
         )
+    _check_length(model_id, config, spec.length, origin)
+
+
+def check_model_takes(source: str | os.PathLike, spec: ProbeSpec, *, hidden_size: int | None = None,
+                      origin: str | None = None) -> None:
+    """From the config alone, before any weight is read: refuse a model whose width differs from ``hidden_size``
+    (the reference fingerprint's) or that cannot take the generated probes of ``spec``.
+
+    Raises IncompatibleFingerprintsError for a width mismatch and UsageError for probes that do not fit, the same
+    answers a full extraction would give only after loading the weights (or, for the width, after the forward pass).
+    """
+    config = _source_config(source, trust_remote_code=False)
+    hidden, vocab = _config_shape(config, source)
+    if hidden_size is not None and hidden != hidden_size:
+        raise IncompatibleFingerprintsError(
+            f"hidden sizes differ ({origin or 'the reference'} has d={hidden_size}, {source} has d={hidden} by its "
+            "config); this test compares dimensions one to one and needs equal widths"
+        )
+    if spec.kind in ("token", "embedding"):
+        _check_generated(str(source), vocab, config, hidden, spec, origin)
 
 
 def _ragged_rows(loaded: LoadedModel, probes: Probes, origin: str | None) -> list[np.ndarray]:
@@ -1015,9 +1047,9 @@ def _ragged_rows(loaded: LoadedModel, probes: Probes, origin: str | None) -> lis
     empty = np.flatnonzero(lengths == 0)
     if empty.size:
         raise UsageError(f"probe row {int(empty[0])} has no tokens after tokenisation; remove it from the probe file")
-    _check_vocab(loaded, int(max(int(r.max()) for r in rows)), "probe token ids",
+    _check_vocab(loaded.model_id, loaded.vocab_size, int(max(int(r.max()) for r in rows)), "probe token ids",
                  f"a probe file whose ids stay below {loaded.vocab_size}", origin)
-    _check_length(loaded, int(lengths.max()), origin, file=True)
+    _check_length(loaded.model_id, loaded.config, int(lengths.max()), origin, file=True)
     return rows
 
 
@@ -1131,18 +1163,8 @@ def extract_hidden_states(
     spec = probes.spec
     n = len(probes)
     ragged: list[np.ndarray] | None = None
-    if spec.kind == "token":
-        _check_vocab(loaded, int(spec.vocab_bound) - 1, f"token probes (vocab_bound={spec.vocab_bound})",
-                     f"--vocab-bound {loaded.vocab_size} or less", probe_origin)
-        _check_length(loaded, spec.length, probe_origin)
-    elif spec.kind == "embedding":
-        if spec.hidden_size != loaded.hidden_size:
-            raise UsageError(
-                f"embedding probes have width d={spec.hidden_size} but {loaded.model_id} has hidden size "
-                f"{loaded.hidden_size}; embedding probes need equal widths, make them with d={loaded.hidden_size} "
-                "or use token probes"
-            )
-        _check_length(loaded, spec.length, probe_origin)
+    if spec.kind in ("token", "embedding"):
+        _check_generated(loaded.model_id, loaded.vocab_size, loaded.config, loaded.hidden_size, spec, probe_origin)
     elif spec.kind in ("token-file", "text-file"):
         ragged = _ragged_rows(loaded, probes, probe_origin)
     else:
@@ -1327,9 +1349,14 @@ def directory_tokenizer_length(directory: Path, *, trust_remote_code: bool = Fal
 
 def read_model_shape(source: str | os.PathLike, *, trust_remote_code: bool = False) -> tuple[int, int | None]:
     """``(hidden_size, vocab_size)`` of a model directory, GGUF file or adapter from its config alone (no weights loaded)."""
+    return _config_shape(_source_config(source, trust_remote_code=trust_remote_code), source)
+
+
+def _source_config(source: str | os.PathLike, *, trust_remote_code: bool) -> Any:
+    """The checked config of a model directory, GGUF file or adapter (its base's), read without any weight."""
     info = formats.inspect_source(Path(source), allow_pickle=True)  # no weights are read here
     if info.kind == "peft":
-        return read_model_shape(formats.adapter_base(info.directory, None), trust_remote_code=trust_remote_code)
+        return _source_config(formats.adapter_base(info.directory, None), trust_remote_code=trust_remote_code)
     with offline_hub():
         if info.kind == "gguf":
             _, _, config = _gguf_config(info)
@@ -1337,6 +1364,10 @@ def read_model_shape(source: str | os.PathLike, *, trust_remote_code: bool = Fal
             _, raw = _read_raw_config(info.directory)
             config = _load_config(info.directory, raw, trust_remote_code)
     validate_config(config, source)
+    return config
+
+
+def _config_shape(config: Any, source: str | os.PathLike) -> tuple[int, int | None]:
     hidden = getattr(config, "hidden_size", None)
     if not isinstance(hidden, int):
         raise ModelLoadError(f"{source} gives no hidden_size in its config; seedprints cannot fingerprint this model")

@@ -101,6 +101,11 @@ def fingerprint(
     kwargs = dict(device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code,
                   progress=out.progress, allow_pickle=allow_pickle, device_map=device_map, base=base)
     decision = None
+    if like is not None and extend is None:  # by config, before any weight is read
+        from seedprints.extract import check_model_takes
+
+        reference = api.load_fingerprint(like)
+        check_model_takes(model_dir, reference.spec, hidden_size=reference.hidden_size, origin=f"--like {like}")
     if extend is not None:
         from seedprints import sequential
 
