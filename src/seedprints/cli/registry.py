@@ -168,13 +168,13 @@ def add(
     elif source.is_dir():
         options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens)
         spec = api.probes_like(like_file(like), options) if like is not None else None
+        if probe_file is not None and isinstance(spec, ProbeSpec):
+            o.refuse_ignored(["--probe-file"], f"--like {like} was not made from a probe file")
         if like is not None:  # by config, before any weight is read
             from seedprints.extract import check_model_takes
 
             reference = api.load_fingerprint(like)
             check_model_takes(source, reference.spec, hidden_size=reference.hidden_size, origin=f"--like {like}")
-        if probe_file is not None and isinstance(spec, ProbeSpec):
-            o.refuse_ignored(["--probe-file"], f"--like {like} was not made from a probe file")
         check_registry(registry)
         ranked = rank_fingerprint(api.fingerprint_model(
             source, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,

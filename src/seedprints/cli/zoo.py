@@ -105,7 +105,8 @@ def seeds(
         int, typer.Option("--candidates", help="Candidate seeds 0..K-1 (must include every true seed).", callback=o.positive_int)
     ] = 100,
     probe: Annotated[
-        Optional[list[SeedProbeChoice]], typer.Option("--probe", help="Probe kind(s) to measure; repeat; default token and rare.")
+        Optional[list[SeedProbeChoice]], typer.Option("--probe", help="Probe kind(s) to measure; repeat; default token and rare "
+                                                           "(the default untrained-token probes of each suspect's vocabulary).")
     ] = None,
     stage: Annotated[
         Optional[list[str]], typer.Option("--stage", help="Manifest stage(s) of the suspects; repeat; default init, checkpoint, "
@@ -113,8 +114,8 @@ def seeds(
     ] = None,
     lineage: Annotated[Optional[list[str]], typer.Option("--lineage", help="Only these lineages (e.g. llama-s1); repeat.")] = None,
     rare_suspect: Annotated[
-        Optional[list[str]], typer.Option("--rare-suspect", help="Rare probes only for these suspects (each costs a sweep of "
-                                          "every candidate); repeat; default all.")
+        Optional[list[str]], typer.Option("--rare-suspect", help="Rare probes only for these suspects (each distinct spec costs "
+                                          "a sweep of every candidate); repeat; default all.")
     ] = None,
     alpha: o.AlphaOpt = 0.01,
     n: o.NOpt = 1000,

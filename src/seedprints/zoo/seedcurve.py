@@ -516,7 +516,8 @@ def render_summary(report: SeedCurveReport) -> str:
         f"For each suspect (a model grown from a known init seed), the inits of candidate seeds 0..{s['candidates'] - 1} "
         "are rebuilt with transformers, fingerprinted with the suspect's probes and tested against it (candidate = "
         f"reference); candidates are ranked by log10 p. Probes: N={s['n']}, L={s['length']}, probe seed {s['probe_seed']}; "
-        "`token` = uniform token ids (one spec per architecture), `rare` = rare-token probes chosen by each suspect.",
+        "`token` = uniform token ids (one spec per architecture), `rare` = the default untrained-token probes of "
+        "each suspect's vocabulary (padding rows past its tokenizer).",
         "",
     ]
     if s["rare_suspects"] and "rare" in s["kinds"]:
