@@ -53,10 +53,12 @@ COMPARED = ("plain", "reference")  # each against the fast path
 
 @dataclasses.dataclass(frozen=True)
 class Features:
-    """What the lineage test reads from a fingerprint: hidden states ``[N, d]`` and untrained-token logits ``[N, m]``."""
+    """What the lineage test reads from a fingerprint: hidden states ``[N, d]``, untrained-token logits ``[N, m]``,
+    and the probe spec that certifies those tokens untrained."""
 
     hidden: np.ndarray
     logits: np.ndarray
+    spec: ProbeSpec
 
 
 def zoo_models(zoo_dir: Path) -> tuple[dict[str, ModelEntry], dict[str, Path], list[str]]:
@@ -107,7 +109,7 @@ def seedprints_path(model_dir: Path, spec: ProbeSpec, *, fast: bool, dtype: str,
     start = time.perf_counter()
     hidden = extract.extract_hidden_states(loaded, generated(spec), batch_size=batch_size, last_position_only=fast)
     logits = api.output_logits(loaded, hidden, spec.output_tokens)
-    return Features(hidden, logits), time.perf_counter() - start
+    return Features(hidden, logits, spec), time.perf_counter() - start
 
 
 def reference_path(model_dir: Path, spec: ProbeSpec, *, batch_size: int) -> tuple[Features, float]:
@@ -125,7 +127,7 @@ def reference_path(model_dir: Path, spec: ProbeSpec, *, batch_size: int) -> tupl
             out = model(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True)
             hidden.append(out.hidden_states[-1][:, -1].float().numpy())
             logits.append(out.logits[:, -1, tokens].float().numpy())
-    return Features(np.concatenate(hidden), np.concatenate(logits)), time.perf_counter() - start
+    return Features(np.concatenate(hidden), np.concatenate(logits), spec), time.perf_counter() - start
 
 
 def differences(fast: Features, other: Features) -> dict[str, float]:

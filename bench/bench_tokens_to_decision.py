@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from seedprints import fingerprint as _fpfile
+from seedprints.probes import ProbeSpec
 from seedprints.stats.lineage import scores_lineage_test, standardized_ranks
 from seedprints.stats.result import LineageResult
 from seedprints.stats.sequential import DEFAULT_FUTILITY_MARGIN, SequentialDesign, run_sequential
@@ -42,7 +43,8 @@ def _default_fingerprints(zoo_dir: Path) -> dict[str, _fpfile.Fingerprint]:
     by_spec: dict[str, dict[str, Path]] = {}
     for path in sorted((zoo_dir / FINGERPRINT_CACHE).glob("*.safetensors")):
         match = re.fullmatch(r"(.+)-([0-9a-f]{16})\.safetensors", path.name)
-        if match and match.group(1) in entries and '"output_tokens"' in _fpfile.read_header(path)["probe_spec"]:
+        if match and match.group(1) in entries and ProbeSpec.from_json(
+                _fpfile.read_header(path)["probe_spec"]).scores_untrained_logits:
             by_spec.setdefault(match.group(2), {})[match.group(1)] = path
     if not by_spec:
         return {}
