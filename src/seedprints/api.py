@@ -240,7 +240,8 @@ def resolve_pair(
         if known and side is None and isinstance(source, (str, Path)):  # by config, before any weight is read
             from seedprints import extract
 
-            extract.check_model_takes(source, known[0].spec, hidden_size=known[0].hidden_size, origin=origin)
+            extract.check_model_takes(source, known[0].spec, hidden_size=known[0].hidden_size, origin=origin,
+                                      trust_remote_code=kwargs.get("trust_remote_code", False))
     out = [s if s is not None else fingerprint_model(x, spec, probe_origin=origin, **kwargs)
            for s, x in zip(sides, (ref, suspect))]
     return out[0], out[1]

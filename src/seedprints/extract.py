@@ -1007,14 +1007,14 @@ def _check_generated(model_id: str, vocab_size: int | None, config: Any, hidden_
 
 
 def check_model_takes(source: str | os.PathLike, spec: ProbeSpec, *, hidden_size: int | None = None,
-                      origin: str | None = None) -> None:
+                      origin: str | None = None, trust_remote_code: bool = False) -> None:
     """From the config alone, before any weight is read: refuse a model whose width differs from ``hidden_size``
     (the reference fingerprint's) or that cannot take the generated probes of ``spec``.
 
     Raises IncompatibleFingerprintsError for a width mismatch and UsageError for probes that do not fit, the same
     answers a full extraction would give only after loading the weights (or, for the width, after the forward pass).
     """
-    config = _source_config(source, trust_remote_code=False)
+    config = _source_config(source, trust_remote_code=trust_remote_code)
     hidden, vocab = _config_shape(config, source)
     if hidden_size is not None and hidden != hidden_size:
         raise IncompatibleFingerprintsError(

@@ -185,7 +185,8 @@ def resolve_inputs(
             for i, path in enumerate(paths):  # by config, before any weight is read
                 if i not in files:
                     extract.check_model_takes(path, reference.spec, hidden_size=reference.hidden_size,
-                                              origin=f"fingerprint {first}")
+                                              origin=f"fingerprint {first}",
+                                              trust_remote_code=kwargs.get("trust_remote_code", False))
     else:
         spec = api.shared_default_spec(paths, options)
     fps = [files[i] if i in files else api.fingerprint_model(p, spec, **kwargs) for i, p in enumerate(paths)]

@@ -131,7 +131,8 @@ def compare_in_rounds(
                 from seedprints import extract
 
                 extract.check_model_takes(source, spec, hidden_size=known[0].hidden_size,
-                                          origin=f"fingerprint of {known[0].model_id}")
+                                          origin=f"fingerprint of {known[0].model_id}",
+                                          trust_remote_code=kwargs.get("trust_remote_code", False))
     else:
         opts = options or api.ProbeOptions()
         if opts.probe_file:

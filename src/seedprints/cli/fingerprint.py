@@ -105,7 +105,8 @@ def fingerprint(
         from seedprints.extract import check_model_takes
 
         reference = api.load_fingerprint(like)
-        check_model_takes(model_dir, reference.spec, hidden_size=reference.hidden_size, origin=f"--like {like}")
+        check_model_takes(model_dir, reference.spec, hidden_size=reference.hidden_size, origin=f"--like {like}",
+                          trust_remote_code=trust_remote_code)
     if extend is not None:
         from seedprints import sequential
 

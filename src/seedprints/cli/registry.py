@@ -174,7 +174,8 @@ def add(
             from seedprints.extract import check_model_takes
 
             reference = api.load_fingerprint(like)
-            check_model_takes(source, reference.spec, hidden_size=reference.hidden_size, origin=f"--like {like}")
+            check_model_takes(source, reference.spec, hidden_size=reference.hidden_size, origin=f"--like {like}",
+                              trust_remote_code=trust_remote_code)
         check_registry(registry)
         ranked = rank_fingerprint(api.fingerprint_model(
             source, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,
