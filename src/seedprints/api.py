@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -236,15 +237,31 @@ def resolve_pair(
         spec = shared_default_spec([Path(str(ref)), Path(str(suspect))], options or ProbeOptions())
     origin = next((f"fingerprint {x}" if not isinstance(x, Fingerprint) else f"fingerprint of {x.model_id}")
                    for s, x in zip(sides, (ref, suspect)) if s is not None) if known else None
-    for side, source in zip(sides, (ref, suspect)):
-        if known and side is None and isinstance(source, (str, Path)):  # by config, before any weight is read
-            from seedprints import extract
-
-            extract.check_model_takes(source, known[0].spec, hidden_size=known[0].hidden_size, origin=origin,
-                                      trust_remote_code=kwargs.get("trust_remote_code", False))
+    if known:
+        check_models_take([x for s, x in zip(sides, (ref, suspect)) if s is None], known[0].spec, known[0].hidden_size,
+                          origin=str(origin), trust_remote_code=kwargs.get("trust_remote_code", False))
     out = [s if s is not None else fingerprint_model(x, spec, probe_origin=origin, **kwargs)
            for s, x in zip(sides, (ref, suspect))]
     return out[0], out[1]
+
+
+def check_models_take(models: Iterable[Any], spec: ProbeSpec, hidden_size: int, *, origin: str,
+                      trust_remote_code: bool = False) -> None:
+    """Refuse, by config before any weight is read, each model path in ``models`` that is not ``hidden_size`` wide
+    (the reference fingerprint's) or cannot take the probes of ``spec``; in-memory models are checked later, at
+    extraction (see :func:`seedprints.extract.check_model_takes`)."""
+    from seedprints import extract
+
+    for model in models:
+        if isinstance(model, (str, Path)):
+            extract.check_model_takes(model, spec, hidden_size=hidden_size, origin=origin, trust_remote_code=trust_remote_code)
+
+
+def check_model_takes_like(model: str | Path, like: str | Path, *, trust_remote_code: bool = False) -> None:
+    """:func:`check_models_take` against the fingerprint file ``like``, reading only its header."""
+    header = _fpfile.read_header(like)
+    check_models_take([model], ProbeSpec.from_json(header["probe_spec"]), int(header["hidden_size"]),
+                      origin=f"--like {like}", trust_remote_code=trust_remote_code)
 
 
 def shared_default_spec(model_dirs: list[Path], options: ProbeOptions) -> ProbeSpec | Probes:

@@ -179,14 +179,10 @@ def resolve_inputs(
         first = _check_same_spec({str(paths[i]): fp for i, fp in files.items()})
         if len(files) < len(paths):
             spec = api.probes_like(first, options)
-            from seedprints import extract
-
             reference = next(fp for i, fp in files.items() if str(paths[i]) == first)
-            for i, path in enumerate(paths):  # by config, before any weight is read
-                if i not in files:
-                    extract.check_model_takes(path, reference.spec, hidden_size=reference.hidden_size,
-                                              origin=f"fingerprint {first}",
-                                              trust_remote_code=kwargs.get("trust_remote_code", False))
+            api.check_models_take([p for i, p in enumerate(paths) if i not in files], reference.spec,
+                                  reference.hidden_size, origin=f"fingerprint {first}",
+                                  trust_remote_code=kwargs.get("trust_remote_code", False))
     else:
         spec = api.shared_default_spec(paths, options)
     fps = [files[i] if i in files else api.fingerprint_model(p, spec, **kwargs) for i, p in enumerate(paths)]

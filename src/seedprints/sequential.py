@@ -126,13 +126,9 @@ def compare_in_rounds(
             _fpfile.check_compatible(known[0], known[1])  # names both specs
         available = min(fp.n for fp in known)
         n_budget = min(budget, available) if budget else available
-        for side, source in zip(sides, (ref, suspect)):
-            if side is None and isinstance(source, (str, Path)):  # by config, before any weight is read
-                from seedprints import extract
-
-                extract.check_model_takes(source, spec, hidden_size=known[0].hidden_size,
-                                          origin=f"fingerprint of {known[0].model_id}",
-                                          trust_remote_code=kwargs.get("trust_remote_code", False))
+        api.check_models_take([x for s, x in zip(sides, (ref, suspect)) if s is None], spec, known[0].hidden_size,
+                              origin=f"fingerprint of {known[0].model_id}",
+                              trust_remote_code=kwargs.get("trust_remote_code", False))
     else:
         opts = options or api.ProbeOptions()
         if opts.probe_file:

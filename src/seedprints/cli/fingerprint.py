@@ -102,11 +102,7 @@ def fingerprint(
                   progress=out.progress, allow_pickle=allow_pickle, device_map=device_map, base=base)
     decision = None
     if like is not None and extend is None:  # by config, before any weight is read
-        from seedprints.extract import check_model_takes
-
-        reference = api.load_fingerprint(like)
-        check_model_takes(model_dir, reference.spec, hidden_size=reference.hidden_size, origin=f"--like {like}",
-                          trust_remote_code=trust_remote_code)
+        api.check_model_takes_like(model_dir, like, trust_remote_code=trust_remote_code)
     if extend is not None:
         from seedprints import sequential
 

@@ -171,11 +171,7 @@ def add(
         if probe_file is not None and isinstance(spec, ProbeSpec):
             o.refuse_ignored(["--probe-file"], f"--like {like} was not made from a probe file")
         if like is not None:  # by config, before any weight is read
-            from seedprints.extract import check_model_takes
-
-            reference = api.load_fingerprint(like)
-            check_model_takes(source, reference.spec, hidden_size=reference.hidden_size, origin=f"--like {like}",
-                              trust_remote_code=trust_remote_code)
+            api.check_model_takes_like(source, like, trust_remote_code=trust_remote_code)
         check_registry(registry)
         ranked = rank_fingerprint(api.fingerprint_model(
             source, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,

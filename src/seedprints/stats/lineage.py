@@ -271,7 +271,7 @@ def vocab_part_note(spec: Any) -> str | None:
     """Why fingerprints of ``spec`` get no vocab part, in one line for results and reports (None when they get one)."""
     if spec.scores_untrained_logits:
         return None
-    if spec.output_tokens:
+    if spec.picked_by_a_model:
         return ("the vocab part did not run: these probes come from an older seedprints, whose scored tokens a reference "
                 "picked and may have trained; fingerprint both models again with the defaults to also recognise a copy "
                 "with permuted hidden dimensions")

@@ -905,7 +905,7 @@ def evaluate_zoo(
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
     if kind is not None and kind not in PROBE_KINDS:
         raise UsageError(f"unknown probe kind {kind!r}; use one of {', '.join(PROBE_KINDS)}")
-    kind = api.PROBE_KIND_ALIASES.get(kind, kind) if kind is not None else None
+    kind = api.PROBE_KIND_ALIASES.get(kind, kind)
     method_kind = {m: kind or METHOD_PROBES[m] for m in chosen}
     if n < 1 or length < 1 or batch_size < 1:
         raise UsageError(f"n, length and batch_size must be positive (got {n}, {length}, {batch_size})")
