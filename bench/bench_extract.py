@@ -26,8 +26,10 @@ import numpy as np
 import torch
 import transformers
 
-from seedprints import api, fastpath
-from seedprints.extract import extract_hidden_states, load_model
+from seedprints import api
+from seedprints.model import fastpath
+from seedprints.model.forward import extract_hidden_states
+from seedprints.model.load import load_model
 from seedprints.probes import generated, token_spec
 
 TARGET_N, TARGET_SECONDS, BERT_LENGTH = 2000, 60.0, 128

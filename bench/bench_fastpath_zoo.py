@@ -4,7 +4,7 @@ Every model of a zoo built by ``seedprints zoo build`` (or a lineage-balanced su
 models) is fingerprinted on the zoo eval's shared untrained-token probes (one spec per width, picked by the
 first pretrained model of that width, as ``seedprints zoo eval`` does) three ways, in one run:
 
-- fast: :func:`seedprints.extract.extract_hidden_states` as shipped (inner model, SDPA, the last
+- fast: :func:`seedprints.model.forward.extract_hidden_states` as shipped (inner model, SDPA, the last
   layer on the last position only), logits by :func:`seedprints.api.output_logits`;
 - plain: the same with ``last_position_only=False`` (every position through every layer);
 - reference: what the paper's code does, a plain transformers forward of the whole causal LM in
@@ -39,7 +39,11 @@ import numpy as np
 import torch
 import transformers
 
-from seedprints import api, extract, fastpath
+from seedprints import api
+from seedprints.model import fastpath
+from seedprints.model.fit import read_model_shape
+from seedprints.model.forward import extract_hidden_states
+from seedprints.model.load import load_model
 from seedprints.fingerprint import write_atomic
 from seedprints.probes import ProbeSpec, generated
 from seedprints.stats.methods import METHODS
@@ -93,7 +97,7 @@ def balanced_subset(ordered: list[str], entries: dict[str, ModelEntry], limit: i
 def shared_specs(dirs: dict[str, Path], ordered: list[str], *, n: int, length: int,
                  seed: int) -> dict[str, ProbeSpec]:
     """The zoo eval's untrained-token spec of each model's width (from the whole zoo, whatever ``--limit``)."""
-    shapes = {name: extract.read_model_shape(dirs[name]) for name in ordered}
+    shapes = {name: read_model_shape(dirs[name]) for name in ordered}
     vocab_sizes = [v for _, v in shapes.values() if v]
     options = api.ProbeOptions(n=n, length=length, seed=seed)
     by_width: dict[int, ProbeSpec] = {}
@@ -105,9 +109,9 @@ def shared_specs(dirs: dict[str, Path], ordered: list[str], *, n: int, length: i
 
 def seedprints_path(model_dir: Path, spec: ProbeSpec, *, fast: bool, dtype: str, batch_size: int) -> tuple[Features, float]:
     """Fingerprint through seedprints' extraction, with or without the last-position-only last layer; seconds of work."""
-    loaded = extract.load_model(model_dir, dtype=dtype)
+    loaded = load_model(model_dir, dtype=dtype)
     start = time.perf_counter()
-    hidden = extract.extract_hidden_states(loaded, generated(spec), batch_size=batch_size, last_position_only=fast)
+    hidden = extract_hidden_states(loaded, generated(spec), batch_size=batch_size, last_position_only=fast)
     logits = api.output_logits(loaded, hidden, spec.output_tokens)
     return Features(hidden, logits, spec), time.perf_counter() - start
 

@@ -5,7 +5,7 @@ heads, MLP 2048, vocab 32000) with random init (nothing downloaded), in bfloat16
 on CPU), and reads N uniform token probes of length L (:func:`seedprints.probes.token_spec`) three
 ways, alternated ``--repeats`` times after one warm-up round, each timed with CUDA synchronisation:
 
-- *extraction*: :func:`seedprints.extract.extract_hidden_states`, the fast path (inner model, no LM
+- *extraction*: :func:`seedprints.model.forward.extract_hidden_states`, the fast path (inner model, no LM
   head, the last layer's post-attention work on the last position only, SDPA), end to end: probe
   generation, host-to-device copies and the copy of the rows back included. Its MFU is the headline.
 - *forward only*: the same module and last-position hooks on token ids already on the device, so
@@ -47,9 +47,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from seedprints import fastpath
+from seedprints.model import fastpath
 from seedprints.errors import SeedprintsError, UsageError
-from seedprints.extract import parse_device, extract_hidden_states, load_model
+from seedprints.model.device import parse_device
+from seedprints.model.forward import extract_hidden_states
+from seedprints.model.load import load_model
 from seedprints.probes import generated, token_spec
 from seedprints.zoo.train import PAPER_TOY, ArchSpec, init_model
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import seedprints
-from seedprints import api, extract
+from seedprints import api
+from seedprints.model import load as extract
 from seedprints.errors import UsageError
 from seedprints.probes import ProbeSpec, generated, token_spec, untrained_token_spec
 from seedprints.zoo.derive import permute_hidden

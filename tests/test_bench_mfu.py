@@ -11,7 +11,7 @@ import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
-from seedprints import fastpath
+from seedprints.model import fastpath
 
 _PATH = Path(__file__).resolve().parents[1] / "bench" / "bench_mfu.py"
 _SPEC = importlib.util.spec_from_file_location("bench_mfu", _PATH)

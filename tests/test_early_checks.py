@@ -42,7 +42,7 @@ def reference(tmp_path_factory, tiny_llama_dir) -> Path:
 @pytest.fixture
 def no_weights(monkeypatch):
     """Any attempt to read weights fails the test: the refusal must come from the config."""
-    from seedprints import extract
+    from seedprints.model import load as extract
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("weights were loaded before the mismatch was found")

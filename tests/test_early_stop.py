@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import seedprints
-from seedprints import api, sequential
+from seedprints import api, pipeline
 from seedprints.cli import main
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import load, read_header
@@ -91,7 +91,7 @@ class TestExtend:
 
     def test_derived_model_is_refused(self, base_file, tiny_llama_derived_dir):
         with pytest.raises(IncompatibleFingerprintsError, match="does not reproduce"):
-            sequential.extend_fingerprint(tiny_llama_derived_dir, load(base_file), 200)
+            pipeline.extend_fingerprint(tiny_llama_derived_dir, load(base_file), 200)
 
     def test_other_dtype_is_refused(self, capsys, tiny_llama_dir, base_file):
         code, _, err = run(capsys, "fingerprint", tiny_llama_dir, "--extend", base_file, "--n", "200", "--dtype", "bfloat16")
@@ -164,7 +164,7 @@ class TestCompareEarlyStop:
 
     def test_budget_below_the_minimum(self, capsys, base_file, tiny_llama_derived_dir):
         code, _, err = run(capsys, "compare", base_file, tiny_llama_derived_dir, "--early-stop", "--budget", "10")
-        assert_one_line_error(code, err, "too small")
+        assert_one_line_error(code, err, "budget of 10 probes", "first look")
 
 
 class TestCommonPrefix:

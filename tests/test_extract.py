@@ -12,7 +12,10 @@ import torch
 import transformers
 
 from seedprints.errors import ModelLoadError, NonFiniteHiddenStatesError, UsageError
-from seedprints.extract import LoadedModel, extract_hidden_states, load_model, model_metadata
+from seedprints.model.forward import extract_hidden_states
+from seedprints.model.load import load_model
+from seedprints.model.loaded import LoadedModel
+from seedprints.model.metadata import model_metadata
 from seedprints.probes import embedding_spec, generated, load_probe_file, token_spec
 
 TINY_VOCAB = 100  # the conftest models' vocabulary and width
@@ -390,7 +393,7 @@ def _tiny(model_type: str):
 class TestLastPositionOnly:
     @pytest.mark.parametrize("model_type", ["llama", "mistral", "qwen2", "qwen3", "gpt2"])
     def test_equals_the_full_pass(self, model_type, token_probes, tmp_path):
-        from seedprints import fastpath
+        from seedprints.model import fastpath
 
         loaded = load_model(_tiny(model_type))
         assert fastpath.supports_last_position_only(loaded.module, loaded.config)
@@ -414,7 +417,7 @@ class TestLastPositionOnly:
         assert seen == [(12, 1, TINY_WIDTH), (12, 9, TINY_WIDTH)]
 
     def test_bert_equals_the_full_pass(self, tiny_bert_dir, tmp_path):
-        from seedprints import fastpath
+        from seedprints.model import fastpath
 
         loaded = load_model(tiny_bert_dir)
         assert fastpath.supports_last_position_only(loaded.module, loaded.config)
@@ -423,7 +426,7 @@ class TestLastPositionOnly:
         np.testing.assert_allclose(fast, extract_hidden_states(loaded, probes, batch_size=4, last_position_only=False), atol=1e-5)
 
     def test_unknown_architectures_run_unchanged(self, tiny_llama_dir):
-        from seedprints import fastpath
+        from seedprints.model import fastpath
 
         model = transformers.LlamaForCausalLM.from_pretrained(tiny_llama_dir)
         model.config.model_type = "not-in-the-table"
@@ -484,7 +487,7 @@ class TestOutOfMemory:
 
 class TestBatchAndPlacement:
     def test_auto_batch_size_on_cpu(self, llama, token_probes):
-        from seedprints import fastpath
+        from seedprints.model import fastpath
 
         assert fastpath.auto_batch_size(llama.config, 512, torch.device("cpu"), torch.float32) == fastpath.CPU_BATCH_SIZE
         np.testing.assert_allclose(
@@ -492,7 +495,7 @@ class TestBatchAndPlacement:
         )
 
     def test_auto_batch_size_from_free_gpu_memory(self, llama, monkeypatch):
-        from seedprints import fastpath
+        from seedprints.model import fastpath
 
         free = 8 << 30
         monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 80 << 30))
@@ -508,7 +511,7 @@ class TestBatchAndPlacement:
             load_model(tiny_llama_dir, device_map="everywhere")
 
     def test_cpu_threads_use_available_cores(self, monkeypatch):
-        from seedprints import fastpath
+        from seedprints.model import fastpath
 
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         before = torch.get_num_threads()

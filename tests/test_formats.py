@@ -14,8 +14,10 @@ import transformers
 
 from seedprints.cli import main
 from seedprints.errors import ModelLoadError
-from seedprints.extract import extract_hidden_states, load_model, read_model_shape
-from seedprints.formats import inspect_source, weights_digest
+from seedprints.model.fit import read_model_shape
+from seedprints.model.forward import extract_hidden_states
+from seedprints.model.load import load_model
+from seedprints.model.sources import inspect_source, weights_digest
 from seedprints.probes import generated, token_spec
 
 gguf = pytest.importorskip("gguf")

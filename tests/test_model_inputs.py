@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from .conftest import assert_one_line_error, run
-from seedprints import extract, formats
+from seedprints.model import forward, load as extract, sources as formats
 from seedprints.errors import ModelLoadError
-from seedprints.extract import load_model, offline_hub, validate_config
+from seedprints.model.config import validate_config
+from seedprints.model.hf import offline_hub
+from seedprints.model.load import load_model
 from seedprints.probes import load_probe_file
 
 
@@ -284,7 +286,7 @@ class TestBrokenTokenizer:
         monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", fail)
         loaded = load_model(tiny_llama_dir)
         with pytest.raises(ModelLoadError) as caught:
-            extract.extract_hidden_states(loaded, load_probe_file(_text_probe_file(tmp_path)))
+            forward.extract_hidden_states(loaded, load_probe_file(_text_probe_file(tmp_path)))
         message = str(caught.value)
         assert "ValueError: cannot build it from one of: (1) a serialization file, (2) a slow tokenizer;" in message
         assert "\n" not in message and "(tokenizer.json, tokenizer_config.json" in message

@@ -14,7 +14,8 @@ import torch
 
 from seedprints.cli import main
 from seedprints.errors import UsageError
-from seedprints.extract import extract_hidden_states, load_model
+from seedprints.model.forward import extract_hidden_states
+from seedprints.model.load import load_model
 from seedprints.fingerprint import load
 from seedprints.probes import generated, token_spec
 from seedprints.resume import Checkpoint, partial_path
@@ -108,7 +109,7 @@ class TestResume:
         partial = tmp_path / "part"
         script = (
             "import sys, time\n"
-            "from seedprints.extract import load_model, extract_hidden_states\n"
+            "from seedprints.model.load import load_model; from seedprints.model.forward import extract_hidden_states\n"
             "from seedprints.probes import generated, token_spec\n"
             "loaded = load_model(sys.argv[1])\n"
             "loaded.module.register_forward_pre_hook(lambda m, a, k: time.sleep(0.2), with_kwargs=True)\n"

@@ -66,7 +66,7 @@ def build_models(
     settings: DemoSettings, out_dir: Path | None, progress: bool, say: Callable[[str], None]
 ) -> tuple[dict[str, Any], int | None]:
     """Train the demo's models (or load them from ``out_dir`` when a previous run saved them); also the tokenizer's length."""
-    from seedprints.extract import tokenizer_length
+    from seedprints.model.tokenizer import tokenizer_length
     from seedprints.zoo import derive, train
     from seedprints.zoo.tokenizer import build_tokenizer
 

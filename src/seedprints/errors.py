@@ -59,10 +59,18 @@ class LowPowerWarning(UserWarning):
     """The test ran but has little power (e.g. very few identity dimensions survived)."""
 
 
-def compact_message(exc: BaseException, limit: int = 200, *, with_class: bool = False) -> str:
-    """An exception's message on one line (runs of whitespace collapsed), cut to ``limit`` characters, with
-    ``with_class`` prefixed by its class name (often all that says what went wrong in a library's error)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if with_class:
+def compact_message(exc: BaseException, limit: int = 200, *, with_class: bool = False, first_line: bool = False) -> str:
+    """An exception's message on one line, ready to sit inside a sentence of ours: runs of whitespace collapsed, a
+    final full stop dropped, cut to ``limit`` characters.
+
+    ``with_class`` prefixes the class name (often all that says what went wrong in a library's error);
+    ``first_line`` keeps only the first line of a long message, plus the next when the first only announces it
+    (ends in ':').
+    """
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    if first_line and lines:
+        lines = lines[:2] if lines[0].endswith(":") and len(lines) > 1 else lines[:1]
+    text = " ".join(lines).rstrip(".") or type(exc).__name__
+    if with_class and text != type(exc).__name__:
         text = f"{type(exc).__name__}: {text}"
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -12,7 +12,7 @@ p-values over all tests run; the verdict reads the Holm-adjusted one.
 With a budget the tests read only the first probes (row prefixes of generated probes); with early
 stopping the scan is repeated on growing prefixes (the look schedule of
 :class:`seedprints.stats.sequential.SequentialDesign`), a model directory is extracted in rounds
-(:class:`seedprints.sequential.ModelRounds`), and the scan stops once it is decided.
+(:class:`seedprints.rounds.ModelRounds`), and the scan stops once it is decided.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import collections
 import contextlib
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from seedprints.encoding import RankedFingerprint, rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, RegistryError, UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec, load_probe_file
 from seedprints.registry import Registry, RegistryEntry
 from seedprints.scan import scan
@@ -47,8 +48,6 @@ SKIP_REASONS = {
 }
 _MAX_LISTED_SPECS = 5
 
-if TYPE_CHECKING:
-    from seedprints.api import ProbeOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,17 +241,18 @@ def _prefixes(fp: Fingerprint) -> Callable[[int], Fingerprint]:
 
 def _plan_for_model(
     model: Path, reg: Registry, specs: dict[str, tuple[ProbeSpec, int]], options: ProbeOptions | None,
-    kwargs: dict[str, Any], cut: _Cut,
+    run: RunOptions, cut: _Cut,
 ) -> _Plan:
     """Fingerprint a model directory with every registry spec it can take and that has entries of its width.
 
     With early stopping, generated probes are extracted in rounds (only the rows a look needs), the
     model loaded once; otherwise the model is fingerprinted on the rows the test reads.
     """
-    from seedprints import api, extract
-    from seedprints.sequential import ModelRounds
+    from seedprints import pipeline
+    from seedprints.model.fit import read_model_shape
+    from seedprints.rounds import ModelRounds
 
-    shape = extract.read_model_shape(model, trust_remote_code=bool(kwargs.get("trust_remote_code")))
+    shape = read_model_shape(model, trust_remote_code=run.trust_remote_code)
     file_probes = load_probe_file(options.probe_file) if options is not None and options.probe_file else None
     plan = _Plan()
     loaded: list[Any] = []
@@ -278,19 +278,13 @@ def _plan_for_model(
             continue
         if cut.early_stop and spec.extendable:
             if not loaded:
-                loaded.append(extract.load_model(
-                    model, dtype=kwargs.get("dtype", "auto"), device=kwargs.get("device", "cpu"),
-                    trust_remote_code=bool(kwargs.get("trust_remote_code")), allow_pickle=bool(kwargs.get("allow_pickle")),
-                    device_map=kwargs.get("device_map"),
-                ))
-            plan.suspects[probe_hash] = ModelRounds(
-                loaded[0], spec.with_n(rows), batch_size=kwargs.get("batch_size", 32), device=kwargs.get("device"),
-                progress=bool(kwargs.get("progress")), probe_origin=f"registry {reg.path}",
-            ).upto
+                loaded.append(pipeline.load_model(model, run))
+            plan.suspects[probe_hash] = ModelRounds(loaded[0], spec.with_n(rows), run,
+                                                    probe_origin=f"registry {reg.path}").upto
             plan.extracts = True
         else:
-            fp = api.fingerprint_model(model, probes if rows == spec.n else spec.with_n(rows), probe_origin=f"registry {reg.path}",
-                                       **kwargs)
+            fp = pipeline.fingerprint_model(model, probes if rows == spec.n else spec.with_n(rows), run=run,
+                                            probe_origin=f"registry {reg.path}")
             plan.suspects[probe_hash] = _prefixes(fp)
         plan.rows[probe_hash] = rows
         plan.names[probe_hash] = same_width
@@ -438,7 +432,7 @@ def identify(
     top: int | None = DEFAULT_TOP,
     alpha: float = 0.01,
     options: ProbeOptions | None = None,
-    fingerprint_kwargs: dict[str, Any] | None = None,
+    run: RunOptions | None = None,
     progress: bool = False,
     keep_evidence: bool = False,
     budget: int | None = None,
@@ -459,8 +453,8 @@ def identify(
         Level of the verdicts (Holm for ``verdict``, Benjamini-Hochberg for ``bh_verdict``).
     options : ProbeOptions, optional
         Only ``probe_file`` is read: the file for entries made from a probe file.
-    fingerprint_kwargs : dict, optional
-        Forward-pass settings for a model directory (device, dtype, batch_size, trust_remote_code, progress).
+    run : RunOptions, optional
+        How a model directory is loaded and run (device, dtype, batch size, trust settings, progress).
     progress : bool
         Show a progress bar over the registry scan on stderr.
     keep_evidence : bool
@@ -524,7 +518,7 @@ def identify(
         if not specs:
             raise RegistryError(f"registry {reg.path} has no entries; add references with `seedprints registry add`")
         label = suspect.model_id if isinstance(suspect, Fingerprint) else str(suspect)
-        plan = _suspect_plan(suspect, reg, specs, label, options, fingerprint_kwargs or {}, cut)
+        plan = _suspect_plan(suspect, reg, specs, label, options, run or RunOptions(), cut)
         skipped = {reason: count for reason, count in plan.skipped.items() if count}
         if not any(plan.names.values()):
             reasons = ", ".join(f"{count} {SKIP_REASONS[reason]}" for reason, count in skipped.items())
@@ -574,12 +568,13 @@ def _evidence(reg: Registry, found: _Looks, listed: list[Candidate]) -> Evidence
 
 def _suspect_plan(
     suspect: Fingerprint | str | Path, reg: Registry, specs: dict[str, tuple[ProbeSpec, int]], label: str,
-    options: ProbeOptions | None, kwargs: dict[str, Any], cut: _Cut,
+    options: ProbeOptions | None, run: RunOptions, cut: _Cut,
 ) -> _Plan:
-    from seedprints import api
+    from seedprints import fingerprint as _fpfile
+    from seedprints.pipeline import is_fingerprint_file
 
     if isinstance(suspect, Fingerprint):
         return _plan_for_fingerprint(suspect, reg, specs, label, cut)
-    if api.is_fingerprint_file(suspect):
-        return _plan_for_fingerprint(api.load_fingerprint(suspect), reg, specs, label, cut)
-    return _plan_for_model(Path(suspect), reg, specs, options, kwargs, cut)
+    if is_fingerprint_file(suspect):
+        return _plan_for_fingerprint(_fpfile.load(suspect), reg, specs, label, cut)
+    return _plan_for_model(Path(suspect), reg, specs, options, run, cut)

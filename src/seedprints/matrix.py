@@ -22,10 +22,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from seedprints import api
+from seedprints import fingerprint as _fpfile
+from seedprints import pipeline
 from seedprints.encoding import rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec
 from seedprints.report_html import spec_fields
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS
@@ -143,14 +145,14 @@ def short_labels(names: Sequence[str]) -> list[str]:
 def resolve_inputs(
     inputs: Sequence[str | Path],
     *,
-    options: api.ProbeOptions | None = None,
-    fingerprint_kwargs: dict[str, Any] | None = None,
+    options: ProbeOptions | None = None,
+    run: RunOptions | None = None,
 ) -> list[Fingerprint]:
     """One fingerprint per input, all with one probe spec: files are loaded, model directories fingerprinted.
 
     Fingerprint files must share a spec; model directories are fingerprinted with it. Without files,
     the directories share the probes of their vocabularies (as ``compare`` does for two directories,
-    :func:`seedprints.api.shared_default_spec`).
+    :func:`seedprints.pipeline.shared_default_spec`).
 
     Raises
     ------
@@ -171,21 +173,21 @@ def resolve_inputs(
         if seen is not path:
             same = "" if str(seen) == str(path) else f" (as {seen})"
             raise UsageError(f"{path} is given more than once{same}; list each model once")
-    kwargs = fingerprint_kwargs or {}
-    options = options or api.ProbeOptions()
-    files = {i: api.load_fingerprint(p) for i, p in enumerate(paths) if api.is_fingerprint_file(p)}
+    run = run or RunOptions()
+    options = options or ProbeOptions()
+    files = {i: _fpfile.load(p) for i, p in enumerate(paths) if pipeline.is_fingerprint_file(p)}
     spec: ProbeSpec | Probes | None = None  # what the model directories are fingerprinted with
     if files:
         first = _check_same_spec({str(paths[i]): fp for i, fp in files.items()})
         if len(files) < len(paths):
-            spec = api.probes_like(first, options)
+            spec = pipeline.probes_like(first, options)
             reference = next(fp for i, fp in files.items() if str(paths[i]) == first)
-            api.check_models_take([p for i, p in enumerate(paths) if i not in files], reference.spec,
-                                  reference.hidden_size, origin=f"fingerprint {first}",
-                                  trust_remote_code=kwargs.get("trust_remote_code", False))
+            pipeline.check_models_take([p for i, p in enumerate(paths) if i not in files], reference.spec,
+                                       reference.hidden_size, origin=f"fingerprint {first}",
+                                       trust_remote_code=run.trust_remote_code)
     else:
-        spec = api.shared_default_spec(paths, options)
-    fps = [files[i] if i in files else api.fingerprint_model(p, spec, **kwargs) for i, p in enumerate(paths)]
+        spec = pipeline.shared_default_spec(paths, options, trust_remote_code=run.trust_remote_code)
+    fps = [files[i] if i in files else pipeline.fingerprint_model(p, spec, run=run) for i, p in enumerate(paths)]
     _check_same_width({str(p): fp for p, fp in zip(paths, fps)})
     return fps
 
@@ -227,8 +229,8 @@ def run_matrix(
     names: Sequence[str] | None = None,
     method: str = DEFAULT_METHOD,
     alpha: float = 0.01,
-    options: api.ProbeOptions | None = None,
-    fingerprint_kwargs: dict[str, Any] | None = None,
+    options: ProbeOptions | None = None,
+    run: RunOptions | None = None,
     on_pair: Callable[[], None] | None = None,
     **settings: Any,
 ) -> MatrixResult:
@@ -270,7 +272,7 @@ def run_matrix(
         _check_same_spec(dict(zip(default_names, fps)))
         _check_same_width(dict(zip(default_names, fps)))
     else:
-        fps = resolve_inputs(inputs, options=options, fingerprint_kwargs=fingerprint_kwargs)
+        fps = resolve_inputs(inputs, options=options, run=run)
         default_names = [str(x) for x in inputs]
     names = list(names) if names is not None else default_names
     if len(names) != len(fps) or len(set(names)) != len(names):

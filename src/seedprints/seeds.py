@@ -79,7 +79,7 @@ def load_config(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> Pr
     from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoConfig, PretrainedConfig
 
-    from seedprints.extract import quiet_transformers
+    from seedprints.model.hf import quiet_transformers
 
     if isinstance(config, PretrainedConfig):
         return config
@@ -126,7 +126,7 @@ def check_config(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> P
     import torch
     from transformers import AutoModelForCausalLM
 
-    from seedprints.extract import quiet_transformers
+    from seedprints.model.hf import quiet_transformers
 
     cfg = load_config(config)
     try:

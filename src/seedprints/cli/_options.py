@@ -1,14 +1,17 @@
-"""Options shared by several verbs, defined once as ``Annotated`` aliases."""
+"""Options shared by several verbs, defined once: ``Annotated`` aliases, and decorators that add the model and probe
+options to a verb and hand it one :class:`RunOptions` / :class:`ProbeOptions` built from them."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from seedprints.api import DEFAULT_LENGTH, DEFAULT_N, ProbeOptions
+from seedprints.options import DEFAULT_DEVICE, DEFAULT_LENGTH, DEFAULT_N, ProbeOptions, RunOptions
 from seedprints.probes import DEFAULT_PROBE_SEED
 from seedprints.stats.methods import DEFAULT_METHOD, METHOD_PROBES, METHODS
 
@@ -60,7 +63,7 @@ def given(ctx: typer.Context, *names: str) -> list[str]:
 
 
 PROBE_PARAMETERS = ("probe", "length", "probe_seed", "vocab_bound", "probe_file", "rare_tokens")
-MODEL_PARAMETERS = ("device", "dtype", "batch_size", "trust_remote_code", "allow_pickle", "device_map")
+MODEL_PARAMETERS = ("device", "dtype", "batch_size", "trust_remote_code", "allow_pickle", "device_map", "base")
 
 
 def meaningless_parameters(ctx: typer.Context, inputs: list[Path], *, probe_file_used: bool = True) -> list[str]:
@@ -177,15 +180,72 @@ EarlyStopOpt = Annotated[
 ]
 
 
-DEFAULTS = dict(n=DEFAULT_N, length=DEFAULT_LENGTH, probe_seed=DEFAULT_PROBE_SEED)
+def _with_parameters(extra: list[inspect.Parameter], build: Callable[[dict[str, Any], dict[str, Any]], Any],
+                     into: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding the ``extra`` typer parameters to a verb's signature and passing the verb, as ``into``, what
+    ``build`` makes of their values (and of the verb's own arguments, e.g. --json for progress)."""
+    names = [param.name for param in extra]
+
+    def decorate(verb: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(verb, eval_str=True)
+        own = [param for name, param in signature.parameters.items() if name != into]
+
+        @functools.wraps(verb)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in names}
+            return verb(*args, **kwargs, **{into: build(values, kwargs)})
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {param.name: param.annotation for param in (*own, *extra)}
+        return wrapper
+
+    return decorate
 
 
-def probe_options(
-    probe: ProbeKindChoice | None, n: int, length: int, probe_seed: int, vocab_bound: int | None,
-    probe_file: Path | None, rare_tokens: int | None = None, method: str = DEFAULT_METHOD,
-) -> ProbeOptions:
-    """Bundle the probe flags into the API's ProbeOptions; without --probe, the method's own probes."""
-    return ProbeOptions(
-        kind=probe.value if probe else METHOD_PROBES[method], n=n, length=length, seed=probe_seed,
-        vocab_bound=vocab_bound, probe_file=str(probe_file) if probe_file else None, rare_tokens=rare_tokens,
-    )
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+def model_options(*, batch_size: int | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add --device, --dtype, --batch-size (default ``batch_size``, else automatic), --trust-remote-code,
+    --allow-pickle, --device-map and --base to a verb, which receives them as ``run: RunOptions``; progress shows
+    unless --json or --quiet."""
+    extra = [
+        _option("device", DeviceOpt, DEFAULT_DEVICE),
+        _option("dtype", DtypeOpt, DtypeChoice.auto),
+        _option("batch_size", AutoBatchSizeOpt if batch_size is None else BatchSizeOpt, batch_size),
+        _option("trust_remote_code", TrustRemoteCodeOpt, False),
+        _option("allow_pickle", AllowPickleOpt, False),
+        _option("device_map", DeviceMapOpt, None),
+        _option("base", BaseOpt, None),
+    ]
+
+    def build(values: dict[str, Any], verb_args: dict[str, Any]) -> RunOptions:
+        progress = not (verb_args.get("json_output") or verb_args.get("quiet"))
+        return RunOptions(**{**values, "dtype": values["dtype"].value}, progress=progress)
+
+    return _with_parameters(extra, build, "run")
+
+
+def probe_options(*, n: int = DEFAULT_N) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add --probe, --n, --length, --probe-seed, --vocab-bound, --probe-file and --rare-tokens to a verb, which
+    receives them as ``probes: ProbeOptions``; without --probe, the probes of the verb's --method (if it has one)."""
+    extra = [
+        _option("probe", ProbeKindOpt, None),
+        _option("n", NOpt, n),
+        _option("length", LengthOpt, DEFAULT_LENGTH),
+        _option("probe_seed", ProbeSeedOpt, DEFAULT_PROBE_SEED),
+        _option("vocab_bound", VocabBoundOpt, None),
+        _option("probe_file", ProbeFileOpt, None),
+        _option("rare_tokens", RareTokensOpt, None),
+    ]
+
+    def build(values: dict[str, Any], verb_args: dict[str, Any]) -> ProbeOptions:
+        method = verb_args.get("method")
+        kind = values["probe"].value if values["probe"] else METHOD_PROBES[method.value if method else DEFAULT_METHOD]
+        probe_file = values["probe_file"]
+        return ProbeOptions(kind=kind, n=values["n"], length=values["length"], seed=values["probe_seed"],
+                            vocab_bound=values["vocab_bound"], probe_file=str(probe_file) if probe_file else None,
+                            rare_tokens=values["rare_tokens"])
+
+    return _with_parameters(extra, build, "probes")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,6 +10,7 @@ import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.cli._report import (
     ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
 )
@@ -30,6 +30,8 @@ class IdentityModeChoice(str, Enum):
     base = "base"
 
 
+@o.probe_options()
+@o.model_options()
 def compare(
     ctx: typer.Context,
     ref: Annotated[Path, typer.Argument(help="Reference: a fingerprint file or a model directory.")],
@@ -47,21 +49,8 @@ def compare(
         typer.Option("--identity-mode", help="Paper mode: coset (default) = intersection of both sets; base = reference's set."),
     ] = None,
     use_agg: Annotated[bool, typer.Option("--use-agg", help="Paper mode: add the aggregate signal (Bonferroni-corrected).")] = False,
-    probe: o.ProbeKindOpt = None,
-    n: o.NOpt = o.DEFAULTS["n"],
-    length: o.LengthOpt = o.DEFAULTS["length"],
-    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
-    vocab_bound: o.VocabBoundOpt = None,
-    probe_file: o.ProbeFileOpt = None,
-    rare_tokens: o.RareTokensOpt = None,
     budget: o.BudgetOpt = None,
     early_stop: o.EarlyStopOpt = False,
-    device: o.DeviceOpt = "cpu",
-    dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.AutoBatchSizeOpt = None,
-    trust_remote_code: o.TrustRemoteCodeOpt = False,
-    allow_pickle: o.AllowPickleOpt = False,
-    device_map: o.DeviceMapOpt = None,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
     bundle: Annotated[
@@ -71,19 +60,17 @@ def compare(
     sign: SignOpt = None,
     report_dir: ReportOpt = None,
     force: ForceOpt = False,
+    *,
+    probes: ProbeOptions,
+    run: RunOptions,
 ) -> None:
     """Compare REF and SUSPECT: same-lineage (p < alpha) or independent. Exit 0 either way."""
-    from seedprints import api, report, report_html
+    from seedprints import pipeline, report, report_html
 
     out = Output(json_output, quiet)
     check_outputs(report_dir, force, bundle, (ref, suspect))
     o.refuse_ignored_options(ctx, [ref, suspect])
     signer = signing_key(sign, bundle)
-    options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
-    fingerprint_kwargs = dict(
-        device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
-        allow_pickle=allow_pickle, device_map=device_map,
-    )
     paper_flags = {"--buffer-k": buffer_k is not None, "--identity-mode": identity_mode is not None, "--use-agg": use_agg}
     settings: dict = {}
     if method.value == "paper":
@@ -91,24 +78,15 @@ def compare(
     elif any(paper_flags.values()):
         given = ", ".join(flag for flag, on in paper_flags.items() if on)
         raise typer.BadParameter(f"{given} only apply to --method paper")
-    if early_stop:
-        from seedprints import sequential
-
-        if method.value != "lineage" or bundle is not None:
-            raise typer.BadParameter("--early-stop works with --method lineage and without --bundle")
-        result, pair = sequential.compare_in_rounds(
-            ref, suspect, alpha=alpha, budget=budget, options=options, fingerprint_kwargs=fingerprint_kwargs
-        )
-    else:
-        if budget is not None:
-            options = dataclasses.replace(options, n=budget)
-        pair = api.resolve_pair(ref, suspect, options=options, fingerprint_kwargs=fingerprint_kwargs)
-        result = api.compare(*pair, method=method.value, alpha=alpha, budget=budget, **settings)
+    if early_stop and method.value != "lineage":
+        raise typer.BadParameter("--early-stop works with --method lineage only")
+    result, *pair = pipeline.compare(ref, suspect, method=method.value, alpha=alpha, options=probes, run=run,
+                                     budget=budget, early_stop=early_stop, **settings)
+    recorded = _stopping_look_test(result, pair) if early_stop else (result, {"budget": budget, **settings})
     payload = {**report.result_json(result), "reference": str(ref), "suspect": str(suspect)}
     command = invoked_command(ctx, [ref, suspect])
     if bundle is not None:
-        _write_bundle(bundle, command, (ref, suspect), pair, result, {"budget": budget, **settings}, out.progress,
-                      signer)
+        _write_bundle(bundle, command, (ref, suspect), pair, *recorded, out.progress, signer, whole_files=not early_stop)
         payload["bundle"] = str(bundle)
         say_written(out, "evidence bundle", bundle)
     if report_dir is not None:
@@ -125,13 +103,24 @@ def compare(
     out.result(payload, human)
 
 
-def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: tuple, result, settings: dict,
-                  progress: bool, signer) -> None:  # noqa: ANN001
-    """Embed both sides (a file's exact bytes; a model directory's fingerprint and file checksums) and write the bundle."""
+def _stopping_look_test(result, pair: list) -> tuple:  # noqa: ANN001
+    """What an early-stopped comparison's bundle records: the fixed lineage test on the fingerprints at the stopping
+    look, at that look's level, whose verdict is the sequential one and which ``seedprints verify`` recomputes."""
+    from seedprints.stats.methods import METHODS
+
+    level = 10.0 ** result.details["sequential"]["looks"][-1]["log10_level"]
+    return METHODS["lineage"](*pair, alpha=level), {}
+
+
+def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: list, result, settings: dict,
+                  progress: bool, signer, *, whole_files: bool) -> None:  # noqa: ANN001
+    """Embed both sides (a file's exact bytes, or the probe rows used; a model directory's fingerprint and file
+    checksums) and write the bundle."""
     from seedprints import bundle
 
     embedded = {
-        name: bundle.embed_source(src, fp, progress=progress) for name, src, fp in zip(("reference", "suspect"), sources, pair)
+        name: bundle.embed_source(src, fp, whole_file=whole_files, progress=progress)
+        for name, src, fp in zip(("reference", "suspect"), sources, pair)
     }
     bundle.write_bundle(
         path, fingerprints=embedded, tests=[bundle.Comparison("reference", "suspect", result, settings)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +12,7 @@ from seedprints.cli import _options as o
 from seedprints.cli._interrupt import on_interrupt
 from seedprints.cli._output import Output
 from seedprints.cli._report import ForceOpt, refuse_existing
+from seedprints.options import ProbeOptions, RunOptions
 
 EXAMPLES = """Examples:
 
@@ -27,6 +29,8 @@ EXAMPLES = """Examples:
 """
 
 
+@o.probe_options()
+@o.model_options()
 def fingerprint(
     ctx: typer.Context,
     model_dir: Annotated[Path, typer.Argument(help="Local Hugging Face model directory, GGUF file or PEFT adapter directory.")],
@@ -37,13 +41,6 @@ def fingerprint(
         Optional[Path],
         typer.Option("--like", help="Use the probes of this fingerprint file (to compare against it later)."),
     ] = None,
-    probe: o.ProbeKindOpt = None,
-    n: o.NOpt = o.DEFAULTS["n"],
-    length: o.LengthOpt = o.DEFAULTS["length"],
-    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
-    vocab_bound: o.VocabBoundOpt = None,
-    probe_file: o.ProbeFileOpt = None,
-    rare_tokens: o.RareTokensOpt = None,
     extend: Annotated[
         Optional[Path],
         typer.Option("--extend", metavar="FILE", help="Grow this fingerprint file to --n (or --budget) probes of its spec, "
@@ -52,23 +49,20 @@ def fingerprint(
     budget: o.BudgetOpt = None,
     early_stop: o.EarlyStopOpt = False,
     alpha: o.AlphaOpt = 0.01,
-    device: o.DeviceOpt = "cpu",
-    dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.AutoBatchSizeOpt = None,
-    trust_remote_code: o.TrustRemoteCodeOpt = False,
-    allow_pickle: o.AllowPickleOpt = False,
-    device_map: o.DeviceMapOpt = None,
-    base: o.BaseOpt = None,
     force: ForceOpt = False,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
+    *,
+    probes: ProbeOptions,
+    run: RunOptions,
 ) -> None:
     """Fingerprint MODEL_DIR: final hidden states of the model on deterministic random probes.
 
     An interrupted run (crash, Ctrl-C) keeps its rows in a hidden .OUTPUT.partial file beside the
     output; running the same command again resumes from it.
     """
-    from seedprints import api, report
+    from seedprints import pipeline, report
+    from seedprints import fingerprint as fpfile
     from seedprints.errors import OutputPathError
     from seedprints.fingerprint import check_output_path, same_file
     from seedprints.resume import partial_path
@@ -98,28 +92,20 @@ def fingerprint(
     partial = partial_path(output)
     if partial.exists() and (partial.is_symlink() or not partial.is_file()):
         raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); remove it")
-    kwargs = dict(device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code,
-                  progress=out.progress, allow_pickle=allow_pickle, device_map=device_map, base=base)
     decision = None
     if like is not None and extend is None:  # by config, before any weight is read
-        api.check_model_takes_like(model_dir, like, trust_remote_code=trust_remote_code)
+        pipeline.check_model_takes_like(model_dir, like, trust_remote_code=run.trust_remote_code)
     if extend is not None:
-        from seedprints import sequential
-
-        fp = sequential.extend_fingerprint(model_dir, api.load_fingerprint(extend), budget or n, source=str(extend), **kwargs)
+        fp = pipeline.extend_fingerprint(model_dir, fpfile.load(extend), budget or probes.n, source=str(extend), run=run)
     elif early_stop:
-        from seedprints import sequential
-
-        fp, decision = sequential.fingerprint_until_decided(
-            model_dir, api.load_fingerprint(like), alpha=alpha, budget=budget, **kwargs
-        )
+        fp, decision = pipeline.fingerprint_until_decided(model_dir, fpfile.load(like), alpha=alpha, budget=budget, run=run)
     else:
-        options = o.probe_options(probe, budget or n, length, probe_seed, vocab_bound, probe_file, rare_tokens)
-        spec = api.probes_like(like, options) if like is not None else None
+        options = dataclasses.replace(probes, n=budget or probes.n)
+        spec = pipeline.probes_like(like, options) if like is not None else None
         if budget is not None and isinstance(spec, ProbeSpec):
             spec = spec.with_n(budget)
         on_interrupt(lambda: _resume_note(partial, output))
-        fp = api.fingerprint_model(model_dir, spec, options=options, partial=partial, **kwargs)
+        fp = pipeline.fingerprint_model(model_dir, spec, options=options, run=run, partial=partial)
     fp.save(output)
     partial.unlink(missing_ok=True)
     payload = {

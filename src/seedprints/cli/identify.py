@@ -10,6 +10,7 @@ from rich.table import Table
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.cli._report import (
     ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
 )
@@ -28,6 +29,7 @@ EXAMPLES = """Examples:
 """
 
 
+@o.model_options()
 def identify(
     ctx: typer.Context,
     suspect: Annotated[Path, typer.Argument(help="Suspect: a fingerprint file or a model directory (fingerprinted with the registry's probe specs).")],
@@ -37,12 +39,6 @@ def identify(
     budget: o.BudgetOpt = None,
     early_stop: o.EarlyStopOpt = False,
     probe_file: o.ProbeFileOpt = None,
-    device: o.DeviceOpt = "cpu",
-    dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.AutoBatchSizeOpt = None,
-    trust_remote_code: o.TrustRemoteCodeOpt = False,
-    allow_pickle: o.AllowPickleOpt = False,
-    device_map: o.DeviceMapOpt = None,
     report_dir: ReportOpt = None,
     force: ForceOpt = False,
     bundle: Annotated[
@@ -53,10 +49,11 @@ def identify(
     sign: SignOpt = None,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
+    *,
+    run: RunOptions,
 ) -> None:
     """Test SUSPECT against every compatible registry entry; rank candidates with Holm and BH adjusted p-values. Exit 0 either way."""
     from seedprints import report_html
-    from seedprints.api import ProbeOptions
     from seedprints.identification import identify as run_identify
     from seedprints.registry.store import registry_files
 
@@ -64,14 +61,10 @@ def identify(
     check_outputs(report_dir, force, bundle, (suspect, *registry_files(registry.expanduser())))
     signer = signing_key(sign, bundle)
     o.refuse_ignored_options(ctx, [suspect], probe_file_used=False)
-    fingerprint_kwargs = dict(
-        device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,
-        allow_pickle=allow_pickle, device_map=device_map,
-    )
     result = run_identify(
         suspect, registry.expanduser(), top=top, alpha=alpha,
         options=ProbeOptions(probe_file=str(probe_file) if probe_file else None),
-        fingerprint_kwargs=fingerprint_kwargs, progress=out.progress, keep_evidence=bundle is not None,
+        run=run, progress=out.progress, keep_evidence=bundle is not None,
         budget=budget, early_stop=early_stop,
     )
     for note in result.notes:

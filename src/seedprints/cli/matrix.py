@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.cli._output import Output
 from seedprints.cli._report import ForceOpt, check_outputs, invoked_command
 
@@ -20,6 +21,8 @@ EXAMPLES = """Examples:
 """
 
 
+@o.probe_options()
+@o.model_options()
 def matrix(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Fingerprint files or model directories (at least 2).")],
@@ -30,20 +33,11 @@ def matrix(
         typer.Option("--method", help="lineage = calibrated permutation-null test; paper = the published SeedPrints statistic."),
     ] = o.DEFAULT_METHOD_CHOICE,
     alpha: o.AlphaOpt = 0.01,
-    probe: o.ProbeKindOpt = None,
-    n: o.NOpt = o.DEFAULTS["n"],
-    length: o.LengthOpt = o.DEFAULTS["length"],
-    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
-    vocab_bound: o.VocabBoundOpt = None,
-    probe_file: o.ProbeFileOpt = None,
-    rare_tokens: o.RareTokensOpt = None,
-    device: o.DeviceOpt = "cpu",
-    dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.AutoBatchSizeOpt = None,
-    trust_remote_code: o.TrustRemoteCodeOpt = False,
-    allow_pickle: o.AllowPickleOpt = False,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
+    *,
+    probes: ProbeOptions,
+    run: RunOptions,
 ) -> None:
     """Test every ordered pair of INPUTS (reference row, suspect column) and write a report to --out.
 
@@ -58,13 +52,8 @@ def matrix(
     out_text = Output(json_output, quiet)
     check_outputs(out, force, None, tuple(inputs))
     o.refuse_ignored_options(ctx, inputs)
-    options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
-    fingerprint_kwargs = dict(
-        device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
-        progress=out_text.progress
-    )
     command = invoked_command(ctx, inputs)
-    fps = resolve_inputs(inputs, options=options, fingerprint_kwargs=fingerprint_kwargs)  # its own progress bars
+    fps = resolve_inputs(inputs, options=probes, run=run)  # its own progress bars
     with progress_bar(out_text.progress, len(fps) * (len(fps) - 1), "testing pairs") as advance:
         result = run_matrix(fps, names=[str(p) for p in inputs], method=method.value, alpha=alpha,
                             on_pair=lambda: advance(1))

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from seedprints.cli import _options as o
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
 from seedprints.cli._report import ForceOpt, refuse_existing
@@ -120,6 +121,8 @@ def _default_folder_missing(registry: Path) -> bool:
 
 
 @app.command("add", epilog=ADD_EXAMPLES, cls=PlainHelp)
+@o.probe_options()
+@o.model_options()
 def add(
     ctx: typer.Context,
     source: Annotated[Path, typer.Argument(help="A fingerprint file, or a model directory to fingerprint.")],
@@ -129,23 +132,14 @@ def add(
     like: Annotated[
         Optional[Path], typer.Option("--like", help="Model directory only: use the probes of this fingerprint file.")
     ] = None,
-    probe: o.ProbeKindOpt = None,
-    n: o.NOpt = o.DEFAULTS["n"],
-    length: o.LengthOpt = o.DEFAULTS["length"],
-    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
-    vocab_bound: o.VocabBoundOpt = None,
-    probe_file: o.ProbeFileOpt = None,
-    rare_tokens: o.RareTokensOpt = None,
-    device: o.DeviceOpt = "cpu",
-    dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.AutoBatchSizeOpt = None,
-    trust_remote_code: o.TrustRemoteCodeOpt = False,
-    allow_pickle: o.AllowPickleOpt = False,
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
     json_output: o.JsonOpt = False,
+    *,
+    probes: ProbeOptions,
+    run: RunOptions,
 ) -> None:
     """Register SOURCE: a fingerprint file as it is, or a model directory fingerprinted now (probe options apply)."""
-    from seedprints import api
+    from seedprints import api, pipeline
     from seedprints.encoding import rank_fingerprint
     from seedprints.errors import UsageError
     from seedprints.probes import ProbeSpec
@@ -166,17 +160,13 @@ def add(
         digest = sha256_file(source)
         ranked = rank_fingerprint(api.load_fingerprint(source), source_sha256=digest)
     elif source.is_dir():
-        options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens)
-        spec = api.probes_like(like_file(like), options) if like is not None else None
-        if probe_file is not None and isinstance(spec, ProbeSpec):
+        spec = pipeline.probes_like(like_file(like), probes) if like is not None else None
+        if probes.probe_file is not None and isinstance(spec, ProbeSpec):
             o.refuse_ignored(["--probe-file"], f"--like {like} was not made from a probe file")
         if like is not None:  # by config, before any weight is read
-            api.check_model_takes_like(source, like, trust_remote_code=trust_remote_code)
+            pipeline.check_model_takes_like(source, like, trust_remote_code=run.trust_remote_code)
         check_registry(registry)
-        ranked = rank_fingerprint(api.fingerprint_model(
-            source, spec, options=options, device=device, dtype=dtype.value, batch_size=batch_size,
-            trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, progress=out.progress,
-        ))
+        ranked = rank_fingerprint(pipeline.fingerprint_model(source, spec, options=probes, run=run))
     else:
         raise UsageError(f"{source} does not exist; give a fingerprint file or a model directory")
     if name is None:

@@ -40,9 +40,9 @@ def register(
     like: Annotated[
         Optional[Path], typer.Option("--like", help="Use the probes of this fingerprint file (e.g. the suspect's).")
     ] = None,
-    n: o.NOpt = o.DEFAULTS["n"],
-    length: o.LengthOpt = o.DEFAULTS["length"],
-    probe_seed: o.ProbeSeedOpt = o.DEFAULTS["probe_seed"],
+    n: o.NOpt = o.DEFAULT_N,
+    length: o.LengthOpt = o.DEFAULT_LENGTH,
+    probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
     vocab_bound: o.VocabBoundOpt = None,
     device: o.DeviceOpt = "cpu",
     batch_size: o.BatchSizeOpt = 32,
@@ -70,7 +70,7 @@ def register(
     if like is not None:
         probes = _probes_like(like_file(like))
     else:
-        from seedprints.extract import directory_tokenizer_length
+        from seedprints.model.metadata import directory_tokenizer_length
 
         options = api.ProbeOptions(n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound)
         tokenizer_length = directory_tokenizer_length(config if config.is_dir() else config.parent)

@@ -771,7 +771,7 @@ def fingerprint_zoo(
     entries: dict[str, ModelEntry] = {}
     dirs: dict[str, Path] = {}
     shapes: dict[str, tuple[int, int | None]] = {}
-    from seedprints import extract
+    from seedprints.model.fit import read_model_shape
 
     first_dir: dict[str, Path] = {}
     for path, entry in found:
@@ -781,7 +781,7 @@ def fingerprint_zoo(
         first_dir[entry.name] = path
         entries[entry.name] = entry
         try:
-            shapes[entry.name] = extract.read_model_shape(path)
+            shapes[entry.name] = read_model_shape(path)
         except Exception as exc:  # noqa: BLE001 - any failure of one model is recorded, the eval goes on
             failed.append(FailedModel(entry.name, str(path), _one_line(exc)))
             continue
