@@ -106,10 +106,10 @@ def compare(
 def _stopping_look_test(result, pair: list) -> tuple:  # noqa: ANN001
     """What an early-stopped comparison's bundle records: the fixed lineage test on the fingerprints at the stopping
     look, at that look's level, whose verdict is the sequential one and which ``seedprints verify`` recomputes."""
-    from seedprints.stats.methods import METHODS
+    from seedprints import pipeline
 
     level = 10.0 ** result.details["sequential"]["looks"][-1]["log10_level"]
-    return METHODS["lineage"](*pair, alpha=level), {}
+    return pipeline.compare(*pair, alpha=level).result, {}
 
 
 def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: list, result, settings: dict,
