@@ -2,7 +2,7 @@
 
 A path is one of: a Hugging Face model directory (``config.json`` plus weights), a GGUF file (or a
 directory holding exactly one, without ``config.json``), or a PEFT adapter directory
-(``adapter_config.json``). Policy (issue 7): safetensors and GGUF files hold only data and load by
+(``adapter_config.json``). Policy: safetensors and GGUF files hold only data and load by
 default; pickled weights (``.bin``, ``.pt``, ``.pth``, ``.ckpt``, ``.pkl``) can run code when
 unpickled and are refused unless the caller passes ``allow_pickle``. GGUF files are read through
 transformers' GGUF loader, which dequantises every tensor to float before the model runs, so a
