@@ -35,6 +35,10 @@ class ModelLoadError(SeedprintsError, OSError):
     """A model directory is missing, is not a model, or fails to load."""
 
 
+class HubError(ModelLoadError):
+    """A Hugging Face Hub model cannot be had: gated, private, unknown revision, no safetensors, or no connection."""
+
+
 class OutputPathError(SeedprintsError, OSError):
     """An output file or directory cannot be written."""
 

@@ -33,7 +33,7 @@ import torch
 import transformers
 from packaging.version import Version
 
-from seedprints import fastpath, formats
+from seedprints import fastpath, formats, hub
 from seedprints.errors import IncompatibleFingerprintsError, ModelLoadError, NonFiniteHiddenStatesError, UsageError
 from seedprints.inputs import load_json, special_file
 from seedprints.probes import Probes, ProbeSpec
@@ -1280,7 +1280,8 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         ``model_revision``, ``config_hash``, ``dtype`` (e.g. ``"bfloat16"``), ``model_type``,
         ``architecture``, ``num_layers``, ``vocab_size``, ``tokenizer_hash`` (of the token -> id
         map: text probes are encoded by each model's own tokenizer, so this says how),
-        ``transformers_version``, ``torch_version``; unknown values are empty strings.
+        ``transformers_version``, ``torch_version``; unknown values are empty strings. A model downloaded
+        from the Hub also gets ``hub_repo`` and ``hub_commit`` (:func:`seedprints.hub.snapshot_metadata`).
 
     Example
     -------
@@ -1306,6 +1307,7 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         "tokenizer_hash": _tokenizer_hash(loaded.tokenizer),
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
+        **hub.snapshot_metadata(loaded.model_id),
     }
 
 

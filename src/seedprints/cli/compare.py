@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.cli._hub import RevisionOpt, local_models
 from seedprints.cli._output import Output
 from seedprints.cli._report import (
     ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
@@ -22,6 +23,7 @@ EXAMPLES = """Examples:
   seedprints compare base.fp.safetensors ./suspect-model --json
   seedprints compare ./model-a ./model-b --n 500 --length 64 --alpha 0.001
   seedprints compare base.fp.safetensors ./suspect-model --early-stop --budget 4000
+  seedprints compare ./model-a org/suspect@main --n 500
 """
 
 
@@ -32,8 +34,8 @@ class IdentityModeChoice(str, Enum):
 
 def compare(
     ctx: typer.Context,
-    ref: Annotated[Path, typer.Argument(help="Reference: a fingerprint file or a model directory.")],
-    suspect: Annotated[Path, typer.Argument(help="Suspect: a fingerprint file or a model directory.")],
+    ref: Annotated[Path, typer.Argument(help="Reference: a fingerprint file, a model directory or a Hub id org/name[@REV].")],
+    suspect: Annotated[Path, typer.Argument(help="Suspect: a fingerprint file, a model directory or a Hub id org/name[@REV].")],
     method: Annotated[
         o.MethodChoice,
         typer.Option("--method", help="lineage = calibrated permutation-null test; paper = the published SeedPrints statistic."),
@@ -62,6 +64,7 @@ def compare(
     trust_remote_code: o.TrustRemoteCodeOpt = False,
     allow_pickle: o.AllowPickleOpt = False,
     device_map: o.DeviceMapOpt = None,
+    revision: RevisionOpt = None,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
     bundle: Annotated[
@@ -79,6 +82,7 @@ def compare(
     check_outputs(report_dir, force, bundle, (ref, suspect))
     o.refuse_ignored_options(ctx, [ref, suspect])
     signer = signing_key(sign, bundle)
+    (ref, suspect), _ = local_models([ref, suspect], revision, trust_remote_code=trust_remote_code, out=out)
     options = o.probe_options(probe, n, length, probe_seed, vocab_bound, probe_file, rare_tokens, method.value)
     fingerprint_kwargs = dict(
         device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=out.progress,

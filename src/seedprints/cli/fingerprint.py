@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.cli._hub import RevisionOpt, local_model
 from seedprints.cli._interrupt import on_interrupt
 from seedprints.cli._output import Output
 from seedprints.cli._report import ForceOpt, refuse_existing
@@ -24,12 +25,13 @@ EXAMPLES = """Examples:
   seedprints fingerprint ./llama-70b -o 70b.fp.safetensors --device-map auto
   seedprints fingerprint ./tiny-model --extend tiny.fp.safetensors --n 4000
   seedprints fingerprint ./suspect -o suspect.fp.safetensors --like base.fp.safetensors --early-stop
+  seedprints fingerprint org/model --revision v1.0 -o model-v1.fp.safetensors
 """
 
 
 def fingerprint(
     ctx: typer.Context,
-    model_dir: Annotated[Path, typer.Argument(help="Local Hugging Face model directory, GGUF file or PEFT adapter directory.")],
+    model_dir: Annotated[Path, typer.Argument(help="Local Hugging Face model directory, GGUF file or PEFT adapter directory, or a Hub id org/name[@REV].")],
     output: Annotated[
         Optional[Path], typer.Option("-o", "--output", help="Fingerprint file to write (.safetensors; default with --extend: FILE).")
     ] = None,
@@ -60,6 +62,7 @@ def fingerprint(
     device_map: o.DeviceMapOpt = None,
     base: o.BaseOpt = None,
     force: ForceOpt = False,
+    revision: RevisionOpt = None,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
 ) -> None:
@@ -98,6 +101,7 @@ def fingerprint(
     partial = partial_path(output)
     if partial.exists() and (partial.is_symlink() or not partial.is_file()):
         raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); remove it")
+    model_dir, _ = local_model(model_dir, revision, trust_remote_code=trust_remote_code, out=out)
     kwargs = dict(device=device, dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code,
                   progress=out.progress, allow_pickle=allow_pickle, device_map=device_map, base=base)
     decision = None

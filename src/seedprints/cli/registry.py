@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from seedprints.cli import _options as o
+from seedprints.cli._hub import RevisionOpt, local_model
 from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
 from seedprints.cli._report import ForceOpt, refuse_existing
@@ -24,6 +25,7 @@ ADD_EXAMPLES = """Examples:
   seedprints registry add llama2.fp.safetensors --name llama-2-7b --tag family=llama --tag license=llama2
   seedprints registry add ./my-model --like llama2.fp.safetensors --tag seed=42
   seedprints registry add ./tiny-model --n 500 --length 64 --registry refs.db
+  seedprints registry add org/model@v1.0 --tag family=org
 """
 LIST_EXAMPLES = """Examples:
 
@@ -122,7 +124,7 @@ def _default_folder_missing(registry: Path) -> bool:
 @app.command("add", epilog=ADD_EXAMPLES, cls=PlainHelp)
 def add(
     ctx: typer.Context,
-    source: Annotated[Path, typer.Argument(help="A fingerprint file, or a model directory to fingerprint.")],
+    source: Annotated[Path, typer.Argument(help="A fingerprint file, or a model directory or Hub id org/name[@REV] to fingerprint.")],
     name: Annotated[Optional[str], typer.Option("--name", help="Entry name (default: the model id's last part).")] = None,
     tag: TagOpt = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite an entry of the same name.")] = False,
@@ -141,6 +143,7 @@ def add(
     batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,
     allow_pickle: o.AllowPickleOpt = False,
+    revision: RevisionOpt = None,
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
     json_output: o.JsonOpt = False,
 ) -> None:
@@ -152,6 +155,9 @@ def add(
     from seedprints.registry.store import check_name, check_tags, sha256_file
 
     out = Output(json_output)
+    source, snapshot = local_model(source, revision, trust_remote_code=trust_remote_code, out=out)
+    if snapshot is not None and name is None:
+        name = snapshot.ref.repo_id.split("/")[1]
     is_file = api.is_fingerprint_file(source)  # refuses a pipe or device
     if is_file:
         o.refuse_ignored(o.given(ctx, "like", "n", *o.PROBE_PARAMETERS, *o.MODEL_PARAMETERS),
