@@ -123,3 +123,22 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
     return Handler
+
+
+TINY_REPO = "tiny-org/tiny-llama"
+
+
+def tiny_hub(base: Path, derived: Path) -> HubServer:
+    """A stand-in (not yet started) with TINY_REPO (tag v1: ``base`` plus a pickle, a card and remote code; main:
+    ``derived``), the gated ``tiny-org/gated`` and ``tiny-org/pickles``, which has no safetensors."""
+    stand_in = HubServer()
+    extras = {"pytorch_model.bin": b"pickle", "README.md": b"# card", "modeling_tiny.py": b"# remote code"}
+    model = Repo()
+    model.commit({**folder_files(base), **extras}, "v1")
+    model.commit(folder_files(derived), "main")
+    gated = Repo(gated=True)
+    gated.commit(folder_files(base), "main")
+    pickles = Repo()
+    pickles.commit({"config.json": (base / "config.json").read_bytes(), "pytorch_model.bin": b"x"}, "main")
+    stand_in.repos.update({TINY_REPO: model, "tiny-org/gated": gated, "tiny-org/pickles": pickles})
+    return stand_in

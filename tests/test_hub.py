@@ -10,27 +10,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import assert_one_line_error, run
-from tests.hub_server import HubServer, Repo, folder_files
+from tests.hub_server import TINY_REPO, HubServer, tiny_hub
 from seedprints import hub
 from seedprints.errors import HubError
 
 FAST = ("--n", "30", "--length", "8")
-REPO = "tiny-org/tiny-llama"
+REPO = TINY_REPO
 
 
 @pytest.fixture(scope="module")
 def server(tiny_llama_dir, tiny_llama_derived_dir) -> HubServer:
-    """Repos: a model with a tagged first commit (v1) and a main branch past it, a gated one, one of pickles only."""
-    extras = {"pytorch_model.bin": b"pickle", "README.md": b"# card", "modeling_tiny.py": b"# remote code"}
-    with HubServer() as stand_in:
-        model = Repo()
-        model.commit({**folder_files(tiny_llama_dir), **extras}, "v1")
-        model.commit(folder_files(tiny_llama_derived_dir), "main")
-        gated = Repo(gated=True)
-        gated.commit(folder_files(tiny_llama_dir), "main")
-        pickles = Repo()
-        pickles.commit({"config.json": (tiny_llama_dir / "config.json").read_bytes(), "pytorch_model.bin": b"x"}, "main")
-        stand_in.repos.update({REPO: model, "tiny-org/gated": gated, "tiny-org/pickles": pickles})
+    """The stand-in with a tagged and a default revision, a gated repo and one of pickles only."""
+    with tiny_hub(tiny_llama_dir, tiny_llama_derived_dir) as stand_in:
         yield stand_in
 
 
