@@ -154,6 +154,17 @@ def _fleet_task_pids() -> list[int]:
     return pids
 
 
+def _cluster_of(gpus: dict[str, float]) -> object:
+    """A stand-in for the ray module that reports 8 CPUs and ``gpus``: the GPU branch, tested without a GPU."""
+
+    class Cluster:
+        @staticmethod
+        def cluster_resources() -> dict[str, float]:
+            return {"CPU": 8.0, **gpus}
+
+    return Cluster
+
+
 class TestWithoutRay:
     def test_missing_ray_is_one_line(self, models, tmp_path, capsys, monkeypatch):
         monkeypatch.setitem(sys.modules, "ray", None)
@@ -178,6 +189,23 @@ class TestWithoutRay:
         code, _, err = run(capsys, "fleet", manifest, "--registry", tmp_path / "r.db")
         assert_one_line_error(code, err, *fragments)
         assert not (tmp_path / "r.db").exists()
+
+    @pytest.mark.parametrize("cluster_gpus, share, asked", [
+        ({}, 0.5, ({"num_cpus": 1}, "cpu")),
+        ({"GPU": 2.0}, None, ({"num_cpus": 1, "num_gpus": 1.0}, "cuda")),
+        ({"GPU": 1.0}, 0.25, ({"num_cpus": 1, "num_gpus": 0.25}, "cuda")),
+    ])
+    def test_tasks_ask_for_gpus_only_where_the_cluster_has_them(self, cluster_gpus, share, asked):
+        from seedprints.fleet.driver import _resources
+
+        assert _resources(_cluster_of(cluster_gpus), share) == asked
+
+    def test_more_gpus_per_model_than_the_cluster_has_is_refused(self):
+        from seedprints.errors import UsageError
+        from seedprints.fleet.driver import _resources
+
+        with pytest.raises(UsageError, match="more than the 1 GPUs"):
+            _resources(_cluster_of({"GPU": 1.0}), 2.0)
 
     def test_revision_on_a_local_path_is_refused(self, models, tmp_path, capsys):
         manifest = tmp_path / "m.jsonl"

@@ -100,6 +100,8 @@ def fleet(
     with open_registry(registry, create=True) as reg:
         report = run_fleet(items, reg, base, address=ray_address, gpus_per_model=gpus_per_model, retries=retries,
                            on_outcome=tell)
+    if gpus_per_model is not None and "num_gpus" not in report.resources:
+        out.hint("the Ray cluster has no GPUs, so --gpus-per-model did nothing: each model ran on one CPU")
     payload = {
         "registry": str(reg.path), "manifest": str(manifest), "seconds": round(report.seconds, 3),
         "resources": report.resources, **{status: [x.to_dict() for x in report.of(status)] for status in STATUSES},
