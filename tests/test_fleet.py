@@ -154,6 +154,58 @@ def _fleet_task_pids() -> list[int]:
     return pids
 
 
+@pytest.fixture
+def hub_env(tiny_llama_dir, tiny_llama_derived_dir, tmp_path, monkeypatch):
+    """The Hub stand-in for one test, with a fresh HF_HOME."""
+    with tiny_hub(tiny_llama_dir, tiny_llama_derived_dir) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        yield hub
+
+
+class TestTaskWithoutRay:
+    """What a worker does, called directly: which failures end a model and which Ray should retry."""
+
+    def _job(self, **registry):
+        from seedprints.api import ProbeOptions
+        from seedprints.fleet.task import Job
+
+        return Job(options=ProbeOptions(n=30, length=8), **registry)
+
+    def test_done_then_skipped_on_its_weights_and_probes(self, hub_env):
+        from seedprints.encoding import decode
+        from seedprints.fleet.manifest import ManifestItem
+        from seedprints.fleet.task import WEIGHTS_KEY, run_task
+
+        item = ManifestItem("v1", TINY_REPO, "v1")
+        done = run_task(item, self._job())
+        assert done.status == "done"
+        ranked = decode(done.encoding)
+        assert ranked.metadata["hub_commit"] == hub_env.repos[TINY_REPO].resolve("v1")
+        key = (ranked.metadata[WEIGHTS_KEY], ranked.spec.hash)
+        again = run_task(ManifestItem("copy", TINY_REPO, "v1"), self._job(registered={key: "v1"}, taken={"v1": key}))
+        assert again.status == "skipped" and again.detail == "already registered as v1" and again.encoding is None
+
+    def test_a_name_taken_by_other_weights_fails(self, hub_env):
+        from seedprints.fleet.manifest import ManifestItem
+        from seedprints.fleet.task import run_task
+
+        outcome = run_task(ManifestItem("v1", TINY_REPO, "main"), self._job(taken={"v1": ("other", "probes")}))
+        assert outcome.status == "failed" and "already has an entry named 'v1'" in outcome.detail
+
+    def test_gated_fails_at_once_but_an_unreachable_hub_is_left_to_ray(self, hub_env, monkeypatch):
+        from seedprints.errors import HubUnreachableError
+        from seedprints.fleet.manifest import ManifestItem
+        from seedprints.fleet.task import run_task
+
+        gated = run_task(ManifestItem("g", "tiny-org/gated"), self._job())
+        assert gated.status == "failed" and "gated repository" in gated.detail
+        monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+        with pytest.raises(HubUnreachableError):
+            run_task(ManifestItem("m", TINY_REPO), self._job())
+
+
 def _cluster_of(gpus: dict[str, float]) -> object:
     """A stand-in for the ray module that reports 8 CPUs and ``gpus``: the GPU branch, tested without a GPU."""
 

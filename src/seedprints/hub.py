@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from seedprints.errors import HubError, compact_message
+from seedprints.errors import HubError, HubUnreachableError, compact_message
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
 HUB_ID = re.compile(rf"{_NAME}/{_NAME}")
@@ -122,7 +122,7 @@ def hub_error(exc: BaseException, ref: HubRef) -> HubError:
     if isinstance(exc, hf.LocalEntryNotFoundError) and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true"):
         return HubError(f"{ref} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; unset it to download the "
                         "model, or give a local model directory")
-    return HubError(f"cannot download {ref} from the Hub at {_endpoint() or 'https://huggingface.co'} "
+    return HubUnreachableError(f"cannot download {ref} from the Hub at {_endpoint() or 'https://huggingface.co'} "
                     f"({compact_message(exc, 160, with_class=True)}); check the network or HF_ENDPOINT, or give a local "
                     "model directory")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from seedprints.api import ProbeOptions
-from seedprints.errors import SeedprintsError
+from seedprints.errors import HubUnreachableError, SeedprintsError
 from seedprints.fleet.manifest import ManifestItem
 from seedprints.probes import ProbeSpec
 
@@ -50,8 +50,8 @@ class Outcome:
 
 
 def run_task(item: ManifestItem, job: Job) -> Outcome:
-    """Fingerprint ``item`` for ``job``; a seedprints error is a failure (retrying cannot fix it), anything else
-    propagates so that Ray retries the task."""
+    """Fingerprint ``item`` for ``job``; a seedprints error is a failure (retrying cannot fix it), while an
+    unreachable Hub or any other error propagates so that Ray retries the task."""
     from seedprints import api
     from seedprints.encoding import encode, rank_fingerprint
 
@@ -69,6 +69,8 @@ def run_task(item: ManifestItem, job: Job) -> Outcome:
                                    trust_remote_code=job.trust_remote_code)
         fp = dataclasses.replace(fp, metadata={**fp.metadata, WEIGHTS_KEY: key[0]})
         return Outcome(item.name, "done", encoding=encode(rank_fingerprint(fp)), seconds=time.perf_counter() - start)
+    except HubUnreachableError:
+        raise
     except SeedprintsError as exc:
         return Outcome(item.name, "failed", str(exc), seconds=time.perf_counter() - start)
 
