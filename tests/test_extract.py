@@ -1,4 +1,4 @@
-"""Tests of seedprints.extract: loading local models and reading last-position hidden states."""
+"""Tests of the model layer (seedprints.model): loading local models and reading last-position hidden states."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of seedprints.formats and the loading policy: pickled weights, remote code, GGUF files, PEFT adapters."""
+"""Tests of seedprints.model.sources and the loading policy: pickled weights, remote code, GGUF files, PEFT adapters."""
 
 from __future__ import annotations
 

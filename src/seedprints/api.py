@@ -20,14 +20,14 @@ from typing import Any
 from seedprints import fingerprint as _fpfile
 from seedprints import pipeline
 from seedprints.fingerprint import Fingerprint
-from seedprints.options import DEFAULT_LENGTH, DEFAULT_N, ProbeOptions, RunOptions, split_settings
+from seedprints.options import DEFAULT_LENGTH, DEFAULT_N, PROBE_KIND_ALIASES, ProbeOptions, RunOptions, split_settings
 from seedprints.pipeline import Side, is_fingerprint_file, probes_like, shared_default_spec
 from seedprints.probes import Probes, ProbeSpec
 from seedprints.stats.methods import DEFAULT_METHOD
 from seedprints.stats.result import LineageResult
 
 __all__ = [
-    "DEFAULT_LENGTH", "DEFAULT_N", "ProbeOptions", "RunOptions", "compare", "fingerprint_model", "is_fingerprint_file",
+    "DEFAULT_LENGTH", "DEFAULT_N", "PROBE_KIND_ALIASES", "ProbeOptions", "RunOptions", "compare", "fingerprint_model", "is_fingerprint_file",
     "load_fingerprint", "probes_like", "shared_default_spec",
 ]
 

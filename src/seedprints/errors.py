@@ -35,6 +35,14 @@ class ModelLoadError(SeedprintsError, OSError):
     """A model directory is missing, is not a model, or fails to load."""
 
 
+class HubError(ModelLoadError):
+    """A Hugging Face Hub model cannot be had: gated, private, unknown revision, no safetensors, or no connection."""
+
+
+class HubUnreachableError(HubError):
+    """The Hub did not answer (network, server error): unlike the other Hub errors, trying again may help."""
+
+
 class OutputPathError(SeedprintsError, OSError):
     """An output file or directory cannot be written."""
 

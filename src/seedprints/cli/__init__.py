@@ -17,6 +17,7 @@ from seedprints.cli import _interrupt
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
+from seedprints.cli import fleet as _fleet
 from seedprints.cli import identify as _identify
 from seedprints.cli import keygen as _keygen
 from seedprints.cli import matrix as _matrix
@@ -73,6 +74,7 @@ app.command("demo", epilog=_demo.EXAMPLES, cls=PlainHelp)(_demo.demo)
 app.command("matrix", epilog=_matrix.EXAMPLES, cls=PlainHelp)(_matrix.matrix)
 app.command("verify", epilog=_verify.EXAMPLES, cls=PlainHelp)(_verify.verify)
 app.command("keygen", epilog=_keygen.EXAMPLES, cls=PlainHelp)(_keygen.keygen)
+app.command("fleet", epilog=_fleet.EXAMPLES, cls=PlainHelp)(_fleet.fleet)
 app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_registry.app, name="registry")
 app.add_typer(_seeds.app, name="seeds")

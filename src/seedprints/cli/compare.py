@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.cli._hub import RevisionOpt, local_models
 from seedprints.cli._output import Output
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.cli._report import (
@@ -22,6 +23,7 @@ EXAMPLES = """Examples:
   seedprints compare base.fp.safetensors ./suspect-model --json
   seedprints compare ./model-a ./model-b --n 500 --length 64 --alpha 0.001
   seedprints compare base.fp.safetensors ./suspect-model --early-stop --budget 4000
+  seedprints compare ./model-a org/suspect@main --n 500
 """
 
 
@@ -34,8 +36,8 @@ class IdentityModeChoice(str, Enum):
 @o.model_options()
 def compare(
     ctx: typer.Context,
-    ref: Annotated[Path, typer.Argument(help="Reference: a fingerprint file or a model directory.")],
-    suspect: Annotated[Path, typer.Argument(help="Suspect: a fingerprint file or a model directory.")],
+    ref: Annotated[Path, typer.Argument(help="Reference: a fingerprint file, a model directory or a Hub id org/name[@REV].")],
+    suspect: Annotated[Path, typer.Argument(help="Suspect: a fingerprint file, a model directory or a Hub id org/name[@REV].")],
     method: Annotated[
         o.MethodChoice,
         typer.Option("--method", help="lineage = calibrated permutation-null test; paper = the published SeedPrints statistic."),
@@ -51,6 +53,7 @@ def compare(
     use_agg: Annotated[bool, typer.Option("--use-agg", help="Paper mode: add the aggregate signal (Bonferroni-corrected).")] = False,
     budget: o.BudgetOpt = None,
     early_stop: o.EarlyStopOpt = False,
+    revision: RevisionOpt = None,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
     bundle: Annotated[
@@ -71,6 +74,7 @@ def compare(
     check_outputs(report_dir, force, bundle, (ref, suspect))
     o.refuse_ignored_options(ctx, [ref, suspect])
     signer = signing_key(sign, bundle)
+    (ref, suspect), _ = local_models([ref, suspect], revision, trust_remote_code=run.trust_remote_code, out=out)
     paper_flags = {"--buffer-k": buffer_k is not None, "--identity-mode": identity_mode is not None, "--use-agg": use_agg}
     settings: dict = {}
     if method.value == "paper":

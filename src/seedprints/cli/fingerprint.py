@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from seedprints.cli import _options as o
+from seedprints.cli._hub import RevisionOpt, local_model
 from seedprints.cli._interrupt import on_interrupt
 from seedprints.cli._output import Output
 from seedprints.cli._report import ForceOpt, refuse_existing
@@ -26,6 +27,7 @@ EXAMPLES = """Examples:
   seedprints fingerprint ./llama-70b -o 70b.fp.safetensors --device-map auto
   seedprints fingerprint ./tiny-model --extend tiny.fp.safetensors --n 4000
   seedprints fingerprint ./suspect -o suspect.fp.safetensors --like base.fp.safetensors --early-stop
+  seedprints fingerprint org/model --revision v1.0 -o model-v1.fp.safetensors
 """
 
 
@@ -33,7 +35,7 @@ EXAMPLES = """Examples:
 @o.model_options()
 def fingerprint(
     ctx: typer.Context,
-    model_dir: Annotated[Path, typer.Argument(help="Local Hugging Face model directory, GGUF file or PEFT adapter directory.")],
+    model_dir: Annotated[Path, typer.Argument(help="Local Hugging Face model directory, GGUF file or PEFT adapter directory, or a Hub id org/name[@REV].")],
     output: Annotated[
         Optional[Path], typer.Option("-o", "--output", help="Fingerprint file to write (.safetensors; default with --extend: FILE).")
     ] = None,
@@ -50,6 +52,7 @@ def fingerprint(
     early_stop: o.EarlyStopOpt = False,
     alpha: o.AlphaOpt = 0.01,
     force: ForceOpt = False,
+    revision: RevisionOpt = None,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
     *,
@@ -92,6 +95,7 @@ def fingerprint(
     partial = partial_path(output)
     if partial.exists() and (partial.is_symlink() or not partial.is_file()):
         raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); remove it")
+    model_dir, _ = local_model(model_dir, revision, trust_remote_code=run.trust_remote_code, out=out)
     decision = None
     if like is not None and extend is None:  # by config, before any weight is read
         pipeline.check_model_takes_like(model_dir, like, trust_remote_code=run.trust_remote_code)

@@ -9,10 +9,11 @@ import typer
 from rich.table import Table
 
 from seedprints.cli import _options as o
-from seedprints.options import ProbeOptions, RunOptions
+from seedprints.cli._hub import RevisionOpt, local_model
 from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
 from seedprints.cli._report import ForceOpt, refuse_existing
+from seedprints.options import ProbeOptions, RunOptions
 
 if TYPE_CHECKING:
     from seedprints.registry import Registry, RegistryEntry
@@ -25,6 +26,7 @@ ADD_EXAMPLES = """Examples:
   seedprints registry add llama2.fp.safetensors --name llama-2-7b --tag family=llama --tag license=llama2
   seedprints registry add ./my-model --like llama2.fp.safetensors --tag seed=42
   seedprints registry add ./tiny-model --n 500 --length 64 --registry refs.db
+  seedprints registry add org/model@v1.0 --tag family=org
 """
 LIST_EXAMPLES = """Examples:
 
@@ -125,13 +127,14 @@ def _default_folder_missing(registry: Path) -> bool:
 @o.model_options()
 def add(
     ctx: typer.Context,
-    source: Annotated[Path, typer.Argument(help="A fingerprint file, or a model directory to fingerprint.")],
+    source: Annotated[Path, typer.Argument(help="A fingerprint file, or a model directory or Hub id org/name[@REV] to fingerprint.")],
     name: Annotated[Optional[str], typer.Option("--name", help="Entry name (default: the model id's last part).")] = None,
     tag: TagOpt = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite an entry of the same name.")] = False,
     like: Annotated[
         Optional[Path], typer.Option("--like", help="Model directory only: use the probes of this fingerprint file.")
     ] = None,
+    revision: RevisionOpt = None,
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
     json_output: o.JsonOpt = False,
     *,
@@ -146,6 +149,9 @@ def add(
     from seedprints.registry.store import check_name, check_tags, sha256_file
 
     out = Output(json_output)
+    source, snapshot = local_model(source, revision, trust_remote_code=run.trust_remote_code, out=out)
+    if snapshot is not None and name is None:
+        name = snapshot.ref.repo_id.split("/")[1]
     is_file = api.is_fingerprint_file(source)  # refuses a pipe or device
     if is_file:
         o.refuse_ignored(o.given(ctx, "like", "n", *o.PROBE_PARAMETERS, *o.MODEL_PARAMETERS),

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import transformers
 
+from seedprints import hub
 from seedprints.model import sources
 from seedprints.model.loaded import LoadedModel
 from seedprints.model.tokenizer import load_tokenizer, tokenizer_length
@@ -25,7 +26,8 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         ``model_revision``, ``config_hash``, ``dtype`` (e.g. ``"bfloat16"``), ``model_type``,
         ``architecture``, ``num_layers``, ``vocab_size``, ``tokenizer_hash`` (of the token -> id
         map: text probes are encoded by each model's own tokenizer, so this says how),
-        ``transformers_version``, ``torch_version``; unknown values are empty strings.
+        ``transformers_version``, ``torch_version``; unknown values are empty strings. A model downloaded
+        from the Hub also gets ``hub_repo`` and ``hub_commit`` (:func:`seedprints.hub.snapshot_metadata`).
 
     Example
     -------
@@ -52,6 +54,7 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         "tokenizer_hash": _tokenizer_hash(loaded.tokenizer),
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
+        **hub.snapshot_metadata(loaded.model_id),
     }
 
 

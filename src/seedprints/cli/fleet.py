@@ -1,0 +1,134 @@
+"""``seedprints fleet``: fingerprint every model of a manifest on a Ray cluster into a registry, resumably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from seedprints.cli import _options as o
+from seedprints.cli._hub import RevisionOpt
+from seedprints.cli._interrupt import on_interrupt
+from seedprints.cli._output import Output
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from seedprints.fleet.driver import FleetReport
+
+EXAMPLES = """Examples:
+
+\b
+  seedprints fleet models.jsonl --registry refs.db                       # local Ray on this machine's cores
+  seedprints fleet models.csv --registry refs.db --ray-address auto --gpus-per-model 0.5
+  seedprints fleet models.jsonl --registry refs.db --n 500 --length 64 --retries 3 --json
+
+\b
+  models.jsonl, one model per line:
+    {"name": "llama-2-7b", "model": "meta-llama/Llama-2-7b-hf", "revision": "main", "tags": {"family": "llama"}}
+    {"name": "my-finetune", "model": "./checkpoints/ft-1"}
+"""
+
+
+def _non_negative(value: int) -> int:
+    if value < 0:
+        raise typer.BadParameter(f"must be 0 or more (got {value})")
+    return value
+
+
+def _gpu_share(value: Optional[float]) -> Optional[float]:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"must be a positive number of GPUs, e.g. 1 or 0.25 (got {value})")
+    return value
+
+
+def fleet(
+    manifest: Annotated[Path, typer.Argument(help="Models to fingerprint: JSON Lines or CSV with name, model (a local "
+                                                  "path or Hub id), optional revision and tags.")],
+    registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option("--ray-address", metavar="auto|ADDR", help="Ray cluster to run on (auto: the one `ray start` made "
+                     "on this machine); default: start Ray here on this machine's cores."),
+    ] = None,
+    gpus_per_model: Annotated[
+        Optional[float],
+        typer.Option("--gpus-per-model", metavar="F", callback=_gpu_share,
+                     help="GPUs each model's task asks for when the cluster has GPUs (default 1; fractions share one)."),
+    ] = None,
+    retries: Annotated[
+        int, typer.Option("--retries", metavar="K", callback=_non_negative,
+                          help="Retries of a task that crashed or hit an unexpected error before it is reported failed."),
+    ] = 2,
+    probe: o.ProbeKindOpt = None,
+    n: o.NOpt = o.DEFAULT_N,
+    length: o.LengthOpt = o.DEFAULT_LENGTH,
+    probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
+    rare_tokens: o.RareTokensOpt = None,
+    dtype: o.DtypeOpt = o.DtypeChoice.auto,
+    batch_size: o.AutoBatchSizeOpt = None,
+    trust_remote_code: o.TrustRemoteCodeOpt = False,
+    revision: RevisionOpt = None,
+    json_output: o.JsonOpt = False,
+    quiet: o.QuietOpt = False,
+) -> None:
+    """Fingerprint every model of MANIFEST on Ray and register it; models already registered are skipped.
+
+    Each model is fingerprinted with the registry's probes for its vocabulary (--n, --length and the probe
+    options apply to vocabularies the registry has none for). A failed model is retried, then listed by name
+    while the others go on; the exit code is 1 when any failed. Running the same command again resumes.
+    """
+    from seedprints.cli.registry import open_registry
+    from seedprints.errors import SeedprintsError
+    from seedprints.fleet.driver import import_ray, run_fleet
+    from seedprints.fleet.manifest import read_manifest
+    from seedprints.fleet.task import Job
+    from seedprints.options import DEFAULT_KIND, ProbeOptions, RunOptions
+
+    out = Output(json_output, quiet)
+    items = read_manifest(manifest, revision)
+    import_ray()
+    options = ProbeOptions(kind=probe.value if probe else DEFAULT_KIND, n=n, length=length, seed=probe_seed,
+                           rare_tokens=rare_tokens)
+    run = RunOptions(dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=False)
+    base = Job(options=options, run=run)
+    on_interrupt(lambda: f"interrupted; the models finished so far are registered in {registry}; run the same command "
+                         "again to go on with the rest")
+
+    def tell(outcome, index: int, total: int) -> None:  # noqa: ANN001
+        detail = f": {outcome.detail}" if outcome.detail else f" in {outcome.seconds:.1f} s"
+        out.hint(f"[{index}/{total}] {outcome.status} {outcome.name}{detail}")
+
+    with open_registry(registry, create=True) as reg:
+        report = run_fleet(items, reg, base, address=ray_address, gpus_per_model=gpus_per_model, retries=retries,
+                           on_outcome=tell)
+    if gpus_per_model is not None and "num_gpus" not in report.resources:
+        out.hint("the Ray cluster has no GPUs, so --gpus-per-model did nothing: each model ran on one CPU")
+    payload = {
+        "registry": str(reg.path), "manifest": str(manifest), "seconds": round(report.seconds, 3),
+        "resources": report.resources, **{status: [x.to_dict() for x in report.of(status)] for status in STATUSES},
+    }
+    out.result(payload, lambda console: console.print(summary_table(report)))
+    failed = report.of("failed")
+    if failed:
+        names = ", ".join(x.name for x in failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        raise SeedprintsError(f"{len(failed)} of {len(items)} models failed ({names}); fix them and run the same "
+                              "command again (the registered ones are skipped)")
+
+
+STATUSES = ("done", "skipped", "failed")
+
+
+def summary_table(report: "FleetReport") -> "Table":
+    """One row per model (done, skipped, then failed) with seconds and why, and a count line in the title."""
+    from rich.table import Table
+
+    counts = ", ".join(f"{len(report.of(status))} {status}" for status in STATUSES)
+    table = Table(title=f"fleet: {counts} in {report.seconds:.1f} s", show_header=True, header_style="bold")
+    for column in ("status", "name", "seconds", "detail"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for status in STATUSES:
+        for outcome in report.of(status):
+            table.add_row(status, outcome.name, f"{outcome.seconds:.1f}", outcome.detail or "-")
+    return table
