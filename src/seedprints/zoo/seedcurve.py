@@ -29,7 +29,7 @@ from seedprints.errors import FingerprintFormatError, SeedprintsError, UsageErro
 from seedprints.fingerprint import write_atomic
 from seedprints.probes import ProbeSpec, default_vocab_bound, token_spec
 from seedprints.stats.lineage import lineage_test_ranked
-from seedprints.zoo.evaluate import FINGERPRINT_CACHE, cached_fingerprint
+from seedprints.zoo.fingerprinting import FINGERPRINT_CACHE, cached_fingerprint
 from seedprints.zoo.manifest import STAGES, ModelEntry, no_models_error, scan_zoo
 from seedprints.zoo.outdir import check_out_dir, make_out_dir
 
@@ -191,7 +191,7 @@ def _reproduces(model_dir: Path, config: Any, seed: int) -> bool:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from seedprints.extract import quiet_transformers
+    from seedprints.zoo.model_access import quiet_transformers
 
     with quiet_transformers():
         stored = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).state_dict()
@@ -435,7 +435,7 @@ def _sweep(
     device: str, batch_size: int, progress: bool, say: Callable[[str], Any],
 ) -> dict[tuple[int, str], RankedFingerprint]:
     """Every candidate's init fingerprinted with every spec: each init built once, cached fingerprints reused."""
-    from seedprints.extract import progress_bar
+    from seedprints.progress import progress_bar
 
     versions = {k: v for k, v in seeds.init_metadata(config_sha, 0).items() if k == "init_framework"}
     out: dict[tuple[int, str], RankedFingerprint] = {}
