@@ -141,4 +141,3 @@ def _tail_schedule(tokenizer: PreTrainedTokenizerFast, spec: TrainSpec, steps: i
         positions = rng.choice(per_batch, size=len(chunk), replace=False)
         schedule.append((torch.from_numpy(positions), torch.from_numpy(chunk.astype(np.int64))))
     return schedule
-

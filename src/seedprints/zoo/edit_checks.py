@@ -95,4 +95,3 @@ def conv1d_type() -> type | None:
     except ImportError:  # pragma: no cover - very old or future transformers
         return None
     return Conv1D
-

@@ -56,7 +56,6 @@ def _spec_table(specs: Mapping[tuple[str, int], ProbeSpec]) -> dict[str, dict[st
     return table
 
 
-
 def evaluate_zoo(
     zoo_dir: str | Path,
     out_dir: str | Path,

@@ -54,7 +54,9 @@ def probe_spec(options: api.ProbeOptions, model_dirs: list[Path], vocab_sizes: l
         return spec
     return options.spec_for(vocab_sizes, hidden_size)
 
+
 def say_nothing(_message: str) -> None:
+    """The default ``say``: progress lines go nowhere."""
     return None
 
 
@@ -163,4 +165,3 @@ def require_evaluated(zoo_dir: Path, names: Sequence[str], failed: Sequence[Fail
         first = min(failed, key=lambda f: f.name)
         raise ZooConfigError(f"none of the {len(failed)} models of {zoo_dir} could be evaluated; first failure: "
                              f"{first.name}: {first.message}")
-

@@ -112,6 +112,7 @@ def _median(values: Sequence[float]) -> float | None:
     finite = [v for v in values if v is not None and not math.isnan(v)]
     return float(np.median(finite)) if finite else None
 
+
 def _category_order(categories: Iterable[str]) -> list[str]:
     cats = set(categories)
     same = sorted(c for c in cats if c not in INDEPENDENT_CATEGORIES and c != SIBLINGS)
@@ -306,4 +307,3 @@ def _claims(rows: list[tuple[PairResult, LineageResult]], alpha: float, entries:
                 matches = stats["positives"] == len(group)
         out.append({"claim": claim, "paper": paper, "ours": ours, "rule": rule, "matches": matches, **stats})
     return out
-

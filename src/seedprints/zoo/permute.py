@@ -36,7 +36,6 @@ def _permute_(param: torch.Tensor, dim: int, perm: torch.Tensor) -> None:
         param.copy_(param.index_select(dim, perm.to(param.device)))
 
 
-
 # Rules for the hidden (residual-stream) axis: (regex on the parameter name, axis to permute or
 # None for "not on the hidden axis"). Names are matched in full; the optional prefix lets the
 # same rules serve the bare backbone (LlamaModel, GPT2Model) and the *ForCausalLM wrapper.
@@ -278,4 +277,3 @@ def permute_mlp(model: nn.Module, *, seed: int) -> nn.Module:
             f"transform 'permute-mlp': no MLP block found in model_type {model_type!r}"
         )
     return new
-

@@ -44,7 +44,6 @@ def one_line(exc: BaseException) -> str:
     return compact_message(exc, 300, with_class=not isinstance(exc, SeedprintsError))
 
 
-
 @dataclasses.dataclass(frozen=True)
 class PairResult:
     """One tested pair: its ground truth and each method's result.
@@ -155,4 +154,3 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-

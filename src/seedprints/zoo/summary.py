@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from seedprints.zoo.results import EvalReport
 
 
-
 def _cell(text: Any) -> str:
     """Table-safe text: one line, pipes escaped."""
     return " ".join(str(text).split()).replace("|", "\\|")

@@ -76,7 +76,6 @@ def init_model(arch: ArchSpec, seed: int) -> PreTrainedModel:
     return seeds.init_model_from_config(arch.to_config(), seed)
 
 
-
 # --------------------------------------------------------------------------------------------
 # training loop
 

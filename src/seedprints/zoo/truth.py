@@ -196,4 +196,3 @@ def blend_weights(entry: ModelEntry) -> dict[str, float]:
 
 def lineage_order(entry: ModelEntry) -> tuple:
     return (entry.family, tuple(sorted(entry.lineages)), entry.steps, STAGES.index(entry.stage), entry.name)
-
