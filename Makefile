@@ -33,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_paper_test.py
 
 docs-bad-inputs: $(STAMP)
-	$(BIN)/python -m seedprints.devtools.bad_inputs --out docs/bad-inputs.md
+	$(BIN)/python -m tests.bad_inputs --out docs/bad-inputs.md

@@ -48,8 +48,9 @@ from seedprints.fingerprint import write_atomic
 from seedprints.probes import ProbeSpec, generated
 from seedprints.stats.methods import METHODS
 from seedprints.stats.result import LineageResult
-from seedprints.zoo import evaluate
+from seedprints.zoo.fingerprinting import probe_spec
 from seedprints.zoo.manifest import ModelEntry, scan_zoo
+from seedprints.zoo.truth import classify_pair, lineage_order
 
 PATHS = ("fast", "plain", "reference")
 COMPARED = ("plain", "reference")  # each against the fast path
@@ -72,7 +73,7 @@ def zoo_models(zoo_dir: Path) -> tuple[dict[str, ModelEntry], dict[str, Path], l
         print(f"skipping {len(failed)} directories with a bad manifest", file=sys.stderr)
     entries = {entry.name: entry for _, entry in found}
     dirs = {entry.name: path for path, entry in found}
-    return entries, dirs, sorted(entries, key=lambda name: evaluate._lineage_order(entries[name]))
+    return entries, dirs, sorted(entries, key=lambda name: lineage_order(entries[name]))
 
 
 def balanced_subset(ordered: list[str], entries: dict[str, ModelEntry], limit: int | None) -> list[str]:
@@ -103,7 +104,7 @@ def shared_specs(dirs: dict[str, Path], ordered: list[str], *, n: int, length: i
     by_width: dict[int, ProbeSpec] = {}
     for hidden in sorted({h for h, _ in shapes.values()}):
         same_width = [dirs[name] for name in ordered if shapes[name][0] == hidden]
-        by_width[hidden] = evaluate._probe_spec(options, same_width, vocab_sizes, hidden)
+        by_width[hidden] = probe_spec(options, same_width, vocab_sizes, hidden)
     return {name: by_width[shapes[name][0]] for name in ordered}
 
 
@@ -177,7 +178,7 @@ def verdicts(features: dict[str, dict[str, Features]], names: list[str], entries
     for a, b in itertools.combinations(names, 2):
         if specs[a].hash != specs[b].hash:
             continue  # another width: the zoo eval does not test it either
-        truth = evaluate.classify_pair(entries[a], entries[b], entries, _memo=memo)
+        truth = classify_pair(entries[a], entries[b], entries, _memo=memo)
         fast = lineage(features["fast"][truth.ref], features["fast"][truth.suspect], alpha)
         for other in COMPARED:
             result = lineage(features[other][truth.ref], features[other][truth.suspect], alpha)

@@ -1,6 +1,6 @@
 """Model FLOP utilisation (MFU) of seedprints' extraction on a GPU, against the issue's target of 50% of bf16 peak.
 
-Builds the paper's 134M toy Llama (:data:`seedprints.zoo.train.PAPER_TOY`: d=768, 12 layers, 12
+Builds the paper's 134M toy Llama (:data:`seedprints.zoo.specs.PAPER_TOY`: d=768, 12 layers, 12
 heads, MLP 2048, vocab 32000) with random init (nothing downloaded), in bfloat16 on CUDA (float32
 on CPU), and reads N uniform token probes of length L (:func:`seedprints.probes.token_spec`) three
 ways, alternated ``--repeats`` times after one warm-up round, each timed with CUDA synchronisation:
@@ -53,7 +53,8 @@ from seedprints.model.device import parse_device
 from seedprints.model.forward import extract_hidden_states
 from seedprints.model.load import load_model
 from seedprints.probes import generated, token_spec
-from seedprints.zoo.train import PAPER_TOY, ArchSpec, init_model
+from seedprints.zoo.specs import PAPER_TOY, ArchSpec
+from seedprints.zoo.train import init_model
 
 MFU_TARGET = 0.5
 INIT_SEED = 0

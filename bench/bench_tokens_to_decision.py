@@ -2,7 +2,7 @@
 
 Reads the zoo's cached default-probe fingerprints (``ZOO_DIR/.fingerprints``, written by
 ``seedprints zoo eval``), forms every pair of models with the same probes and labels it as
-``seedprints zoo eval`` does (:func:`seedprints.zoo.evaluate.classify_pair`), and runs on each pair
+``seedprints zoo eval`` does (:func:`seedprints.zoo.truth.classify_pair`), and runs on each pair
 both the fixed-budget default test (all N probes) and the sequential test on row prefixes (the
 looks extraction in rounds would take: row i of a probe spec does not depend on N). Prints the
 false-positive rate over independent pairs with its 95% Clopper-Pearson interval, the detection
@@ -27,8 +27,10 @@ from seedprints.probes import ProbeSpec
 from seedprints.stats.lineage import scores_lineage_test, standardized_ranks
 from seedprints.stats.result import LineageResult
 from seedprints.stats.sequential import DEFAULT_FUTILITY_MARGIN, SequentialDesign, run_sequential
-from seedprints.zoo.evaluate import FINGERPRINT_CACHE, INDEPENDENT_CATEGORIES, classify_pair, clopper_pearson
+from seedprints.zoo.fingerprinting import FINGERPRINT_CACHE
+from seedprints.zoo.metrics import clopper_pearson
 from seedprints.zoo.manifest import scan_zoo
+from seedprints.zoo.truth import INDEPENDENT_CATEGORIES, classify_pair
 
 SAME = "same-lineage"
 FINE_TUNES = ("finetune", "init→finetune")

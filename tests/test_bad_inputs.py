@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seedprints.devtools.bad_inputs import CASES, render, run_all
+from .bad_inputs import CASES, render, run_all
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
 

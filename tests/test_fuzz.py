@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from seedprints import encoding
 from seedprints import fingerprint as fpfile
-from seedprints.devtools.bad_inputs import build_workspace, run_in
 from seedprints.errors import FingerprintFormatError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
+
+from .bad_inputs import build_workspace, run_in
 
 SPEC = ProbeSpec(kind="token", n=12, length=4, vocab_bound=50, input_tokens=(0, 2, 4, 6), output_tokens=(1, 3, 5))
 _rng = np.random.default_rng(0)

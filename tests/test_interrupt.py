@@ -105,7 +105,7 @@ def reference(tmp_path_factory, tiny_llama_dir) -> bytes:
 
 def test_sigkill_while_writing_a_bundle(tmp_path):
     """The fast kill-during-write check (no model, no torch): a bundle killed mid-write never appears."""
-    from seedprints.devtools.bad_inputs import build_workspace
+    from .bad_inputs import build_workspace
 
     build_workspace(tmp_path)
     argv = ["compare", "base.fp", "suspect.fp", "--bundle", "out/evidence.json"]

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from seedprints.devtools.bad_inputs import build_workspace
 from seedprints.report import format_p
 from seedprints.report_html import _short_number
 
+from .bad_inputs import build_workspace
 from .conftest import run
 
 

@@ -14,8 +14,8 @@ import sys
 import pytest
 
 from seedprints import bundle as bd
-from seedprints.devtools.bad_inputs import build_workspace
 
+from .bad_inputs import build_workspace
 from .conftest import assert_one_line_error, run
 
 

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from seedprints import bundle as bd
 from seedprints import signing
-from seedprints.devtools.bad_inputs import build_workspace
 from seedprints.errors import OutputPathError, SigningKeyError
 
+from .bad_inputs import build_workspace
 from .conftest import assert_one_line_error, run
 
 

@@ -57,9 +57,9 @@ DEMO_PADDING = 256  # embedding rows past the tokenizer
 
 def demo_arch() -> Any:
     """The zoo's CPU shape with a padded vocabulary: the tokenizer's 4096 tokens plus :data:`DEMO_PADDING` rows."""
-    from seedprints.zoo import train
+    from seedprints.zoo.specs import CPU_DEFAULT
 
-    return dataclasses.replace(train.CPU_DEFAULT, vocab_size=train.CPU_DEFAULT.vocab_size + DEMO_PADDING)
+    return dataclasses.replace(CPU_DEFAULT, vocab_size=CPU_DEFAULT.vocab_size + DEMO_PADDING)
 
 
 def build_models(
@@ -68,13 +68,15 @@ def build_models(
     """Train the demo's models (or load them from ``out_dir`` when a previous run saved them); also the tokenizer's length."""
     from seedprints.model.tokenizer import tokenizer_length
     from seedprints.zoo import derive, train
+    from seedprints.zoo.saved_models import load_saved, save_model
+    from seedprints.zoo.specs import CPU_DEFAULT, TrainSpec
     from seedprints.zoo.tokenizer import build_tokenizer
 
     say("building a byte-level BPE tokenizer on standard-library text ...")
-    tokenizer = build_tokenizer(train.CPU_DEFAULT.vocab_size)
+    tokenizer = build_tokenizer(CPU_DEFAULT.vocab_size)
     arch = demo_arch()
-    pretrain = train.TrainSpec(domain="prose", steps=settings.pretrain_steps, data_seed=0)
-    finetune = train.TrainSpec(domain="code", steps=settings.finetune_steps, lr=3e-4, warmup=5, data_seed=1)
+    pretrain = TrainSpec(domain="prose", steps=settings.pretrain_steps, data_seed=0)
+    finetune = TrainSpec(domain="code", steps=settings.finetune_steps, lr=3e-4, warmup=5, data_seed=1)
     first, second = settings.seeds
     models: dict[str, Any] = {}
 
@@ -86,11 +88,11 @@ def build_models(
             return
         say(f"{name}: {verb} ...")
         model = make()
-        models[name] = train.save_model(model, tokenizer, saved) if saved is not None else model
+        models[name] = save_model(model, tokenizer, saved) if saved is not None else model
 
     def in_memory(name: str) -> Any:
         value = models[name]
-        return train.load_saved(value) if isinstance(value, Path) else value
+        return load_saved(value) if isinstance(value, Path) else value
 
     def trained(parent: Any, spec: Any) -> Any:
         return train.train(copy.deepcopy(parent), tokenizer, spec, progress=progress)
@@ -131,7 +133,7 @@ def run_demo(
     from seedprints import api
     from seedprints.probes import generated
     from seedprints.stats.methods import METHOD_PROBES
-    from seedprints.zoo.train import CPU_DEFAULT
+    from seedprints.zoo.specs import CPU_DEFAULT
 
     if settings.length > CPU_DEFAULT.max_position:
         raise UsageError(f"--length {settings.length} is longer than the demo models' {CPU_DEFAULT.max_position} positions; "

@@ -1,4 +1,4 @@
-"""Tests for seedprints.zoo.evaluate: the zoo harness, on a tiny zoo built without training."""
+"""Tests for seedprints.zoo.evaluate, truth and metrics: the zoo harness, on a tiny zoo built without training."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import pytest
 from seedprints.errors import UsageError, ZooConfigError
 from seedprints.stats.methods import METHODS
 from seedprints.zoo import evaluate as ev
+from seedprints.zoo import metrics
+from seedprints.zoo import truth as pair_truth
 from seedprints.zoo.manifest import ModelEntry, lineage_id, write_manifest
 
 from ..conftest import assert_one_line_error, run
@@ -70,9 +72,9 @@ EXPECTED = {
     ("llama-blend", "llama-s0-pre"): ("llama-s0-pre", "llama-blend", "same-lineage", "blend"),
     ("llama-blend", "llama-s1-init"): ("llama-s1-init", "llama-blend", "same-lineage", "init→blend"),
     ("llama-s0-init", "llama-s1-init"): ("llama-s0-init", "llama-s1-init", "independent", "independent"),
-    ("llama-s0-pre", "llama-s1-pre"): ("llama-s0-pre", "llama-s1-pre", "independent", ev.SAME_DATA),
-    ("llama-s0-pre", "llama-s2-distill"): ("llama-s2-distill", "llama-s0-pre", "independent", ev.DISTILLED),
-    ("gpt2-s0-init", "llama-s0-init"): ("gpt2-s0-init", "llama-s0-init", "independent", ev.CROSS_FAMILY),
+    ("llama-s0-pre", "llama-s1-pre"): ("llama-s0-pre", "llama-s1-pre", "independent", pair_truth.SAME_DATA),
+    ("llama-s0-pre", "llama-s2-distill"): ("llama-s2-distill", "llama-s0-pre", "independent", pair_truth.DISTILLED),
+    ("gpt2-s0-init", "llama-s0-init"): ("gpt2-s0-init", "llama-s0-init", "independent", pair_truth.CROSS_FAMILY),
 }
 
 
@@ -209,7 +211,7 @@ class TestEvaluateZoo:
         report, out, _ = evaluated
         text = (out / "summary.md").read_text()
         assert f"Produced by `seedprints zoo eval {report.settings['zoo_dir']} --out {out}" in text
-        for needle in ("init→int8", ev.SAME_DATA, "p ~ 1e-26", "p in 0.1 .. 0.9", "ROC AUC", "![roc](roc.png)"):
+        for needle in ("init→int8", pair_truth.SAME_DATA, "p ~ 1e-26", "p in 0.1 .. 0.9", "ROC AUC", "![roc](roc.png)"):
             assert needle in text, needle
 
     def test_summaries(self, evaluated):
@@ -217,7 +219,7 @@ class TestEvaluateZoo:
         summary = report.summaries["paper"]
         cats = {row["category"]: row for row in summary["categories"]}
         assert cats["int8"]["truth"] == "same-lineage" and cats["int8"]["pairs"] == 1
-        assert cats[ev.CROSS_FAMILY]["truth"] == "independent"
+        assert cats[pair_truth.CROSS_FAMILY]["truth"] == "independent"
         fp = summary["false_positive"]
         assert fp["pairs"] == sum(1 for p in report.pairs if p.truth == "independent")
         assert fp["ci"][0] <= (fp["rate"] or 0) <= fp["ci"][1]
@@ -265,15 +267,15 @@ class TestClassifyPair:
     def test_siblings_orientation_by_steps_then_name(self):
         a = _entry("b-model", "llama", 0, "finetune", parents=["x"], steps=5)
         b = _entry("a-model", "llama", 0, "finetune", parents=["y"], steps=5)
-        truth = ev.classify_pair(a, b, {"b-model": a, "a-model": b})
-        assert (truth.ref, truth.truth, truth.category) == ("a-model", "same-lineage", ev.SIBLINGS)
+        truth = pair_truth.classify_pair(a, b, {"b-model": a, "a-model": b})
+        assert (truth.ref, truth.truth, truth.category) == ("a-model", "same-lineage", pair_truth.SIBLINGS)
 
     def test_transitive_ancestry(self):
         init = _entry("i", "llama", 0, "init")
         pre = _entry("p", "llama", 0, "pretrained", parents=["i"], steps=10)
         ft = _entry("f", "llama", 0, "finetune", parents=["p"], steps=12)
         entries = {e.name: e for e in (init, pre, ft)}
-        truth = ev.classify_pair(ft, init, entries)
+        truth = pair_truth.classify_pair(ft, init, entries)
         assert (truth.ref, truth.suspect, truth.category, truth.ancestor) == ("i", "f", "init→finetune", "i")
 
     def test_pretrain_data_seed(self):
@@ -282,53 +284,53 @@ class TestClassifyPair:
         c = _entry("c", "llama", 2, "pretrained", steps=10, params={"pretrain_data_seed": 1})
         student = _entry("d", "llama", 3, "distill", parents=["t"], steps=10, params={"teacher": "t"})
         entries = {e.name: e for e in (a, b, c, student)}
-        assert ev.classify_pair(a, b, entries).category == ev.INDEPENDENT
-        assert ev.classify_pair(a, c, entries).category == ev.SAME_DATA
-        assert ev.classify_pair(a, student, entries).category == ev.INDEPENDENT  # the student records no data seed
+        assert pair_truth.classify_pair(a, b, entries).category == pair_truth.INDEPENDENT
+        assert pair_truth.classify_pair(a, c, entries).category == pair_truth.SAME_DATA
+        assert pair_truth.classify_pair(a, student, entries).category == pair_truth.INDEPENDENT  # the student records no data seed
 
     def test_blend_weights_as_written_by_zoo_build(self):
         blend = _entry("bl", "llama", 0, "blend", parents=["p0", "p1"], lineages=["llama-s0", "llama-s1"],
                        params={"weight": 0.25, "weights": {"p0": 0.25, "p1": 0.75}})
-        assert ev._blend_weights(blend) == {"p0": 0.25, "p1": 0.75}
+        assert pair_truth.blend_weights(blend) == {"p0": 0.25, "p1": 0.75}
         legacy = _entry("bl", "llama", 0, "blend", parents=["p0", "p1"], params={"weight": 0.25})
-        assert ev._blend_weights(legacy) == {"p0": 0.25, "p1": 0.75}
+        assert pair_truth.blend_weights(legacy) == {"p0": 0.25, "p1": 0.75}
 
 
 class TestClopperPearson:
     def test_zero_successes(self):
         # k = 0: upper = 1 - (alpha/2)**(1/n) in closed form
-        lower, upper = ev.clopper_pearson(0, 10)
+        lower, upper = metrics.clopper_pearson(0, 10)
         assert lower == 0.0
         assert upper == pytest.approx(1 - 0.025 ** (1 / 10), rel=1e-9)
         assert upper == pytest.approx(0.3085, abs=1e-4)
 
     def test_all_successes_and_middle(self):
-        lower, upper = ev.clopper_pearson(10, 10)
+        lower, upper = metrics.clopper_pearson(10, 10)
         assert upper == 1.0 and lower == pytest.approx(0.025 ** (1 / 10), rel=1e-9)
         # 5 of 10: [0.187, 0.813] (R: binom.test(5, 10)$conf.int = 0.1870800 0.8129200)
-        lower, upper = ev.clopper_pearson(5, 10)
+        lower, upper = metrics.clopper_pearson(5, 10)
         assert (lower, upper) == (pytest.approx(0.18708, abs=1e-5), pytest.approx(0.81292, abs=1e-5))
 
     def test_empty(self):
-        assert ev.clopper_pearson(0, 0) == (None, None)
+        assert metrics.clopper_pearson(0, 0) == (None, None)
 
 
 class TestRocAuc:
     def test_separated(self):
-        assert ev.roc_auc([5.0, 7.0, math.inf], [0.1, 1.0]) == 1.0
-        assert ev.roc_auc([0.1], [5.0, 7.0]) == 0.0
+        assert metrics.roc_auc([5.0, 7.0, math.inf], [0.1, 1.0]) == 1.0
+        assert metrics.roc_auc([0.1], [5.0, 7.0]) == 0.0
 
     def test_ties(self):
-        assert ev.roc_auc([1.0, 1.0], [1.0, 1.0, 1.0]) == 0.5
+        assert metrics.roc_auc([1.0, 1.0], [1.0, 1.0, 1.0]) == 0.5
         # one positive above one negative, tied with the other: (1 + 0.5) / 2
-        assert ev.roc_auc([2.0], [1.0, 2.0]) == 0.75
+        assert metrics.roc_auc([2.0], [1.0, 2.0]) == 0.75
 
     def test_empty_and_nan(self):
-        assert ev.roc_auc([], [1.0]) is None
-        assert ev.roc_auc([2.0, math.nan], [1.0]) == 1.0
+        assert metrics.roc_auc([], [1.0]) is None
+        assert metrics.roc_auc([2.0, math.nan], [1.0]) == 1.0
 
     def test_curve_ends(self):
-        fpr, tpr = ev.roc_curve([3.0, 2.0], [2.0, 1.0])
+        fpr, tpr = metrics.roc_curve([3.0, 2.0], [2.0, 1.0])
         assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
         assert (fpr[1], tpr[1]) == (0.0, 0.5)  # the top score is a positive
 

@@ -1,4 +1,4 @@
-"""Tests for seedprints.zoo.train: init, training loops, LoRA merge, distillation, saving."""
+"""Tests for seedprints.zoo.specs, batches, train and saved_models: init, training loops, LoRA merge, distillation, saving."""
 
 from __future__ import annotations
 
@@ -11,20 +11,10 @@ import torch
 
 from seedprints.errors import OutputPathError, ZooConfigError
 from seedprints.zoo.tokenizer import build_tokenizer
-from seedprints.zoo.train import (
-    CPU_DEFAULT,
-    PAPER_TOY,
-    ArchSpec,
-    TrainSpec,
-    distill,
-    eval_loss,
-    init_model,
-    iter_batches,
-    save_model,
-    tail_occurrences,
-    train,
-    train_lora,
-)
+from seedprints.zoo.batches import iter_batches, tail_occurrences
+from seedprints.zoo.saved_models import save_model
+from seedprints.zoo.specs import CPU_DEFAULT, PAPER_TOY, ArchSpec, TrainSpec
+from seedprints.zoo.train import distill, eval_loss, init_model, train, train_lora
 
 TINY = ArchSpec(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, vocab_size=512, max_position=64)
 # ~100k characters of prose: ~30k tokens, plenty of 32-token blocks; 3e-3 moves a d=32 model fast.

@@ -118,7 +118,7 @@ def _checked(make: Callable[[dict[str, Any]], Any], data: Any, key: str, what: s
 
 
 def _train_spec(data: Any, where: str) -> Any:
-    from seedprints.zoo.train import TrainSpec
+    from seedprints.zoo.specs import TrainSpec
 
     return _checked(TrainSpec.from_dict, data, where, "training settings")
 
@@ -128,7 +128,7 @@ def _optional_spec(raw: dict[str, Any], key: str) -> Any:
 
 
 def _families(value: Any) -> tuple[FamilyConfig, ...]:
-    from seedprints.zoo.train import ArchSpec
+    from seedprints.zoo.specs import ArchSpec
 
     if not isinstance(value, list) or not value:
         raise _fail("families", "a non-empty list of {\"arch\": {...}, \"seeds\": [...]} objects", value)
@@ -413,7 +413,7 @@ class BuildReport:
 def build_zoo(config: ZooConfig, out_dir: str | Path, *, device: str = "cpu", progress: bool = False,
               say: Callable[[str], None] = lambda s: None) -> BuildReport:
     """Make every model of ``config`` under ``out_dir`` that is not already there."""
-    from seedprints.zoo import train
+    from seedprints.zoo.saved_models import load_saved, save_model
     from seedprints.zoo.tokenizer import build_tokenizer
 
     out = Path(out_dir)
@@ -432,11 +432,11 @@ def build_zoo(config: ZooConfig, out_dir: str | Path, *, device: str = "cpu", pr
 
     def load(name: str) -> Any:
         if name not in models:
-            models[name] = train.load_saved(out / name, device=device)
+            models[name] = load_saved(out / name, device=device)
         return models[name]
 
     def save(entry: ModelEntry, model: Any) -> None:
-        train.save_model(model, tokenizer, out / entry.name)
+        save_model(model, tokenizer, out / entry.name)
         write_manifest(out / entry.name, entry)
         report.built.append(entry.name)
         if entry.name in needed:

@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 from seedprints.errors import SeedprintsError, UsageError
 from seedprints.fingerprint import write_atomic
 from seedprints.report import format_p
-from seedprints.zoo.evaluate import clopper_pearson, fingerprint_zoo, require_evaluated
+from seedprints.zoo.fingerprinting import fingerprint_zoo, require_evaluated
+from seedprints.zoo.metrics import clopper_pearson
 from seedprints.zoo.manifest import ModelEntry, same_lineage
 from seedprints.zoo.outdir import check_out_dir, make_out_dir
 
@@ -82,8 +83,7 @@ def evaluate_identify(
     Fingerprints use the zoo eval's shared untrained-token spec and cache (``zoo_dir/.fingerprints``);
     the registry is a temporary file. Writes ``results.json`` and ``summary.md`` into ``out_dir``.
     """
-    from seedprints.identification import identify
-    from seedprints.registry import Registry
+    from seedprints import Registry, identify
 
     say = say or (lambda _message: None)
     if not 0 < alpha < 1:

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seedprints.fingerprint import write_atomic
+from seedprints.zoo.metrics import roc_curve
+from seedprints.zoo.truth import INDEP
 
 if TYPE_CHECKING:
-    from seedprints.zoo.evaluate import EvalReport
+    from seedprints.zoo.results import EvalReport
 
 HEATMAP_CAP = 20.0  # -log10 p above this gets the darkest colour
-_INDEPENDENT = "independent"
 
 
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Any, Any]:
@@ -57,11 +58,11 @@ def plot_detection(report: "EvalReport", path: Path) -> Path:
         values = [rates.get(cat) if rates.get(cat) is not None else 0.0 for cat, _ in categories]
         bars = ax.barh(y - (j - (len(methods) - 1) / 2) * height, values, height, label=method)
         for bar, (_, truth) in zip(bars, categories):
-            if truth == _INDEPENDENT:
+            if truth == INDEP:
                 bar.set_hatch("//")
     alpha = next(iter(report.summaries.values()))["alpha"] if report.summaries else 0.01
     ax.axvline(alpha, color="grey", linestyle="--", linewidth=1, label=f"alpha = {alpha:g}")
-    ax.set_yticks(y, [f"{c} (indep.)" if t == _INDEPENDENT else c for c, t in categories], fontsize=8)
+    ax.set_yticks(y, [f"{c} (indep.)" if t == INDEP else c for c, t in categories], fontsize=8)
     ax.set_xlim(0, 1.05)
     ax.set_xlabel("share of pairs with p < alpha")
     ax.set_title("Detection (same lineage); false positives (hatched, independent)", fontsize=10)
@@ -75,7 +76,7 @@ def plot_calibration(report: "EvalReport", path: Path) -> Path:
     series = []
     for method in report.summaries:
         observed = np.sort([_neglog(p.results[method].log10_p) for p in report.pairs
-                            if p.truth == _INDEPENDENT and p.results.get(method) is not None])[::-1]
+                            if p.truth == INDEP and p.results.get(method) is not None])[::-1]
         observed = observed[~np.isnan(observed)]
         if observed.size:
             series.append((method, observed, -np.log10((np.arange(1, observed.size + 1) - 0.5) / observed.size)))
@@ -96,13 +97,11 @@ def plot_calibration(report: "EvalReport", path: Path) -> Path:
 
 def plot_roc(report: "EvalReport", path: Path) -> Path:
     """ROC curve of each method, score = -log10 p, positives = same-lineage pairs."""
-    from seedprints.zoo.evaluate import roc_curve
-
     fig, ax = _figure(5.0, 5.0)
     for method, summary in report.summaries.items():
         rows = [(p.truth, p.results[method]) for p in report.pairs if p.results.get(method) is not None]
-        fpr, tpr = roc_curve([-r.log10_p for t, r in rows if t != _INDEPENDENT],
-                             [-r.log10_p for t, r in rows if t == _INDEPENDENT])
+        fpr, tpr = roc_curve([-r.log10_p for t, r in rows if t != INDEP],
+                             [-r.log10_p for t, r in rows if t == INDEP])
         auc = summary.get("auc")
         ax.plot(fpr, tpr, label=f"{method} (AUC {auc:.3f})" if auc is not None else method)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)

@@ -29,7 +29,7 @@ from seedprints.errors import FingerprintFormatError, SeedprintsError, UsageErro
 from seedprints.fingerprint import write_atomic
 from seedprints.probes import ProbeSpec, default_vocab_bound, token_spec
 from seedprints.stats.lineage import lineage_test_ranked
-from seedprints.zoo.evaluate import FINGERPRINT_CACHE, cached_fingerprint
+from seedprints.zoo.fingerprinting import FINGERPRINT_CACHE, cached_fingerprint
 from seedprints.zoo.manifest import STAGES, ModelEntry, no_models_error, scan_zoo
 from seedprints.zoo.outdir import check_out_dir, make_out_dir
 
@@ -191,7 +191,7 @@ def _reproduces(model_dir: Path, config: Any, seed: int) -> bool:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from seedprints.model.hf import quiet_transformers
+    from seedprints.zoo.model_access import quiet_transformers
 
     with quiet_transformers():
         stored = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).state_dict()

@@ -1,4 +1,4 @@
-"""The results page of a zoo evaluation (``summary.md``), rendered from an :class:`~seedprints.zoo.evaluate.EvalReport`.
+"""The results page of a zoo evaluation (``summary.md``), rendered from an :class:`~seedprints.zoo.results.EvalReport`.
 
 Sections: how the page was produced, all methods side by side (rows = categories, columns =
 detection rate or false-positive rate per method), the paper's claims beside ours, one detailed
@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 from seedprints.errors import UsageError
 from seedprints.inputs import special_file
 from seedprints.report import format_p
+from seedprints.zoo.truth import INDEP
 
 if TYPE_CHECKING:
-    from seedprints.zoo.evaluate import EvalReport
-
-_INDEPENDENT = "independent"
+    from seedprints.zoo.results import EvalReport
 
 
 def _cell(text: Any) -> str:
@@ -63,10 +62,10 @@ def _side_by_side(report: "EvalReport") -> list[str]:
     methods = list(report.summaries)
     rows = []
     for category, truth in report.categories():
-        cells = [category, truth, "detection" if truth != _INDEPENDENT else "false positives"]
+        cells = [category, truth, "detection" if truth != INDEP else "false positives"]
         for method in methods:
             match = next((r for r in report.summaries[method]["categories"] if r["category"] == category), None)
-            cells.append("-" if match is None else _rate_cell(match, with_ci=truth == _INDEPENDENT))
+            cells.append("-" if match is None else _rate_cell(match, with_ci=truth == INDEP))
         rows.append(cells)
     rows.append(["**all same-lineage**", "same-lineage", "detection"]
                 + [_rate_cell(report.summaries[m]["detection"], with_ci=False) for m in methods])
@@ -204,7 +203,7 @@ def readme_block(report: "EvalReport") -> str:
     for method, summary in report.summaries.items():
         fp, det = summary["false_positive"], summary["detection"]
         missed = [row["category"] for row in summary["categories"]
-                  if row["truth"] != _INDEPENDENT and row["rate"] is not None and row["rate"] < 1]
+                  if row["truth"] != INDEP and row["rate"] is not None and row["rate"] < 1]
         worst = worst_regime(summary)
         worst_text = "" if worst is None else (
             f"false-positive rate {_pct(worst['false_positive']['rate'])} in its worst training regime "

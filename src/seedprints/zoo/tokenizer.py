@@ -1,13 +1,13 @@
 """A deterministic byte-level BPE tokenizer for the zoo, trained offline on every corpus domain.
 
 Real LLM tokenizers are fitted on other text than any one model's training data, so every real
-model has tokens it rarely or never saw; their embedding rows keep the initialisation (SPEC,
-"Under-trained tokens keep the init"). The zoo reproduces that: the vocabulary is fitted on a
-mixture of **all** domains of :mod:`seedprints.zoo.corpora`, while each zoo model trains on one
-domain, and the 256 byte tokens include many bytes that never occur at all.
+model has tokens it rarely or never saw; their embedding rows keep the initialisation. The zoo
+reproduces that: the vocabulary is fitted on a mixture of **all** domains of
+:mod:`seedprints.zoo.corpora`, while each zoo model trains on one domain, and the 256 byte tokens
+include many bytes that never occur at all.
 
 Special tokens take the first ids: ``<|pad|>`` = 0, ``<|bos|>`` = 1, ``<|eos|>`` = 2. No
-special token is added automatically when encoding; :func:`seedprints.zoo.train.train` puts
+special token is added automatically when encoding; :func:`seedprints.zoo.batches.iter_batches` puts
 ``<|eos|>`` between documents itself.
 """
 

@@ -1,1 +1,0 @@
-"""Developer tools: commands that produce the project's generated docs pages."""
