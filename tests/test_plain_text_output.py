@@ -71,3 +71,15 @@ def test_progress_lines_when_stderr_is_not_a_terminal(capsys, tmp_path, tiny_lla
         assert lines == [], err
     else:
         assert lines and lines[-1].endswith("s elapsed") and "30/30 (100%)" in lines[-1], err
+
+
+def test_plain_progress_shows_the_note_and_bytes(capsys, monkeypatch):
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
+    with progress.progress_bar(True, 4, "training") as advance:
+        advance(1, "loss 2.500")
+        advance(3)
+    with progress.progress_bar(True, 3_000_000, "hashing", unit="bytes") as advance:
+        advance(3_000_000)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1].startswith("training: 4/4 (100%), loss 2.500, ") and lines[-1].startswith("hashing: 3/3 MB (100%), ")

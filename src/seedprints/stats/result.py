@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any, Literal
 
 Verdict = Literal["same-lineage", "independent"]
 
 
 def plain_json(value: Any) -> Any:
-    """Convert numpy scalars and non-finite floats to JSON-safe Python values (NaN/Inf -> None)."""
+    """Plain JSON types, recursively: numpy scalars unwrapped, paths as strings, NaN and Inf as None."""
     if isinstance(value, dict):
         return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain_json(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if hasattr(value, "item") and callable(value.item):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -56,6 +56,7 @@ CORE_NAMES: tuple[str, ...] = (
     "seedprints.stats.lineage.lineage_test_ranked",
     "seedprints.stats.methods.METHODS",
     "seedprints.stats.methods.METHOD_PROBES",
+    "seedprints.stats.result.plain_json",
     # inputs, outputs and progress
     "seedprints.inputs.load_json",
     "seedprints.inputs.special_file",

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from seedprints import LineageResult
 from seedprints.errors import SeedprintsError, compact_message
+from seedprints.stats.result import plain_json
 
 __all__ = ["EvalReport", "FailedModel", "PairResult", "one_line"]
 
@@ -127,7 +125,7 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (the content of ``results.json``); NaN and Inf become None."""
-        return _json_safe(
+        return plain_json(
             {
                 "schema_version": RESULTS_SCHEMA_VERSION,
                 "settings": self.settings,
@@ -139,18 +137,3 @@ class EvalReport:
                 "paths": {k: str(v) for k, v in self.paths.items()},
             }
         )
-
-
-def _json_safe(value: Any) -> Any:
-    """Plain JSON types: numpy scalars unwrapped, paths as strings, NaN and Inf as None."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

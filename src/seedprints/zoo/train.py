@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from seedprints.errors import ZooConfigError
+from seedprints.progress import progress_bar
 from seedprints.zoo.batches import iter_batches
 from seedprints.zoo.specs import ArchSpec, TrainSpec
 
@@ -133,35 +132,6 @@ def _lr_lambda(spec: TrainSpec) -> Callable[[int], float]:
     return factor
 
 
-@contextmanager
-def _progress_bar(enabled: bool, description: str, total: int):
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
-    with progress:
-        task = progress.add_task(description, total=total, loss="-", rate="")
-
-        def update(step: int, loss: float, seconds: float) -> None:
-            progress.update(
-                task, completed=step, loss=f"{loss:.3f}", rate=f"{seconds / max(step, 1):.2f} s/step"
-            )
-
-        yield update
-
-
 def _run(
     model: torch.nn.Module,
     loss_fn: Callable[[torch.Tensor], torch.Tensor],
@@ -190,9 +160,8 @@ def _run(
     checkpoints = dict(checkpoints or {})
     if 0 in checkpoints:
         checkpoints.pop(0)(model, 0)
-    start = time.perf_counter()
     model.train()
-    with _progress_bar(progress, description, spec.steps) as update:
+    with progress_bar(progress, spec.steps, description) as advance:
         for step, batch in enumerate(iter_batches(tokenizer, spec), start=1):
             batch = batch.to(device, non_blocking=True)
             with _autocast(device, spec.precision):
@@ -203,12 +172,11 @@ def _run(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            if history is not None or update is not None:
+            if history is not None or progress:
                 value = loss.item()
                 if history is not None:
                     history.append(value)
-                if update is not None:
-                    update(step, value, time.perf_counter() - start)
+                advance(1, f"loss {value:.3f}")
             if step in checkpoints:
                 checkpoints[step](model, step)
                 model.train()
