@@ -101,7 +101,7 @@ def fingerprint_model(
     options: ProbeOptions | None = None,
     n: int | None = None,
     length: int | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     dtype: str = "auto",
     batch_size: int | None = 32,
     trust_remote_code: bool = False,

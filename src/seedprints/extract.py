@@ -225,12 +225,23 @@ def load_model(
         )
 
 
+def resolve_device(device: str | torch.device) -> str | torch.device:
+    """``"auto"`` as the fastest device here (cuda, then mps, then cpu); any other device as given."""
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def parse_device(device: str | torch.device) -> torch.device:
-    """A torch device from its name, or one clear error naming the devices this machine has."""
+    """A torch device from its name (``auto``: :func:`resolve_device`), or one clear error naming the devices here."""
     try:
-        torch_device = torch.device(device)
+        torch_device = torch.device(resolve_device(device))
     except (RuntimeError, TypeError) as exc:
-        raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from exc
+        raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
     if torch_device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
@@ -1280,7 +1291,8 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         ``model_revision``, ``config_hash``, ``dtype`` (e.g. ``"bfloat16"``), ``model_type``,
         ``architecture``, ``num_layers``, ``vocab_size``, ``tokenizer_hash`` (of the token -> id
         map: text probes are encoded by each model's own tokenizer, so this says how),
-        ``transformers_version``, ``torch_version``; unknown values are empty strings.
+        ``transformers_version``, ``torch_version``, ``device`` (where the forward pass ran, e.g. ``"cuda:0"``;
+        under a device map, the first layer's); unknown values are empty strings.
 
     Example
     -------
@@ -1306,6 +1318,7 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         "tokenizer_hash": _tokenizer_hash(loaded.tokenizer),
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
+        "device": str(_module_device(loaded.module)),
     }
 
 

@@ -279,7 +279,7 @@ def _plan_for_model(
         if cut.early_stop and spec.extendable:
             if not loaded:
                 loaded.append(extract.load_model(
-                    model, dtype=kwargs.get("dtype", "auto"), device=kwargs.get("device", "cpu"),
+                    model, dtype=kwargs.get("dtype", "auto"), device=kwargs.get("device", "auto"),
                     trust_remote_code=bool(kwargs.get("trust_remote_code")), allow_pickle=bool(kwargs.get("allow_pickle")),
                     device_map=kwargs.get("device_map"),
                 ))

@@ -91,7 +91,7 @@ class ModelRounds:
 def _load(model: Any, kwargs: dict[str, Any]) -> Any:
     from seedprints import extract
 
-    return extract.load_model(model, dtype=kwargs.get("dtype", "auto"), device=kwargs.get("device", "cpu"),
+    return extract.load_model(model, dtype=kwargs.get("dtype", "auto"), device=kwargs.get("device", "auto"),
                               trust_remote_code=kwargs.get("trust_remote_code", False))
 
 

@@ -56,7 +56,7 @@ def compare(
     rare_tokens: o.RareTokensOpt = None,
     budget: o.BudgetOpt = None,
     early_stop: o.EarlyStopOpt = False,
-    device: o.DeviceOpt = "cpu",
+    device: o.DeviceOpt = "auto",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
     batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,

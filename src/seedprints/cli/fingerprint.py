@@ -52,7 +52,7 @@ def fingerprint(
     budget: o.BudgetOpt = None,
     early_stop: o.EarlyStopOpt = False,
     alpha: o.AlphaOpt = 0.01,
-    device: o.DeviceOpt = "cpu",
+    device: o.DeviceOpt = "auto",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
     batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,

@@ -37,7 +37,7 @@ def identify(
     budget: o.BudgetOpt = None,
     early_stop: o.EarlyStopOpt = False,
     probe_file: o.ProbeFileOpt = None,
-    device: o.DeviceOpt = "cpu",
+    device: o.DeviceOpt = "auto",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
     batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,

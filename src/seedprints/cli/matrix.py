@@ -37,7 +37,7 @@ def matrix(
     vocab_bound: o.VocabBoundOpt = None,
     probe_file: o.ProbeFileOpt = None,
     rare_tokens: o.RareTokensOpt = None,
-    device: o.DeviceOpt = "cpu",
+    device: o.DeviceOpt = "auto",
     dtype: o.DtypeOpt = o.DtypeChoice.auto,
     batch_size: o.AutoBatchSizeOpt = None,
     trust_remote_code: o.TrustRemoteCodeOpt = False,
