@@ -31,6 +31,7 @@ def verify(
 ) -> None:
     """Check BUNDLE's seal, signature and fingerprint hashes and recompute every result; exit 0 only when all agree."""
     from seedprints.bundle import verify_bundle
+    from seedprints.report import format_p
     from seedprints.signing import load_public_key
 
     out = Output(json_output)
@@ -40,8 +41,8 @@ def verify(
         console.print(f"verified {bundle}: seal {result.digest[:16]}, {len(result.fingerprints)} fingerprints, "
                       f"{len(result.tests)} test(s) recomputed, {result.agreement()}")
         for test in result.tests:
-            console.print(f"  {test['reference']} vs {test['suspect']}: {test['verdict']} "
-                          f"({test['method']}, log10 p = {test['log10_p']:.4g}, z = {test['z']:.4g})")
+            console.print(f"  {test['reference']} vs {test['suspect']}: {test['verdict']} ({test['method']}, "
+                          f"p = {format_p(None, test['log10_p'])}, log10 p = {test['log10_p']:.4g}, z = {test['z']:.4g})")
         console.print(f"  signed by Ed25519 key {result.signed_by}" if result.signed_by else "  not signed")
         if result.family is not None:
             f = result.family
