@@ -73,7 +73,7 @@ SEAL_ALGORITHM = "sha256 of canonical JSON"
 _MAX_FAMILY = 10**12  # tests in one identify scan: far beyond any registry
 _SETTING_LIMITS = {"n_permutations": (0, 100_000), "seed": (0, 2**63 - 1), "budget": (1, _fpfile.MAX_ROWS),
                    "buffer_k": (1, _fpfile.MAX_COLUMNS)}  # what a run can have used; more would only exhaust memory
-REL_TOLERANCE = 1e-9  # BLAS builds and CPUs sum in another order: last digits move (~1e-15), a recorded result does not
+REL_TOLERANCE = 1e-9  # another CPU or BLAS build moves the last digits (~1e-15); an edited result moves far more
 ABS_TOLERANCE = 1e-12  # the same near 0, where a relative difference means nothing
 MAX_BUNDLE_BYTES = 1 << 32  # 4 GiB: a bundle embeds a few fingerprints, not a model
 _LIBRARIES = ("numpy", "scipy", "torch", "transformers")
