@@ -8,7 +8,7 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.seedprints-installed
 
-.PHONY: install demo test fuzz bench docs-bad-inputs
+.PHONY: install demo test test-portability fuzz bench docs-bad-inputs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The tests whose numbers go through BLAS, under other OpenBLAS/MKL kernels and thread counts (as on other machines).
+test-portability: $(STAMP)
+	.ci/portability $(BIN)/python
 
 # A longer hunt than the tests run: 20 times the examples, freshly drawn each time.
 fuzz: $(STAMP)

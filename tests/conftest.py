@@ -16,6 +16,27 @@ WORDS = (
 )
 TINY_VOCAB = 100
 TINY_WIDTH = 32
+# Numbers computed along two BLAS paths (ranked vs full, cached vs fresh arrays, another CPU's kernels) agree to
+# about 1e-15 relative; 1e-9 is what `seedprints verify` allows, so the tests hold the code to the same promise.
+BLAS_RTOL = 1e-9
+BLAS_ATOL = 1e-12  # near 0, where a relative difference means nothing
+
+
+def assert_close_results(got: object, expected: object, where: str = "result") -> None:
+    """Equal structure, names, verdicts and integers; floats within BLAS_RTOL, as after a different BLAS path."""
+    if isinstance(expected, dict):
+        assert isinstance(got, dict) and set(got) == set(expected), f"{where}: keys {sorted(got)} != {sorted(expected)}"
+        for key in expected:
+            assert_close_results(got[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, (list, tuple)):
+        assert isinstance(got, type(expected)) and len(got) == len(expected), f"{where}: {got!r} != {expected!r}"
+        for i, (a, b) in enumerate(zip(got, expected)):
+            assert_close_results(a, b, f"{where}[{i}]")
+    elif isinstance(expected, float):
+        assert isinstance(got, float) and got == pytest.approx(expected, rel=BLAS_RTOL, abs=BLAS_ATOL, nan_ok=True), \
+            f"{where}: {got!r} != {expected!r} within {BLAS_RTOL:g}"
+    else:
+        assert type(got) is type(expected) and got == expected, f"{where}: {got!r} != {expected!r}"
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

@@ -340,7 +340,7 @@ class TestMetadata:
         meta = model_metadata(llama)
         assert set(meta) == {
             "model_revision", "config_hash", "dtype", "model_type", "architecture", "num_layers", "vocab_size",
-            "tokenizer_hash", "transformers_version", "torch_version",
+            "tokenizer_hash", "transformers_version", "torch_version", "device",
         }
         vocab = json.dumps(llama.tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False)
         assert meta["tokenizer_hash"] == hashlib.sha256(vocab.encode()).hexdigest()[:16]

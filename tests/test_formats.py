@@ -297,6 +297,7 @@ class TestAdapters:
         assert "--base" in _one_error_line(capsys) and not out.exists()
 
 
+@pytest.mark.filterwarnings("default:--trust-remote-code:UserWarning")  # shown, as the CLI shows it, to be read on stderr
 def test_cli_trust_remote_code_warns_in_one_line(tiny_llama_dir, tmp_path, capsys):
     out = tmp_path / "fp.safetensors"
     args = ["fingerprint", str(tiny_llama_dir), "-o", str(out), "--probe", "token", "--n", "10", "--length", "4"]

@@ -4,6 +4,7 @@ underflow in the usual mantissa-exponent form, and no ``-0.0`` in a heatmap."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -15,13 +16,28 @@ from .conftest import run
 
 
 @pytest.mark.parametrize(("p_value", "log10_p", "shown"), [
-    (0.0, -649.85, "1.41e-650"),
+    (0.0, -1284.4, "4e-1285"),
+    (0.0, -649.85, "1.4e-650"),
     (0.0, -999.99999, "1e-1000"),
+    (0.0, -1000.001, "1e-1000"),
     (0.0, -400.0, "1e-400"),
-    (3.21e-5, -4.4935, "3.21e-05"),
+    (3.12e-5, -4.5058, "3.1e-05"),
+    (0.03124, -1.5053, "0.0312"),
+    (1.0, 0.0, "1"),
 ])
 def test_p_values_print_as_mantissa_and_exponent(p_value, log10_p, shown):
     assert format_p(p_value, log10_p) == shown
+    assert format_p(None, log10_p) == shown  # from log10 p alone, as reports that keep only log10 p do
+
+
+def test_demo_and_verify_print_p_readably(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(build_workspace(tmp_path))
+    code, out, err = run(capsys, "compare", "base.fp", "suspect.fp", "--bundle", "ev.json")
+    assert code == 0, err
+    code, out, err = run(capsys, "verify", "ev.json")
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if " vs " in line)
+    assert re.search(r"p = \d(\.\d)?e-\d+, log10 p = ", line) or re.search(r"p = 0\.\d+, log10 p = ", line), line
 
 
 def test_a_heatmap_cell_never_shows_minus_zero():

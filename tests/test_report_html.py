@@ -89,6 +89,13 @@ def external_references(page: str) -> list[str]:
     return [t for t in parser.targets if not (t.strip("'\"").startswith(("data:", "#")))]
 
 
+def provenance(index: Path) -> dict[str, str]:
+    """The rows of a report's "How this report was made" section, unescaped."""
+    section = re.search(r'<section id="provenance">.*?</section>', index.read_text(), re.S)
+    assert section, "no provenance section"
+    return {html.unescape(k): html.unescape(v) for k, v in re.findall(r"<dt>(.*?)</dt><dd><code>(.*?)</code></dd>", section.group())}
+
+
 class TestMatrixPage:
     def test_sections(self, matrix_report):
         page = matrix_report.read_text()
@@ -216,6 +223,30 @@ class TestCompareReportOption:
         assert json.loads(out)["report"] == str(tmp_path / "r" / "index.html")
         saved = json.loads((tmp_path / "r" / "results.json").read_text())
         assert saved["kind"] == "compare" and saved["probe_hash"] == SPEC.hash and "--report" in saved["command"]
+
+    def test_the_report_records_the_settings_used_not_the_defaults(self, capsys, tmp_path):
+        spec = ProbeSpec(kind="token", n=300, length=64, seed=7, vocab_bound=100)
+        rng = np.random.default_rng(6)
+        h = rng.standard_normal((spec.n, 16))
+        paths = [str(Fingerprint(hidden=hidden.astype(np.float32), spec=spec, model_id=name).save(tmp_path / f"{name}.fp"))
+                 for name, hidden in (("ref", h), ("sus", h + rng.standard_normal(h.shape)))]
+        assert main(["compare", *paths, "--budget", "200", "--alpha", "0.001", "--report", str(tmp_path / "r")]) == 0
+        assert main(["matrix", *paths, "--out", str(tmp_path / "m")]) == 0
+        capsys.readouterr()
+        for folder, tested in (("r", "200"), ("m", None)):
+            made = provenance(tmp_path / folder / "index.html")
+            assert made["probes used"].startswith("token n=300 L=64 seed=7") and made["method"] == "lineage"
+            assert made.get("probes tested") == tested and made["alpha"] == ("0.001" if folder == "r" else "0.01")
+            assert "--n" not in made["command"].split() and "--length" not in made["command"].split()
+
+    def test_a_model_fingerprinted_with_a_files_probes_records_them(self, capsys, tmp_path, tiny_llama_dir, tiny_llama_derived_dir):
+        ref = tmp_path / "ref.fp"
+        assert main(["fingerprint", str(tiny_llama_dir), "-o", str(ref), "--n", "30", "--length", "8"]) == 0
+        assert main(["compare", str(ref), str(tiny_llama_derived_dir), "--report", str(tmp_path / "r")]) == 0
+        capsys.readouterr()
+        made = provenance(tmp_path / "r" / "index.html")
+        assert " n=30 L=8 " in made["probes used"] and made["probes tested"] == "30"
+        assert not {"--n", "--length"} & set(made["command"].split())
 
     def test_compare_refuses_a_non_empty_report_folder_before_any_work(self, capsys, tmp_path):
         (tmp_path / "r").mkdir()

@@ -32,8 +32,9 @@ Benjamini-Hochberg's are checked against bounds that are exact when every tested
 (:func:`seedprints.stats.multiple.adjusted_from_smallest`); ``M`` itself is taken on trust.
 
 Floats are recomputed and must agree within a relative tolerance of 1e-9 (absolute 1e-12 near 0):
-the same library versions give identical numbers on one machine, but BLAS kernels may sum in
-another order on another CPU. Verdicts, counts and names must agree exactly.
+BLAS kernels sum in another order on another CPU, with another thread count or another memory
+alignment, so the last digits may differ; :meth:`VerifyResult.agreement` says whether they did.
+Verdicts, counts and names must agree exactly.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ SEAL_ALGORITHM = "sha256 of canonical JSON"
 _MAX_FAMILY = 10**12  # tests in one identify scan: far beyond any registry
 _SETTING_LIMITS = {"n_permutations": (0, 100_000), "seed": (0, 2**63 - 1), "budget": (1, _fpfile.MAX_ROWS),
                    "buffer_k": (1, _fpfile.MAX_COLUMNS)}  # what a run can have used; more would only exhaust memory
-REL_TOLERANCE = 1e-9
-ABS_TOLERANCE = 1e-12
+REL_TOLERANCE = 1e-9  # another CPU or BLAS build moves the last digits (~1e-15); an edited result moves far more
+ABS_TOLERANCE = 1e-12  # the same near 0, where a relative difference means nothing
 MAX_BUNDLE_BYTES = 1 << 32  # 4 GiB: a bundle embeds a few fingerprints, not a model
 _LIBRARIES = ("numpy", "scipy", "torch", "transformers")
 _MODEL_FILE_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".model", ".txt", ".tiktoken", ".py"}
@@ -137,8 +138,8 @@ class VerifyResult:
     tests : list of dict
         Per test: reference, suspect, method, verdict, log10_p, each recomputed.
     identical : bool
-        True when every recomputed number equals the recorded one bit for bit (else they agree within
-        ``REL_TOLERANCE``).
+        True when every recomputed number equals the recorded one bit for bit. When False, they still
+        agree within ``REL_TOLERANCE`` (else verification fails): expected on another CPU or BLAS build.
     max_relative_difference : float
         Largest relative difference between a recorded and a recomputed float.
     same_versions : bool
@@ -161,9 +162,23 @@ class VerifyResult:
     family: dict[str, Any] | None = None
     signed_by: str | None = None
 
+    @property
+    def reproduced(self) -> str:
+        """How the numbers agreed: ``"bit for bit"`` or ``"within tolerance"`` (anything else fails verification)."""
+        return "bit for bit" if self.identical else "within tolerance"
+
+    def agreement(self) -> str:
+        """One sentence saying whether the numbers reproduced bit for bit or only within the stated tolerance, and why."""
+        if self.identical:
+            return "numbers reproduced bit for bit"
+        return (f"numbers reproduced within tolerance {REL_TOLERANCE:g} relative (largest difference "
+                f"{self.max_relative_difference:.1e}), not bit for bit: they differ in the last digits, as expected "
+                "across CPUs and BLAS builds")
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types."""
-        return {"verified": True, **dataclasses.asdict(self)}
+        """Plain JSON types, with how the numbers reproduced and the tolerance they were held to."""
+        return {"verified": True, **dataclasses.asdict(self), "reproduced": self.reproduced,
+                "tolerance": {"relative": REL_TOLERANCE, "absolute": ABS_TOLERANCE}}
 
 
 def embed(item: Fingerprint | RankedFingerprint, *, source: str | None = None, model_dir: str | Path | None = None,

@@ -4,7 +4,8 @@ The ``lineage`` test sees a fingerprint only through the ranks, over probes, of 
 hidden dimension and of each recorded logit column (:func:`seedprints.stats.lineage.standardized_ranks`).
 An encoded fingerprint stores exactly those ranks as bit-packed 0-based *min*-ranks
 (``ceil(log2 N)`` bits each; a tie group's average rank is its min-rank plus half its size minus
-one), so a test on a decoded entry gives bit-identical numbers to a test on the full matrix.
+one), so a decoded entry's rank scores equal the full matrix's bit for bit, and a test on it gives the
+full test's numbers up to the order in which BLAS sums them (the last digits, on some CPUs).
 
 Layout: ``b"SPRANKS1"``, a little-endian uint64 header length, a JSON header (sorted keys: format,
 spec, model_id, metadata, n, d, m, bits, source_sha256), then the packed hidden ranks and the packed

@@ -22,7 +22,7 @@ from seedprints.probes import (
 )
 from seedprints.stats.lineage import MIN_DIMS
 
-DEFAULT_DEVICE = "cpu"
+DEFAULT_DEVICE = "auto"  # cuda, then mps, then cpu
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +32,7 @@ class RunOptions:
     Attributes
     ----------
     device : str
-        Torch device of the forward pass (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+        Torch device of the forward pass: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
     dtype : str
         ``auto`` (bf16 for half-precision checkpoints, else fp32), ``float32``, ``bfloat16`` or ``float16``.
     batch_size : int or None

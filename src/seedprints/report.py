@@ -11,13 +11,16 @@ from seedprints.fingerprint import Fingerprint
 from seedprints.stats.result import LineageResult
 
 
-def format_p(p_value: float, log10_p: float) -> str:
-    """A p-value that stays readable after underflow: ``3.2e-05``, or ``1.4e-650`` from log10 p."""
+def format_p(p_value: float | None, log10_p: float) -> str:
+    """The one way a p-value is shown to people: ``0.0312``, ``3.1e-05``, and below float range ``4e-1285``
+    from log10 p (``p_value`` None: from log10 p alone; the JSON keeps ``p_value`` and ``log10_p`` in full)."""
+    if p_value is None:
+        p_value = 10.0**log10_p if log10_p > -300 else 0.0
     if p_value > 0 and math.isfinite(p_value) and p_value >= 1e-300:
-        return f"{p_value:.3g}"
+        return f"{p_value:.3g}" if p_value >= 1e-3 else f"{p_value:.2g}"
     exponent = math.floor(log10_p)
-    mantissa = float(f"{10 ** (log10_p - exponent):.3g}")
-    if mantissa >= 10:  # 9.9996 rounds up to the next power of ten
+    mantissa = float(f"{10 ** (log10_p - exponent):.2g}")
+    if mantissa >= 10:  # 9.96 rounds up to the next power of ten
         mantissa, exponent = mantissa / 10, exponent + 1
     return f"{mantissa:g}e{exponent}"
 

@@ -576,8 +576,12 @@ def _setting(value: Any) -> str:
 
 
 def _provenance_section(payload: dict[str, Any]) -> str:
+    """The command, and the settings the numbers were computed with as the results record them (not CLI defaults)."""
+    probes = payload.get("probe_description") or (", ".join(payload["probe_hashes"]) if payload.get("probe_hashes") else None)
     rows = {"command": payload.get("command"), "seedprints version": payload.get("seedprints_version"),
-            "created": payload.get("created_at"), "method": payload.get("method"),
+            "created": payload.get("created_at"), "probes used": probes,
+            "probes tested": payload.get("n") if isinstance(payload.get("n"), int) else None,
+            "method": payload.get("method"), "alpha": format(payload["alpha"], "g") if payload.get("alpha") else None,
             "method settings": _settings_text(payload["settings"]) if payload.get("settings") else None}
     items = "".join(f"<dt>{key}</dt><dd><code>{_esc(value)}</code></dd>" for key, value in rows.items() if value is not None)
     return (f'<section id="provenance"><h2>How this report was made</h2><dl>{items}</dl>'

@@ -267,7 +267,7 @@ def fingerprint_init(
     seed: int,
     config_sha: str,
     init: str = "transformers",
-    device: str = "cpu",
+    device: str = "auto",
     batch_size: int = 32,
 ) -> Fingerprint:
     """Fingerprint one model made by :func:`init_model_from_config`, its header naming the seed and config."""
@@ -285,7 +285,7 @@ def fingerprint_seeds(
     probes: ProbeSpec | Probes,
     *,
     init: str = "transformers",
-    device: str = "cpu",
+    device: str = "auto",
     batch_size: int = 32,
 ) -> Iterator[Fingerprint]:
     """Yield the fingerprint of the init of each seed, in order, with the same probes.
@@ -365,7 +365,7 @@ def register_seeds(
     init: str = "transformers",
     prefix: str = "",
     tags: Mapping[str, str] | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     batch_size: int = 32,
     on_seed: Callable[[int, bool], Any] | None = None,
 ) -> RegisterReport:

@@ -64,16 +64,15 @@ def test_writer_killed_mid_write(tmp_path, kills):
     db = tmp_path / "registry.db"
     committed: list[str] = []
     for round_, (event, index, delay) in enumerate(kills):
-        writer = start_writer(db, f"w{round_}", 1000)
-        for line in writer.stdout:
-            word, i = line.split()
-            if word == "done":
-                committed.append(f"w{round_}-{i}")
-            if (word, int(i)) == (event, index):
-                break
-        time.sleep(delay)
-        os.kill(writer.pid, signal.SIGKILL)
-        writer.wait()
+        with start_writer(db, f"w{round_}", 1000) as writer:  # on exit: waits for it and closes its pipes
+            for line in writer.stdout:
+                word, i = line.split()
+                if word == "done":
+                    committed.append(f"w{round_}-{i}")
+                if (word, int(i)) == (event, index):
+                    break
+            time.sleep(delay)
+            os.kill(writer.pid, signal.SIGKILL)
         assert writer.returncode == -signal.SIGKILL
         names = assert_sound(db)
         assert set(committed) <= set(names)  # every add that returned survived the kill

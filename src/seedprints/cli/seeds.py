@@ -44,7 +44,7 @@ def register(
     length: o.LengthOpt = o.DEFAULT_LENGTH,
     probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
     vocab_bound: o.VocabBoundOpt = None,
-    device: o.DeviceOpt = "cpu",
+    device: o.DeviceOpt = "auto",
     batch_size: o.BatchSizeOpt = 32,
     json_output: o.JsonOpt = False,
 ) -> None:

@@ -30,20 +30,19 @@ def verify(
     json_output: o.JsonOpt = False,
 ) -> None:
     """Check BUNDLE's seal, signature and fingerprint hashes and recompute every result; exit 0 only when all agree."""
-    from seedprints.bundle import REL_TOLERANCE, verify_bundle
+    from seedprints.bundle import verify_bundle
+    from seedprints.report import format_p
     from seedprints.signing import load_public_key
 
     out = Output(json_output)
     result = verify_bundle(bundle, load_public_key(public_key) if public_key is not None else None)
 
     def human(console) -> None:
-        agreement = "identical numbers" if result.identical else (
-            f"numbers within {REL_TOLERANCE:g} relative (largest difference {result.max_relative_difference:.1e})")
         console.print(f"verified {bundle}: seal {result.digest[:16]}, {len(result.fingerprints)} fingerprints, "
-                      f"{len(result.tests)} test(s) recomputed, {agreement}")
+                      f"{len(result.tests)} test(s) recomputed, {result.agreement()}")
         for test in result.tests:
-            console.print(f"  {test['reference']} vs {test['suspect']}: {test['verdict']} "
-                          f"({test['method']}, log10 p = {test['log10_p']:.4g}, z = {test['z']:.4g})")
+            console.print(f"  {test['reference']} vs {test['suspect']}: {test['verdict']} ({test['method']}, "
+                          f"p = {format_p(None, test['log10_p'])}, log10 p = {test['log10_p']:.4g}, z = {test['z']:.4g})")
         console.print(f"  signed by Ed25519 key {result.signed_by}" if result.signed_by else "  not signed")
         if result.family is not None:
             f = result.family

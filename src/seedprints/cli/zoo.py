@@ -58,7 +58,7 @@ def evaluate(
     length: o.LengthOpt = 64,
     probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
     rare_tokens: o.RareTokensOpt = None,
-    device: o.DeviceOpt = "cpu",
+    device: o.DeviceOpt = "auto",
     batch_size: o.BatchSizeOpt = 64,
     update_readme: Annotated[
         Optional[Path], typer.Option("--update-readme", help="Rewrite the marked results block of this README.")
@@ -122,7 +122,7 @@ def seeds(
     length: o.LengthOpt = 64,
     probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
     rare_tokens: o.RareTokensOpt = None,
-    device: o.DeviceOpt = "cpu",
+    device: o.DeviceOpt = "auto",
     batch_size: o.BatchSizeOpt = 64,
     json_output: o.JsonOpt = False,
 ) -> None:
@@ -159,7 +159,7 @@ def identify(
     length: o.LengthOpt = 64,
     probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
     rare_tokens: o.RareTokensOpt = None,
-    device: o.DeviceOpt = "cpu",
+    device: o.DeviceOpt = "auto",
     batch_size: o.BatchSizeOpt = 64,
     json_output: o.JsonOpt = False,
 ) -> None:

@@ -7,12 +7,23 @@ import torch
 from seedprints.errors import UsageError
 
 
+def resolve_device(device: str | torch.device) -> str | torch.device:
+    """``"auto"`` as the fastest device here (cuda, then mps, then cpu); any other device as given."""
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def parse_device(device: str | torch.device) -> torch.device:
-    """A torch device from its name, or one clear error naming the devices this machine has."""
+    """A torch device from its name (``auto``: :func:`resolve_device`), or one clear error naming the devices here."""
     try:
-        torch_device = torch.device(device)
+        torch_device = torch.device(resolve_device(device))
     except (RuntimeError, TypeError) as exc:
-        raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from exc
+        raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
     if torch_device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(f"device {device!r} requested but CUDA is not available here; use --device cpu")

@@ -13,6 +13,7 @@ import transformers
 
 from seedprints import hub
 from seedprints.model import sources
+from seedprints.model.forward import module_device
 from seedprints.model.loaded import LoadedModel
 from seedprints.model.tokenizer import load_tokenizer, tokenizer_length
 
@@ -26,7 +27,8 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         ``model_revision``, ``config_hash``, ``dtype`` (e.g. ``"bfloat16"``), ``model_type``,
         ``architecture``, ``num_layers``, ``vocab_size``, ``tokenizer_hash`` (of the token -> id
         map: text probes are encoded by each model's own tokenizer, so this says how),
-        ``transformers_version``, ``torch_version``; unknown values are empty strings. A model downloaded
+        ``transformers_version``, ``torch_version``, ``device`` (where the forward pass ran, e.g. ``"cuda:0"``;
+        under a device map, the first layer's); unknown values are empty strings. A model downloaded
         from the Hub also gets ``hub_repo`` and ``hub_commit`` (:func:`seedprints.hub.snapshot_metadata`).
 
     Example
@@ -54,6 +56,7 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         "tokenizer_hash": _tokenizer_hash(loaded.tokenizer),
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
+        "device": str(module_device(loaded.module)),
         **hub.snapshot_metadata(loaded.model_id),
     }
 

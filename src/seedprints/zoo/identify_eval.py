@@ -218,10 +218,10 @@ def render_summary(report: IdentifyEvalReport) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for out in report.outcomes:
-        own_p = "-" if out.true_log10_p_holm is None else format_p(10.0 ** out.true_log10_p_holm, out.true_log10_p_holm)
+        own_p = "-" if out.true_log10_p_holm is None else format_p(None, out.true_log10_p_holm)
         lines.append(
             f"| {out.suspect} | {out.label} | {out.best}{'' if out.best_is_true else ' (other lineage)'} | "
-            f"{format_p(10.0 ** out.best_log10_p_holm, out.best_log10_p_holm)} | {out.true_rank or '-'} | {own_p} | "
+            f"{format_p(None, out.best_log10_p_holm)} | {out.true_rank or '-'} | {own_p} | "
             f"{', '.join(out.false_identifications) or '-'} |"
         )
     if report.not_identified:

@@ -28,7 +28,7 @@ def _cell(text: Any) -> str:
 def _p(log10_p: float | None) -> str:
     if log10_p is None or math.isnan(log10_p):
         return "-"
-    return format_p(10.0**log10_p if log10_p > -300 else 0.0, log10_p)
+    return format_p(None, log10_p)
 
 
 def _num(value: float | None, fmt: str = ".2f") -> str:
