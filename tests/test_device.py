@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import seedprints
-from seedprints import extract, seeds
+from seedprints import seeds
+from seedprints.model import device as extract
 from seedprints.cli import compare, fingerprint, identify, matrix, registry, zoo
 from seedprints.cli import seeds as seeds_cli
 from seedprints.errors import UsageError
@@ -49,10 +50,16 @@ def test_cli_defaults_to_auto(command):
     assert inspect.signature(command).parameters["device"].default == "auto"
 
 
-@pytest.mark.parametrize("function", [seedprints.fingerprint_model, seeds.fingerprint_init, seeds.fingerprint_seeds,
-                                      seeds.register_seeds])
+@pytest.mark.parametrize("function", [seeds.fingerprint_init, seeds.fingerprint_seeds, seeds.register_seeds])
 def test_python_api_defaults_to_auto(function):
     assert inspect.signature(function).parameters["device"].default == "auto"
+
+
+def test_run_options_default_to_auto():
+    """fingerprint_model, compare and identify take their device from RunOptions."""
+    from seedprints.options import RunOptions
+
+    assert RunOptions().device == "auto"
 
 
 def test_fingerprint_records_the_device_that_ran(tiny_llama_dir):
