@@ -519,7 +519,7 @@ def identify(
         )
     cut = _Cut(budget, early_stop)
     with contextlib.ExitStack() as stack:
-        reg = registry if isinstance(registry, Registry) else stack.enter_context(Registry.open(Path(registry), create=False))
+        reg = registry if isinstance(registry, Registry) else stack.enter_context(Registry.open(registry, create=False))
         specs = reg.probe_specs()
         if not specs:
             raise RegistryError(f"registry {reg.path} has no entries; add references with `seedprints registry add`")
