@@ -119,7 +119,7 @@ def check_registry(registry: Path | str) -> None:
     from seedprints.registry.sqlite_db import check_path
 
     if isinstance(registry, str):
-        with open_registry(registry, create=True):  # a server: reachable, and empty or a registry
+        with open_registry(registry, create=True):  # a server: reachable and ours (an empty database becomes one now)
             return
     path = registry.expanduser()
     if _default_folder_missing(registry):
