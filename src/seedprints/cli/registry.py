@@ -16,7 +16,8 @@ from seedprints.cli._report import ForceOpt, refuse_existing
 if TYPE_CHECKING:
     from seedprints.registry import Registry, RegistryEntry
 
-app = typer.Typer(help="Keep named, tagged fingerprints in a registry (SQLite) and share them as archives.", no_args_is_help=True)
+app = typer.Typer(help="Keep named, tagged fingerprints in a registry (a SQLite file or a PostgreSQL database) and share them "
+                  "as archives.", no_args_is_help=True)
 
 ADD_EXAMPLES = """Examples:
 
