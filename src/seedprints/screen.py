@@ -19,16 +19,14 @@ prefixes (to rounding).
 from __future__ import annotations
 
 import dataclasses
-import math
 import struct
 
 import numpy as np
-from scipy.special import log_ndtr
 from scipy.stats import rankdata
 
 from seedprints.encoding import RankedFingerprint
 from seedprints.errors import FingerprintFormatError
-from seedprints.stats.lineage import MIN_DIMS, MIN_PROBES, combined_result
+from seedprints.stats.lineage import MIN_DIMS, MIN_PROBES, combined_result, sums_test
 from seedprints.stats.result import LineageResult
 
 SCREEN_PROBES = 128  # doubled 0-based average ranks of 128 probes fit a uint8 (at most 254)
@@ -159,12 +157,7 @@ def _part_tests(refs: list[ScreenPart], sus: _SuspectPart) -> list[dict[str, flo
         sum_sq, row_sq = ref.gram @ sus.against_gram / n**2  # sum(C^2), squared row sums
         total = float(ref.rowsum @ sus.u) / n
         col_sq = float(ref.rowsum @ sus.gram @ ref.rowsum) / n**2
-        resid = sum_sq - row_sq / w - col_sq / w + total**2 / w**2
-        sd = math.sqrt(max(resid, 0.0) / (w - 1)) if w > 1 else 0.0
-        mean = total / w
-        z = (statistic - mean) / sd if sd > 0 else 0.0
-        out.append({"statistic": statistic, "null_mean": mean, "null_sd": sd, "z": z,
-                    "log10_p": min(0.0, float(log_ndtr(-z)) / math.log(10)), "mean_correlation": statistic / w})
+        out.append(sums_test(statistic, total, sum_sq, row_sq, col_sq, w))
     return out
 
 
