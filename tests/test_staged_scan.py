@@ -103,3 +103,12 @@ def test_identify_scans_in_two_stages_with_the_full_scans_verdicts(tmp_path):
     assert {c.name: c.verdict == "same-lineage" for c in result.candidates} == want
     assert result.candidates[0].name == "rel0" and result.candidates[0].probes == N
     assert any(c.probes == SCREEN_PROBES for c in result.candidates) and any("stage 1" in note for note in result.notes)
+
+
+def test_identify_for_an_evidence_bundle_tests_every_entry_in_full(tmp_path):
+    suspect, entries = library(3, 20, noises=(1.0,))
+    with Registry.open(tmp_path / "r.db") as reg:
+        for name, item in entries.items():
+            reg.add(item, name=name)
+    result = identify(suspect, tmp_path / "r.db", top=None, keep_evidence=True)
+    assert {c.probes for c in result.candidates} == {N} and not result.notes

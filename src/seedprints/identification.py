@@ -489,7 +489,8 @@ def identify(
         Show a progress bar over the registry scan on stderr.
     keep_evidence : bool
         Keep what an evidence bundle embeds in ``result.evidence`` (the suspect's fingerprints and the
-        listed candidates' entries and tests).
+        listed candidates' entries and tests). Every entry then gets the full test (no stage 1), so that
+        each listed candidate's test is one a verifier can recompute.
     budget : int, optional
         Test on the first ``budget`` probes only: a model directory is fingerprinted with N =
         ``budget``, entries and fingerprint files are cut to row prefixes (exactly the fingerprints of
@@ -565,7 +566,8 @@ def identify(
         if budget is not None and budget > rows:
             plan.notes.append(f"the entries hold at most {rows} probes, fewer than the budget of {budget}; tested on {rows}")
         design = SequentialDesign.doubling(rows, alpha) if early_stop else SequentialDesign((rows,), alpha, (1.0,))
-        found = _run(reg, plan, design, progress and not plan.extracts, None if early_stop else top or DEFAULT_TOP)
+        keep = None if early_stop or keep_evidence else top or DEFAULT_TOP
+        found = _run(reg, plan, design, progress and not plan.extracts, keep)
         plan.notes += _screen_notes(found.tested)
         sequential = _sequential_summary(found, design, plan) if early_stop else None
         candidates = _candidates(found.tested, design.weights[found.index] * alpha)
