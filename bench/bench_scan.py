@@ -155,7 +155,7 @@ def measure(entries: int, n: int, d: int, power_repeats: int = 8) -> dict:
     staged = {name: 0.0 for name in names}
     staged.update({name: r.log10_p for name, r in zip(chosen, second)})
     full_p = {name: r.log10_p for name, r in zip(names, full)}
-    identical = _verdicts(names, staged) == _verdicts(names, full_p)
+    identical = bool(_verdicts(names, staged) == _verdicts(names, full_p))
     stage2_per_entry = t_stage2 / max(1, len(chosen))
     unrelated = [name for name in names[len(RELATIVE_NOISE):]]
     false_flags = sum(1 for name in unrelated if first[name].log10_p <= np.log10(SCREEN_P)) / max(1, len(unrelated))
@@ -170,7 +170,7 @@ def measure(entries: int, n: int, d: int, power_repeats: int = 8) -> dict:
         "projected_10k_before_s": t_before / entries * PROJECTED_ENTRIES,
         "speedup_vs_full": t_full / entries * PROJECTED_ENTRIES / projected,
         "verdicts_identical": identical,
-        "same_lineage_full": sum(_verdicts(names, full_p)[0]),
+        "same_lineage_full": int(sum(_verdicts(names, full_p)[0])),
         "relatives_flagged": sum(1 for name in names[:len(RELATIVE_NOISE)] if name in chosen),
         "entry_bytes": len(blobs[0]), "stage1_bytes": len(screens[0]),
         "power": _power(rng, n, d, power_repeats) if power_repeats else [], "power_repeats": power_repeats,

@@ -70,7 +70,7 @@ class Screen:
 
 def _part(ranks: np.ndarray, n: int) -> ScreenPart:
     """The screen part of the first ``n`` rows of a min-rank matrix, re-ranked among themselves."""
-    ranks2 = (2 * (rankdata(ranks[:n], method="average", axis=0) - 1)).astype(np.uint8)
+    ranks2 = np.ascontiguousarray(2 * (rankdata(ranks[:n], method="average", axis=0) - 1), dtype=np.uint8)  # row-major
     centred = ranks2 / 2.0 - (n - 1) / 2.0
     sd = np.sqrt((centred**2).mean(axis=0))
     scale = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
@@ -145,14 +145,15 @@ class _SuspectPart:
 def _part_tests(refs: list[ScreenPart], sus: _SuspectPart) -> list[dict[str, float]]:
     """The :func:`~seedprints.stats.lineage.correlation_matrix_test` numbers of each reference part against the suspect's.
 
-    The rank products are summed in int32: doubled ranks are at most 254 and a column has at most 128 of them.
+    The rank products are exact integers: doubled ranks are at most 254, so a product fits a uint16 and a
+    column's 128 of them an int32.
     """
     n = sus.n
     w = sus.scale.shape[0]
     mu2 = n * ((n - 1) / 2.0) ** 2
     out = []
     for ref in refs:
-        products = np.einsum("pi,pi->i", ref.ranks2, sus.ranks2, dtype=np.int32)
+        products = (ref.ranks2 * sus.ranks2).sum(axis=0, dtype=np.int32)  # each product fits uint16: 254^2 < 2^16
         statistic = float(ref.scale @ (sus.scale * (products / 4.0 - mu2))) / n
         sum_sq, row_sq = ref.gram @ sus.against_gram / n**2  # sum(C^2), squared row sums
         total = float(ref.rowsum @ sus.u) / n
