@@ -9,6 +9,7 @@ from seedprints.encoding import rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, InsufficientDataError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec, token_spec
+from seedprints import scan as scan_module
 from seedprints.scan import scan
 from seedprints.stats.lineage import lineage_test_ranked
 
@@ -62,6 +63,21 @@ class TestScan:
         assert_same_as_pairwise(results, refs, suspect, n_permutations=0)
         assert [r.verdict for r in results[:2]] == ["same-lineage"] * 2
 
+    @pytest.mark.parametrize("ties", [False, True])
+    def test_fewer_probes_than_twice_the_width_take_the_gram_form_with_the_same_numbers(self, ties, monkeypatch):
+        rng = np.random.default_rng(5)
+        n, d = 60, 80
+        spec = token_spec(n, 8, 100)
+        base = rng.standard_normal((n, d))
+        states = [base + noise * rng.standard_normal((n, d)) for noise in (1.0, 0.0, 2.0, 8.0)] + [rng.standard_normal((n, d))]
+        suspect, *refs = [ranked(np.round(h) if ties else h, spec=spec, name=f"m{i}") for i, h in enumerate(states)]
+        used = []
+        monkeypatch.setattr(scan_module, "_gram_tests", lambda *args, real=scan_module._gram_tests: used.append(1) or real(*args))
+        results = scan(suspect, refs)
+        assert used and [r.verdict for r in results[:2]] == ["same-lineage"] * 2
+        assert_same_as_pairwise(results, refs, suspect, n_permutations=0)
+        assert [r.log10_p for r in scan(suspect, refs, form="product")] == pytest.approx([r.log10_p for r in results], rel=1e-10)
+
     def test_equals_pairwise_tests_without_logits_and_with_ties(self):
         # Repeated probes tie within columns: those references take the exact tie-aware scores.
         refs = family(np.random.default_rng(1), 5, logits=False, ties=True)
@@ -112,7 +128,7 @@ class TestScanBadInput:
             scan(tiny, [tiny])
 
     @pytest.mark.parametrize(
-        "kwargs", [{"alpha": 0.0}, {"alpha": 1.0}, {"n_permutations": -1}, {"batch_size": 0}]
+        "kwargs", [{"alpha": 0.0}, {"alpha": 1.0}, {"n_permutations": -1}, {"batch_size": 0}, {"form": "gram"}]
     )
     def test_bad_settings(self, kwargs):
         refs = family(np.random.default_rng(8), 2)

@@ -3,9 +3,10 @@
 (Named ``identification`` so that the package can export the function ``seedprints.identify``: a
 submodule of the same name would replace that attribute once imported.)
 
-The suspect is tested against every entry made with the same probes and hidden size (one batched
-scan per probe spec, :func:`seedprints.scan.scan`); entries that cannot be tested are skipped and
-counted by reason. Candidates are ranked by evidence, and since one scan runs many tests, each
+The suspect is tested against every entry made with the same probes and hidden size, in two stages
+per probe spec (:mod:`seedprints.staged_scan`: an exact test on the first probes of every entry, the
+full test of those it flags and of the strongest; one batched full scan with early stopping);
+entries that cannot be tested are skipped and counted by reason. Candidates are ranked by evidence, and since one scan runs many tests, each
 candidate also gets Holm (family-wise) and Benjamini-Hochberg (false discovery rate) adjusted
 p-values over all tests run; the verdict reads the Holm-adjusted one.
 
@@ -31,7 +32,8 @@ from seedprints.fingerprint import Fingerprint
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec, load_probe_file
 from seedprints.registry import Registry, RegistryEntry
-from seedprints.scan import scan
+from seedprints.screen import SCREEN_PROBES
+from seedprints.staged_scan import full_scan, staged_scan
 from seedprints.stats.lineage import MIN_PROBES, vocab_part_note
 from seedprints.stats.multiple import bh_log10, holm_log10
 from seedprints.stats.result import LineageResult, Verdict, plain_json, verdict_for
@@ -78,6 +80,9 @@ class Candidate:
         Same-lineage when ``p_bh < alpha`` (with early stopping: below the stopping look's level).
     probe_hash : str
         The probe spec the pair shares.
+    probes : int
+        Probes the reported test read: all of them, or the first ``SCREEN_PROBES`` for an entry that stage 1
+        of the scan cleared (its p-value then counts as 1, its z is stage 1's).
     """
 
     name: str
@@ -96,6 +101,7 @@ class Candidate:
     verdict: Verdict
     bh_verdict: Verdict
     probe_hash: str
+    probes: int
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; undefined values become None."""
@@ -347,29 +353,38 @@ class _Looks:
 
 
 def _scan_at(reg: Registry, plan: _Plan, n: int, alpha: float, advance: Callable[[int], None] | None,
-             suspects: dict[str, Fingerprint]) -> list[tuple[RegistryEntry, LineageResult]]:
-    """Scan each suspect fingerprint on its first ``n`` probes (at most its usable rows) against its entries' prefixes."""
+             suspects: dict[str, Fingerprint], keep: int | None) -> list[tuple[RegistryEntry, LineageResult]]:
+    """Scan each suspect fingerprint on its first ``n`` probes (at most its usable rows) against its entries' prefixes.
+
+    With ``keep`` (and more probes than stage 1 reads) the scan runs in two stages
+    (:func:`seedprints.staged_scan.staged_scan`), the ``keep`` strongest entries of stage 1 always in full.
+    """
     tested: list[tuple[RegistryEntry, LineageResult]] = []
     for probe_hash, grow in plan.suspects.items():
         names = plan.names[probe_hash]
-        everyone = len(names) == len(reg.entries(probe_hash=probe_hash))
+        entries = {e.name: e for e in reg.entries(probe_hash=probe_hash)}
         rows = min(n, plan.rows[probe_hash])
         suspects[probe_hash] = fp = grow(rows)
-        entries: list[RegistryEntry] = []
+        suspect = rank_fingerprint(fp)
 
-        def references(names: list[str] = names, everyone: bool = everyone, rows: int = rows,
-                       probe_hash: str = probe_hash) -> Iterator[RankedFingerprint]:
-            for entry, ranked in reg.ranked(probe_hash=probe_hash, names=None if everyone else names):
-                entries.append(entry)
-                yield ranked if ranked.n == rows else ranked.prefix(rows)
+        def full(chosen: list[str], probe_hash: str = probe_hash, rows: int = rows,
+                 everyone: int = len(entries)) -> Iterator[tuple[str, RankedFingerprint]]:
+            for entry, ranked in reg.ranked(probe_hash=probe_hash, names=None if len(chosen) == everyone else chosen):
+                yield entry.name, ranked if ranked.n == rows else ranked.prefix(rows)
 
-        results = scan(rank_fingerprint(fp), references(), alpha, progress=advance)
-        tested.extend(zip(entries, results))
+        if keep is None or rows <= SCREEN_PROBES:
+            found = full_scan(suspect, full, names, alpha=alpha, progress=advance)
+        else:
+            found = staged_scan(suspect, reg.screens(probe_hash=probe_hash), full, wanted=set(names), alpha=alpha,
+                                keep=keep, progress=advance)
+        tested.extend((entries[name], found[name]) for name in names if name in found)
     return tested
 
 
-def _run(reg: Registry, plan: _Plan, design: SequentialDesign, progress: bool) -> _Looks:
+def _run(reg: Registry, plan: _Plan, design: SequentialDesign, progress: bool, keep: int | None) -> _Looks:
     """Scan at each look of ``design`` until one decides; one consistent view of the registry throughout.
+
+    ``keep``: scan in two stages, always testing the ``keep`` strongest entries of stage 1 in full (see :func:`_scan_at`).
 
     Look k rejects when the smallest Holm-adjusted p-value over every entry tested is below
     ``w_k * alpha``; with every entry below the design's futility bound it stops for "independent".
@@ -379,7 +394,7 @@ def _run(reg: Registry, plan: _Plan, design: SequentialDesign, progress: bool) -
     total = sum(len(v) for v in plan.names.values()) * len(design.looks)
     with reg.snapshot(), _progress(progress, total) as advance:
         for index, n in enumerate(design.looks):
-            tested = _scan_at(reg, plan, n, design.alpha, advance, suspects)
+            tested = _scan_at(reg, plan, n, design.alpha, advance, suspects, keep)
             holm = holm_log10(np.array([r.log10_p for _, r in tested]))
             best = int(np.argmin(holm))
             level = design.log10_levels[index]
@@ -396,6 +411,15 @@ def _run(reg: Registry, plan: _Plan, design: SequentialDesign, progress: bool) -
     raise AssertionError("the last look always decides")
 
 
+def _screen_notes(tested: list[tuple[RegistryEntry, LineageResult]]) -> list[str]:
+    """A line saying how many entries stage 1 cleared (none when every entry had the full test)."""
+    cleared = sum(1 for _, r in tested if r.details.get("screened_out"))
+    if not cleared:
+        return []
+    return [f"{cleared} of {len(tested)} entries showed no sign of lineage on their first {SCREEN_PROBES} probes "
+            "(stage 1) and count with p = 1 in Holm and BH; the others had the full test"]
+
+
 def _candidates(tested: list[tuple[RegistryEntry, LineageResult]], level: float) -> list[Candidate]:
     """Every tested entry as a Candidate with adjusted p-values and verdicts at ``level``, strongest evidence first."""
     log10_p = np.array([r.log10_p for _, r in tested])
@@ -404,7 +428,7 @@ def _candidates(tested: list[tuple[RegistryEntry, LineageResult]], level: float)
         Candidate(
             name=entry.name, model_id=entry.model_id, tags=entry.tags, p_value=r.p_value, log10_p=r.log10_p,
             p_holm=10.0 ** float(h), log10_p_holm=float(h), p_bh=10.0 ** float(b), log10_p_bh=float(b), z=r.z,
-            tau_mean=r.tau_mean, hidden_z=r.details["hidden_z"], vocab_z=r.details.get("vocab_z"),
+            tau_mean=r.tau_mean, hidden_z=r.details["hidden_z"], vocab_z=r.details.get("vocab_z"), probes=r.n,
             verdict=verdict_for(float(h), level), bh_verdict=verdict_for(float(b), level), probe_hash=entry.probe_hash,
         )
         for (entry, r), h, b in zip(tested, holm, bh)
@@ -446,7 +470,7 @@ def identify(
         A model directory is fingerprinted with each probe spec present in the registry that it can
         take (specs made from a probe file only with that file, via ``options.probe_file``).
     registry : Registry, str or Path
-        An open registry, or the path of one (which must exist).
+        An open registry, or where one is (which must exist): a SQLite file, or a ``postgresql://`` URL.
     top : int or None
         Candidates to return (None: all); the adjusted p-values always correct for every test run.
     alpha : float
@@ -459,7 +483,8 @@ def identify(
         Show a progress bar over the registry scan on stderr.
     keep_evidence : bool
         Keep what an evidence bundle embeds in ``result.evidence`` (the suspect's fingerprints and the
-        listed candidates' entries and tests).
+        listed candidates' entries and tests). Every entry then gets the full test (no stage 1), so that
+        each listed candidate's test is one a verifier can recompute.
     budget : int, optional
         Test on the first ``budget`` probes only: a model directory is fingerprinted with N =
         ``budget``, entries and fingerprint files are cut to row prefixes (exactly the fingerprints of
@@ -513,7 +538,7 @@ def identify(
         )
     cut = _Cut(budget, early_stop)
     with contextlib.ExitStack() as stack:
-        reg = registry if isinstance(registry, Registry) else stack.enter_context(Registry.open(Path(registry), create=False))
+        reg = registry if isinstance(registry, Registry) else stack.enter_context(Registry.open(registry, create=False))
         specs = reg.probe_specs()
         if not specs:
             raise RegistryError(f"registry {reg.path} has no entries; add references with `seedprints registry add`")
@@ -535,7 +560,9 @@ def identify(
         if budget is not None and budget > rows:
             plan.notes.append(f"the entries hold at most {rows} probes, fewer than the budget of {budget}; tested on {rows}")
         design = SequentialDesign.doubling(rows, alpha) if early_stop else SequentialDesign((rows,), alpha, (1.0,))
-        found = _run(reg, plan, design, progress and not plan.extracts)
+        keep = None if early_stop or keep_evidence else top or DEFAULT_TOP
+        found = _run(reg, plan, design, progress and not plan.extracts, keep)
+        plan.notes += _screen_notes(found.tested)
         sequential = _sequential_summary(found, design, plan) if early_stop else None
         candidates = _candidates(found.tested, design.weights[found.index] * alpha)
         settings = {"alpha": alpha, "top": top, "tested": len(found.tested), "skipped": skipped,

@@ -1,11 +1,15 @@
 """The lineage test of one suspect against many references at once (a registry scan).
 
-Each pair needs the ``d x d`` matrix of rank correlations ``C = A^T B / N`` between every reference
-dimension and every suspect dimension (its exact permutation moments read all of it). The scan
-builds every reference's standardised ranks straight from its stored min-ranks (no re-ranking, no
-decoding to full matrices), stacks a batch of references side by side and gets all their ``C`` from
-one matrix product with the suspect, then finishes each pair with the lineage module's own code,
-so every number equals :func:`seedprints.stats.lineage.lineage_test_ranked` on that pair.
+Each pair's exact permutation moments read the ``d x d`` matrix of rank correlations ``C = A^T B / N``
+between every reference dimension and every suspect dimension, but only through its trace, its sum,
+its row and column sums and ``sum(C^2)``. The scan builds every reference's standardised ranks
+straight from its stored min-ranks (no re-ranking, no decoding to full matrices) and gets those
+numbers in the cheaper of two exact ways: with more probes than twice the width, it stacks a batch of
+references side by side and forms all their ``C`` in one matrix product with the suspect (``2 N d^2``
+operations per pair); with fewer, it forms the reference's ``N x N`` probe Gram matrix ``A A^T`` as a
+symmetric product (``N^2 d``), since ``sum(C^2) = <A A^T, B B^T> / N^2`` and the row and column sums
+follow from the Gram matrices too. Either way every number equals
+:func:`seedprints.stats.lineage.lineage_test_ranked` on that pair (to rounding).
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import numpy as np
 
 from seedprints.encoding import RankedFingerprint
 from seedprints.errors import IncompatibleFingerprintsError, InsufficientDataError, UsageError
-from seedprints.stats.lineage import MIN_DIMS, MIN_PROBES, combined_result, correlation_matrix_test, with_vocab_note
+from seedprints.stats.lineage import MIN_DIMS, MIN_PROBES, combined_result, correlation_matrix_test, sums_test, with_vocab_note
 from seedprints.stats.result import LineageResult
 
 DEFAULT_BATCH_SIZE = 8
+FORMS = ("auto", "product")
 
 
 def _scores_into(out: np.ndarray, item: RankedFingerprint, logits: bool) -> None:
@@ -64,6 +69,36 @@ def _correlations(batch: list[RankedFingerprint], suspect_scores: np.ndarray, lo
     return [product[k * width:(k + 1) * width] for k in range(len(batch))]
 
 
+def _gram_tests(batch: list[RankedFingerprint], suspect_scores: np.ndarray, suspect_gram: np.ndarray,
+                logits: bool) -> list[dict[str, float]]:
+    """Each reference's test numbers from its probe Gram matrix and the suspect's, never forming ``C``."""
+    n, width = suspect_scores.shape
+    u = suspect_scores.sum(axis=1)
+    out = []
+    for item in batch:
+        a = _standardised(item, logits)
+        gram = a @ a.T  # numpy computes a product with its own transpose as a symmetric rank-k update
+        v = a.sum(axis=1)
+        out.append(sums_test(float(np.vdot(a, suspect_scores)) / n, float(v @ u) / n, float(np.vdot(gram, suspect_gram)) / n**2,
+                             float(u @ gram @ u) / n**2, float(v @ suspect_gram @ v) / n**2, width))
+    return out
+
+
+def _part_tests(batch: list[RankedFingerprint], suspect_scores: np.ndarray, suspect_gram: np.ndarray | None,
+                logits: bool, n_permutations: int, seed: int) -> list[dict[str, float]]:
+    """The correlation-matrix test of one part (hidden or logits) of every reference, by Gram matrices when given."""
+    if suspect_gram is not None:
+        return _gram_tests(batch, suspect_scores, suspect_gram, logits)
+    return [correlation_matrix_test(c, n_permutations=n_permutations, seed=seed)
+            for c in _correlations(batch, suspect_scores, logits)]
+
+
+def _suspect_gram(scores: np.ndarray, form: str, n_permutations: int) -> np.ndarray | None:
+    """The suspect's Gram matrix when the Gram form is the cheaper one (and no Monte Carlo check needs ``C``)."""
+    n, width = scores.shape
+    return scores @ scores.T if form == "auto" and not n_permutations and n < 2 * width else None
+
+
 def _check_reference(ref: RankedFingerprint, suspect: RankedFingerprint, position: int) -> None:
     if ref.spec != suspect.spec:
         raise IncompatibleFingerprintsError(
@@ -92,6 +127,7 @@ def scan(
     n_permutations: int = 0,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    form: str = "auto",
 ) -> list[LineageResult]:
     """Run the lineage test of every reference against one suspect, batched.
 
@@ -112,6 +148,9 @@ def scan(
         (default 0: the exact normal-tail p-value alone, which is what the verdict reads).
     progress : callable, optional
         Called with the number of references finished after each batch.
+    form : {"auto", "product"}
+        How each pair's sums are formed: "auto" takes the cheaper exact way (Gram matrices when N < 2 d and
+        no Monte Carlo check runs), "product" always forms ``C`` (the engine before the Gram form, for benchmarks).
 
     Returns
     -------
@@ -127,7 +166,7 @@ def scan(
     InsufficientDataError
         Fewer than 20 probes or 8 dimensions.
     UsageError
-        ``alpha`` outside (0, 1), negative ``n_permutations`` or ``batch_size`` below 1.
+        ``alpha`` outside (0, 1), negative ``n_permutations``, ``batch_size`` below 1 or an unknown ``form``.
 
     Examples
     --------
@@ -146,21 +185,24 @@ def scan(
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
     if n_permutations < 0 or batch_size < 1:
         raise UsageError(f"n_permutations must be >= 0 and batch_size >= 1 (got {n_permutations} and {batch_size})")
+    if form not in FORMS:
+        raise UsageError(f"form must be one of {', '.join(FORMS)} (got {form!r})")
     n, d = suspect.hidden_ranks.shape
     if n < MIN_PROBES or d < MIN_DIMS:
         raise InsufficientDataError(f"{n} probes and {d} dimensions; the lineage test needs at least {MIN_PROBES} and {MIN_DIMS}")
     hidden_b = _standardised(suspect, logits=False)
+    hidden_gram = _suspect_gram(hidden_b, form, n_permutations)
     scored = suspect.logit_ranks is not None and suspect.spec.scores_untrained_logits
     logits_b = _standardised(suspect, logits=True) if scored else None
+    logits_gram = None if logits_b is None else _suspect_gram(logits_b, form, n_permutations)
     results: list[LineageResult] = []
     for batch in _batches(references, batch_size):
         for k, ref in enumerate(batch):
             _check_reference(ref, suspect, len(results) + k)
-        hidden_c = _correlations(batch, hidden_b, logits=False)
-        vocab_c = [None] * len(batch) if logits_b is None else _correlations(batch, logits_b, logits=True)
-        for c_hidden, c_vocab in zip(hidden_c, vocab_c):
-            hidden = correlation_matrix_test(c_hidden, n_permutations=n_permutations, seed=seed)
-            vocab = None if c_vocab is None else correlation_matrix_test(c_vocab, n_permutations=n_permutations, seed=seed + 1)
+        hidden_parts = _part_tests(batch, hidden_b, hidden_gram, False, n_permutations, seed)
+        vocab_parts = ([None] * len(batch) if logits_b is None else
+                       _part_tests(batch, logits_b, logits_gram, True, n_permutations, seed + 1))
+        for hidden, vocab in zip(hidden_parts, vocab_parts):
             result = combined_result(hidden, vocab, n=n, d=d, alpha=alpha, n_permutations=n_permutations, seed=seed)
             results.append(dataclasses.replace(with_vocab_note(result, suspect.spec), probe_hash=suspect.probe_hash))
         if progress is not None:

@@ -441,7 +441,7 @@ def register_seeds(
 def check_seed_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     """Extra tags for candidate seeds, checked as registry tags; ``seed``, ``init`` and ``config`` are set by
     :func:`register_seeds` itself (UsageError)."""
-    from seedprints.registry.store import check_tags
+    from seedprints.registry.entries import check_tags
 
     extra = check_tags(tags)
     reserved = sorted({"seed", "init", "config"} & set(extra))
@@ -451,9 +451,9 @@ def check_seed_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def check_prefix(prefix: str, seeds: list[int], *, option: str | None = None) -> None:
-    """Refuse a name prefix that makes bad entry names (see :func:`seedprints.registry.store.check_name`) before any
+    """Refuse a name prefix that makes bad entry names (see :func:`seedprints.registry.entries.check_name`) before any
     work; ``option`` names the CLI flag that gave it, for advice."""
-    from seedprints.registry.store import check_name
+    from seedprints.registry.entries import check_name
 
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")

@@ -5,38 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from seedprints.registry import Registry
-
-# Adds entries PREFIX-0, PREFIX-1, ... (COUNT of them); prints "begin i" before and "done i" after each add.
-WRITER = """
-import sys
-import numpy as np
-from seedprints.fingerprint import Fingerprint
-from seedprints.probes import token_spec
-from seedprints.registry import Registry
-
-path, prefix, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-rng = np.random.default_rng(int.from_bytes(prefix.encode(), "big"))
-with Registry.open(path) as reg:
-    for i in range(count):
-        fp = Fingerprint(hidden=rng.standard_normal((200, 64)).astype(np.float32), spec=token_spec(200, 4, 100), model_id=prefix)
-        print("begin", i, flush=True)
-        reg.add(fp, name=f"{prefix}-{i}", tags={"writer": prefix})
-        print("done", i, flush=True)
-"""
-
-
-def start_writer(db: Path, prefix: str, count: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(db), prefix, str(count)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
 
 
 def assert_sound(db: Path) -> list[str]:
@@ -59,32 +33,32 @@ def assert_sound(db: Path) -> list[str]:
                      marks=pytest.mark.slow),
     ],
 )
-def test_writer_killed_mid_write(tmp_path, kills):
+def test_writer_killed_mid_write(tmp_path, kills, writer):
     """Each writer is SIGKILLed right after it reports an event (plus a delay); the next one continues the file."""
     db = tmp_path / "registry.db"
     committed: list[str] = []
     for round_, (event, index, delay) in enumerate(kills):
-        with start_writer(db, f"w{round_}", 1000) as writer:  # on exit: waits for it and closes its pipes
-            for line in writer.stdout:
+        with writer(db, f"w{round_}", 1000) as process:  # on exit: waits for it and closes its pipes
+            for line in process.stdout:
                 word, i = line.split()
                 if word == "done":
                     committed.append(f"w{round_}-{i}")
                 if (word, int(i)) == (event, index):
                     break
             time.sleep(delay)
-            os.kill(writer.pid, signal.SIGKILL)
-        assert writer.returncode == -signal.SIGKILL
+            os.kill(process.pid, signal.SIGKILL)
+        assert process.returncode == -signal.SIGKILL
         names = assert_sound(db)
         assert set(committed) <= set(names)  # every add that returned survived the kill
 
 
 @pytest.mark.slow
-def test_concurrent_writers_lose_nothing(tmp_path):
+def test_concurrent_writers_lose_nothing(tmp_path, writer):
     db = tmp_path / "registry.db"
-    writers = [start_writer(db, f"p{k}", 10) for k in range(8)]  # all create the registry at once, too
-    for writer in writers:
-        _, err = writer.communicate(timeout=300)
-        assert writer.returncode == 0, err
+    processes = [writer(db, f"p{k}", 10) for k in range(8)]  # all create the registry at once, too
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
     names = assert_sound(db)
     assert sorted(names) == sorted(f"p{k}-{i}" for k in range(8) for i in range(10))
     with Registry.open(db) as reg:

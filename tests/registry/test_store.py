@@ -12,8 +12,8 @@ import pytest
 from seedprints.encoding import rank_fingerprint
 from seedprints.errors import RegistryError, UsageError
 from seedprints.registry import Registry, RegistryEntry
-from seedprints.registry import schema
-from seedprints.registry.store import NewEntry, sha256_file
+from seedprints.registry import schema, sqlite_db
+from seedprints.registry.entries import NewEntry, sha256_file
 from seedprints.stats.lineage import lineage_test_ranked, standardized_ranks
 from seedprints.stats.methods import METHODS
 from ..conftest import assert_close_results
@@ -23,7 +23,7 @@ class TestOpen:
     def test_new_file_is_marked_as_ours(self, db):
         Registry.open(db).close()
         conn = sqlite3.connect(db)
-        assert conn.execute("PRAGMA application_id").fetchone()[0] == schema.APPLICATION_ID
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == sqlite_db.APPLICATION_ID
         assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -116,7 +116,7 @@ class TestMigration:
             conn.execute(statement)
         values = list(row[1:9]) + [json.dumps({"family": "llama", "seed": "7"})] + list(row[9:])
         conn.execute(f"INSERT INTO entries VALUES (1, {', '.join('?' * len(values))})", values)
-        conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+        conn.execute(f"PRAGMA application_id = {sqlite_db.APPLICATION_ID}")
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
         conn.close()
@@ -130,11 +130,27 @@ class TestMigration:
             np.testing.assert_array_equal(ranked.hidden_scores, standardized_ranks(make_fp().hidden))
         assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
 
+    def test_v2_file_gains_stage1_data(self, db, make_fp):
+        with Registry.open(db) as reg:
+            entry = reg.add(make_fp(0, n=200, d=16), name="a")
+            reg.add(make_fp(1), name="few-probes")
+        conn = sqlite3.connect(db)
+        conn.execute("DROP TABLE screens")
+        conn.execute("PRAGMA user_version = 2")
+        conn.commit()
+        conn.close()
+        with Registry.open(db) as reg:
+            [[(name, screen)]] = list(reg.screens(probe_hash=entry.probe_hash))
+            assert name == "a" and screen.n == 128
+        conn = sqlite3.connect(db)
+        assert conn.execute("SELECT count(*) FROM screens").fetchone()[0] == 1  # 20 probes: no stage 1, full test
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
+
     def test_failed_migration_leaves_the_old_file(self, db, monkeypatch):
         conn = sqlite3.connect(db)
         for statement in V1_SCHEMA:
             conn.execute(statement)
-        conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+        conn.execute(f"PRAGMA application_id = {sqlite_db.APPLICATION_ID}")
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
         conn.close()

@@ -157,11 +157,21 @@ def _alpha_in_unit_interval(value: float) -> float:
 
 
 DEFAULT_REGISTRY = Path("~/.seedprints/registry.db")
+
+
+def _registry_location(value: str | Path) -> Path | str:
+    """A postgresql:// URL stays text (a Path would fold its '//'); anything else is a SQLite file path."""
+    from seedprints.registry.database import is_url
+
+    return value if is_url(value) else Path(value)
+
+
 RegistryOpt = Annotated[
     Path,
     typer.Option(
-        "--registry", envvar="SEEDPRINTS_REGISTRY",
-        help="Registry database (SQLite file); default ~/.seedprints/registry.db or $SEEDPRINTS_REGISTRY.",
+        "--registry", envvar="SEEDPRINTS_REGISTRY", parser=_registry_location,
+        help="Registry: a SQLite file, or a postgresql://USER@HOST/DATABASE URL of a team's server; "
+             "default ~/.seedprints/registry.db or $SEEDPRINTS_REGISTRY.",
     ),
 ]
 AlphaOpt = Annotated[float, typer.Option("--alpha", help="Significance level of the verdict.", callback=_alpha_in_unit_interval)]

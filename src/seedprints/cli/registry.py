@@ -18,7 +18,8 @@ from seedprints.options import ProbeOptions, RunOptions
 if TYPE_CHECKING:
     from seedprints.registry import Registry, RegistryEntry
 
-app = typer.Typer(help="Keep named, tagged fingerprints in a registry (SQLite) and share them as archives.", no_args_is_help=True)
+app = typer.Typer(help="Keep named, tagged fingerprints in a registry (a SQLite file or a PostgreSQL database) and share them "
+                  "as archives.", no_args_is_help=True)
 
 ADD_EXAMPLES = """Examples:
 
@@ -81,7 +82,19 @@ def tag_dict(values: list[str] | None) -> dict[str, str]:
 TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", help="KEY=VALUE label; repeat the option.", callback=_tags)]
 
 
-def open_registry(registry: Path, *, create: bool = False) -> "Registry":
+def expanded(registry: Path | str) -> Path | str:
+    """--registry with '~' expanded when it is a file (a server URL as given)."""
+    return registry if isinstance(registry, str) else registry.expanduser()
+
+
+def sqlite_files(registry: Path | str) -> tuple[Path, ...]:
+    """The files of a SQLite --registry (none for a server), which no output may replace."""
+    from seedprints.registry.sqlite_db import registry_files
+
+    return () if isinstance(registry, str) else registry_files(registry.expanduser())
+
+
+def open_registry(registry: Path | str, *, create: bool = False) -> "Registry":
     """Open --registry; the default one's folder (~/.seedprints) is made on first write, any other must exist."""
     from seedprints.registry import Registry
 
@@ -92,7 +105,7 @@ def open_registry(registry: Path, *, create: bool = False) -> "Registry":
             registry.expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RegistryError(f"cannot create {registry.expanduser().parent}: {exc.strerror}; pass --registry") from exc
-    return Registry.open(registry.expanduser(), create=create)
+    return Registry.open(expanded(registry), create=create)
 
 
 def like_file(like: Path) -> Path:
@@ -105,10 +118,13 @@ def like_file(like: Path) -> Path:
     return like
 
 
-def check_registry(registry: Path) -> None:
+def check_registry(registry: Path | str) -> None:
     """Refuse a foreign, newer, special or unwritable registry before a long run, without creating one yet."""
-    from seedprints.registry.store import check_path
+    from seedprints.registry.sqlite_db import check_path
 
+    if isinstance(registry, str):
+        with open_registry(registry, create=True):  # a server: reachable and ours (an empty database becomes one now)
+            return
     path = registry.expanduser()
     if _default_folder_missing(registry):
         return  # made on first write
@@ -118,8 +134,8 @@ def check_registry(registry: Path) -> None:
             pass
 
 
-def _default_folder_missing(registry: Path) -> bool:
-    return registry == o.DEFAULT_REGISTRY and not registry.expanduser().parent.exists()
+def _default_folder_missing(registry: Path | str) -> bool:
+    return registry == o.DEFAULT_REGISTRY and not Path(registry).expanduser().parent.exists()
 
 
 @app.command("add", epilog=ADD_EXAMPLES, cls=PlainHelp)
@@ -146,7 +162,7 @@ def add(
     from seedprints.encoding import rank_fingerprint
     from seedprints.errors import UsageError
     from seedprints.probes import ProbeSpec
-    from seedprints.registry.store import check_name, check_tags, sha256_file
+    from seedprints.registry.entries import check_name, check_tags, sha256_file
 
     out = Output(json_output)
     source, snapshot = local_model(source, revision, trust_remote_code=run.trust_remote_code, out=out)
@@ -245,10 +261,9 @@ def export(
 ) -> None:
     """Write entries (all, or the chosen ones) to a portable archive."""
     from seedprints.fingerprint import same_file
-    from seedprints.registry.store import registry_files
 
     out = Output(json_output)
-    if not any(same_file(archive, own) for own in registry_files(registry.expanduser())):  # that has its own error
+    if not any(same_file(archive, own) for own in sqlite_files(registry)):  # that has its own error
         refuse_existing(archive, force)
     with open_registry(registry) as reg:
         entries = reg.export(archive, names=name or None, tags=tag_dict(tag))

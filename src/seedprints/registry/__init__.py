@@ -1,10 +1,11 @@
-"""A persistent library of fingerprints (SQLite) with tags, scan logs, and portable archives.
+"""A persistent library of fingerprints (a SQLite file or a PostgreSQL database) with tags, scan logs, and portable archives.
 
 See :class:`Registry` (open, add, entries, get, ranked, remove, export, import_archive).
 """
 
 from __future__ import annotations
 
-from seedprints.registry.store import Registry, RegistryEntry
+from seedprints.registry.entries import RegistryEntry
+from seedprints.registry.store import Registry
 
 __all__ = ["Registry", "RegistryEntry"]

@@ -27,8 +27,12 @@ from seedprints.errors import ArchiveError, FingerprintFormatError, OutputPathEr
 from seedprints.fingerprint import check_output_path, same_file
 from seedprints.inputs import load_json, special_file
 
+from seedprints.registry.database import is_url
+from seedprints.registry.entries import NewEntry, RegistryEntry, check_name, check_tags
+from seedprints.registry.sqlite_db import registry_files
+
 if TYPE_CHECKING:
-    from seedprints.registry.store import Registry, RegistryEntry
+    from seedprints.registry.store import Registry
 
 ARCHIVE_FORMAT = "seedprints-registry-archive"
 ARCHIVE_VERSION = 1
@@ -52,7 +56,7 @@ def member_name(index: int) -> str:
 
 def export_archive(
     registry: "Registry", path: str | Path, *, names: list[str] | None = None, tags: dict[str, str] | None = None
-) -> list["RegistryEntry"]:
+) -> list[RegistryEntry]:
     """Write the selected entries (all, or ``names``, or those with all ``tags``) to an archive, atomically.
 
     Returns the entries written. Raises RegistryError for an unknown name or an empty selection, and
@@ -81,14 +85,12 @@ def export_archive(
     return chosen
 
 
-def import_archive(registry: "Registry", path: str | Path, *, replace: bool = False) -> list["RegistryEntry"]:
+def import_archive(registry: "Registry", path: str | Path, *, replace: bool = False) -> list[RegistryEntry]:
     """Add every entry of an archive, all or nothing; returns them in archive order.
 
     Raises ArchiveError for a corrupt, truncated, foreign, unsafe or newer archive (nothing is written),
     RegistryError when names are already taken (listed) and not ``replace``.
     """
-    from seedprints.registry.store import NewEntry
-
     path = Path(path)
     names = verify_archive(path)  # pass 1: every checksum and encoding, nothing written
     taken = registry.taken(names)
@@ -113,15 +115,13 @@ def verify_archive(path: str | Path) -> list[str]:
     return [meta["name"] for meta, _, _ in _verified(Path(path))]
 
 
-def _check_target(path: Path, registry: Path) -> Path:
-    """Refuse an export target that is a folder, a pipe or device, or the registry (or a journal SQLite keeps beside it)."""
+def _check_target(path: Path, registry: Path | str) -> Path:
+    """Refuse an export target that is a folder, a pipe or device, or a SQLite registry's file (or a journal beside it)."""
     if special_file(path):
         raise OutputPathError(f"archive {path} is not a regular file (a pipe or device); give a file name such as registry.tar")
     if path.is_dir():
         raise OutputPathError(f"archive {path} is a directory; give a file name such as {path / 'registry.tar'}")
-    from seedprints.registry.store import registry_files
-
-    for own in registry_files(registry):
+    for own in () if is_url(registry) else registry_files(Path(registry)):
         if same_file(path, own):
             raise OutputPathError(
                 f"archive {path} is the registry's own file {own}; write the archive elsewhere, e.g. {path.parent / 'registry.tar'}"
@@ -129,7 +129,7 @@ def _check_target(path: Path, registry: Path) -> Path:
     return check_output_path(path)
 
 
-def _manifest_entry(entry: "RegistryEntry") -> dict[str, Any]:
+def _manifest_entry(entry: RegistryEntry) -> dict[str, Any]:
     return {
         "name": entry.name, "tags": entry.tags, "metadata": entry.metadata, "model_id": entry.model_id,
         "probe_hash": entry.probe_hash, "source_path": entry.source_path, "source_sha256": entry.source_sha256,
@@ -217,8 +217,6 @@ def _check_manifest(data: bytes, path: Path) -> list[dict[str, Any]]:
 
 
 def _check_entry(meta: Any, index: int, path: Path) -> None:
-    from seedprints.registry.store import check_name, check_tags
-
     where = f"archive {path}: manifest entry {index}"
     if not isinstance(meta, dict) or set(meta) != set(_FIELDS):
         raise ArchiveError(f"{where} does not have the expected fields; the archive is corrupt, export it again")

@@ -1,24 +1,26 @@
-"""The registry's SQLite schema, how a file is recognised as ours, and the migrations from older schemas.
+"""The registry's schema, shared by every backend, and the migrations from older schemas.
 
-A registry file carries ``PRAGMA application_id`` = :data:`APPLICATION_ID` (so a foreign SQLite file
-is refused by name) and ``PRAGMA user_version`` = its schema version. Opening a file of an older
-schema migrates it step by step inside one transaction; a newer schema is refused.
+Opening a registry of an older schema migrates it step by step inside one write transaction; a newer
+schema is refused. Schema 3 added the stage-1 data of each entry (:mod:`seedprints.screen`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from seedprints.errors import RegistryError
+from seedprints.encoding import decode
+from seedprints.errors import FingerprintFormatError, RegistryError
+from seedprints.screen import encode_screen, make_screen
 
-APPLICATION_ID = int.from_bytes(b"SdPr", "big")  # stored in the SQLite header: marks the file as a seedprints registry
-SCHEMA_VERSION = 2
+if TYPE_CHECKING:
+    from seedprints.registry.database import Database
+
+SCHEMA_VERSION = 3
 
 CREATE = (
     """CREATE TABLE entries (
-        id INTEGER PRIMARY KEY,
+        id {id_type},
         name TEXT NOT NULL UNIQUE,
         probe_hash TEXT NOT NULL,
         spec TEXT NOT NULL,
@@ -29,7 +31,7 @@ CREATE = (
         metadata TEXT NOT NULL,
         source_path TEXT,
         source_sha256 TEXT,
-        encoding BLOB NOT NULL,
+        encoding {blob_type} NOT NULL,
         encoding_sha256 TEXT NOT NULL,
         created_at TEXT NOT NULL
     )""",
@@ -42,64 +44,72 @@ CREATE = (
     )""",
     "CREATE INDEX tags_key_value ON tags (key, value)",
     """CREATE TABLE scans (
-        id INTEGER PRIMARY KEY,
+        id {id_type},
         suspect TEXT NOT NULL,
         created_at TEXT NOT NULL,
         settings TEXT NOT NULL,
         results TEXT NOT NULL
     )""",
+    """CREATE TABLE screens (
+        entry INTEGER PRIMARY KEY REFERENCES entries (id) ON DELETE CASCADE,
+        data {blob_type} NOT NULL
+    )""",
 )
 
 
-def _v1_to_v2(conn: sqlite3.Connection) -> None:
+def _statements(db: Database, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        db.execute(statement.format(id_type=db.id_type, blob_type=db.blob_type))
+
+
+def _v1_to_v2(db: Database) -> None:
     """Schema 1 kept tags as a JSON object in ``entries.tags`` and had no scan log: move tags into their
-    own table (so they can be indexed and filtered) and add ``scans``."""
-    for statement in CREATE[2:]:
-        conn.execute(statement)
-    conn.execute(
+    own table (so they can be indexed and filtered) and add ``scans``. Only SQLite registries were ever of schema 1."""
+    _statements(db, CREATE[2:5])
+    db.execute(
         "INSERT INTO tags (entry, key, value) SELECT entries.id, t.key, CAST(t.value AS TEXT) "
         "FROM entries, json_each(entries.tags) AS t"
     )
-    conn.execute("ALTER TABLE entries DROP COLUMN tags")
+    db.execute("ALTER TABLE entries DROP COLUMN tags")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}  # from version k to k + 1
+def _v2_to_v3(db: Database) -> None:
+    """Add the stage-1 data of every entry, computed from its stored ranks (an entry that does not decode gets
+    none: the scan then tests it in full, and reports it as corrupt)."""
+    _statements(db, CREATE[5:])
+    for (entry,) in db.execute("SELECT id FROM entries ORDER BY id").fetchall():
+        blob = bytes(db.execute("SELECT encoding FROM entries WHERE id = ?", (entry,)).fetchone()[0])
+        try:
+            screen = make_screen(decode(blob))
+        except FingerprintFormatError:
+            continue
+        if screen is not None:
+            db.execute("INSERT INTO screens (entry, data) VALUES (?, ?)", (entry, encode_screen(screen)))
 
 
-def prepare(conn: sqlite3.Connection, path: Path) -> None:
-    """Make ``conn`` a registry of the current schema: create an empty database, migrate an older one,
-    refuse a foreign or newer one. Runs in one ``BEGIN IMMEDIATE`` transaction when it writes."""
-    if _version(conn, path) == SCHEMA_VERSION:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = _version(conn, path)  # again, under the write lock: another process may have done it meanwhile
+MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _v1_to_v2, 2: _v2_to_v3}  # from version k to k + 1
+
+
+def checked_version(version: int, location: Path | str) -> int:
+    """``version`` of a registry marked as ours; refuses a newer schema and a missing version."""
+    if version > SCHEMA_VERSION:
+        raise RegistryError(f"registry {location} was written by a newer seedprints (schema {version}); upgrade seedprints")
+    if version < 1:
+        raise RegistryError(f"registry {location} has no schema version; it is damaged, restore it from a backup or an export")
+    return version
+
+
+def prepare(db: Database) -> None:
+    """Make ``db`` a registry of the current schema: create an empty database, migrate an older one, refuse a
+    foreign or newer one. Runs in one write transaction when it writes."""
+    with db.errors():
+        if db.schema_version() == SCHEMA_VERSION:
+            return
+    with db.write():
+        version = db.schema_version()  # again, under the write lock: another process may have done it meanwhile
         if version == 0:
-            for statement in CREATE:
-                conn.execute(statement)
+            _statements(db, CREATE)
         else:
             for step in range(version, SCHEMA_VERSION):
-                MIGRATIONS[step](conn)
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _version(conn: sqlite3.Connection, path: Path) -> int:
-    """Schema version of the file, 0 for an empty database; refuses foreign and newer files."""
-    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if application_id == 0 and version == 0:
-        if conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
-            raise RegistryError(f"{path} is not a seedprints registry (an SQLite database of another program); choose another --registry path")
-        return 0
-    if application_id != APPLICATION_ID:
-        raise RegistryError(f"{path} is not a seedprints registry (an SQLite database of another program); choose another --registry path")
-    if version > SCHEMA_VERSION:
-        raise RegistryError(f"registry {path} was written by a newer seedprints (schema {version}); upgrade seedprints")
-    if version < 1:
-        raise RegistryError(f"registry {path} has no schema version; it is damaged, restore it from a backup or an export")
-    return version
+                MIGRATIONS[step](db)
+        db.set_schema_version(SCHEMA_VERSION)

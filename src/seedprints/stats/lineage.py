@@ -119,6 +119,22 @@ def correlation_matrix_test(c: np.ndarray, *, n_permutations: int, seed: int) ->
     return out
 
 
+def sums_test(trace: float, total: float, sum_sq: float, row_sq: float, col_sq: float, m: int) -> dict[str, float]:
+    """:func:`correlation_matrix_test`'s numbers (no Monte Carlo check) from the sums its null reads of ``C``.
+
+    ``trace`` is ``trace(C)``, ``total`` ``sum(C)``, ``sum_sq`` ``sum(C^2)``, ``row_sq`` and ``col_sq`` the sums of
+    the squared row and column sums of the ``m x m`` matrix ``C``: the residual sum of squares in
+    :func:`permutation_moments` is ``sum_sq - row_sq / m - col_sq / m + total^2 / m^2``. Callers that get these
+    sums without forming ``C`` (from probe Gram matrices) finish here.
+    """
+    resid = sum_sq - row_sq / m - col_sq / m + total**2 / m**2
+    sd = math.sqrt(max(resid, 0.0) / (m - 1)) if m > 1 else 0.0
+    mean = total / m
+    z = (trace - mean) / sd if sd > 0 else 0.0
+    return {"statistic": trace, "null_mean": mean, "null_sd": sd, "z": z,
+            "log10_p": min(0.0, float(log_ndtr(-z)) / math.log(10)), "mean_correlation": trace / m}
+
+
 def _checked_pair(ref: np.ndarray, sus: np.ndarray, what: str, min_columns: int) -> None:
     if ref.shape != sus.shape:
         raise IncompatibleFingerprintsError(

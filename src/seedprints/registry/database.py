@@ -1,0 +1,92 @@
+"""What the registry needs of a database, whichever it is: statements, one writer at a time, consistent reads.
+
+The store and the schema speak one SQL (``?`` placeholders, ``INSERT ... RETURNING id``) through a
+:class:`Database`; :func:`open_database` picks the backend from the location: a URL starting
+``postgresql://`` or ``postgres://`` is a PostgreSQL server (:mod:`~seedprints.registry.postgres_db`),
+anything else a SQLite file (:mod:`~seedprints.registry.sqlite_db`).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(location: str | Path) -> bool:
+    """True when ``location`` names a PostgreSQL server rather than a SQLite file."""
+    return isinstance(location, str) and location.startswith(URL_SCHEMES)
+
+
+class Database(abc.ABC):
+    """One connection to a registry database, in autocommit mode outside :meth:`write` and :meth:`snapshot`.
+
+    ``location`` is what messages name: the SQLite file, or the server URL without its password.
+    ``id_type`` and ``blob_type`` are the column types the schema's templates fill in.
+    """
+
+    location: Path | str
+    id_type: str
+    blob_type: str
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement (``?`` placeholders) and return its cursor (fetchone, fetchall, rowcount)."""
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row of parameters."""
+        for row in rows:
+            self.execute(sql, row)
+
+    @abc.abstractmethod
+    def write(self) -> contextlib.AbstractContextManager[None]:
+        """One transaction that holds the registry's write lock: all of it is committed, or none of it."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """Reads inside the block all see one state of the registry, whatever other processes write meanwhile."""
+
+    @abc.abstractmethod
+    def errors(self) -> contextlib.AbstractContextManager[None]:
+        """The backend's errors as one RegistryError line (locked, damaged, unreachable, ...)."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """Schema version of the registry, 0 for an empty database; refuses foreign and newer ones."""
+
+    @abc.abstractmethod
+    def set_schema_version(self, version: int) -> None:
+        """Mark the registry as ours, of schema ``version`` (inside :meth:`write`)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+
+def open_database(location: str | Path, *, create: bool, timeout: float) -> Database:
+    """Connect to the registry at ``location`` (see the module docstring for how the backend is chosen)."""
+    if is_url(location):
+        from seedprints.registry.postgres_db import PostgresDatabase
+
+        return PostgresDatabase.connect(str(location), create=create, timeout=timeout)
+    from seedprints.registry.sqlite_db import SQLiteDatabase
+
+    return SQLiteDatabase.connect(Path(location), create=create, timeout=timeout)
+
+
+@contextlib.contextmanager
+def rollback_on_error(db: Database, begin: Sequence[str], in_transaction: Any) -> Iterator[None]:
+    """Run ``begin``'s statements, the block, then COMMIT; ROLLBACK when the block raises (also on Ctrl-C)."""
+    with db.errors():
+        for statement in begin:
+            db.execute(statement)
+        try:
+            yield
+            db.execute("COMMIT")
+        except BaseException:
+            if in_transaction():  # a backend may have rolled back by itself (e.g. SQLite on a full disk)
+                db.execute("ROLLBACK")
+            raise
