@@ -66,17 +66,6 @@ class Database(abc.ABC):
         """Close the connection."""
 
 
-def open_database(location: str | Path, *, create: bool, timeout: float) -> Database:
-    """Connect to the registry at ``location`` (see the module docstring for how the backend is chosen)."""
-    if is_url(location):
-        from seedprints.registry.postgres_db import PostgresDatabase
-
-        return PostgresDatabase.connect(str(location), create=create, timeout=timeout)
-    from seedprints.registry.sqlite_db import SQLiteDatabase
-
-    return SQLiteDatabase.connect(Path(location), create=create, timeout=timeout)
-
-
 @contextlib.contextmanager
 def rollback_on_error(db: Database, begin: Sequence[str], in_transaction: Any) -> Iterator[None]:
     """Run ``begin``'s statements, the block, then COMMIT; ROLLBACK when the block raises (also on Ctrl-C)."""

@@ -27,7 +27,7 @@ from seedprints.errors import FingerprintFormatError, RegistryError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
 from seedprints.registry.archive import export_archive, import_archive
-from seedprints.registry.database import Database, open_database
+from seedprints.registry.database import Database, is_url
 from seedprints.registry.entries import NewEntry, RegistryEntry, check_name, check_tags, now, sha256_file
 from seedprints.screen import Screen, decode_screen, encode_screen, make_screen
 
@@ -65,7 +65,7 @@ class Registry:
         RegistryError
             Not a seedprints registry, from a newer schema, locked, unreachable, or cannot be opened.
         """
-        return cls(open_database(path, create=create, timeout=timeout))
+        return cls(_open_database(path, create=create, timeout=timeout))
 
     def close(self) -> None:
         """Close the database connection."""
@@ -324,3 +324,14 @@ def _filters(probe_hash: str | None, tags: dict[str, str] | None) -> tuple[str, 
         clauses.append("id IN (SELECT entry FROM tags WHERE key = ? AND value = ?)")
         params += [key, value]
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _open_database(location: str | Path, *, create: bool, timeout: float) -> Database:
+    """Connect to the registry at ``location``: a PostgreSQL URL or a SQLite file (see :mod:`seedprints.registry.database`)."""
+    if is_url(location):
+        from seedprints.registry.postgres_db import PostgresDatabase
+
+        return PostgresDatabase.connect(str(location), create=create, timeout=timeout)
+    from seedprints.registry.sqlite_db import SQLiteDatabase
+
+    return SQLiteDatabase.connect(Path(location), create=create, timeout=timeout)
