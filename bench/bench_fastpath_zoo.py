@@ -44,7 +44,7 @@ from seedprints.model import fastpath
 from seedprints.model.fit import read_model_shape
 from seedprints.model.forward import extract_hidden_states
 from seedprints.model.load import load_model
-from seedprints.fingerprint import write_atomic
+from seedprints.output_paths import write_atomic
 from seedprints.probes import ProbeSpec, generated
 from seedprints.stats.methods import METHODS
 from seedprints.stats.result import LineageResult

@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run every bad-input case and write the docs page of answers.")
     parser.add_argument("--out", type=Path, default=Path("docs/bad-inputs.md"), help="page to write")
     args = parser.parse_args(argv)
-    from seedprints.fingerprint import write_atomic
+    from seedprints.output_paths import write_atomic
 
     with tempfile.TemporaryDirectory(prefix="seedprints-bad-inputs-") as tmp:
         page = render(run_all(Path(tmp)))

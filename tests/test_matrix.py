@@ -206,7 +206,7 @@ class TestMatrixBadInput:
     def test_failure_while_writing_leaves_nothing(self, capsys, tmp_path, fp_files, monkeypatch):
         import errno
 
-        from seedprints import report_html
+        from seedprints.reports import html as report_html
 
         def refuse(src, dst):
             raise PermissionError(errno.EACCES, "Permission denied")

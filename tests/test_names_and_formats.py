@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from seedprints.report import format_p
-from seedprints.report_html import _short_number
+from seedprints.reports.terminal import format_p
+from seedprints.reports.html import _short_number
 
 from .bad_inputs import build_workspace
 from .conftest import run

@@ -26,7 +26,7 @@ from seedprints.errors import OutputPathError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.matrix import run_matrix
 from seedprints.probes import ProbeSpec
-from seedprints.report_html import write_report
+from seedprints.reports.html import write_report
 
 EVIL = '<img src=x onerror="document.title=\'pwned\'">$\\alpha$'
 SPEC = ProbeSpec(kind="token", n=120, length=8, seed=1, vocab_bound=100,

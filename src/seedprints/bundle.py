@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from seedprints import fingerprint as _fpfile
+from seedprints import output_paths
 from seedprints.errors import SeedprintsError
 from seedprints.fingerprint import Fingerprint, short_repr
 from seedprints.inputs import load_json, special_file
@@ -279,7 +280,7 @@ def write_bundle(
     OutputPathError
         ``path`` cannot be written.
     """
-    path = _fpfile.check_output_path(path)
+    path = output_paths.check_output_path(path)
     if kind not in KINDS:
         raise BundleError(f"unknown bundle kind {kind!r}; use one of {', '.join(KINDS)}")
     body: dict[str, Any] = {
@@ -302,7 +303,7 @@ def write_bundle(
     with warnings.catch_warnings():  # the run being recorded has already shown its warnings
         warnings.simplefilter("ignore")
         _check(bundle, str(path))
-    return _fpfile.write_atomic(path, (json.dumps(bundle, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
+    return output_paths.write_atomic(path, (json.dumps(bundle, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
 
 
 def verify_bundle(path: str | Path, public_key: Ed25519PublicKey | None = None) -> VerifyResult:

@@ -29,7 +29,7 @@ from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec
-from seedprints.report_html import spec_fields
+from seedprints.reports.html import spec_fields
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS
 from seedprints.stats.lineage import lineage_test_ranked
 from seedprints.stats.result import LineageResult

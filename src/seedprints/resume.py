@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from seedprints.errors import UsageError
-from seedprints.fingerprint import write_atomic
+from seedprints.output_paths import write_atomic
 
 PARTIAL_FORMAT = "1"
 _TENSOR = "hidden"

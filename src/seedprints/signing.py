@@ -36,7 +36,7 @@ def generate_key_pair(private_path: str | Path) -> tuple[Path, Path, str]:
     public key is written first and removed again if the private key cannot be written, so a
     failure leaves no half of a pair.
     """
-    from seedprints.fingerprint import check_output_path
+    from seedprints.output_paths import check_output_path
 
     private_path = check_output_path(private_path)
     public_path = check_output_path(private_path.with_name(private_path.name + ".pub"))

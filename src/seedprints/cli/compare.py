@@ -12,7 +12,7 @@ from seedprints.cli import _options as o
 from seedprints.cli._hub import RevisionOpt, local_models
 from seedprints.cli._output import Output
 from seedprints.options import ProbeOptions, RunOptions
-from seedprints.cli._report import (
+from seedprints.cli._output_files import (
     ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
 )
 
@@ -68,7 +68,9 @@ def compare(
     run: RunOptions,
 ) -> None:
     """Compare REF and SUSPECT: same-lineage (p < alpha) or independent. Exit 0 either way."""
-    from seedprints import pipeline, report, report_html
+    from seedprints import pipeline
+    from seedprints.reports import terminal as report_text
+    from seedprints.reports import html as report_html
 
     out = Output(json_output, quiet)
     check_outputs(report_dir, force, bundle, (ref, suspect))
@@ -87,7 +89,7 @@ def compare(
     result, *pair = pipeline.compare(ref, suspect, method=method.value, alpha=alpha, options=probes, run=run,
                                      budget=budget, early_stop=early_stop, **settings)
     recorded = _stopping_look_test(result, pair) if early_stop else (result, {"budget": budget, **settings})
-    payload = {**report.result_json(result), "reference": str(ref), "suspect": str(suspect)}
+    payload = {**report_text.result_json(result), "reference": str(ref), "suspect": str(suspect)}
     command = invoked_command(ctx, [ref, suspect])
     if bundle is not None:
         _write_bundle(bundle, command, (ref, suspect), pair, *recorded, out.progress, signer, whole_files=not early_stop)
@@ -99,8 +101,8 @@ def compare(
         say_written(out, "report", payload["report"])
 
     def human(console) -> None:
-        console.print(report.verdict_line(result, str(ref), str(suspect)))
-        console.print(report.result_table(result))
+        console.print(report_text.verdict_line(result, str(ref), str(suspect)))
+        console.print(report_text.result_table(result))
         if "sequential" in result.details:
             console.print(_stop_line(result.details["sequential"]))
 

@@ -32,7 +32,7 @@ def demo(
     """Train small Llama-style models from two seeds on CPU, fine-tune one, and test every known pair."""
     from rich.table import Table
 
-    from seedprints import report
+    from seedprints.reports import terminal as report_text
     from seedprints.demo import DemoSettings, run_demo
 
     output = Output(json_output)
@@ -48,7 +48,7 @@ def demo(
             for name in settings.methods:
                 result = pair.results[name]
                 mark = "" if pair.correct(name) else "  WRONG"
-                cells.append(f"{result.verdict}{mark}\nz = {result.z:.1f}, p = {report.format_p(result.p_value, result.log10_p)}")
+                cells.append(f"{result.verdict}{mark}\nz = {result.z:.1f}, p = {report_text.format_p(result.p_value, result.log10_p)}")
             table.add_row(pair.reference, pair.suspect, pair.relation, pair.truth, *cells)
         console.print(table)
         for name in settings.methods:

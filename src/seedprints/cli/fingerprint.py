@@ -12,7 +12,7 @@ from seedprints.cli import _options as o
 from seedprints.cli._hub import RevisionOpt, local_model
 from seedprints.cli._interrupt import on_interrupt
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, refuse_existing
+from seedprints.cli._output_files import ForceOpt, refuse_existing
 from seedprints.options import ProbeOptions, RunOptions
 
 EXAMPLES = """Examples:
@@ -64,10 +64,11 @@ def fingerprint(
     An interrupted run (crash, Ctrl-C) keeps its rows in a hidden .OUTPUT.partial file beside the
     output; running the same command again resumes from it.
     """
-    from seedprints import pipeline, report
+    from seedprints import pipeline
+    from seedprints.reports import terminal as report_text
     from seedprints import fingerprint as fpfile
     from seedprints.errors import OutputPathError
-    from seedprints.fingerprint import check_output_path, same_file
+    from seedprints.output_paths import check_output_path, same_file
     from seedprints.resume import partial_path
     from seedprints.probes import ProbeSpec
 
@@ -117,12 +118,12 @@ def fingerprint(
         "probe_hash": fp.probe_hash, "probe_spec": fp.spec.describe(), "dtype": fp.metadata.get("dtype"),
     }
     if decision is not None:
-        payload["decision"] = report.result_json(decision)
+        payload["decision"] = report_text.result_json(decision)
 
     def human(console) -> None:
-        console.print(report.fingerprint_table(fp, str(output)))
+        console.print(report_text.fingerprint_table(fp, str(output)))
         if decision is not None:
-            console.print(report.verdict_line(decision, str(like), str(model_dir)))
+            console.print(report_text.verdict_line(decision, str(like), str(model_dir)))
 
     out.result(payload, human)
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
 from seedprints.options import ProbeOptions, RunOptions
-from seedprints.cli._report import (
+from seedprints.cli._output_files import (
     ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
 )
 
@@ -53,7 +53,7 @@ def identify(
     run: RunOptions,
 ) -> None:
     """Test SUSPECT against every compatible registry entry; rank candidates with Holm and BH adjusted p-values. Exit 0 either way."""
-    from seedprints import report_html
+    from seedprints.reports import html as report_html
     from seedprints.identification import identify as run_identify
     from seedprints.cli.registry import expanded, sqlite_files
 
@@ -119,7 +119,7 @@ def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResul
 
 def _table(result: IdentifyResult) -> Table:
     """Candidates ranked by evidence, with raw and adjusted p-values and both verdicts."""
-    from seedprints.report import format_p
+    from seedprints.reports.terminal import format_p
 
     table = Table(show_header=True, header_style="bold")
     for column in ("#", "name", "z", "p", "Holm p", "BH p", "verdict", "BH verdict", "tags"):
@@ -135,7 +135,7 @@ def _table(result: IdentifyResult) -> Table:
 def _summary(result: IdentifyResult) -> str:
     """One line: the best match and its Holm-adjusted p, then what was tested and skipped."""
     from seedprints.identification import SKIP_REASONS
-    from seedprints.report import format_p
+    from seedprints.reports.terminal import format_p
 
     best = result.best
     p = format_p(best.p_holm, best.log10_p_holm)

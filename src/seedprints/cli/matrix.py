@@ -10,7 +10,7 @@ import typer
 from seedprints.cli import _options as o
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, check_outputs, invoked_command
+from seedprints.cli._output_files import ForceOpt, check_outputs, invoked_command
 
 EXAMPLES = """Examples:
 
@@ -45,7 +45,7 @@ def matrix(
     model directories are fingerprinted with the files' spec (or, without files, with the default
     probes of their vocabulary).
     """
-    from seedprints import report_html
+    from seedprints.reports import html as report_html
     from seedprints.matrix import resolve_inputs, run_matrix
     from seedprints.progress import progress_bar
 
@@ -64,7 +64,7 @@ def matrix(
     def human(console) -> None:
         from rich.table import Table
 
-        from seedprints.report import format_p
+        from seedprints.reports.terminal import format_p
 
         hits = sum(r.verdict == "same-lineage" for r in result.results.values())
         console.print(f"{len(result.names)} models, {len(result.results)} ordered pairs: {hits} same-lineage "

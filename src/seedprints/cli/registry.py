@@ -12,7 +12,7 @@ from seedprints.cli import _options as o
 from seedprints.cli._hub import RevisionOpt, local_model
 from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
-from seedprints.cli._report import ForceOpt, refuse_existing
+from seedprints.cli._output_files import ForceOpt, refuse_existing
 from seedprints.options import ProbeOptions, RunOptions
 
 if TYPE_CHECKING:
@@ -260,7 +260,7 @@ def export(
     json_output: o.JsonOpt = False,
 ) -> None:
     """Write entries (all, or the chosen ones) to a portable archive."""
-    from seedprints.fingerprint import same_file
+    from seedprints.output_paths import same_file
 
     out = Output(json_output)
     if not any(same_file(archive, own) for own in sqlite_files(registry)):  # that has its own error

@@ -31,7 +31,7 @@ def verify(
 ) -> None:
     """Check BUNDLE's seal, signature and fingerprint hashes and recompute every result; exit 0 only when all agree."""
     from seedprints.bundle import verify_bundle
-    from seedprints.report import format_p
+    from seedprints.reports.terminal import format_p
     from seedprints.signing import load_public_key
 
     out = Output(json_output)

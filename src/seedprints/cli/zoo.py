@@ -67,7 +67,7 @@ def evaluate(
     quiet: o.QuietOpt = False,
 ) -> None:
     """Fingerprint every zoo model once, test every pair of known lineage, and write the results page."""
-    from seedprints.fingerprint import write_atomic
+    from seedprints.output_paths import write_atomic
     from seedprints.zoo import summary
     from seedprints.zoo.evaluate import evaluate_zoo
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from seedprints import tempfiles
 from seedprints.encoding import RankedFingerprint, decode
 from seedprints.errors import ArchiveError, FingerprintFormatError, OutputPathError, RegistryError, UsageError
-from seedprints.fingerprint import check_output_path, same_file
+from seedprints.output_paths import check_output_path, same_file
 from seedprints.inputs import load_json, special_file
 
 from seedprints.registry.database import is_url

@@ -47,7 +47,8 @@ CORE_NAMES: tuple[str, ...] = (
     "seedprints.encoding.rank_fingerprint",
     "seedprints.fingerprint",
     "seedprints.fingerprint.Fingerprint",
-    "seedprints.fingerprint.write_atomic",
+    "seedprints.output_paths.check_output_path",
+    "seedprints.output_paths.write_atomic",
     "seedprints.probes.ProbeSpec",
     "seedprints.probes.default_vocab_bound",
     "seedprints.probes.token_spec",
@@ -61,7 +62,7 @@ CORE_NAMES: tuple[str, ...] = (
     "seedprints.inputs.load_json",
     "seedprints.inputs.special_file",
     "seedprints.progress.progress_bar",
-    "seedprints.report.format_p",
+    "seedprints.reports.terminal.format_p",
     "seedprints.tempfiles",
 )
 """Every core name a zoo module imports: ``seedprints.module.name`` for ``from seedprints.module import name``,

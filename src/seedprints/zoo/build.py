@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seedprints.errors import OutputPathError, ZooConfigError
-from seedprints.fingerprint import write_atomic
+from seedprints.output_paths import write_atomic
 from seedprints.inputs import load_json, special_file
 from seedprints.zoo.manifest import MANIFEST_NAME, ModelEntry, lineage_id, write_manifest
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from seedprints import LineageResult, api
 from seedprints.errors import LowPowerWarning, SeedprintsError, UsageError, ZooConfigError
-from seedprints.fingerprint import write_atomic
+from seedprints.output_paths import write_atomic
 from seedprints.probes import ProbeSpec
 from seedprints.stats.methods import METHOD_PROBES, METHODS
 from seedprints.zoo import plots, summary

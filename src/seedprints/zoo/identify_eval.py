@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from seedprints.errors import SeedprintsError, UsageError
-from seedprints.fingerprint import write_atomic
-from seedprints.report import format_p
+from seedprints.output_paths import write_atomic
+from seedprints.reports.terminal import format_p
 from seedprints.zoo.fingerprinting import fingerprint_zoo, require_evaluated
 from seedprints.zoo.metrics import clopper_pearson
 from seedprints.zoo.manifest import ModelEntry, same_lineage

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seedprints.errors import ZooConfigError
-from seedprints.fingerprint import write_atomic
+from seedprints.output_paths import write_atomic
 from seedprints.inputs import load_json, special_file
 
 MANIFEST_NAME = "zoo_manifest.json"

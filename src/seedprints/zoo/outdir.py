@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from seedprints import fingerprint as _fpfile
 from seedprints.errors import OutputPathError
+from seedprints.output_paths import check_output_path
 
 
 def check_out_dir(path: str | Path) -> Path:
@@ -21,7 +21,7 @@ def check_out_dir(path: str | Path) -> Path:
             raise OutputPathError(f"output {path} exists and is not a folder; give the name of a folder for the results")
         if not os.access(path, os.W_OK | os.X_OK):
             raise OutputPathError(f"output folder {path} is not writable; choose another --out")
-        _fpfile.check_output_path(path / "results.json")
+        check_output_path(path / "results.json")
         return path
     ancestor = next(p for p in path.absolute().parents if p.exists() or p.is_symlink())
     if not ancestor.is_dir():

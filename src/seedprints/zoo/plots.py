@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seedprints.fingerprint import write_atomic
+from seedprints.output_paths import write_atomic
 from seedprints.zoo.metrics import roc_curve
 from seedprints.zoo.truth import INDEP
 

@@ -26,7 +26,7 @@ from seedprints import api, seeds
 from seedprints import fingerprint as _fpfile
 from seedprints.encoding import RankedFingerprint, decode, encode, rank_fingerprint
 from seedprints.errors import FingerprintFormatError, SeedprintsError, UsageError, ZooConfigError
-from seedprints.fingerprint import write_atomic
+from seedprints.output_paths import write_atomic
 from seedprints.probes import ProbeSpec, default_vocab_bound, token_spec
 from seedprints.stats.lineage import lineage_test_ranked
 from seedprints.zoo.fingerprinting import FINGERPRINT_CACHE, cached_fingerprint

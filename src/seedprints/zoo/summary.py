@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from seedprints.errors import UsageError
 from seedprints.inputs import special_file
-from seedprints.report import format_p
+from seedprints.reports.terminal import format_p
 from seedprints.zoo.truth import INDEP
 
 if TYPE_CHECKING:

@@ -35,8 +35,8 @@ SignOpt = Annotated[
 def check_outputs(report_dir: Path | None, force: bool, bundle: Path | None, inputs: tuple[Path, ...]) -> None:
     """Refuse an unusable ``--report`` folder or ``--bundle`` path (one that is an input too, or an existing file
     without ``--force``) before any long work; their missing parent folders are created."""
-    from seedprints.fingerprint import check_output_path
-    from seedprints.report_html import check_report_dir
+    from seedprints.output_paths import check_output_path
+    from seedprints.reports.html import check_report_dir
 
     if report_dir is not None:
         make_parent(report_dir)

@@ -30,7 +30,7 @@ from typing import Any
 from seedprints import tempfiles
 from seedprints.errors import OutputPathError, UsageError
 from seedprints.probes import ProbeSpec
-from seedprints.report import format_p
+from seedprints.reports.terminal import format_p
 
 REPORT_KINDS = ("matrix", "compare", "identify")
 RESULTS_FILE = "results.json"
