@@ -166,7 +166,7 @@ class TestAtomicWrite:
         def boom(*args, **kwargs):
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(fpfile.os, "replace", boom)
+        monkeypatch.setattr("os.replace", boom)
         with pytest.raises(KeyboardInterrupt):
             fpfile.save(make(), tmp_path / "a.safetensors")
         assert list(tmp_path.iterdir()) == []

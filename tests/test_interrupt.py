@@ -35,8 +35,8 @@ if where == "forward":  # the at-th batch of the (tiny Llama) model
         return forward(self, *args, **kwargs)
     modeling_llama.LlamaModel.forward = patched
 elif where == "final-write":  # after the final file's bytes are in its temp file, before the rename
-    from seedprints import fingerprint
-    write, fsync, active = fingerprint.write_atomic, os.fsync, [False]
+    from seedprints import output_paths
+    write, fsync, active = output_paths.write_atomic, os.fsync, [False]
     def patched_write(path, payload):
         active[0] = True
         try:
@@ -47,7 +47,7 @@ elif where == "final-write":  # after the final file's bytes are in its temp fil
         fsync(fd)
         if active[0]:
             hit()
-    fingerprint.write_atomic, os.fsync = patched_write, patched_fsync
+    output_paths.write_atomic, os.fsync = patched_write, patched_fsync
 elif where == "manifest":  # a zoo model's directory is in place but its manifest not yet written
     from seedprints.zoo import build
     write_manifest = build.write_manifest

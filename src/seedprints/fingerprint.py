@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from seedprints import output_paths
 from seedprints.inputs import load_json, special_file
 from seedprints.errors import (
     FingerprintFormatError,
@@ -27,7 +28,6 @@ from seedprints.errors import (
     SeedprintsError,
     UsageError,
 )
-from seedprints.output_paths import write_atomic
 from seedprints.probes import ProbeSpec
 
 FORMAT_VERSION = "1"
@@ -155,7 +155,7 @@ def _check_matrix(array: Any, name: str, shape: str) -> None:
 
 def save(fp: Fingerprint, path: str | Path) -> Path:
     """Write ``fp`` to ``path`` atomically; raises OutputPathError if the folder is not writable."""
-    return write_atomic(Path(path), to_bytes(fp))
+    return output_paths.write_atomic(Path(path), to_bytes(fp))
 
 
 def to_bytes(fp: Fingerprint) -> bytes:
