@@ -88,10 +88,10 @@ def compare(
         raise typer.BadParameter("--early-stop works with --method lineage only")
     result, *pair = pipeline.compare(ref, suspect, method=method.value, alpha=alpha, options=probes, run=run,
                                      budget=budget, early_stop=early_stop, **settings)
-    recorded = _stopping_look_test(result, pair) if early_stop else (result, {"budget": budget, **settings})
     payload = {**report_text.result_json(result), "reference": str(ref), "suspect": str(suspect)}
     command = invoked_command(ctx, [ref, suspect])
     if bundle is not None:
+        recorded = _stopping_look_test(result, pair) if early_stop else (result, {"budget": budget, **settings})
         _write_bundle(bundle, command, (ref, suspect), pair, *recorded, out.progress, signer, whole_files=not early_stop)
         payload["bundle"] = str(bundle)
         say_written(out, "evidence bundle", bundle)
