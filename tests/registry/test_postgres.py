@@ -181,3 +181,25 @@ def test_writer_killed_mid_transaction_leaves_no_partial_entry(backend, request,
     if backend == "postgresql":
         assert _counts(location) == {"entries": 1, "tags": 0, "screens": 1}
 
+
+
+def test_seeds_register_into_a_team_registry(pg_url, tmp_path, capsys):
+    """`seeds register` writes candidate init seeds into a PostgreSQL registry, resumably, and identify finds the seed."""
+    from seedprints import seeds
+
+    config = {"model_type": "llama", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "intermediate_size": 32, "vocab_size": 100, "max_position_embeddings": 64}
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    argv = ("seeds", "register", "--config", config_file, "--seeds", "0-2", "--registry", pg_url, "--n", "40",
+            "--length", "8", "--json")
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and json.loads(out)["added"] == ["seed-0", "seed-1", "seed-2"], err
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and json.loads(out)["added"] == [], err
+    with Registry.open(pg_url) as reg:
+        spec = reg.get("seed-1").spec
+    suspect = tmp_path / "seed-1.fp.safetensors"
+    next(seeds.fingerprint_seeds(config, [1], spec)).save(suspect)
+    code, out, err = run(capsys, "identify", suspect, "--registry", pg_url, "--json")
+    assert code == 0 and json.loads(out)["candidates"][0]["name"] == "seed-1", err
