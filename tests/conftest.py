@@ -1,10 +1,16 @@
 """Shared fixtures: tiny models (2 layers, d=32, vocabulary 100) saved once per run, with offline tokenizers;
-the in-process CLI runner with the one-line-error check that the CLI tests share; and a named pipe."""
+the in-process CLI runner with the one-line-error check that the CLI tests share; a named pipe; and a PostgreSQL
+server for the session, with a fresh database per test."""
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
+import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,3 +169,55 @@ def fifo(tmp_path: Path) -> Iterator[Path]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _server_bin() -> Path | None:
+    """The folder holding PostgreSQL's initdb and pg_ctl: on PATH, or Debian's /usr/lib/postgresql/VERSION/bin."""
+    found = shutil.which("initdb")
+    if found and shutil.which("pg_ctl"):
+        return Path(found).resolve().parent
+    folders = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda f: int(Path(f).parent.name))
+    return Path(folders[-1]) if folders and Path(folders[-1], "pg_ctl").exists() else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for this test session on a Unix socket (no TCP); yields a URL template with {database}.
+
+    initdb refuses to run as root, so as root the server runs as the user nobody. Skipped when the server is not
+    installed, unless $SEEDPRINTS_REQUIRE_POSTGRES is set (CI), where that fails instead.
+    """
+    bin_dir = _server_bin()
+    if bin_dir is None:
+        reason = "PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's postgresql package (.ci/run does)"
+        if os.environ.get("SEEDPRINTS_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    root = Path(tempfile.mkdtemp(prefix="sp-pg-"))  # short: a socket path has at most 107 characters
+    root.chmod(0o755)
+    data, sock = root / "data", root / "sock"
+    as_user = ["runuser", "-u", "nobody", "--"] if os.getuid() == 0 else []
+    for folder in (data, sock):
+        folder.mkdir()
+        if as_user:
+            shutil.chown(folder, "nobody")
+    run = lambda *args: subprocess.run([*as_user, *args], check=True, capture_output=True, text=True)  # noqa: E731
+    run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-w",
+        "-o", f"-k {sock} -c listen_addresses='' -c fsync=off", "start")
+    try:
+        yield f"postgresql://postgres@/{{database}}?host={sock}"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres_server: str) -> str:
+    """URL of a new, empty database on the session's server."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.format(database="postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_server.format(database=name)

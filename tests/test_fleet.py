@@ -1,5 +1,5 @@
 """``seedprints fleet`` on a real local Ray cluster (two CPUs): a manifest of tiny local and Hub models into a SQLite
-registry, resumed runs, failures by name, and a worker killed mid-run; manifest errors need no Ray."""
+or PostgreSQL registry, resumed runs, failures by name, and a worker killed mid-run; manifest errors need no Ray."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def models(tiny_llama_dir, tiny_llama_derived_dir, tiny_llama_other_dir, tmp_pat
     return root
 
 
-def _entries(db: Path) -> dict[str, dict]:
+def _entries(db: Path | str) -> dict[str, dict]:
     from seedprints.registry import Registry
 
     with Registry.open(db, create=False) as reg:
@@ -69,8 +69,9 @@ def _entries(db: Path) -> dict[str, dict]:
 
 @pytest.mark.slow
 class TestFleetOnRay:
-    def test_registers_every_model_then_resumes(self, cluster, models, tmp_path, capsys):
-        db = tmp_path / "refs.db"
+    @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+    def test_registers_every_model_then_resumes(self, backend, request, cluster, models, tmp_path, capsys):
+        db = request.getfixturevalue("pg_url") if backend == "postgresql" else tmp_path / "refs.db"
         code, stdout, err = run(capsys, "fleet", models / "models.jsonl", "--registry", db, *FAST, "--json")
         assert code == 0, err
         report = json.loads(stdout)
