@@ -150,6 +150,7 @@ BaseOpt = Annotated[
     typer.Option("--base", help="Base model directory of a PEFT adapter (default: the adapter's base_model_name_or_path)."),
 ]
 
+
 def _alpha_in_unit_interval(value: float) -> float:
     if not 0 < value < 1:
         raise typer.BadParameter(f"must be between 0 and 1 (got {value})")
@@ -216,14 +217,13 @@ def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
 
-def model_options(*, batch_size: int | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add --device, --dtype, --batch-size (default ``batch_size``, else automatic), --trust-remote-code,
-    --allow-pickle, --device-map and --base to a verb, which receives them as ``run: RunOptions``; progress shows
-    unless --json or --quiet."""
+def model_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add --device, --dtype, --batch-size, --trust-remote-code, --allow-pickle, --device-map and --base to a verb,
+    which receives them as ``run: RunOptions``; progress shows unless --json or --quiet."""
     extra = [
         _option("device", DeviceOpt, DEFAULT_DEVICE),
         _option("dtype", DtypeOpt, DtypeChoice.auto),
-        _option("batch_size", AutoBatchSizeOpt if batch_size is None else BatchSizeOpt, batch_size),
+        _option("batch_size", AutoBatchSizeOpt, None),
         _option("trust_remote_code", TrustRemoteCodeOpt, False),
         _option("allow_pickle", AllowPickleOpt, False),
         _option("device_map", DeviceMapOpt, None),
@@ -237,12 +237,12 @@ def model_options(*, batch_size: int | None = None) -> Callable[[Callable[..., A
     return _with_parameters(extra, build, "run")
 
 
-def probe_options(*, n: int = DEFAULT_N) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def probe_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add --probe, --n, --length, --probe-seed, --vocab-bound, --probe-file and --rare-tokens to a verb, which
     receives them as ``probes: ProbeOptions``; without --probe, the probes of the verb's --method (if it has one)."""
     extra = [
         _option("probe", ProbeKindOpt, None),
-        _option("n", NOpt, n),
+        _option("n", NOpt, DEFAULT_N),
         _option("length", LengthOpt, DEFAULT_LENGTH),
         _option("probe_seed", ProbeSeedOpt, DEFAULT_PROBE_SEED),
         _option("vocab_bound", VocabBoundOpt, None),
