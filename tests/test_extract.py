@@ -231,7 +231,7 @@ class TestLoadErrors:
         return info.value
 
     def test_missing_directory(self, tmp_path):
-        self._fails(tmp_path / "nope", "does not exist.*never downloads")
+        self._fails(tmp_path / "nope", "does not exist.*Hub id")
 
     def test_file_not_directory(self, tmp_path):
         path = tmp_path / "model.safetensors"

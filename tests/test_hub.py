@@ -145,7 +145,7 @@ class TestErrors:
         monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
         monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "2")
         code, _, err = run(capsys, "registry", "add", REPO, *FAST, "--registry", tmp_path / "r.db")
-        assert_one_line_error(code, err, "cannot download tiny-org/tiny-llama from the Hub at http://127.0.0.1:9")
+        assert_one_line_error(code, err, "tiny-org/tiny-llama is not a local path", "cannot be downloaded from http://127.0.0.1:9")
         assert not (tmp_path / "r.db").exists()
 
 

@@ -122,9 +122,9 @@ def hub_error(exc: BaseException, ref: HubRef) -> HubError:
     if isinstance(exc, hf.LocalEntryNotFoundError) and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true"):
         return HubError(f"{ref} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; unset it to download the "
                         "model, or give a local model directory")
-    return HubUnreachableError(f"cannot download {ref} from the Hub at {_endpoint() or 'https://huggingface.co'} "
-                    f"({compact_message(exc, 160, with_class=True)}); check the network or HF_ENDPOINT, or give a local "
-                    "model directory")
+    return HubUnreachableError(f"{ref.repo_id} is not a local path, and as a Hub id it cannot be downloaded from "
+                               f"{_endpoint() or 'https://huggingface.co'} ({compact_message(exc, 160, with_class=True)}); "
+                               "check the path, or the network and HF_ENDPOINT")
 
 
 def snapshot_metadata(model_dir: str | os.PathLike[str]) -> dict[str, str]:

@@ -61,7 +61,7 @@ def missing_source(path: Path) -> ModelLoadError:
     if name.endswith(".gguf"):
         return ModelLoadError(f"GGUF file {path} does not exist; check the path")
     return ModelLoadError(f"model directory {path} does not exist; pass a local Hugging Face model directory "
-                          "(seedprints never downloads models)")
+                          "(or, where a verb takes one, a Hub id org/name)")
 
 
 def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
@@ -92,7 +92,7 @@ def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
         if not any(p.name in _ADAPTER_WEIGHTS for p in weights):
             raise ModelLoadError(
                 f"adapter {path} has adapter_config.json but no {_ADAPTER_WEIGHTS[0]}; copy the adapter's weight "
-                "file into it (seedprints never downloads)"
+                "file into it"
             )
         return ModelSource("peft", path, None, weights)
     ggufs = [p for p in files if p.suffix.lower() == ".gguf"]
@@ -281,7 +281,7 @@ def adapter_base(directory: Path, base: Path | None) -> Path:
             return candidate
         raise ModelLoadError(
             f"adapter {directory} was trained on {named!r}, which is not a local directory here; "
-            "pass its local copy with --base DIR (seedprints never downloads models)"
+            "pass its local copy with --base DIR (an adapter's base is never downloaded)"
         )
     raise ModelLoadError(f"adapter {directory} does not name its base model; pass it with --base DIR")
 
