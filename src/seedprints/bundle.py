@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
@@ -51,7 +50,7 @@ import platform
 import warnings
 from importlib import metadata as _metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -60,6 +59,7 @@ from seedprints import output_paths
 from seedprints.errors import SeedprintsError
 from seedprints.fingerprint import Fingerprint, short_repr
 from seedprints.inputs import load_json, special_file
+from seedprints.progress import progress_bar
 from seedprints.stats.result import LineageResult
 
 if TYPE_CHECKING:
@@ -228,7 +228,7 @@ def model_file_checksums(model_dir: str | Path, *, progress: bool = False) -> di
     )
     total = sum(p.stat().st_size for p in files)
     out: dict[str, str] = {}
-    with _hash_progress(progress, total) as advance:
+    with progress_bar(progress, total, "hashing model files", unit="bytes") as advance:
         for p in files:
             digest = hashlib.sha256()
             with p.open("rb") as handle:
@@ -628,18 +628,3 @@ def _test_record(test: Comparison, fingerprints: Mapping[str, EmbeddedFingerprin
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b, equal_nan=True))
-
-
-@contextlib.contextmanager
-def _hash_progress(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar over bytes hashed (on stderr), or a no-op; yields the advance function."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-    with Progress(TextColumn("hashing model files"), BarColumn(), DownloadColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("hash", total=total)
-        yield lambda n: bar.advance(task, n)

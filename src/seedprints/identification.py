@@ -31,6 +31,7 @@ from seedprints.errors import IncompatibleFingerprintsError, RegistryError, Usag
 from seedprints.fingerprint import Fingerprint
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec, load_probe_file
+from seedprints.progress import progress_bar
 from seedprints.registry import Registry, RegistryEntry
 from seedprints.screen import SCREEN_PROBES
 from seedprints.staged_scan import full_scan, staged_scan
@@ -326,21 +327,6 @@ def _plan_for_fingerprint(
     return plan
 
 
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar over registry entries on stderr; yields ``advance(count)``."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("scanning registry"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("entries", total=total)
-        yield lambda count: bar.advance(task, count)
-
-
 @dataclasses.dataclass
 class _Looks:
     """What the looks found: the tests and suspect fingerprints of the last look, and every look's summary."""
@@ -352,7 +338,7 @@ class _Looks:
     index: int
 
 
-def _scan_at(reg: Registry, plan: _Plan, n: int, alpha: float, advance: Callable[[int], None] | None,
+def _scan_at(reg: Registry, plan: _Plan, n: int, alpha: float, advance: Callable[[int], None],
              suspects: dict[str, Fingerprint], keep: int | None) -> list[tuple[RegistryEntry, LineageResult]]:
     """Scan each suspect fingerprint on its first ``n`` probes (at most its usable rows) against its entries' prefixes.
 
@@ -392,7 +378,7 @@ def _run(reg: Registry, plan: _Plan, design: SequentialDesign, progress: bool, k
     looks: list[dict[str, Any]] = []
     suspects: dict[str, Fingerprint] = {}
     total = sum(len(v) for v in plan.names.values()) * len(design.looks)
-    with reg.snapshot(), _progress(progress, total) as advance:
+    with reg.snapshot(), progress_bar(progress, total, "scanning registry") as advance:
         for index, n in enumerate(design.looks):
             tested = _scan_at(reg, plan, n, design.alpha, advance, suspects, keep)
             holm = holm_log10(np.array([r.log10_p for _, r in tested]))
