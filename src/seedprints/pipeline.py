@@ -300,8 +300,7 @@ def extend_fingerprint(model: Any, existing: Fingerprint, n: int, *, source: str
     :func:`seedprints.rounds.extend_fingerprint`), loading that model with the run's settings."""
     from seedprints import rounds
 
-    if n <= existing.n:
-        raise UsageError(f"{source} already holds {existing.n} probes; pass --n larger than {existing.n} to extend it")
+    rounds.check_growth(existing, n, source)  # before the model loads
     run = run or RunOptions()
     return rounds.extend_fingerprint(load_model(model, run), existing, n, run, source=source)
 

@@ -91,6 +91,12 @@ def _relative_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(a.astype(np.float64) - b)))) / max(scale, 1e-30)
 
 
+def check_growth(existing: Fingerprint, n: int, source: str) -> None:
+    """UsageError unless ``n`` probes are more than ``existing`` holds (``source`` names it)."""
+    if n <= existing.n:
+        raise UsageError(f"{source} already holds {existing.n} probes; pass --n larger than {existing.n} to extend it")
+
+
 def extend_fingerprint(
     loaded: Any,
     existing: Fingerprint,
@@ -129,8 +135,7 @@ def extend_fingerprint(
         The model differs from the one that made ``existing``: its header fields (revision, config,
         dtype, tokenizer, ...) differ, or it does not reproduce the file's last rows.
     """
-    if n <= existing.n:
-        raise UsageError(f"{source} already holds {existing.n} probes; pass --n larger than {existing.n} to extend it")
+    check_growth(existing, n, source)
     spec = existing.spec.with_n(n)
     from seedprints.model.metadata import model_metadata
 
