@@ -36,7 +36,7 @@ from seedprints.model.device import parse_device
 from seedprints.model.forward import call_module, last_hidden, module_unembedding
 from seedprints.model.hf import offline_hub, quiet_transformers
 from seedprints.model.loaded import LoadedModel
-from seedprints.model.tokenizer import load_tokenizer
+from seedprints.model.tokenizer import source_tokenizer
 
 _DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -354,14 +354,13 @@ def _load_directory(
         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
     )
     path = source.directory
-    tokenizer, tokenizer_error = None, None
+    tokenizer, tokenizer_error, length = source_tokenizer(source, trust_remote_code)
     if source.kind == "gguf":
         file = path / str(source.gguf_file)
         model_id, revision = str(file), sources.weights_digest(source.weight_files)[:12]
         unembedding: Callable[[], torch.Tensor] = lambda: sources.gguf_unembedding(file)  # noqa: E731
     else:
         model_id, revision = str(path), _revision(path, raw_bytes)
-        tokenizer, tokenizer_error = load_tokenizer(path, trust_remote_code)
         unembedding = lambda: _read_unembedding(path, config, module)  # noqa: E731
     return LoadedModel(
         module=module,
@@ -377,6 +376,7 @@ def _load_directory(
         unembedding=unembedding,
         weights_digest=sources.weights_digest(source.weight_files, raw_bytes),
         tokenizer_error=tokenizer_error,
+        tokenizer_length=length,
     )
 
 
@@ -420,9 +420,9 @@ def _load_adapter(
     head = merged if isinstance(merged, transformers.PreTrainedModel) else None
     module = merged.base_model if head is not None else merged
     raw_adapter = (adapter_dir / "adapter_config.json").read_bytes()
-    tokenizer, tokenizer_error = load_tokenizer(adapter_dir, trust_remote_code)
+    tokenizer, tokenizer_error, length = source_tokenizer(source, trust_remote_code)
     if tokenizer is None and tokenizer_error is None:  # an adapter without tokenizer files uses its base's
-        tokenizer, tokenizer_error = load_tokenizer(base_dir, trust_remote_code)
+        tokenizer, tokenizer_error, length = source_tokenizer(base_source, trust_remote_code)
     return LoadedModel(
         module=module,
         tokenizer=tokenizer,
@@ -439,6 +439,7 @@ def _load_adapter(
             source.weight_files + base_source.weight_files, raw_adapter + raw_bytes
         ),
         tokenizer_error=tokenizer_error,
+        tokenizer_length=length,
     )
 
 

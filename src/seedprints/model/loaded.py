@@ -7,8 +7,6 @@ from typing import Any, Callable
 
 import torch
 
-from seedprints.model.tokenizer import tokenizer_length
-
 
 @dataclasses.dataclass
 class LoadedModel:
@@ -46,12 +44,10 @@ class LoadedModel:
     tokenizer_error : str or None
         Why the directory's tokenizer files did not load (None if they did or there are none); only
         text probes need them, so this is reported when text probes are run, not at load.
+    tokenizer_length : int or None
+        Token ids the tokenizer can produce (its largest id + 1), for a GGUF file read from its own token list
+        (:func:`seedprints.model.tokenizer.source_tokenizer`); None without a tokenizer.
     """
-
-    @property
-    def tokenizer_length(self) -> int | None:
-        """Token ids the tokenizer can produce (its largest id + 1), or None without a tokenizer."""
-        return tokenizer_length(self.tokenizer)
 
     module: torch.nn.Module
     tokenizer: Any
@@ -66,3 +62,4 @@ class LoadedModel:
     unembedding: Callable[[], torch.Tensor] | None = None
     weights_digest: str = ""
     tokenizer_error: str | None = None
+    tokenizer_length: int | None = None

@@ -15,7 +15,7 @@ from seedprints import hub
 from seedprints.model import sources
 from seedprints.model.forward import module_device
 from seedprints.model.loaded import LoadedModel
-from seedprints.model.tokenizer import load_tokenizer, tokenizer_length
+from seedprints.model.tokenizer import load_tokenizer, source_tokenizer, tokenizer_length
 
 
 def model_metadata(loaded: LoadedModel) -> dict[str, str]:
@@ -72,12 +72,13 @@ def _tokenizer_hash(tokenizer: Any) -> str:
 
 
 def read_tokenizer_length(source: str | os.PathLike, *, trust_remote_code: bool = False) -> int | None:
-    """:func:`tokenizer_length` of a model directory's (or an adapter's base's) tokenizer files, without weights."""
+    """The tokenizer length loading ``source`` would give (:func:`source_tokenizer`), without weights.
+
+    A model directory's tokenizer files, a GGUF file's token list, an adapter's own tokenizer files or else its base's.
+    """
     info = sources.inspect_source(Path(source), allow_pickle=True)
-    if info.kind == "gguf":
-        return None
-    length = directory_tokenizer_length(info.directory, trust_remote_code=trust_remote_code)
-    if length is None and info.kind == "peft":
+    tokenizer, error, length = source_tokenizer(info, trust_remote_code)
+    if info.kind == "peft" and tokenizer is None and error is None:
         return read_tokenizer_length(sources.adapter_base(info.directory, None), trust_remote_code=trust_remote_code)
     return length
 

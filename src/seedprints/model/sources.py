@@ -198,10 +198,10 @@ def check_gguf(file: Path) -> None:
     Raises
     ------
     ModelLoadError
-        The gguf package is missing, the file is not GGUF, its architecture is unsupported, or a
-        tensor uses a quantisation type without a dequantiser; the message names the culprit.
+        The file is not GGUF, its architecture is unsupported, or a tensor uses a quantisation
+        type without a dequantiser; the message names the culprit.
     """
-    reader = _gguf_reader(file)
+    reader = gguf_reader(file)
     from gguf import GGMLQuantizationType
     from gguf.quants import _type_traits
     from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
@@ -225,13 +225,10 @@ def check_gguf(file: Path) -> None:
             )
 
 
-def _gguf_reader(file: Path) -> Any:
-    try:
-        from gguf import GGUFReader
-    except ImportError as exc:
-        raise ModelLoadError(
-            f"{file} is a GGUF file and reading it needs the gguf package; pip install gguf"
-        ) from exc
+def gguf_reader(file: Path) -> Any:
+    """A GGUF file's reader: its metadata parsed, its tensors memory-mapped (their bytes are read only when used)."""
+    from gguf import GGUFReader
+
     try:
         return GGUFReader(str(file))
     except Exception as exc:  # ValueError (bad magic), KeyError (unknown type id), struct errors, ...
@@ -244,7 +241,7 @@ def gguf_unembedding(file: Path) -> Any:
     import torch
     from gguf import dequantize
 
-    tensors = {t.name: t for t in _gguf_reader(file).tensors}
+    tensors = {t.name: t for t in gguf_reader(file).tensors}
     tensor = tensors.get("output.weight") or tensors.get("token_embd.weight")
     if tensor is None:
         raise ModelLoadError(f"{file} has neither output.weight nor token_embd.weight; it cannot give logits")

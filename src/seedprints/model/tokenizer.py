@@ -1,8 +1,11 @@
-"""A model directory's tokenizer: load it when present, say why it failed, and how many ids it produces."""
+"""A model's tokenizer: load a directory's when present, say why it failed, and how many ids it (or a GGUF file's
+token list) produces."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import transformers
 from seedprints.errors import compact_message
 from seedprints.inputs import load_json, special_file
 from seedprints.model.hf import quiet_transformers
+from seedprints.model.sources import ModelSource, gguf_reader
 
 _TOKENIZER_FILES = (
     "tokenizer.json",
@@ -25,6 +29,10 @@ _TOKENIZER_FILES = (
 
 
 _TOKENIZER_SIDE_FILES = ("special_tokens_map.json", "added_tokens.json", "merges.txt")  # read beside the above
+
+
+
+_PAD_PLACEHOLDER = re.compile(rb"\[PAD\d+\]")  # llama.cpp's converter's name for an embedding row no token uses
 
 
 
@@ -77,3 +85,64 @@ def tokenizer_length(tokenizer: Any) -> int | None:
     except Exception:  # noqa: BLE001 - a tokenizer that cannot list its vocabulary tells nothing
         return None
     return max(ids) + 1 if ids else None
+
+
+
+def source_tokenizer(source: ModelSource, trust_remote_code: bool) -> tuple[Any, str | None, int | None]:
+    """A model's tokenizer, why its files did not load, and its length, one rule for loading and for specs alone.
+
+    A GGUF file's tokenizer is its own token list (:func:`gguf_tokenizer_length`); tokenizer files beside it are
+    not read. A directory's is its tokenizer files (an adapter's own; the caller falls back to its base's).
+    """
+    if source.kind == "gguf":
+        return None, None, gguf_tokenizer_length(source.directory / str(source.gguf_file))
+    tokenizer, error = load_tokenizer(source.directory, trust_remote_code)
+    return tokenizer, error, tokenizer_length(tokenizer)
+
+
+
+def gguf_tokenizer_length(file: Path) -> int | None:
+    """:func:`tokenizer_length` of a GGUF file, read from its metadata alone, so it gets its original's default spec.
+
+    None when the file has no token list (``tokenizer.ggml.tokens``), as for a directory without tokenizer. The
+    tensors are memory-mapped, never read.
+    """
+    from gguf import GGUFValueType
+
+    reader = gguf_reader(file)
+    names = _gguf_array(reader, "tokenizer.ggml.tokens", GGUFValueType.STRING)
+    if names is None:
+        return None
+    types = _gguf_array(reader, "tokenizer.ggml.token_type", GGUFValueType.INT32)
+    return token_list_length([bytes(name) for name in names],
+                             [int(kind[0]) for kind in types] if types is not None else None)
+
+
+
+def _gguf_array(reader: Any, key: str, item_type: int) -> list[Any] | None:
+    """The items of the GGUF array field ``key`` (numpy parts), None when it is absent or not an array of ``item_type``."""
+    from gguf import GGUFValueType
+
+    field = reader.fields.get(key)
+    if field is None or list(field.types) != [GGUFValueType.ARRAY, item_type]:
+        return None
+    return [field.parts[index] for index in field.data]
+
+
+
+def token_list_length(names: Sequence[bytes], types: Sequence[int] | None) -> int | None:
+    """Tokenizer length of a GGUF token list: the index of its last real token + 1 (None when it has none).
+
+    llama.cpp's converter writes a placeholder named ``[PAD<i>]`` of type UNUSED for every embedding row its
+    Hugging Face tokenizer does not cover, so the trailing run of such placeholders is the padding, and the length
+    is the Hugging Face tokenizer's (largest id + 1). Everything before the last real token counts, as it does in
+    the tokenizer's ids; a token of type UNUSED with another name (Gemma's ``<unused12>``) is real, and so is a
+    ``[PAD<i>]`` of another type. Without types (or with a type list of another length) the name alone decides.
+    """
+    from gguf import TokenType
+
+    kinds = types if types is not None and len(types) == len(names) else None
+    end = len(names)
+    while end and _PAD_PLACEHOLDER.fullmatch(names[end - 1]) and (kinds is None or kinds[end - 1] == TokenType.UNUSED):
+        end -= 1
+    return end or None
