@@ -54,9 +54,12 @@ class TestUntrainedTokenSpec:
         with pytest.raises(UsageError, match="--rare-tokens 4 is too few"):
             api.ProbeOptions(n=20, length=8, rare_tokens=4).spec_for([100], 32, 50)
 
-    def test_probes_use_only_input_tokens(self, base_fp):
+    def test_probes_never_feed_a_scored_token(self, base_fp):
+        """Odd probes feed padding rows, even probes tokenizer ids: never a token whose logit is scored."""
         ids = np.stack(generated(base_fp.spec).token_ids(0, 200))
-        assert set(np.unique(ids)) <= set(base_fp.spec.input_tokens)
+        assert set(np.unique(ids[1::2])) <= set(base_fp.spec.input_tokens)
+        assert ids[0::2].max() < base_fp.spec.trained_inputs_below <= base_fp.spec.untrained_from
+        assert not set(np.unique(ids)) & set(base_fp.spec.output_tokens)
 
     def test_untrained_from_must_lie_below_the_outputs(self):
         with pytest.raises(UsageError, match="untrained_from=50"):

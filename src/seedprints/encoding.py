@@ -1,7 +1,9 @@
 """Compact, lossless encoding of what the default lineage test reads from a fingerprint.
 
 The ``lineage`` test sees a fingerprint only through the ranks, over probes, of each row-standardised
-hidden dimension and of each recorded logit column (:func:`seedprints.stats.lineage.standardized_ranks`).
+hidden dimension and of each recorded logit column (:func:`seedprints.stats.lineage.standardized_ranks`),
+each group of probes ranked on its own after the parts that carry nothing were left out
+(:func:`seedprints.stats.lineage.prepare`).
 An encoded fingerprint stores exactly those ranks as bit-packed 0-based *min*-ranks
 (``ceil(log2 N)`` bits each; a tie group's average rank is its min-rank plus half its size minus
 one), so a decoded entry's rank scores equal the full matrix's bit for bit, and a test on it gives the
@@ -26,7 +28,7 @@ from scipy.stats import rankdata
 from seedprints.errors import FingerprintFormatError, NonFiniteHiddenStatesError, SeedprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
-from seedprints.stats.lineage import row_standardized, scores_from_ranks
+from seedprints.stats.lineage import grouped_ranks, prepare, row_standardized, scores_from_ranks
 
 MAGIC = b"SPRANKS1"
 FORMAT = "seedprints-ranks/1"
@@ -86,7 +88,7 @@ class RankedFingerprint:
     def hidden_scores(self) -> np.ndarray:
         """float64 ``[N, d]`` standardised ranks, equal to ``standardized_ranks(fingerprint.hidden)``."""
         counts = None if self.rank_counts is None else self.rank_counts[0]
-        return scores_from_ranks(_average_ranks(self.hidden_ranks, counts))
+        return scores_from_ranks(_average_ranks(self.hidden_ranks, counts), self.spec.row_groups())
 
     @functools.cached_property
     def logit_scores(self) -> np.ndarray | None:
@@ -94,7 +96,7 @@ class RankedFingerprint:
         if self.logit_ranks is None:
             return None
         counts = None if self.rank_counts is None else self.rank_counts[1]
-        return scores_from_ranks(_average_ranks(self.logit_ranks, counts))
+        return scores_from_ranks(_average_ranks(self.logit_ranks, counts), self.spec.row_groups())
 
     def prefix(self, n: int) -> "RankedFingerprint":
         """The entry of the first ``n`` probes, exactly as ranking the source fingerprint's first ``n`` rows gives.
@@ -118,8 +120,10 @@ def rank_fingerprint(fp: Fingerprint, *, source_sha256: str | None = None) -> Ra
             raise NonFiniteHiddenStatesError(
                 f"the {name} of {fp.model_id} contain NaN/Inf; re-extract with --dtype float32 (or bfloat16)"
             )
-    hidden = _min_ranks(row_standardized(np.asarray(fp.hidden, dtype=np.float64)))
-    logits = None if fp.logits is None else _min_ranks(row_standardized(np.asarray(fp.logits, dtype=np.float64)))
+    groups = fp.spec.row_groups()
+    prepared = prepare(fp.hidden, fp.logits, groups)
+    hidden = _grouped_min_ranks(prepared.hidden, groups)
+    logits = None if prepared.logits is None else _grouped_min_ranks(row_standardized(prepared.logits), groups)
     return RankedFingerprint(
         spec=fp.spec, model_id=fp.model_id, metadata=dict(fp.metadata), hidden_ranks=hidden, logit_ranks=logits,
         source_sha256=source_sha256,
@@ -176,6 +180,11 @@ def encoded_size(n: int, d: int, m: int = 0) -> int:
 
 def _min_ranks(matrix: np.ndarray) -> np.ndarray:
     return (rankdata(matrix, method="min", axis=0) - 1).astype(np.int32)
+
+
+def _grouped_min_ranks(matrix: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """0-based min-ranks with each row group ranked on its own (:func:`seedprints.stats.lineage.grouped_ranks`)."""
+    return (grouped_ranks(matrix, groups, "min") - 1).astype(np.int32)
 
 
 def _average_ranks(min_ranks: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:

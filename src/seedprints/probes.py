@@ -66,6 +66,11 @@ class ProbeSpec:
         The tokenizer's length when the spec was made from a model's vocabulary: ids from here up
         to ``vocab_bound`` are padding rows no text encodes. Only when every output token lies there
         does the lineage test score the logits (:attr:`scores_untrained_logits`).
+    trained_inputs_below : int or None
+        With ``input_tokens``: even rows draw their ids uniformly below this bound (tokens the
+        tokenizer encodes, which every trained model uses) and odd rows from ``input_tokens``. Two
+        groups of probes (:meth:`row_groups`), so that the hidden part never depends on padding rows
+        alone: in long-trained real models those rows collapse onto one vector.
     version : int
         Probe spec format version.
     """
@@ -83,6 +88,7 @@ class ProbeSpec:
     input_tokens: tuple[int, ...] | None = None
     output_tokens: tuple[int, ...] | None = None
     untrained_from: int | None = None
+    trained_inputs_below: int | None = None
     version: int = PROBE_SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -135,6 +141,8 @@ class ProbeSpec:
         if self.rng != "pcg64":
             parts.append(f"rng={self.rng}")
         word = "untrained" if self.scores_untrained_logits else "chosen"
+        if self.trained_inputs_below is not None:
+            parts.append(f"trained inputs<{self.trained_inputs_below}")
         if self.input_tokens:
             parts.append(f"{word} inputs={len(self.input_tokens)}")
         if self.output_tokens:
@@ -153,6 +161,16 @@ class ProbeSpec:
         tokens) carry what training taught them, and are not scored.
         """
         return bool(self.output_tokens) and self.untrained_from is not None and min(self.output_tokens) >= self.untrained_from
+
+    def row_groups(self) -> np.ndarray | None:
+        """Group of each of the ``n`` rows (0: trained-token inputs, 1: padding-row inputs), or None for one group.
+
+        The lineage test ranks each group's rows on their own, so that a group whose inputs carry
+        nothing in some model (collapsed or zeroed padding rows) can be left out without touching the other.
+        """
+        if self.trained_inputs_below is None:
+            return None
+        return np.arange(self.n, dtype=np.int64) % 2
 
     @property
     def picked_by_a_model(self) -> bool:
@@ -217,6 +235,11 @@ def _check_spec(spec: ProbeSpec) -> None:
         spec.kind == "token" and spec.output_tokens and 0 < spec.untrained_from <= min(spec.output_tokens)
     ):
         raise UsageError(f"untrained_from={spec.untrained_from} must be a token id above 0 at or below every output token")
+    if spec.trained_inputs_below is not None and not (
+        spec.input_tokens and spec.untrained_from is not None and 2 <= spec.trained_inputs_below <= spec.untrained_from
+    ):
+        raise UsageError(f"trained_inputs_below={spec.trained_inputs_below} goes with input_tokens and must lie in "
+                         "2..untrained_from (ids the tokenizer encodes)")
 
 
 def token_spec(n: int, length: int, vocab_bound: int, seed: int = DEFAULT_PROBE_SEED, rng: str = "pcg64") -> ProbeSpec:
@@ -235,10 +258,13 @@ def untrained_token_spec(
     """The default probes of a vocabulary: a function of its sizes and public parameters only.
 
     With at least :data:`MIN_UNTRAINED_ROWS` embedding rows past the tokenizer (a padded vocabulary),
-    the probes are sequences of every other such row, and the logits of the rows between are
-    recorded (up to ``max_tokens`` each): tokens no model with this tokenizer ever trained. Without
-    them (or with no tokenizer to tell), the probes are uniform over the first ``min(rows, 32000)``
-    ids and record no logits; the lineage test then cannot see through a hidden-dimension permutation.
+    even probes are uniform over the tokenizer's first ``min(length, 32000)`` ids and odd probes are
+    sequences of every other padding row, and the logits of the padding rows between are recorded (up
+    to ``max_tokens`` each): tokens no model with this tokenizer ever trained. Padding rows keep their
+    init in models trained briefly, which the odd probes read; in long-trained real models they
+    collapse, and the even probes still carry the hidden part. Without padding (or with no tokenizer
+    to tell), the probes are uniform over the first ``min(rows, 32000)`` ids and record no logits;
+    the lineage test then cannot see through a hidden-dimension permutation.
     """
     padded = vocab_rows - tokenizer_length if tokenizer_length is not None else 0
     if padded < MIN_UNTRAINED_ROWS:
@@ -246,7 +272,8 @@ def untrained_token_spec(
     rows = range(tokenizer_length, vocab_rows)  # type: ignore[arg-type]
     return ProbeSpec(kind="token", n=n, length=length, seed=seed, vocab_bound=vocab_rows,
                      input_tokens=tuple(rows[0::2][:max_tokens]), output_tokens=tuple(rows[1::2][:max_tokens]),
-                     untrained_from=tokenizer_length)
+                     untrained_from=tokenizer_length,
+                     trained_inputs_below=default_vocab_bound(tokenizer_length))  # type: ignore[arg-type]
 
 
 def embedding_spec(
@@ -305,13 +332,20 @@ class Probes:
             return list(self._torch_token_ids()[start:stop])
         if spec.kind == "token" and spec.input_tokens:
             table = np.asarray(spec.input_tokens, dtype=np.int64)
-            return [table[_uniform_ids(_row_words(spec.seed, i, spec.length), len(table))] for i in range(start, stop)]
+            return [self._mixed_row(i, table) for i in range(start, stop)]
         if spec.kind == "token":
             return [_uniform_ids(_row_words(spec.seed, i, spec.length), spec.vocab_bound) for i in range(start, stop)]
         if spec.kind == "token-file":
             assert self._sequences is not None
             return self._sequences[start:stop]
         raise UsageError(f"{spec.kind} probes have no token ids")
+
+    def _mixed_row(self, row: int, table: np.ndarray) -> np.ndarray:
+        """Row ``row`` of a spec with chosen input tokens: from ``table``, or below the trained bound on even rows."""
+        words = _row_words(self.spec.seed, row, self.spec.length)
+        if self.spec.trained_inputs_below is not None and row % 2 == 0:
+            return _uniform_ids(words, self.spec.trained_inputs_below)
+        return table[_uniform_ids(words, len(table))]
 
     def texts(self, start: int, stop: int) -> list[str]:
         """Texts of rows ``start:stop`` (text-file probes)."""

@@ -36,11 +36,11 @@ def _scores_into(out: np.ndarray, item: RankedFingerprint, logits: bool) -> None
     A column without ties holds each 0-based rank 0..N-1 once (its min-ranks then sum to
     N(N-1)/2; any tie makes the sum smaller), so its standardised ranks are
     ``(2 r - (N - 1)) / sqrt((N^2 - 1) / 3)``, with nothing to sort or count. Matrices with ties
-    take the encoding's exact reconstruction instead.
+    take the encoding's exact reconstruction instead, as do probes in row groups (standardised group by group).
     """
     ranks = item.logit_ranks if logits else item.hidden_ranks
     n = ranks.shape[0]
-    if (ranks.sum(axis=0, dtype=np.int64) == n * (n - 1) // 2).all():
+    if item.spec.row_groups() is None and (ranks.sum(axis=0, dtype=np.int64) == n * (n - 1) // 2).all():
         sd = math.sqrt((n * n - 1) / 3.0)
         np.multiply(ranks, 2.0 / sd, out=out)
         out -= (n - 1) / sd

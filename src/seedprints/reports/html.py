@@ -499,7 +499,10 @@ def _compare_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str
         numbers["hidden-dimension part z"] = _number(details.get("hidden_z"))
         numbers["untrained-token logit part z"] = _number(details.get("vocab_z"))
     elif "vocab_note" in details:
+        numbers["hidden-dimension part z"] = _number(details.get("hidden_z"))
         numbers["vocab part"] = _esc(details["vocab_note"])
+    if "hidden_note" in details:
+        numbers["padding-row probes"] = _esc(details["hidden_note"])
     rows = "".join(f"<tr><th>{key}</th><td>{value}</td></tr>" for key, value in numbers.items())
     body = f"""<section id="result"><h2>Result</h2><table>{rows}</table></section>
 <section id="models"><h2>Models</h2><dl><dt>reference</dt><dd>{_esc(ref)}</dd><dt>suspect</dt><dd>{_esc(suspect)}</dd></dl></section>"""

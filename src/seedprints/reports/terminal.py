@@ -57,7 +57,10 @@ def result_table(result: LineageResult) -> Table:
         table.caption = (f"hidden-dimension part z = {result.details['hidden_z']:.2f}; "
                          f"untrained-token logit part z = {result.details['vocab_z']:.2f}")
     elif "vocab_note" in result.details:  # say what this verdict cannot see
-        table.caption = escape(result.details["vocab_note"])
+        table.caption = (f"hidden-dimension part z = {result.details['hidden_z']:.2f}; "
+                         if "hidden_z" in result.details else "") + escape(result.details["vocab_note"])
+    if "hidden_note" in result.details:  # padding-row probes left out of the hidden part
+        table.caption = f"{table.caption or ''}\n{escape(result.details['hidden_note'])}".strip()
     return table
 
 

@@ -47,15 +47,99 @@ def _as_matrix(h: Any, name: str) -> np.ndarray:
     return array
 
 
-def standardized_ranks(h: np.ndarray) -> np.ndarray:
+def standardized_ranks(h: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
     """Row-standardise each hidden vector, then rank each dimension over the probes and standardise it.
 
     Row standardisation removes what every dimension of a probe shares (its overall scale and
     offset, large for trained models); ranks make one dimension with huge activations count like any
     other. Both steps treat every dimension alike, so the permutation null stays exact. Constant
-    columns become zeros.
+    columns become zeros. With row ``groups``, each group is ranked on its own (:func:`grouped_ranks`).
     """
-    return scores_from_ranks(rankdata(row_standardized(h), axis=0))
+    return scores_from_ranks(grouped_ranks(row_standardized(h), groups, "average"), groups)
+
+
+def grouped_ranks(values: np.ndarray, groups: np.ndarray | None, method: str) -> np.ndarray:
+    """Ranks over the rows of each column, each group of rows ranked on its own and placed after the earlier groups.
+
+    The result is what ranking the whole column gives when every value of group g lies above every
+    value of the groups before it, so standardising it sums each group's same-index correlations
+    (weighted by its rows) into one matrix: the product of two such score matrices carries no
+    term between groups, only a constant that the permutation null's moments cancel.
+    """
+    if groups is None:
+        return rankdata(values, method=method, axis=0)
+    ranks = np.empty(values.shape, dtype=np.float64)
+    offset = 0
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        ranks[rows] = rankdata(values[rows], method=method, axis=0) + offset
+        offset += rows.size
+    return ranks
+
+
+UNTRAINED_INPUT_FLOOR = 0.02
+"""The padding-row probes are left out of a fingerprint when their hidden states spread (median over dimensions of
+the standard deviation over probes, after row standardisation) less than this share of the trained-token probes':
+in long-trained real models those rows are one vector, so every such probe is the same sequence (measured: 0.003
+on Qwen2.5-0.5B); in briefly trained models they spread like the others (about 1)."""
+
+LOGIT_FLOOR = 0.01
+"""Scored logits carry no per-row information when the variance of each logit about the probe's mean over the
+scored tokens is below this share of the variance, over probes, of that mean. Rows drawn i.i.d. give a ratio of at
+least the number of scored tokens (the mean row is that much smaller than one row); rows collapsed onto one vector
+give about 1e-6 (measured on Qwen2.5-0.5B)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A fingerprint's matrices as the lineage test ranks them, with what was left out and why.
+
+    ``hidden``: the row-standardised states, the padding-row probes' rows set to zero when they carry
+    nothing; ``logits``: the raw logits, all zero when they carry no per-row information. Both
+    decisions read one fingerprint alone and treat every column alike, so the permutation nulls hold
+    given them.
+    """
+
+    hidden: np.ndarray
+    logits: np.ndarray | None
+    groups: np.ndarray | None
+    untrained_inputs_left_out: bool
+    logits_left_out: bool
+
+
+def prepare(hidden: np.ndarray, logits: np.ndarray | None, groups: np.ndarray | None) -> Prepared:
+    """Row-standardise ``hidden`` and leave out the parts of one fingerprint that carry nothing (see :class:`Prepared`)."""
+    states = row_standardized(np.asarray(hidden, dtype=np.float64))
+    left_out = groups is not None and _spread(states[groups == 1]) < UNTRAINED_INPUT_FLOOR * _spread(states[groups == 0])
+    if left_out:
+        states[groups == 1] = 0.0
+    kept = slice(None) if not left_out else groups == 0
+    silent = False
+    if logits is not None:
+        logits = np.asarray(logits, dtype=np.float64)
+        silent = logits_carry_nothing(logits[kept])
+        if silent or left_out:
+            logits = logits.copy()
+            logits[slice(None) if silent else groups == 1] = 0.0
+    return Prepared(hidden=states, logits=logits, groups=groups, untrained_inputs_left_out=bool(left_out),
+                    logits_left_out=silent)
+
+
+def _spread(rows: np.ndarray) -> float:
+    """Median over columns of the standard deviation over rows."""
+    return float(np.median(rows.std(axis=0))) if rows.shape[0] > 1 else 0.0
+
+
+def logits_carry_nothing(logits: np.ndarray) -> bool:
+    """True when each scored token's logit differs from the probe's mean over the scored tokens by next to nothing.
+
+    Collapsed, zero or duplicate rows give every scored token the same logit up to rounding, so their
+    ranks are noise; see :data:`LOGIT_FLOOR`.
+    """
+    mean = logits.mean(axis=1, keepdims=True)
+    own = float(((logits - mean) ** 2).mean())
+    shared = float(mean.var())
+    return not own > LOGIT_FLOOR * shared or own == 0.0
 
 
 def row_standardized(h: np.ndarray) -> np.ndarray:
@@ -65,8 +149,18 @@ def row_standardized(h: np.ndarray) -> np.ndarray:
     return np.divide(centred, scale, out=np.zeros_like(centred), where=scale > 0)
 
 
-def scores_from_ranks(ranks: np.ndarray) -> np.ndarray:
-    """Centre and scale each column of (average) ranks to mean 0 and variance 1; constant columns become zeros."""
+def scores_from_ranks(ranks: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Centre and scale each column of (average) ranks to mean 0 and variance 1; constant columns become zeros.
+
+    With row ``groups``, each group's rows are standardised on their own, so ``A^T B / N`` is the sum of
+    the groups' Spearman matrices weighted by their rows, and a group left out (all ties) adds exactly nothing.
+    """
+    if groups is not None:
+        out = np.empty(ranks.shape, dtype=np.float64)
+        for group in np.unique(groups):
+            rows = groups == group
+            out[rows] = scores_from_ranks(ranks[rows])
+        return out
     ranks = ranks - ranks.mean(axis=0, keepdims=True)
     sd = ranks.std(axis=0, keepdims=True)
     return np.divide(ranks, sd, out=np.zeros_like(ranks), where=sd > 0)
@@ -83,7 +177,20 @@ def permutation_moments(c: np.ndarray) -> tuple[float, float]:
     col = c.mean(axis=0, keepdims=True)
     grand = c.mean()
     resid = c - row - col + grand
-    return float(c.sum() / d), float((resid**2).sum() / (d - 1))
+    return float(c.sum() / d), _null_variance(float((resid**2).sum()), float((c**2).sum()), d)
+
+
+def _null_variance(resid_ss: float, total_ss: float, d: int) -> float:
+    """Hoeffding's variance ``resid_ss / (d - 1)``, or 0 when ``C`` is constant up to rounding.
+
+    A part left out of a fingerprint (:func:`prepare`) makes every entry of ``C`` the same number where scores
+    are centred over all probes (the stage-1 screen), and rounding would otherwise leave a variance of 1e-30
+    that turns noise into a z.
+    """
+    return resid_ss / (d - 1) if d > 1 and resid_ss > NULL_RESIDUAL_FLOOR * total_ss else 0.0
+
+
+NULL_RESIDUAL_FLOOR = 1e-12  # far below any real correlation structure (1e-3 of sum(C^2) at N = 1000), far above rounding
 
 
 def exchangeable_columns_test(a: np.ndarray, b: np.ndarray, *, n_permutations: int, seed: int) -> dict[str, float]:
@@ -128,7 +235,7 @@ def sums_test(trace: float, total: float, sum_sq: float, row_sq: float, col_sq: 
     sums without forming ``C`` (from probe Gram matrices) finish here.
     """
     resid = sum_sq - row_sq / m - col_sq / m + total**2 / m**2
-    sd = math.sqrt(max(resid, 0.0) / (m - 1)) if m > 1 else 0.0
+    sd = math.sqrt(_null_variance(max(resid, 0.0), sum_sq, m))
     mean = total / m
     z = (trace - mean) / sd if sd > 0 else 0.0
     return {"statistic": trace, "null_mean": mean, "null_sd": sd, "z": z,
@@ -162,6 +269,7 @@ def lineage_test(
     logits_suspect: Any = None,
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
+    row_groups: Any = None,
 ) -> LineageResult:
     """Test H0 "independently initialised" with a null that holds for models trained on the same data.
 
@@ -180,6 +288,10 @@ def lineage_test(
         Random relabellings used for the Monte Carlo checks in ``details`` (0 to skip).
     seed : int
         Seed of those relabellings.
+    row_groups : array_like of int, shape (N,), optional
+        Group of each probe (:meth:`seedprints.probes.ProbeSpec.row_groups`: 0 for trained-token
+        inputs, 1 for padding-row inputs). Each group is ranked on its own, and the padding-row group
+        is left out of a fingerprint whose states it does not spread (collapsed or zeroed rows).
 
     Returns
     -------
@@ -239,16 +351,34 @@ def lineage_test(
         raise IncompatibleFingerprintsError(
             "logits are recorded for one fingerprint only; make both with the same probe spec"
         )
-    logit_scores = None
+    lref = lsus = None
     if logits_ref is not None:
         lref, lsus = _as_matrix(logits_ref, "logits_ref"), _as_matrix(logits_suspect, "logits_suspect")
         _checked_pair(lref, lsus, "logits", MIN_DIMS)
         if lref.shape[0] != ref.shape[0]:
             raise IncompatibleFingerprintsError(f"logits have {lref.shape[0]} rows but the hidden states {ref.shape[0]}")
-        logit_scores = (standardized_ranks(lref), standardized_ranks(lsus))
-    return scores_lineage_test(
-        (standardized_ranks(ref), standardized_ranks(sus)), logit_scores, alpha, n_permutations=n_permutations, seed=seed
-    )
+    groups = None if row_groups is None else np.asarray(row_groups, dtype=np.int64)
+    if groups is not None and groups.shape != (ref.shape[0],):
+        raise IncompatibleFingerprintsError(f"row_groups has shape {groups.shape}; give one group per probe ({ref.shape[0]})")
+    sides = (prepare(ref, lref, groups), prepare(sus, lsus, groups))
+    hidden_scores = tuple(scores_from_ranks(grouped_ranks(side.hidden, groups, "average"), groups) for side in sides)
+    logit_scores = None if lref is None else tuple(standardized_ranks(side.logits, groups) for side in sides)
+    result = scores_lineage_test(hidden_scores, logit_scores, alpha, n_permutations=n_permutations, seed=seed)  # type: ignore[arg-type]
+    return with_left_out_notes(result, [name for name, side in zip(("reference", "suspect"), sides)
+                                        if side.untrained_inputs_left_out],
+                               [name for name, side in zip(("reference", "suspect"), sides) if side.logits_left_out])
+
+
+def with_left_out_notes(result: LineageResult, inputs_left_out: list[str], logits_left_out: list[str]) -> LineageResult:
+    """``result`` with notes naming the fingerprints whose padding-row probes or scored logits carried nothing."""
+    details = dict(result.details)
+    if inputs_left_out:
+        details["hidden_note"] = (
+            f"the probes made of padding rows were left out of the hidden part: in the {' and the '.join(inputs_left_out)} "
+            "they all give nearly the same hidden state (the rows are collapsed or zero); the trained-token probes carry it")
+    if logits_left_out and "vocab_note" in details:
+        details["vocab_note"] = details["vocab_note"].replace("in at least one model", f"in the {' and the '.join(logits_left_out)}")
+    return dataclasses.replace(result, details=details)
 
 
 def lineage_test_ranked(
@@ -295,6 +425,12 @@ def vocab_part_note(spec: Any) -> str | None:
             "tokenizer, or no tokenizer says where it ends), so a copy with permuted hidden dimensions is not recognised")
 
 
+VOCAB_ABSTAINED = (
+    "the vocab part abstained: the scored rows past the tokenizer carry no per-row information in at least one model "
+    "(collapsed onto one vector, zero, or duplicates), so they can tell nothing either way; a copy with permuted hidden "
+    "dimensions is not recognised (seedprints audit MODEL shows the rows)")
+
+
 def with_vocab_note(result: LineageResult, spec: Any) -> LineageResult:
     """``result`` with ``details["vocab_note"]`` when ``spec`` gives no vocab part (see :func:`vocab_part_note`)."""
     note = vocab_part_note(spec)
@@ -329,6 +465,9 @@ def combined_result(
     """The LineageResult of the hidden part and, when logits were recorded, the vocab part (Bonferroni over two)."""
     details: dict[str, Any] = {f"hidden_{k}": v for k, v in hidden.items()}
     z, log10_p = hidden["z"], hidden["log10_p"]
+    if vocab is not None and not vocab["null_sd"] > 0:  # logits of at least one side left out: nothing to test
+        details["vocab_note"] = VOCAB_ABSTAINED
+        vocab = None
     if vocab is not None:
         details.update({f"vocab_{k}": v for k, v in vocab.items()})
         z = max(hidden["z"], vocab["z"])

@@ -1,8 +1,8 @@
 """The lineage tests by name, run on two fingerprints, with the defaults the CLI, the API and the zoo share.
 
 Each method also names the probes it is designed for: ``lineage`` reads untrained-token probes
-(padding rows past the tokenizer as inputs, plus the logits of others), ``paper`` the paper's
-uniform token probes.
+(trained-token probes and padding-row probes, plus the logits of other padding rows), ``paper`` the
+paper's uniform token probes.
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ def paper_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: float
 
 def lineage_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: float = 0.01, **settings: Any) -> LineageResult:
     """The default test on hidden states, plus the logits of untrained tokens when the probes certify them so."""
+    groups = ref.spec.row_groups()
     if ref.logits is not None and ref.spec.scores_untrained_logits:
         return lineage_test(ref.hidden, suspect.hidden, alpha, logits_ref=ref.logits, logits_suspect=suspect.logits,
-                            **settings)
-    return with_vocab_note(lineage_test(ref.hidden, suspect.hidden, alpha, **settings), ref.spec)
+                            row_groups=groups, **settings)
+    return with_vocab_note(lineage_test(ref.hidden, suspect.hidden, alpha, row_groups=groups, **settings), ref.spec)
 
 
 METHODS: dict[str, Callable[..., LineageResult]] = {"lineage": lineage_method, "paper": paper_method}
