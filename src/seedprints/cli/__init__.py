@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from seedprints.cli import _interrupt
+from seedprints.cli import audit as _audit
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
@@ -75,6 +76,7 @@ app.command("matrix", epilog=_matrix.EXAMPLES, cls=PlainHelp)(_matrix.matrix)
 app.command("verify", epilog=_verify.EXAMPLES, cls=PlainHelp)(_verify.verify)
 app.command("keygen", epilog=_keygen.EXAMPLES, cls=PlainHelp)(_keygen.keygen)
 app.command("fleet", epilog=_fleet.EXAMPLES, cls=PlainHelp)(_fleet.fleet)
+app.command("audit", epilog=_audit.EXAMPLES, cls=PlainHelp)(_audit.audit)
 app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_registry.app, name="registry")
 app.add_typer(_seeds.app, name="seeds")
