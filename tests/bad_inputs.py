@@ -71,6 +71,8 @@ CASES: tuple[Case, ...] = (
     _c("missing-like", "--like file does not exist", "fingerprint not-a-model -o out.fp --like missing.fp", 1, "does not exist"),
     _c("missing-bundle", "bundle to verify does not exist", "verify missing.json", 1, "does not exist"),
     _c("missing-zoo", "zoo directory does not exist", "zoo eval no-such-zoo --out results", 1, "does not exist"),
+    _c("audit-missing-model", "audit of a model directory that does not exist", "audit no-such-model", 1, "does not exist"),
+    _c("audit-not-a-model", "audit of a folder that is not a model", "audit not-a-model", 1, "not a Hugging Face model directory"),
     _c("path-too-long", "a path longer than the file system allows", "compare base.fp " + "x" * 300, 1, "File name too long"),
     Case("newline-in-path", "a path with a line break in it", ("compare", "base.fp", "no\nsuch.fp"), 1, "no\\nsuch.fp"),
     _c("demo-out-file", "demo --out names a file", "demo --out notes.txt", 1, "is a file"),
