@@ -102,8 +102,9 @@ ProbeKindOpt = Annotated[
     Optional[ProbeKindChoice],
     typer.Option(
         "--probe",
-        help="Probe kind: untrained = random sequences of padding tokens past the tokenizer, plus the logits of others "
-        "(the lineage test's default; uniform tokens where the vocabulary has no padding); rare = its old name; "
+        help="Probe kind: untrained = random tokenizer ids and random sequences of padding tokens past the tokenizer, "
+        "plus the logits of other padding tokens (the lineage test's default; uniform tokens where the vocabulary has "
+        "no padding); rare = its old name; "
         "token = uniform random token ids (the paper's); embedding = Gaussian input embeddings.",
     ),
 ]
