@@ -102,7 +102,8 @@ class RankedFingerprint:
         """The entry of the first ``n`` probes, exactly as ranking the source fingerprint's first ``n`` rows gives.
 
         Row-standardisation is per row and ranking is monotone, so the min-ranks of a row prefix are
-        the min-ranks of the stored ranks restricted to those rows. Raises UsageError when ``n``
+        the min-ranks of the stored ranks restricted to those rows. What :func:`seedprints.stats.lineage.prepare`
+        left out was decided on all the rows held, and stays left out in the prefix. Raises UsageError when ``n``
         exceeds the rows held or the probes have no prefix property (file probes).
         """
         spec = self.spec.with_n(n)
