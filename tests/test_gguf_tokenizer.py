@@ -196,3 +196,21 @@ class TestAdapters:
         adapter = shutil.copytree(adapter_dir, tmp_path / "adapter")
         (adapter / "tokenizer.json").write_text("{not json")
         assert read_tokenizer_length(adapter) is None and load_model(adapter).tokenizer_length is None
+
+
+class _Vocab:
+    """A stand-in tokenizer: only ``get_vocab`` is read."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+
+    def get_vocab(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
+
+def test_a_tokenizer_rebuilt_from_a_gguf_drops_its_trailing_placeholders():
+    from seedprints.model.tokenizer import tokenizer_length
+
+    assert tokenizer_length(_Vocab(["a", "b", "[PAD2]", "[PAD3]"])) == 2
+    assert tokenizer_length(_Vocab(["a", "[PAD1]", "b"])) == 3
+    assert tokenizer_length(_Vocab(["a", "b"])) == 2

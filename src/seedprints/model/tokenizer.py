@@ -76,15 +76,21 @@ def tokenizer_failure(path: Path, present: list[Path], exc: BaseException) -> st
 def tokenizer_length(tokenizer: Any) -> int | None:
     """Largest id a tokenizer can produce + 1 (added tokens included); None for no tokenizer or an empty one.
 
-    Embedding rows from here on are padding: no text encodes them, so no model trained them.
+    Embedding rows from here on are padding: no text encodes them, so no model trained them. A trailing run of
+    llama.cpp's ``[PAD<i>]`` placeholders (a tokenizer rebuilt from a GGUF file keeps them as tokens) is padding
+    too, so such a directory gets the spec of its GGUF file and of the original.
     """
     if tokenizer is None:
         return None
     try:
-        ids = tokenizer.get_vocab().values()
+        vocab = tokenizer.get_vocab()
     except Exception:  # noqa: BLE001 - a tokenizer that cannot list its vocabulary tells nothing
         return None
-    return max(ids) + 1 if ids else None
+    names = {i: token for token, i in vocab.items()}
+    end = max(names) + 1 if names else 0
+    while end - 1 in names and _PAD_PLACEHOLDER.fullmatch(str(names[end - 1]).encode()):
+        end -= 1
+    return end or None
 
 
 
