@@ -1,4 +1,4 @@
-"""Fixtures of the zoo tests' bad inputs: a zoo whose only model has the manifest a test gives."""
+"""Fixtures of the zoo tests: the small tokenizer the tiny models train with, and a zoo whose only model has a given manifest."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from seedprints.zoo.tokenizer import build_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Any:
+    """The zoo tokenizer at 512 tokens, fitted on 50k characters of each domain: quick to build."""
+    return build_tokenizer(512, chars_per_domain=50_000)
 
 
 @pytest.fixture

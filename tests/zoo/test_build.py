@@ -6,12 +6,15 @@ import copy
 import json
 
 import pytest
+import torch
 
 from seedprints.cli import main
 from seedprints.errors import ZooConfigError
-from seedprints.zoo.build import REGIMES, build_zoo, load_config, parse_config, plan
+from seedprints.zoo.build import COLLAPSED, REGIMES, build_zoo, load_config, parse_config, plan
+from seedprints.zoo.collapse import LONG_RUN, collapse_stats
 from seedprints.zoo.configs import BUILTIN_CONFIGS
 from seedprints.zoo.manifest import read_manifest, same_lineage, scan_zoo
+from seedprints.zoo.truth import classify_pair
 
 from ..conftest import assert_one_line_error, run
 
@@ -26,6 +29,11 @@ TINY = {
     "edits": [{"transform": "int8"}, {"transform": "permute"}],
     "blend": [0.5],
 }
+
+
+TIED_ARCH = {**TINY["families"][0]["arch"], "vocab_size": 340, "tie_embeddings": True}  # 40 rows past the tokenizer
+COLLAPSING = {**TINY, "families": [{"arch": TIED_ARCH, "seeds": [1], "derive": "full", "regime": COLLAPSED}],
+              "edits": [{"transform": "zero-padding"}, {"transform": "refresh-padding"}], "blend": []}
 
 
 def bad(**changes):
@@ -62,6 +70,8 @@ class TestConfig:
             (bad(pretrain={"domain": "poetry"}), "unknown corpus domain"),
             (bad(tokenizer_vocab=5000), "tokenizer_vocab"),
             (bad(lora={"train": {}, "rank": 0}), "lora.rank"),
+            (bad(families=[{**TINY["families"][0], "regime": COLLAPSED}]), "regime tied-collapsed needs a tied arch"),
+            (bad(edits=[{"transform": "zero-padding", "first_row": 0}]), "first_row=0 is not allowed"),
         ],
     )
     def test_bad_configs_name_the_problem(self, raw, message):
@@ -168,6 +178,30 @@ class TestPlan:
         assert shared[0].max_chars == shared[1].max_chars < (unseen.max_chars or 0)
         assert by_name["llama-s21-pretrained"].entry.params["train"]["seen_tail"] is True
 
+    def test_tied_collapsed_lineages_are_full_lineages_whose_pretraining_collapses(self):
+        planned = plan(load_config("cpu"), tokenizer=None)
+        by_name = {p.entry.name: p for p in planned}
+        collapsed = [p for p in planned if p.entry.regime == COLLAPSED]
+        assert sorted({p.entry.init_seed for p in collapsed}) == [41, 42, 43]
+        labels = sorted(p.entry.label for p in collapsed if p.entry.init_seed == 41)
+        assert labels == sorted(p.entry.label for p in planned if p.entry.lineages == ("llama-s1",))
+        assert [p.entry.name for p in planned if p.collapse is not None] == [p.entry.name for p in collapsed
+                                                                          if p.entry.stage == "pretrained"]
+        pretrained = by_name["llama-s41-pretrained"]
+        assert pretrained.collapse == LONG_RUN and pretrained.entry.params["collapse"]["weight_decay"] == LONG_RUN.weight_decay
+        assert pretrained.pretrain == by_name["llama-s1-pretrained"].pretrain  # the unseen-tail data, in its order
+        assert "collapse" not in by_name["llama-s41-step50"].entry.params  # an early checkpoint has not collapsed yet
+
+    @pytest.mark.parametrize("edit", ["zero-padding", "refresh-padding"])
+    def test_padding_edits_start_at_the_tokenizer_length_and_are_scored_as_themselves(self, edit):
+        config = load_config("cpu")
+        entries = {p.entry.name: p.entry for p in plan(config, tokenizer=None)}
+        derived = entries[f"llama-s41-{edit}"]
+        assert derived.params["params"] == {"first_row": config.tokenizer_vocab} and derived.parents == ("llama-s41-pretrained",)
+        assert classify_pair(entries["llama-s41-pretrained"], derived, entries).category == edit
+        assert classify_pair(entries["llama-s41-init"], derived, entries).category == f"init→{edit}"
+        assert classify_pair(entries["llama-s1-pretrained"], derived, entries).truth == "independent"
+
     def test_parents_come_first(self):
         seen: set[str] = set()
         for item in plan(load_config("cpu"), tokenizer=None):
@@ -185,6 +219,25 @@ class TestBuild:
         assert read_manifest(tmp_path / "llama-s1-step1").steps == 1
         again = build_zoo(config, tmp_path)
         assert not again.built and len(again.skipped) == len(first.built)
+
+    def test_tied_collapsed_build_stores_bf16_collapsed_rows(self, tmp_path):
+        from safetensors.torch import load_file
+
+        report = build_zoo(parse_config(COLLAPSING), tmp_path)
+        assert len(report.built) == 6  # init, step1, pretrained, finetune and the two padding edits
+
+        def embedding(name: str):
+            return load_file(tmp_path / name / "model.safetensors")["model.embed_tokens.weight"]
+
+        assert embedding("llama-s1-init").dtype == torch.float32  # the lineage root, as the init draws it
+        pretrained = embedding("llama-s1-pretrained")
+        assert pretrained.dtype == torch.bfloat16 and pretrained.shape[0] == 340
+        padded, ordinary = torch.arange(300, 340), torch.arange(3, 300)
+        assert collapse_stats(pretrained, padded, ordinary).distinct <= 4
+        assert (embedding("llama-s1-zero-padding")[300:] == 0).all()
+        assert torch.equal(embedding("llama-s1-zero-padding")[:300], pretrained[:300])
+        assert collapse_stats(embedding("llama-s1-refresh-padding"), padded, ordinary).distinct == 40
+        assert not build_zoo(parse_config(COLLAPSING), tmp_path).built
 
     def test_cli_reports_bad_config(self, tmp_path, capsys):
         (tmp_path / "c.json").write_text(json.dumps(bad(colour=1)))

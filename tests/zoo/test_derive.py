@@ -303,6 +303,67 @@ class TestNoise:
             derive.add_weight_noise(llama, 0.1, seed=seed)
 
 
+FIRST_ROW = 80  # rows 80 .. VOCAB - 1 stand for the padding past a tokenizer of 80 tokens
+
+
+def _embedding_rows(model: torch.nn.Module) -> list[torch.Tensor]:
+    """The input and output embedding weights (a tied one once)."""
+    weights = {id(m.weight): m.weight.detach() for m in (model.get_input_embeddings(), model.get_output_embeddings())}
+    return list(weights.values())
+
+
+class TestPaddingEdits:
+    @pytest.mark.parametrize("family", ["llama", "llama-tied", "qwen2"])
+    @pytest.mark.parametrize("edit", ["zero-padding", "refresh-padding"])
+    def test_only_rows_past_the_tokenizer_change_and_real_logits_stay(self, family, edit):
+        model = _randomise_(BUILDERS[family](), 1)
+        snap = _snapshot(model)
+        new = derive.get_transform(edit)(model, seed=4, first_row=FIRST_ROW)
+        _assert_unchanged(model, snap)
+        for before, after in zip(_embedding_rows(model), _embedding_rows(new)):
+            assert torch.equal(after[:FIRST_ROW], before[:FIRST_ROW])
+            assert (after[FIRST_ROW:] != before[FIRST_ROW:]).all()
+        embeddings = {k for k in snap if "embed_tokens" in k or "lm_head" in k}
+        assert all(torch.equal(v, snap[k]) for k, v in new.state_dict().items() if k not in embeddings)
+        real = torch.randint(0, FIRST_ROW, (2, 12), generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            torch.testing.assert_close(new(real).logits[..., :FIRST_ROW], model(real).logits[..., :FIRST_ROW],
+                                       atol=0, rtol=0)
+
+    def test_zero_padding_zeroes_input_and_output_rows(self, llama):
+        new = derive.zero_padding(llama, FIRST_ROW)
+        assert all((w[FIRST_ROW:] == 0).all() for w in _embedding_rows(new))
+        assert len(_embedding_rows(new)) == 2  # untied: the embedding and lm_head both
+
+    def test_refresh_padding_draws_the_init_distribution_by_seed(self):
+        model = BUILDERS["llama-tied"]()
+        new = derive.refresh_padding(model, FIRST_ROW, seed=4)
+        assert new.get_input_embeddings().weight is new.get_output_embeddings().weight  # still tied
+        fresh = new.get_input_embeddings().weight.detach()[FIRST_ROW:]
+        assert fresh.std() == pytest.approx(model.config.initializer_range, rel=0.2)
+        assert torch.equal(derive.refresh_padding(model, FIRST_ROW, seed=4).get_input_embeddings().weight, new.lm_head.weight)
+        assert not torch.equal(derive.refresh_padding(model, FIRST_ROW, seed=5).lm_head.weight, new.lm_head.weight)
+
+    def test_untied_rows_are_drawn_apart(self, llama):
+        inputs, outputs = _embedding_rows(derive.refresh_padding(llama, FIRST_ROW, seed=4))
+        assert not torch.equal(inputs[FIRST_ROW:], outputs[FIRST_ROW:])
+
+    @pytest.mark.parametrize(
+        ("first_row", "match"),
+        [(None, "first_row=None leaves no row"), (VOCAB, f"first_row={VOCAB} leaves no row to edit in a vocabulary of {VOCAB}"),
+         (0, "first_row=0 is not allowed"), (True, "first_row=True is not allowed")],
+    )
+    def test_bad_first_row(self, llama, first_row, match):
+        for edit in ("zero-padding", "refresh-padding"):
+            with pytest.raises(ZooConfigError, match=match):
+                derive.get_transform(edit)(llama, seed=0, first_row=first_row)
+
+    def test_with_first_row_fills_only_padding_edits(self):
+        assert derive.with_first_row("zero-padding", {}, 80) == {"first_row": 80}
+        assert derive.with_first_row("refresh-padding", {"first_row": 70}, 80) == {"first_row": 70}
+        assert derive.with_first_row("int8", {"group_size": 8}, 80) == {"group_size": 8}
+
+
 @pytest.fixture(scope="module")
 def pair():
     return _llama(1), _llama(2)
@@ -368,7 +429,7 @@ class TestAverage:
 class TestRegistry:
     def test_names(self):
         assert set(derive.TRANSFORMS) == {"int8", "int4", "prune", "noise", "permute",
-                                          "permute-mlp"}
+                                          "permute-mlp", "zero-padding", "refresh-padding"}
 
     @pytest.mark.parametrize(
         "name, params",
@@ -379,6 +440,8 @@ class TestRegistry:
             ("noise", {"relative_std": 0.05}),
             ("permute", {}),
             ("permute-mlp", {}),
+            ("zero-padding", {"first_row": FIRST_ROW}),
+            ("refresh-padding", {"first_row": FIRST_ROW}),
         ],
     )
     def test_uniform_signature_and_describe(self, llama, name, params):

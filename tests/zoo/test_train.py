@@ -12,18 +12,13 @@ import torch
 from seedprints.errors import OutputPathError, ZooConfigError
 from seedprints.zoo.tokenizer import build_tokenizer
 from seedprints.zoo.batches import iter_batches, tail_occurrences
-from seedprints.zoo.saved_models import save_model
+from seedprints.zoo.saved_models import load_saved, save_model
 from seedprints.zoo.specs import CPU_DEFAULT, PAPER_TOY, ArchSpec, TrainSpec
 from seedprints.zoo.train import distill, eval_loss, init_model, train, train_lora
 
 TINY = ArchSpec(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, vocab_size=512, max_position=64)
 # ~100k characters of prose: ~30k tokens, plenty of 32-token blocks; 3e-3 moves a d=32 model fast.
 SPEC = TrainSpec(domain="prose", steps=12, batch_size=8, seq_len=32, lr=3e-3, warmup=2, max_chars=100_000)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return build_tokenizer(512, chars_per_domain=50_000)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +44,10 @@ class TestArchSpec:
         assert (PAPER_TOY.hidden_size, PAPER_TOY.num_layers, PAPER_TOY.num_heads) == (768, 12, 12)
         assert (PAPER_TOY.intermediate_size, PAPER_TOY.vocab_size) == (2048, 32000)
 
-    @pytest.mark.parametrize(("family", "tied"), [("llama", False), ("qwen2", False), ("gpt2", True)])
-    def test_to_config(self, family, tied):
-        config = dataclasses.replace(TINY, family=family).to_config()
+    @pytest.mark.parametrize(("family", "tie", "tied"), [("llama", False, False), ("qwen2", False, False),
+                                                         ("gpt2", False, True), ("llama", True, True), ("qwen2", True, True)])
+    def test_to_config(self, family, tie, tied):
+        config = dataclasses.replace(TINY, family=family, tie_embeddings=tie).to_config()
         assert config.model_type == family
         assert config.tie_word_embeddings is tied
         assert config.get_text_config().vocab_size == 512
@@ -63,7 +59,8 @@ class TestArchSpec:
 
     @pytest.mark.parametrize(
         ("kwargs", "match"),
-        [({"family": "bert"}, "llama, qwen2, gpt2"), ({"hidden_size": 0}, "hidden_size"), ({"num_heads": 3}, "divisible")],
+        [({"family": "bert"}, "llama, qwen2, gpt2"), ({"hidden_size": 0}, "hidden_size"), ({"num_heads": 3}, "divisible"),
+         ({"tie_embeddings": "yes"}, "tie_embeddings must be true or false")],
     )
     def test_invalid(self, kwargs, match):
         with pytest.raises(ZooConfigError, match=match):
@@ -255,6 +252,13 @@ class TestSaveModel:
         assert [p.name for p in tmp_path.iterdir()] == ["m"]
         with pytest.raises(OutputPathError, match="overwrite=False"):
             save_model(first, tokenizer, tmp_path / "m", overwrite=False)
+
+    def test_load_saved_gives_float32_of_a_bf16_model(self, tokenizer, tmp_path):
+        model = init_model(TINY, 0)
+        save_model(copy.deepcopy(model).to(torch.bfloat16), tokenizer, tmp_path / "m")
+        loaded = load_saved(tmp_path / "m")
+        assert all(p.dtype == torch.float32 for p in loaded.parameters())
+        assert _same(_state(model.to(torch.bfloat16).float()), _state(loaded))
 
     def test_refuses_file_target(self, tokenizer, tmp_path):
         target = tmp_path / "file"

@@ -14,7 +14,7 @@ def test_ci_zoo_build_and_eval(tmp_path, capsys):
     zoo, results = tmp_path / "zoo", tmp_path / "results"
     assert main(["zoo", "build", "--config", "ci", "--out", str(zoo), "--json"]) == 0
     built = json.loads(capsys.readouterr().out)
-    assert len(built["built"]) == 11 and not built["skipped"]
+    assert len(built["built"]) == 14 and not built["skipped"]  # 11 untied, 3 of one tied-collapsed lineage
 
     assert main(["zoo", "eval", str(zoo), "--out", str(results), "--n", "300", "--length", "32", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -22,7 +22,8 @@ def test_ci_zoo_build_and_eval(tmp_path, capsys):
     for name in ("results.json", "summary.md", "calibration.png", "roc.png", "detection.png"):
         assert (results / name).is_file(), name
     data = json.loads((results / "results.json").read_text())
-    finetunes = [p for p in data["pairs"] if p["category"] == "finetune"]
+    assert {p["regime"] for p in data["pairs"] if p["category"] == "init→pretrained"} == {"unseen-tail", "tied-collapsed"}
+    finetunes = [p for p in data["pairs"] if p["category"] == "finetune" and p["regime"] == "unseen-tail"]
     assert len(finetunes) == 2
     for pair in finetunes:  # the default test detects fine-tuned copies, through both of its parts
         result = pair["results"]["lineage"]

@@ -25,7 +25,8 @@ _TOP_KEYS = {"name", "tokenizer_vocab", "families", "pretrain", "checkpoints", "
              "edits", "merge", "blend", "distill"}
 _FAMILY_KEYS = {"arch", "seeds", "derive", "regime"}
 _DERIVE_LEVELS = ("full", "basic")
-REGIMES = ("unseen-tail", "seen-tail", "shared-tokenizer")
+COLLAPSED = "tied-collapsed"
+REGIMES = ("unseen-tail", "seen-tail", "shared-tokenizer", COLLAPSED)
 """How a family's lineages are pretrained (see :func:`regime_pretrain`)."""
 SHARED_TOKENIZER_FRACTION = 0.6  # each shared-tokenizer lineage trains on its own 60% of the documents
 
@@ -48,7 +49,9 @@ def regime_pretrain(spec: Any, regime: str, seed: int) -> Any:
     same, plus every token of the tokenizer written into the batches 1 to 20 times, so that no
     token is untrained. ``shared-tokenizer``: each lineage draws its own 60% of the documents and
     its own batch order (``corpus_seed`` and ``data_seed`` = the init seed), so lineages share a
-    tokenizer and overlapping, not identical, data.
+    tokenizer and overlapping, not identical, data. ``tied-collapsed``: the data of ``unseen-tail``
+    for a tied family, after which the rows no batch used collapse as in a long run
+    (:mod:`seedprints.zoo.collapse`), and every trained model is stored in bf16.
     """
     from seedprints.zoo.corpora import load_documents
 
@@ -152,6 +155,9 @@ def _families(value: Any) -> tuple[FamilyConfig, ...]:
         regime = fam.get("regime", "unseen-tail")
         if regime not in REGIMES:
             raise _fail(f"families[{i}].regime", f"one of {REGIMES}", regime)
+        if regime == COLLAPSED and not arch.tie_embeddings:
+            raise ZooConfigError(f"zoo config: families[{i}]: regime {COLLAPSED} needs a tied arch; set "
+                                 "arch.tie_embeddings to true")
         families.append(FamilyConfig(arch=arch, seeds=seeds, derive=level, regime=regime))
     return tuple(families)
 
@@ -290,17 +296,21 @@ class PlannedModel:
     make: Callable[[dict[str, Any]], Any] | None  # None: made by its group's training run
     group: str = ""  # the pretraining run that makes this model and its early checkpoints
     pretrain: Any = None  # that run's TrainSpec
+    collapse: Any = None  # the CollapseSpec applied to the pretrained model of a tied-collapsed run
 
 
 def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[PlannedModel]:
     """Every model of the zoo, parents before children."""
     from seedprints.zoo import derive, train
+    from seedprints.zoo.collapse import LONG_RUN
 
     planned: list[PlannedModel] = []
     spec_dict = dataclasses.asdict
+    first_row = config.tokenizer_vocab if tokenizer is None else len(tokenizer)
 
-    def add(entry: ModelEntry, make: Callable[[dict[str, Any]], Any] | None, group: str = "", pretrain: Any = None) -> None:
-        planned.append(PlannedModel(entry, make, group, pretrain))
+    def add(entry: ModelEntry, make: Callable[[dict[str, Any]], Any] | None, group: str = "", pretrain: Any = None,
+            collapse: Any = None) -> None:
+        planned.append(PlannedModel(entry, make, group, pretrain, collapse))
 
     def trained(parent: str, spec: Any) -> Callable[[dict[str, Any]], Any]:
         return lambda models: train.train(copy.deepcopy(models[parent]), tokenizer, spec, progress=progress)
@@ -319,8 +329,11 @@ def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[Plan
             for step in config.checkpoints:
                 add(ModelEntry(name=f"{prefix}-step{step}", stage="checkpoint", label="checkpoint", parents=(init_name,),
                                params=pretrain_params, steps=step, **base), None, group=pre_name, pretrain=pretrain)
+            collapse = LONG_RUN if fam.regime == COLLAPSED else None
+            collapse_params = {} if collapse is None else {"collapse": spec_dict(collapse)}
             add(ModelEntry(name=pre_name, stage="pretrained", label="pretrained", parents=(init_name,),
-                           params=pretrain_params, steps=pretrain.steps, **base), None, group=pre_name, pretrain=pretrain)
+                           params={**pretrain_params, **collapse_params}, steps=pretrain.steps, **base), None,
+                group=pre_name, pretrain=pretrain, collapse=collapse)
             p_steps = pretrain.steps
             shared = {"pretrain_data_seed": pretrain.data_seed}
             if config.finetune is not None:
@@ -348,8 +361,8 @@ def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[Plan
                                steps=p_steps + max(config.finetune.steps, config.lora["train"].steps), **base),
                     lambda m, ps=parents: derive.average_models([m[ps[0]], m[ps[1]]], [0.5, 0.5]))
             for j, edit in enumerate(config.edits):
-                params = {k: v for k, v in edit.items() if k != "transform"}
                 name = edit["transform"]
+                params = derive.with_first_row(name, {k: v for k, v in edit.items() if k != "transform"}, first_row)
                 add(ModelEntry(name=f"{prefix}-{name}" + (f"-{j}" if _repeats(config.edits, name) else ""), stage="edit",
                                label=name, parents=(pre_name,), params={**derive.describe(name, params, seed=seed), **shared},
                                steps=p_steps, **base),
@@ -413,6 +426,8 @@ class BuildReport:
 def build_zoo(config: ZooConfig, out_dir: str | Path, *, device: str = "cpu", progress: bool = False,
               say: Callable[[str], None] = lambda s: None) -> BuildReport:
     """Make every model of ``config`` under ``out_dir`` that is not already there."""
+    import torch
+
     from seedprints.zoo.saved_models import load_saved, save_model
     from seedprints.zoo.tokenizer import build_tokenizer
 
@@ -436,11 +451,13 @@ def build_zoo(config: ZooConfig, out_dir: str | Path, *, device: str = "cpu", pr
         return models[name]
 
     def save(entry: ModelEntry, model: Any) -> None:
+        if _stored_in_bf16(entry):
+            model = model.to(torch.bfloat16)
         save_model(model, tokenizer, out / entry.name)
         write_manifest(out / entry.name, entry)
         report.built.append(entry.name)
         if entry.name in needed:
-            models[entry.name] = model
+            models[entry.name] = model.float()  # children train and edit in float32, from the values as stored
 
     for i, item in enumerate(planned):
         entry = item.entry
@@ -459,6 +476,11 @@ def build_zoo(config: ZooConfig, out_dir: str | Path, *, device: str = "cpu", pr
     return report
 
 
+def _stored_in_bf16(entry: ModelEntry) -> bool:
+    """Whether a model is saved in bf16: every trained model of a tied-collapsed lineage, as released models are."""
+    return entry.regime == COLLAPSED and entry.stage != "init"
+
+
 def _needed_parents(todo: list[PlannedModel], by_name: dict[str, PlannedModel]) -> set[str]:
     """Names of models that some model still to make is built from (kept in memory once made)."""
     return {parent for p in todo for parent in p.entry.parents if parent in by_name}
@@ -468,10 +490,14 @@ def _run_group(item: PlannedModel, by_name: dict[str, PlannedModel], parents: di
                out: Path, save: Callable[[ModelEntry, Any], None], progress: bool) -> None:
     """One pretraining run that saves its early checkpoints on the way and the pretrained model at the end."""
     from seedprints.zoo import train
+    from seedprints.zoo.collapse import collapse_unused_rows
 
     members = [p.entry for p in by_name.values() if p.group == item.group]
     final = next(e for e in members if e.stage == "pretrained")
     init = parents[final.parents[0]]
     checkpoints = {e.steps: (lambda model, step, e=e: save(e, copy.deepcopy(model).eval())) for e in members if e.stage == "checkpoint"}
     model = train.train(copy.deepcopy(init), tokenizer, item.pretrain, progress=progress, checkpoints=checkpoints)
+    collapse = by_name[final.name].collapse
+    if collapse is not None:
+        collapse_unused_rows(model, tokenizer, item.pretrain, collapse)
     save(final, model)

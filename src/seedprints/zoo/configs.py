@@ -1,11 +1,13 @@
 """Built-in zoo configs: ``cpu`` (the default zoo), ``ci`` (a small smoke zoo) and ``gpu`` (the paper's toy shape).
 
-The ``cpu`` zoo pretrains three regimes of three lineages each (see
+The ``cpu`` zoo pretrains four regimes of three lineages each (see
 :func:`seedprints.zoo.build.regime_pretrain`): ``unseen-tail`` and ``seen-tail`` lineages see the
 same prose in the same order (the hard negative: same data, same order, different init), the
 latter with every token of the tokenizer trained; ``shared-tokenizer`` lineages see overlapping
-subsets in their own order. Every embedding matrix has rows past the tokenizer's length (padded
-vocabularies, as in Qwen2, Phi-2 or Pythia): ``vocab_size`` is the tokenizer's plus a padding.
+subsets in their own order; ``tied-collapsed`` lineages (tied embeddings, stored in bf16) see the
+``unseen-tail`` data, and their untrained rows then collapse as in a long run. Every embedding
+matrix has rows past the tokenizer's length (padded vocabularies, as in Qwen2, Phi-2 or Pythia):
+``vocab_size`` is the tokenizer's plus a padding.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ _EDITS = [
     {"transform": "noise", "relative_std": 0.05},
     {"transform": "permute"},
     {"transform": "permute-mlp"},
+    {"transform": "zero-padding"},
+    {"transform": "refresh-padding"},
 ]
 
 _CPU_ARCH = {"family": "llama", "hidden_size": 256, "num_layers": 4, "num_heads": 4, "intermediate_size": 688,
@@ -31,6 +35,7 @@ CPU: dict[str, Any] = {
         {"arch": _CPU_ARCH, "seeds": [1, 2, 3], "derive": "full", "regime": "unseen-tail"},
         {"arch": _CPU_ARCH, "seeds": [21, 22, 23], "derive": "full", "regime": "seen-tail"},
         {"arch": _CPU_ARCH, "seeds": [31, 32, 33], "derive": "full", "regime": "shared-tokenizer"},
+        {"arch": {**_CPU_ARCH, "tie_embeddings": True}, "seeds": [41, 42, 43], "derive": "full", "regime": "tied-collapsed"},
         {"arch": {**_CPU_ARCH, "family": "qwen2"}, "seeds": [11, 12], "derive": "basic", "regime": "unseen-tail"},
     ],
     "pretrain": {"domain": "prose", "steps": 200, "batch_size": 16, "seq_len": 128, "lr": 1e-3, "warmup": 20, "data_seed": 0},
@@ -47,12 +52,15 @@ CPU: dict[str, Any] = {
                           "data_seed": 0}},
 }
 
+_CI_ARCH = {"family": "llama", "hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128,
+            "vocab_size": 512 + 128, "max_position": 128}
+
 CI: dict[str, Any] = {
     "name": "ci",
     "tokenizer_vocab": 512,
     "families": [
-        {"arch": {"family": "llama", "hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128,
-                  "vocab_size": 512 + 128, "max_position": 128}, "seeds": [1, 2], "derive": "full"},
+        {"arch": _CI_ARCH, "seeds": [1, 2], "derive": "full"},
+        {"arch": {**_CI_ARCH, "tie_embeddings": True}, "seeds": [3], "derive": "basic", "regime": "tied-collapsed"},
     ],
     "pretrain": {"domain": "prose", "steps": 30, "batch_size": 8, "seq_len": 64, "lr": 2e-3, "warmup": 3, "data_seed": 0,
                  "max_chars": 200000},

@@ -1,7 +1,7 @@
 """Weight edits that derive one causal language model from another, for a zoo of known lineage, by name.
 
-The edits live in :mod:`~seedprints.zoo.perturb`, :mod:`~seedprints.zoo.permute` and
-:mod:`~seedprints.zoo.merge`; this module is where the zoo and its callers take them from: it
+The edits live in :mod:`~seedprints.zoo.perturb`, :mod:`~seedprints.zoo.permute`,
+:mod:`~seedprints.zoo.padding` and :mod:`~seedprints.zoo.merge`; this module is where the zoo and its callers take them from: it
 names them (:data:`TRANSFORMS`), checks their parameters and records them for the manifest
 (:func:`describe`).
 
@@ -24,6 +24,10 @@ Edits
     unchanged, but every hidden dimension moves. This is the SeedPrints blind spot.
 ``"permute-mlp"`` (:func:`permute_mlp`)
     Function-preserving re-labelling of the intermediate (MLP) neurons of every layer.
+``"zero-padding"`` (:func:`zero_padding`), ``"refresh-padding"`` (:func:`refresh_padding`)
+    The embedding and LM-head rows past the tokenizer (from ``first_row``, the tokenizer's length)
+    set to zero, as some exports do, or drawn afresh from the init distribution, as resizing the
+    embeddings does. The logits of real tokens are unchanged.
 
 Merges (:func:`average_models`) take several models, so they are not in :data:`TRANSFORMS`;
 :func:`describe` still documents them under the name ``"merge"``.
@@ -52,6 +56,7 @@ from torch import nn
 from seedprints.errors import ZooConfigError
 from seedprints.zoo.edit_checks import (
     WEIGHT_SUM_TOL,
+    check_first_row,
     check_fraction,
     check_group_size,
     check_relative_std,
@@ -59,6 +64,7 @@ from seedprints.zoo.edit_checks import (
     is_real,
 )
 from seedprints.zoo.merge import average_models
+from seedprints.zoo.padding import refresh_padding, zero_padding
 from seedprints.zoo.permute import hidden_permutation, permute_hidden, permute_mlp
 from seedprints.zoo.perturb import add_weight_noise, magnitude_prune, quantize_roundtrip
 
@@ -73,6 +79,9 @@ __all__ = [
     "permute_hidden",
     "permute_mlp",
     "quantize_roundtrip",
+    "refresh_padding",
+    "with_first_row",
+    "zero_padding",
 ]
 
 
@@ -109,6 +118,17 @@ def _permute_mlp(model: nn.Module, *, seed: int, **params: Any) -> nn.Module:
     """Registry entry ``"permute-mlp"``: :func:`permute_mlp`."""
     _resolve("permute-mlp", params)
     return permute_mlp(model, seed=seed)
+
+
+def _zero_padding(model: nn.Module, *, seed: int, **params: Any) -> nn.Module:
+    """Registry entry ``"zero-padding"``: :func:`zero_padding` (``seed`` unused)."""
+    check_seed("zero-padding", seed)
+    return zero_padding(model, **_resolve("zero-padding", params))
+
+
+def _refresh_padding(model: nn.Module, *, seed: int, **params: Any) -> nn.Module:
+    """Registry entry ``"refresh-padding"``: :func:`refresh_padding`."""
+    return refresh_padding(model, **_resolve("refresh-padding", params), seed=seed)
 
 
 # name -> (defaults, validators, summary, function_preserving, uses_seed)
@@ -158,6 +178,22 @@ _SPECS: dict[str, tuple[dict[str, Any], dict[str, Callable[[str, Any], Any]], st
         True,
         True,
     ),
+    "zero-padding": (
+        {"first_row": None},
+        {"first_row": check_first_row},
+        "embedding and lm_head rows from first_row (the tokenizer's length) on set to zero; "
+        "logits of real tokens unchanged",
+        False,
+        False,
+    ),
+    "refresh-padding": (
+        {"first_row": None},
+        {"first_row": check_first_row},
+        "embedding and lm_head rows from first_row (the tokenizer's length) on drawn afresh from "
+        "N(0, initializer_range^2); logits of real tokens unchanged",
+        False,
+        True,
+    ),
 }
 
 TRANSFORMS: dict[str, Callable[..., nn.Module]] = {
@@ -167,12 +203,15 @@ TRANSFORMS: dict[str, Callable[..., nn.Module]] = {
     "noise": _noise,
     "permute": _permute,
     "permute-mlp": _permute_mlp,
+    "zero-padding": _zero_padding,
+    "refresh-padding": _refresh_padding,
 }
 """Single-model edits by name; each is called as ``fn(model, *, seed=..., **params)``.
 
 Parameters and defaults: ``int8``/``int4``: ``group_size=None``; ``prune``: ``fraction=0.5``;
-``noise``: ``relative_std=0.01``; ``permute``, ``permute-mlp``: none. ``seed`` is required by all
-and used by ``noise``, ``permute`` and ``permute-mlp``. Look names up with :func:`get_transform`
+``noise``: ``relative_std=0.01``; ``permute``, ``permute-mlp``: none; ``zero-padding``,
+``refresh-padding``: ``first_row`` (required; :func:`with_first_row` fills it in). ``seed`` is
+required by all and used by ``noise``, ``permute``, ``permute-mlp`` and ``refresh-padding``. Look names up with :func:`get_transform`
 to get a :class:`~seedprints.errors.ZooConfigError` rather than a ``KeyError``.
 """
 
@@ -188,6 +227,12 @@ def _resolve(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         )
     resolved = {**defaults, **params}
     return {key: validators[key](name, value) for key, value in resolved.items()}
+
+
+def with_first_row(name: str, params: Mapping[str, Any], first_row: int) -> dict[str, Any]:
+    """``params`` of edit ``name`` with ``first_row`` (the tokenizer's length) filled in where the edit takes one."""
+    takes = name in _SPECS and "first_row" in _SPECS[name][0]
+    return {"first_row": first_row, **params} if takes else dict(params)
 
 
 _MERGE = "merge"

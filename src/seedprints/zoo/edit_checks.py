@@ -15,8 +15,8 @@ from torch import nn
 
 from seedprints.errors import ZooConfigError
 
-__all__ = ["QUANT_BITS", "WEIGHT_SUM_TOL", "check_bits", "check_fraction", "check_group_size", "check_relative_std",
-           "check_seed", "conv1d_type", "copy_model", "is_int", "is_real"]
+__all__ = ["QUANT_BITS", "WEIGHT_SUM_TOL", "check_bits", "check_first_row", "check_fraction", "check_group_size",
+           "check_relative_std", "check_seed", "conv1d_type", "copy_model", "is_int", "is_real"]
 
 QUANT_BITS = (4, 8)
 WEIGHT_SUM_TOL = 1e-6
@@ -61,6 +61,16 @@ def check_group_size(transform: str, group_size: Any) -> int | None:
             "pass a positive integer (e.g. 128) or None for one scale per output channel"
         )
     return int(group_size)
+
+
+def check_first_row(transform: str, first_row: Any) -> int | None:
+    """The first padded row (None: the build fills in the tokenizer's length); ZooConfigError unless a positive integer."""
+    if first_row is None:
+        return None
+    if not is_int(first_row) or first_row < 1:
+        raise ZooConfigError(f"transform {transform!r}: first_row={first_row!r} is not allowed; pass the tokenizer's "
+                             "length (a positive integer)")
+    return int(first_row)
 
 
 def check_fraction(transform: str, fraction: Any) -> float:

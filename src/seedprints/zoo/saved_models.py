@@ -102,9 +102,10 @@ def save_model(
 
 
 def load_saved(model_dir: str | Path, *, device: str = "cpu") -> PreTrainedModel:
-    """Load a model written by :func:`save_model` (local files only, no progress bars), in eval mode."""
+    """Load a model written by :func:`save_model` in float32, whatever it was stored in (local files only), in eval mode."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     with _quiet_hf_progress():
-        model = AutoModelForCausalLM.from_pretrained(Path(model_dir), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(Path(model_dir), local_files_only=True, dtype=torch.float32)
     return model.to(device).eval()

@@ -67,14 +67,17 @@ class ArchSpec:
     Parameters
     ----------
     family : str
-        ``"llama"``, ``"qwen2"`` (untied embeddings, RMSNorm, SwiGLU, RoPE) or ``"gpt2"`` (tied
-        embeddings, LayerNorm, GELU, learned positions; ``intermediate_size`` is ``n_inner``).
+        ``"llama"``, ``"qwen2"`` (RMSNorm, SwiGLU, RoPE) or ``"gpt2"`` (tied embeddings, LayerNorm,
+        GELU, learned positions; ``intermediate_size`` is ``n_inner``).
     hidden_size, num_layers, num_heads, intermediate_size : int
         Width, depth, attention heads (no grouped-query attention), MLP width.
     vocab_size : int
         Rows of the embedding matrix; must be at least ``len(tokenizer)`` when training.
     max_position : int
         Longest sequence the model accepts.
+    tie_embeddings : bool
+        llama and qwen2: one matrix for the input embedding and the LM head (as in Qwen2.5-0.5B);
+        default False. gpt2 is always tied.
 
     Raises
     ------
@@ -96,6 +99,7 @@ class ArchSpec:
     intermediate_size: int = 688
     vocab_size: int = 4096
     max_position: int = 256
+    tie_embeddings: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -111,6 +115,8 @@ class ArchSpec:
             raise ZooConfigError(
                 f"ArchSpec.hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
             )
+        if not isinstance(self.tie_embeddings, bool):
+            raise ZooConfigError(f"ArchSpec.tie_embeddings must be true or false, got {reprlib.repr(self.tie_embeddings)}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchSpec:
@@ -122,7 +128,7 @@ class ArchSpec:
         return dataclasses.asdict(self)
 
     def to_config(self) -> PretrainedConfig:
-        """Return the transformers config (dropout off; untied embeddings except for gpt2).
+        """Return the transformers config (dropout off; embeddings tied as ``tie_embeddings`` says, always for gpt2).
 
         Examples
         --------
@@ -154,7 +160,7 @@ class ArchSpec:
             num_attention_heads=self.num_heads,
             num_key_value_heads=self.num_heads,
             max_position_embeddings=self.max_position,
-            tie_word_embeddings=False,
+            tie_word_embeddings=self.tie_embeddings,
             attention_dropout=0.0,
             **ids,
         )
