@@ -20,8 +20,19 @@ def test_no_tracked_file_is_ignored():
     assert ignored == []
 
 
+def _github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces turned into hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
 def test_readme_links_stay_inside_the_repository():
     text = (ROOT / "README.md").read_text()
     targets = re.findall(r"\]\(([^)]+)\)", text)
-    assert targets and all((ROOT / target).exists() for target in targets), targets
+    assert targets
+    for target in targets:
+        path, _, anchor = target.partition("#")
+        assert (ROOT / path).exists(), target
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", (ROOT / path).read_text(), flags=re.M)
+            assert anchor in {_github_anchor(heading) for heading in headings}, target
     assert "../" not in text and "/work/" not in text and "/home/" not in text
