@@ -173,7 +173,9 @@ def half_dirs(tiny_llama_dir, tmp_path_factory):
 
 class TestDtype:
     @pytest.mark.parametrize("stored", [torch.bfloat16, torch.float16])
-    def test_auto_runs_half_checkpoints_in_bf16(self, half_dirs, stored, token_probes):
+    def test_auto_runs_half_checkpoints_in_bf16(self, half_dirs, stored, token_probes, monkeypatch):
+        """Where bfloat16 is native (a GPU, or a CPU like this one pretends to be); test_precision covers the rest."""
+        monkeypatch.setattr("seedprints.model.precision.cpu_has_native_bf16", lambda: True)
         loaded = load_model(half_dirs[stored])
         assert loaded.dtype == torch.bfloat16
         assert next(loaded.module.parameters()).dtype == torch.bfloat16
@@ -339,7 +341,7 @@ class TestMetadata:
     def test_fields_are_strings(self, tiny_llama_dir, llama):
         meta = model_metadata(llama)
         assert set(meta) == {
-            "model_revision", "config_hash", "dtype", "model_type", "architecture", "num_layers", "vocab_size",
+            "model_revision", "config_hash", "dtype", "dtype_reason", "model_type", "architecture", "num_layers", "vocab_size",
             "tokenizer_hash", "transformers_version", "torch_version", "device",
         }
         vocab = json.dumps(llama.tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False)

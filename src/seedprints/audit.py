@@ -65,10 +65,14 @@ def audit_model(model: Any, *, run: RunOptions | None = None) -> ModelAudit:
     default lineage test (the probe spec ``seedprints fingerprint`` would use for it alone).
     """
     from seedprints import pipeline
+    from seedprints.model import precision
     from seedprints.model.rows import embedding_matrices, matrix_rows
 
     run = run or RunOptions()
-    loaded = pipeline.load_model(_local(model, run), run)
+    local = _local(model, run)
+    stored = precision.stored_dtype(local) if run.dtype == "auto" else None
+    # the rows as stored: auto would widen a bf16 checkpoint on a CPU without bf16, doubling the memory for nothing
+    loaded = pipeline.load_model(local, dataclasses.replace(run, dtype=stored) if stored else run)
     embedding, head, tied = embedding_matrices(loaded)
     tokenizer_length = loaded.tokenizer_length
     spec = ProbeOptions().spec_for([loaded.vocab_size], loaded.hidden_size, tokenizer_length)

@@ -34,7 +34,7 @@ class RunOptions:
     device : str
         Torch device of the forward pass: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
     dtype : str
-        ``auto`` (bf16 for half-precision checkpoints, else fp32), ``float32``, ``bfloat16`` or ``float16``.
+        ``auto`` (bf16 for half-precision checkpoints, float32 instead on a CPU without native bf16 when it fits; else fp32), ``float32``, ``bfloat16`` or ``float16``.
     batch_size : int or None
         Probes per forward pass; None: 32 on CPU, from free memory on a GPU (halved on out-of-memory).
     trust_remote_code, allow_pickle : bool

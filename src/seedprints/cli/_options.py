@@ -127,7 +127,7 @@ ProbeFileOpt = Annotated[
     typer.Option("--probe-file", help="Your own probes: JSON {\"token_ids\": [[...]]} or {\"texts\": [...]}, or a .txt file."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, ...")]
-DtypeOpt = Annotated[DtypeChoice, typer.Option("--dtype", help="Forward-pass dtype; auto = bf16 for half-precision checkpoints.")]
+DtypeOpt = Annotated[DtypeChoice, typer.Option("--dtype", help="Forward-pass dtype; auto = bf16 for half-precision checkpoints (float32 on a CPU without native bf16, when it fits).")]
 BATCH_SIZE_HELP = "Probes per forward pass."
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help=BATCH_SIZE_HELP, callback=positive_int)]
 TrustRemoteCodeOpt = Annotated[

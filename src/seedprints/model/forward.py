@@ -227,7 +227,7 @@ def extract_hidden_states(
         result = np.empty((n, d), dtype=np.float32)
     unsaved = 0
     with fastpath.cpu_threads(run_device), torch.inference_mode(), progress_bar(
-        progress, n, f"extracting {loaded.model_id}"
+        progress, n, f"extracting {loaded.model_id} in {str(loaded.dtype).removeprefix('torch.')}"
     ) as advance, fastpath.last_position_only(module, loaded.config, last_position_only) as cutter:
         advance(start)
         while start < n:

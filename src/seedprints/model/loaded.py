@@ -34,6 +34,8 @@ class LoadedModel:
         Rows of the input embedding matrix (the largest valid token id + 1); None if unknown.
     dtype : torch.dtype
         Dtype of the forward pass.
+    dtype_reason : str
+        Why that dtype: ``"asked for"`` or what ``--dtype auto`` saw (:func:`seedprints.model.precision.choose_dtype`).
     is_encoder : bool
         True for bidirectional encoders (BERT-style), False for causal decoders.
     unembedding : callable or None
@@ -63,3 +65,4 @@ class LoadedModel:
     weights_digest: str = ""
     tokenizer_error: str | None = None
     tokenizer_length: int | None = None
+    dtype_reason: str = ""

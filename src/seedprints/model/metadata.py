@@ -24,7 +24,8 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
     Returns
     -------
     dict of str to str
-        ``model_revision``, ``config_hash``, ``dtype`` (e.g. ``"bfloat16"``), ``model_type``,
+        ``model_revision``, ``config_hash``, ``dtype`` (e.g. ``"bfloat16"``), ``dtype_reason`` (why that
+        dtype, e.g. ``"auto: bfloat16 checkpoint, CPU without native bfloat16, float32 fits"``), ``model_type``,
         ``architecture``, ``num_layers``, ``vocab_size``, ``tokenizer_hash`` (of the token -> id
         map: text probes are encoded by each model's own tokenizer, so this says how),
         ``transformers_version``, ``torch_version``, ``device`` (where the forward pass ran, e.g. ``"cuda:0"``;
@@ -49,6 +50,7 @@ def model_metadata(loaded: LoadedModel) -> dict[str, str]:
         "model_revision": loaded.revision,
         "config_hash": loaded.config_hash,
         "dtype": str(loaded.dtype).removeprefix("torch."),
+        "dtype_reason": loaded.dtype_reason,
         "model_type": str(getattr(config, "model_type", "") or ""),
         "architecture": str(architectures[0]) if architectures else type(loaded.module).__name__,
         "num_layers": str(num_layers) if num_layers is not None else "",
