@@ -331,3 +331,26 @@ class TestSavedBuffers:
         weights[key[: -len(anchor)] + buffer] = torch.zeros(shape)
         save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
         assert load_model(model).hidden_size == 32
+
+
+def test_a_tokenizer_is_built_once_per_comparison_and_again_for_the_next(tiny_llama_dir, tiny_llama_derived_dir, monkeypatch):
+    """compare reads both tokenizers for the spec and again to load the models: within one call each is built once;
+    a later call builds them anew (an edited tokenizer is never served from an old call)."""
+    import transformers
+
+    import seedprints
+    from seedprints.api import ProbeOptions
+
+    built: list[str] = []
+    original = transformers.AutoTokenizer.from_pretrained
+
+    def counting(path, *args, **kwargs):
+        built.append(str(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", counting)
+    small = ProbeOptions(n=20, length=8)
+    seedprints.compare(tiny_llama_dir, tiny_llama_derived_dir, options=small)
+    assert sorted(built) == sorted([str(tiny_llama_dir.resolve()), str(tiny_llama_derived_dir.resolve())])
+    seedprints.compare(tiny_llama_dir, tiny_llama_derived_dir, options=small)
+    assert len(built) == 4

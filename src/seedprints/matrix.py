@@ -27,6 +27,7 @@ from seedprints import pipeline
 from seedprints.encoding import rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.model.reuse import reusing_tokenizers
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec
 from seedprints.reports.html import spec_fields
@@ -142,6 +143,7 @@ def short_labels(names: Sequence[str]) -> list[str]:
     return labels
 
 
+@reusing_tokenizers()
 def resolve_inputs(
     inputs: Sequence[str | Path],
     *,

@@ -17,6 +17,7 @@ from seedprints import fingerprint as _fpfile
 from seedprints.errors import FingerprintFormatError, IncompatibleFingerprintsError, ModelLoadError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.inputs import special_file
+from seedprints.model.reuse import reusing_tokenizers
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec, generated, load_probe_file
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS
@@ -186,6 +187,7 @@ def shared_default_spec(model_dirs: list[Path], options: ProbeOptions, *,
     return options.spec_for([i[1] for i in infos], infos[0][0], max(known) if known else None)
 
 
+@reusing_tokenizers()
 def compare(
     ref: Side,
     suspect: Side,

@@ -14,6 +14,7 @@ import transformers
 from seedprints.errors import compact_message
 from seedprints.inputs import load_json, special_file
 from seedprints.model.hf import quiet_transformers
+from seedprints.model.reuse import REUSED_TOKENIZERS
 from seedprints.model.sources import ModelSource, gguf_reader
 
 _TOKENIZER_FILES = (
@@ -48,6 +49,18 @@ def load_tokenizer(path: Path, trust_remote_code: bool) -> tuple[Any, str | None
     for file in present:
         if special_file(file):
             return None, f"its tokenizer file {file} is not a regular file (a pipe or device)"
+    cache = REUSED_TOKENIZERS.get()
+    key = (str(path.resolve()), trust_remote_code,
+           tuple((file.name, file.stat().st_mtime_ns, file.stat().st_size) for file in present))
+    if cache is not None and key in cache:
+        return cache[key]
+    loaded = _build_tokenizer(path, trust_remote_code, present)
+    if cache is not None:
+        cache[key] = loaded
+    return loaded
+
+
+def _build_tokenizer(path: Path, trust_remote_code: bool, present: list[Path]) -> tuple[Any, str | None]:
     try:
         with quiet_transformers():
             return transformers.AutoTokenizer.from_pretrained(
