@@ -334,8 +334,9 @@ class TestSavedBuffers:
 
 
 def test_a_tokenizer_is_built_once_per_comparison_and_again_for_the_next(tiny_llama_dir, tiny_llama_derived_dir, monkeypatch):
-    """compare reads both tokenizers for the spec and again to load the models: within one call each is built once;
-    a later call builds them anew (an edited tokenizer is never served from an old call)."""
+    """compare reads both tokenizers for the spec and again to load the models: within one call, tokenizer files of
+    the same content (a derivative ships its base's) are built once; a later call builds anew (an edited tokenizer is
+    never served from an old call)."""
     import transformers
 
     import seedprints
@@ -351,6 +352,26 @@ def test_a_tokenizer_is_built_once_per_comparison_and_again_for_the_next(tiny_ll
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", counting)
     small = ProbeOptions(n=20, length=8)
     seedprints.compare(tiny_llama_dir, tiny_llama_derived_dir, options=small)
-    assert sorted(built) == sorted([str(tiny_llama_dir.resolve()), str(tiny_llama_derived_dir.resolve())])
+    assert (tiny_llama_dir / "tokenizer.json").read_bytes() == (tiny_llama_derived_dir / "tokenizer.json").read_bytes()
+    assert built == [str(tiny_llama_dir)]
     seedprints.compare(tiny_llama_dir, tiny_llama_derived_dir, options=small)
-    assert len(built) == 4
+    assert built == [str(tiny_llama_dir)] * 2
+
+
+def test_tokenizers_are_shared_by_content_not_by_name(tiny_llama_dir, tmp_path):
+    """Within one scope, a copy with the same tokenizer files gets the same tokenizer; one with other bytes in a
+    tokenizer file gets its own."""
+    import json
+
+    from seedprints.model.reuse import reusing_tokenizers
+    from seedprints.model.tokenizer import load_tokenizer
+
+    same, other = tmp_path / "same", tmp_path / "other"
+    shutil.copytree(tiny_llama_dir, same)
+    shutil.copytree(tiny_llama_dir, other)
+    (other / "tokenizer.json").write_text(json.dumps(json.loads((other / "tokenizer.json").read_text()), indent=1))
+    with reusing_tokenizers():
+        first = load_tokenizer(tiny_llama_dir, False)[0]
+        assert load_tokenizer(same, False)[0] is first
+        assert load_tokenizer(other, False)[0] is not first
+    assert load_tokenizer(same, False)[0] is not first  # outside the scope nothing is kept

@@ -23,11 +23,11 @@ import struct
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from seedprints.errors import FingerprintFormatError, NonFiniteHiddenStatesError, SeedprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
+from seedprints.stats.ranks import rank_columns
 from seedprints.stats.lineage import grouped_ranks, prepare, row_standardized, scores_from_ranks
 
 MAGIC = b"SPRANKS1"
@@ -180,7 +180,7 @@ def encoded_size(n: int, d: int, m: int = 0) -> int:
 
 
 def _min_ranks(matrix: np.ndarray) -> np.ndarray:
-    return (rankdata(matrix, method="min", axis=0) - 1).astype(np.int32)
+    return (rank_columns(matrix, "min") - 1).astype(np.int32)
 
 
 def _grouped_min_ranks(matrix: np.ndarray, groups: np.ndarray | None) -> np.ndarray:

@@ -22,11 +22,11 @@ import dataclasses
 import struct
 
 import numpy as np
-from scipy.stats import rankdata
 
 from seedprints.encoding import RankedFingerprint
 from seedprints.errors import FingerprintFormatError
 from seedprints.stats.lineage import MIN_DIMS, MIN_PROBES, combined_result, sums_test
+from seedprints.stats.ranks import rank_columns
 from seedprints.stats.result import LineageResult
 
 SCREEN_PROBES = 128  # doubled 0-based average ranks of 128 probes fit a uint8 (at most 254)
@@ -70,7 +70,7 @@ class Screen:
 
 def _part(ranks: np.ndarray, n: int) -> ScreenPart:
     """The screen part of the first ``n`` rows of a min-rank matrix, re-ranked among themselves."""
-    ranks2 = np.ascontiguousarray(2 * (rankdata(ranks[:n], method="average", axis=0) - 1), dtype=np.uint8)  # row-major
+    ranks2 = np.ascontiguousarray(2 * (rank_columns(ranks[:n], "average") - 1), dtype=np.uint8)  # row-major
     centred = ranks2 / 2.0 - (n - 1) / 2.0
     sd = np.sqrt((centred**2).mean(axis=0))
     scale = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)

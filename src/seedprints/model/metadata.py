@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from seedprints import hub
 from seedprints.model import sources
 from seedprints.model.forward import module_device
 from seedprints.model.loaded import LoadedModel
-from seedprints.model.tokenizer import load_tokenizer, source_tokenizer, tokenizer_length
+from seedprints.model.tokenizer import load_tokenizer, remembered, source_tokenizer, tokenizer_length
 
 
 def model_metadata(loaded: LoadedModel) -> dict[str, str]:
@@ -68,6 +69,13 @@ def _tokenizer_hash(tokenizer: Any) -> str:
     """First 16 hex digits of the SHA-256 of the tokenizer's token -> id map ("" without a tokenizer)."""
     if tokenizer is None:
         return ""
+    return remembered(tokenizer, _HASHES, _vocab_digest)
+
+
+_HASHES: weakref.WeakKeyDictionary[Any, tuple[int, Any]] = weakref.WeakKeyDictionary()
+
+
+def _vocab_digest(tokenizer: Any) -> str:
     vocab = json.dumps(tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(vocab.encode()).hexdigest()[:16]
 

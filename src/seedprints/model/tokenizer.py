@@ -3,8 +3,10 @@ token list) produces."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,14 +52,21 @@ def load_tokenizer(path: Path, trust_remote_code: bool) -> tuple[Any, str | None
         if special_file(file):
             return None, f"its tokenizer file {file} is not a regular file (a pipe or device)"
     cache = REUSED_TOKENIZERS.get()
-    key = (str(path.resolve()), trust_remote_code,
-           tuple((file.name, file.stat().st_mtime_ns, file.stat().st_size) for file in present))
-    if cache is not None and key in cache:
-        return cache[key]
-    loaded = _build_tokenizer(path, trust_remote_code, present)
-    if cache is not None:
-        cache[key] = loaded
-    return loaded
+    if cache is None:
+        return _build_tokenizer(path, trust_remote_code, present)
+    key = _content_key(path, present, trust_remote_code)
+    if key not in cache:
+        cache[key] = _build_tokenizer(path, trust_remote_code, present)
+    return cache[key]
+
+
+def _content_key(path: Path, present: list[Path], trust_remote_code: bool) -> tuple[Any, ...]:
+    """What a directory's tokenizer is built from: the digests of its tokenizer files (and of config.json when no
+    tokenizer_config.json names the class), so a derivative that ships its base's files reuses its tokenizer;
+    with remote code, the directory too (its code files may differ)."""
+    files = present + ([path / "config.json"] if not (path / "tokenizer_config.json").exists() else [])
+    digests = tuple((file.name, hashlib.sha256(file.read_bytes()).hexdigest()) for file in files if file.is_file())
+    return (trust_remote_code, str(path.resolve()) if trust_remote_code else "", digests)
 
 
 def _build_tokenizer(path: Path, trust_remote_code: bool, present: list[Path]) -> tuple[Any, str | None]:
@@ -95,6 +104,29 @@ def tokenizer_length(tokenizer: Any) -> int | None:
     """
     if tokenizer is None:
         return None
+    return remembered(tokenizer, _LENGTHS, _measured_length)
+
+
+_LENGTHS: weakref.WeakKeyDictionary[Any, tuple[int, Any]] = weakref.WeakKeyDictionary()
+
+
+def remembered(tokenizer: Any, memo: weakref.WeakKeyDictionary[Any, tuple[int, Any]], measure: Any) -> Any:
+    """``measure(tokenizer)``, computed once per tokenizer object while its size (``len``) stays the same: listing a
+    150k-token vocabulary takes a tenth of a second and a verb asks several times. Objects that cannot be weakly
+    referenced or have no size are measured every time."""
+    try:
+        size = len(tokenizer)
+        known = memo.get(tokenizer)
+    except TypeError:
+        return measure(tokenizer)
+    if known is not None and known[0] == size:
+        return known[1]
+    value = measure(tokenizer)
+    memo[tokenizer] = (size, value)
+    return value
+
+
+def _measured_length(tokenizer: Any) -> int | None:
     try:
         vocab = tokenizer.get_vocab()
     except Exception:  # noqa: BLE001 - a tokenizer that cannot list its vocabulary tells nothing

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 from scipy.special import log_ndtr
-from scipy.stats import rankdata
 
 from seedprints.errors import (
     IncompatibleFingerprintsError,
@@ -30,6 +29,7 @@ from seedprints.errors import (
     NonFiniteHiddenStatesError,
     UsageError,
 )
+from seedprints.stats.ranks import rank_columns
 from seedprints.stats.result import LineageResult, verdict_for
 
 MIN_PROBES = 20
@@ -67,12 +67,12 @@ def grouped_ranks(values: np.ndarray, groups: np.ndarray | None, method: str) ->
     term between groups, only a constant that the permutation null's moments cancel.
     """
     if groups is None:
-        return rankdata(values, method=method, axis=0)
+        return rank_columns(values, method)
     ranks = np.empty(values.shape, dtype=np.float64)
     offset = 0
     for group in np.unique(groups):
         rows = np.flatnonzero(groups == group)
-        ranks[rows] = rankdata(values[rows], method=method, axis=0) + offset
+        ranks[rows] = rank_columns(values[rows], method) + offset
         offset += rows.size
     return ranks
 
