@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import MIN_UNTRAINED_ROWS
-from seedprints.stats.lineage import MIN_DIMS
+from seedprints.stats.defaults import MIN_DIMS
 
 if TYPE_CHECKING:
     import torch

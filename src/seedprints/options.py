@@ -20,7 +20,7 @@ from seedprints.probes import (
     token_spec,
     untrained_token_spec,
 )
-from seedprints.stats.lineage import MIN_DIMS
+from seedprints.stats.defaults import MIN_DIMS
 
 DEFAULT_DEVICE = "auto"  # cuda, then mps, then cpu
 

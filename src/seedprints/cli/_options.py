@@ -13,7 +13,7 @@ import typer
 
 from seedprints.options import DEFAULT_DEVICE, DEFAULT_LENGTH, DEFAULT_N, ProbeOptions, RunOptions
 from seedprints.probes import DEFAULT_PROBE_SEED
-from seedprints.stats.methods import DEFAULT_METHOD, METHOD_PROBES, METHODS
+from seedprints.stats.defaults import DEFAULT_METHOD, METHOD_PROBES
 
 
 class ProbeKindChoice(str, Enum):
@@ -30,7 +30,7 @@ class DtypeChoice(str, Enum):
     float16 = "float16"
 
 
-MethodChoice = Enum("MethodChoice", {name: name for name in METHODS}, type=str)  # type: ignore[misc]
+MethodChoice = Enum("MethodChoice", {name: name for name in METHOD_PROBES}, type=str)  # type: ignore[misc]
 DEFAULT_METHOD_CHOICE = MethodChoice(DEFAULT_METHOD)
 
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from seedprints.stats.defaults import DEFAULT_METHOD, METHOD_PROBES
 from seedprints.stats.lineage import lineage_test, with_vocab_note
 from seedprints.stats.paper import paper_test
 from seedprints.stats.result import LineageResult
@@ -43,5 +44,4 @@ def lineage_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: flo
 
 
 METHODS: dict[str, Callable[..., LineageResult]] = {"lineage": lineage_method, "paper": paper_method}
-METHOD_PROBES: dict[str, str] = {"lineage": "untrained", "paper": "token"}
-DEFAULT_METHOD = "lineage"
+assert set(METHODS) == set(METHOD_PROBES)
