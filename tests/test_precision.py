@@ -15,6 +15,7 @@ from seedprints.model.load import load_model
 from seedprints.model.metadata import model_metadata
 
 GIB = 1 << 30
+CPU = torch.device("cpu")
 
 
 @pytest.fixture
@@ -37,31 +38,41 @@ def _cpu(monkeypatch, *, native_bf16: bool, available: int | None):
 class TestChooseDtype:
     def test_explicit_dtype_wins(self, monkeypatch):
         _cpu(monkeypatch, native_bf16=False, available=64 * GIB)
-        choice = precision.choose_dtype("bfloat16", "bfloat16", on_cpu=True, float32_bytes=GIB)
+        choice = precision.choose_dtype("bfloat16", "bfloat16", device=CPU, float32_bytes=GIB)
         assert choice == precision.DtypeChoice(torch.bfloat16, "asked for")
 
     @pytest.mark.parametrize("stored", ["float32", None, torch.float32])
     def test_full_precision_and_unknown_checkpoints_run_in_float32(self, stored):
-        assert precision.choose_dtype("auto", stored, on_cpu=False, float32_bytes=None).dtype == torch.float32
+        assert precision.choose_dtype("auto", stored, device=None, float32_bytes=None).dtype == torch.float32
 
     @pytest.mark.parametrize("stored", ["bfloat16", "float16", torch.bfloat16, torch.float16])
-    def test_gpus_keep_bfloat16(self, stored):
-        assert precision.choose_dtype("auto", stored, on_cpu=False, float32_bytes=GIB).dtype == torch.bfloat16
+    def test_device_maps_mps_and_bf16_gpus_keep_bfloat16(self, stored, monkeypatch):
+        monkeypatch.setattr(precision, "gpu_has_native_bf16", lambda device: True)
+        for device in (None, torch.device("mps"), torch.device("cuda:0")):
+            assert precision.choose_dtype("auto", stored, device=device, float32_bytes=GIB).dtype == torch.bfloat16
+
+    def test_an_older_gpu_computes_in_float32_when_it_fits(self, monkeypatch):
+        monkeypatch.setattr(precision, "gpu_has_native_bf16", lambda device: False)
+        monkeypatch.setattr(precision, "gpu_free_bytes", lambda device: 16 * GIB)
+        choice = precision.choose_dtype("auto", "bfloat16", device=torch.device("cuda"), float32_bytes=2 * GIB)
+        assert choice.dtype == torch.float32 and choice.reason.startswith("auto: bfloat16 checkpoint, GPU without")
+        monkeypatch.setattr(precision, "gpu_has_native_bf16", lambda device: True)
+        assert precision.choose_dtype("auto", "bfloat16", device=torch.device("cuda"), float32_bytes=2 * GIB).dtype == torch.bfloat16
 
     def test_cpu_with_native_bf16_keeps_bfloat16(self, monkeypatch):
         _cpu(monkeypatch, native_bf16=True, available=64 * GIB)
-        choice = precision.choose_dtype("auto", "bfloat16", on_cpu=True, float32_bytes=GIB)
+        choice = precision.choose_dtype("auto", "bfloat16", device=CPU, float32_bytes=GIB)
         assert choice.dtype == torch.bfloat16 and "native bfloat16" in choice.reason
 
     def test_cpu_without_native_bf16_computes_in_float32_when_it_fits(self, monkeypatch):
         _cpu(monkeypatch, native_bf16=False, available=8 * GIB)
-        choice = precision.choose_dtype("auto", "float16", on_cpu=True, float32_bytes=2 * GIB)
+        choice = precision.choose_dtype("auto", "float16", device=CPU, float32_bytes=2 * GIB)
         assert choice.dtype == torch.float32 and choice.reason.endswith("float32 fits")
 
     @pytest.mark.parametrize(("float32_bytes", "available"), [(5 * GIB, 8 * GIB), (None, 8 * GIB), (GIB, None)])
     def test_cpu_without_native_bf16_keeps_bfloat16_when_float32_may_not_fit(self, monkeypatch, float32_bytes, available):
         _cpu(monkeypatch, native_bf16=False, available=available)
-        choice = precision.choose_dtype("auto", "bfloat16", on_cpu=True, float32_bytes=float32_bytes)
+        choice = precision.choose_dtype("auto", "bfloat16", device=CPU, float32_bytes=float32_bytes)
         assert choice.dtype == torch.bfloat16 and choice.reason.endswith("does not fit")
 
     def test_float32_size_scales_half_files(self, tmp_path):

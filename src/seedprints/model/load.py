@@ -250,7 +250,7 @@ def _load_weights(
     validate_config(config, where if source.kind == "gguf" else path / "config.json")
     stored = checkpoint_dtype(raw) if source.kind != "gguf" else None
     choice = precision.choose_dtype(
-        dtype, stored, on_cpu=placement.device_map is None and placement.device.type == "cpu",
+        dtype, stored, device=placement.device if placement.device_map is None else None,
         float32_bytes=precision.float32_size(source.weight_files, stored),
     )
     torch_dtype = choice.dtype
@@ -508,7 +508,7 @@ def _wrap_module(source: torch.nn.Module, *, dtype: str, device: torch.device) -
     param = next(module.parameters(), None)
     current = param.dtype if param is not None else torch.float32
     float32_bytes = sum(p.numel() for p in module.parameters()) * 4
-    choice = precision.choose_dtype(dtype, current, on_cpu=device.type == "cpu", float32_bytes=float32_bytes)
+    choice = precision.choose_dtype(dtype, current, device=device, float32_bytes=float32_bytes)
     if param is not None and (param.dtype != choice.dtype or param.device != device):
         module.to(device=device, dtype=choice.dtype)
     module.eval()

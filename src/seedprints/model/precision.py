@@ -1,10 +1,11 @@
 """The compute dtype that ``--dtype auto`` picks, and why.
 
-Half-precision checkpoints run in bfloat16 where the device computes it natively (GPUs, CPUs with AVX512-BF16,
-AMX or Arm's BF16 extension): float16 overflows on long random sequences, and bfloat16 halves the memory. A CPU
-without native bfloat16 emulates it and runs 2-2.5x slower than float32 (measured on a real 0.5B model, see
-docs/real-models.md), so there ``auto`` computes in float32 when the float32 weights fit in half the available
-memory, and in bfloat16 otherwise. Everything else computes in float32.
+Half-precision checkpoints run in bfloat16 where the device computes it natively (GPUs from compute capability
+8.0, CPUs with AVX512-BF16, AMX or Arm's BF16 extension): float16 overflows on long random sequences, and bfloat16
+halves the memory. A CPU without native bfloat16 emulates it and runs 2.5-3x slower than float32 (measured on a
+real 0.5B model, see docs/real-models.md), and older GPUs emulate it too, so there ``auto`` computes in float32
+when the float32 weights fit in half the memory available, and in bfloat16 otherwise. Everything else computes in
+float32.
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ class DtypeChoice:
 
 
 def choose_dtype(
-    requested: str, stored: str | torch.dtype | None, *, on_cpu: bool, float32_bytes: int | None
+    requested: str, stored: str | torch.dtype | None, *, device: torch.device | None, float32_bytes: int | None
 ) -> DtypeChoice:
     """The compute dtype for ``requested`` (``"auto"`` or a name in :data:`EXPLICIT`).
 
     ``stored`` is the checkpoint's dtype (a config string or a parameter dtype; None if unknown, e.g. a GGUF file,
-    which transformers dequantises to float); ``on_cpu`` says the forward pass runs on the CPU alone (not on a GPU
-    or spread by a device map); ``float32_bytes`` is the size of the weights in float32 (None if
+    which transformers dequantises to float); ``device`` is where the forward pass runs (None: spread by a
+    device map, which keeps bfloat16); ``float32_bytes`` is the size of the weights in float32 (None if
     unknown, which counts as not fitting).
     """
     if requested != "auto":
@@ -50,14 +51,31 @@ def choose_dtype(
     name = str(stored).removeprefix("torch.") if stored is not None else None
     if name not in ("float16", "bfloat16"):
         return DtypeChoice(torch.float32, f"auto: {name or 'unknown'} checkpoint")
-    if not on_cpu:
+    if device is None or device.type not in ("cpu", "cuda"):
         return DtypeChoice(torch.bfloat16, f"auto: {name} checkpoint")
-    if cpu_has_native_bf16():
-        return DtypeChoice(torch.bfloat16, f"auto: {name} checkpoint, CPU with native bfloat16")
-    available = available_memory_bytes()
+    what = "CPU" if device.type == "cpu" else "GPU"
+    if (cpu_has_native_bf16() if device.type == "cpu" else gpu_has_native_bf16(device)):
+        return DtypeChoice(torch.bfloat16, f"auto: {name} checkpoint, {what} with native bfloat16")
+    available = available_memory_bytes() if device.type == "cpu" else gpu_free_bytes(device)
     if float32_bytes is not None and available is not None and float32_bytes <= FLOAT32_MEMORY_SHARE * available:
-        return DtypeChoice(torch.float32, f"auto: {name} checkpoint, CPU without native bfloat16, float32 fits")
-    return DtypeChoice(torch.bfloat16, f"auto: {name} checkpoint, CPU without native bfloat16, float32 does not fit")
+        return DtypeChoice(torch.float32, f"auto: {name} checkpoint, {what} without native bfloat16, float32 fits")
+    return DtypeChoice(torch.bfloat16, f"auto: {name} checkpoint, {what} without native bfloat16, float32 does not fit")
+
+
+def gpu_has_native_bf16(device: torch.device) -> bool:
+    """True for a CUDA GPU that computes bfloat16 in hardware (compute capability 8.0 on, e.g. A100, H100)."""
+    try:
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    except (RuntimeError, AssertionError, ValueError):  # no such device: loading reports it
+        return True
+
+
+def gpu_free_bytes(device: torch.device) -> int | None:
+    """Free memory on a CUDA GPU now; None where torch cannot say."""
+    try:
+        return int(torch.cuda.mem_get_info(device)[0])
+    except (RuntimeError, AssertionError, ValueError):
+        return None
 
 
 @functools.cache
