@@ -375,3 +375,21 @@ def test_tokenizers_are_shared_by_content_not_by_name(tiny_llama_dir, tmp_path):
         assert load_tokenizer(same, False)[0] is first
         assert load_tokenizer(other, False)[0] is not first
     assert load_tokenizer(same, False)[0] is not first  # outside the scope nothing is kept
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (b"<html><body>Not Found</body></html>\n", "is not a safetensors file (it starts with text, not a safetensors header"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 12\n", "is a Git LFS pointer, not the weights; run `git lfs pull`"),
+    (b"\x00\x01\x02", "is not a safetensors file (it starts with data"),
+    (None, "is cut short: its header alone needs"),
+])
+def test_a_weight_file_that_is_not_safetensors_gets_our_words(capsys, tiny_llama_dir, tmp_path, content, fragment):
+    """Text, a Git LFS pointer, junk or a cut download under model.safetensors: one line that says which, before the
+    library's own message ("header too small") can reach the user."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_llama_dir, model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(content if content is not None else weights.read_bytes()[:200])
+    code, _, err = run(capsys, "fingerprint", model, "-o", tmp_path / "out.fp", "--n", 20, "--length", 8)
+    assert_one_line_error(code, err, fragment)
+    assert not (tmp_path / "out.fp").exists()

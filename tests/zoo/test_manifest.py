@@ -81,3 +81,10 @@ class TestCliOnBadZoos:
         code, _, err = run(capsys, "zoo", verb, tmp_path / "zoo", "--out", tmp_path / "results")
         assert_one_line_error(code, err, "holds no model directories")
         assert not (tmp_path / "results").exists()
+
+    @pytest.mark.parametrize("verb", ["eval", "identify", "seeds"])
+    def test_a_file_is_not_a_zoo(self, tmp_path, capsys, verb):
+        (tmp_path / "afile.txt").write_text("not a zoo\n")
+        code, _, err = run(capsys, "zoo", verb, tmp_path / "afile.txt", "--out", tmp_path / "results")
+        assert_one_line_error(code, err, "afile.txt is a file, not a zoo directory")
+        assert not (tmp_path / "results").exists()

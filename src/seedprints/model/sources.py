@@ -109,6 +109,9 @@ def inspect_source(path: Path, *, allow_pickle: bool = False) -> ModelSource:
         )
     weights = tuple(p for p in files if p.suffix == ".safetensors" or p.suffix in PICKLE_SUFFIXES)
     _check_pickle(path, weights, allow_pickle, "weights")
+    for file in weights:
+        if file.suffix == ".safetensors":
+            check_safetensors(file)
     for index in path.glob("*.index.json"):
         advice = "re-download the model's index file or re-save the model"
         if not isinstance(read_json_object(index, advice).get("weight_map"), dict):
@@ -143,6 +146,32 @@ def read_json_object(file: Path, advice: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ModelLoadError(f"{file} is not a JSON object; {advice}")
     return raw
+
+
+_LFS_POINTER = b"version https://git-lfs"
+
+
+def check_safetensors(file: Path) -> None:
+    """Refuse a ``.safetensors`` file that does not start with a safetensors header (8-byte length, then a JSON
+    object that fits in the file): a Git LFS pointer left by a clone without ``git lfs pull``, a text or HTML page
+    saved under that name, or a truncated download, each named in seedprints' own words."""
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(64)
+            size = file.stat().st_size
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read weight file {file} ({exc.strerror or exc}); check its permissions") from exc
+    if head.startswith(_LFS_POINTER):
+        raise ModelLoadError(f"{file} is a Git LFS pointer, not the weights; run `git lfs pull` in the model's "
+                             "repository or download the file itself")
+    length = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
+    if head[8:9] == b"{" and length > size - 8:
+        raise ModelLoadError(f"{file} is cut short: its header alone needs {length + 8} bytes and the file has {size}; "
+                             "the download did not finish, download it again")
+    if len(head) < 9 or not 0 < length <= size - 8 or head[8:9] != b"{":
+        kind = "text" if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "data"
+        raise ModelLoadError(f"{file} is not a safetensors file (it starts with {kind}, not a safetensors header; "
+                             f"{size} bytes); re-download or re-save the model")
 
 
 def safetensors_shapes(files: tuple[Path, ...]) -> dict[str, tuple[int, ...]] | None:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from seedprints import LineageResult, api
-from seedprints.errors import LowPowerWarning, SeedprintsError, UsageError, ZooConfigError
+from seedprints.errors import LowPowerWarning, SeedprintsError, UsageError
 from seedprints.output_paths import write_atomic
 from seedprints.probes import ProbeSpec
 from seedprints.stats.methods import METHOD_PROBES, METHODS
 from seedprints.zoo import plots, summary
 from seedprints.zoo.fingerprinting import fingerprint_zoo, require_evaluated, say_nothing
+from seedprints.zoo.manifest import check_zoo_dir
 from seedprints.zoo.metrics import summarize_method
 from seedprints.zoo.outdir import check_out_dir, make_out_dir
 from seedprints.zoo.results import EvalReport, PairResult, one_line
@@ -136,8 +137,7 @@ def evaluate_zoo(
     method_kind = {m: kind or METHOD_PROBES[m] for m in chosen}
     if n < 1 or length < 1 or batch_size < 1:
         raise UsageError(f"n, length and batch_size must be positive (got {n}, {length}, {batch_size})")
-    if not zoo_dir.is_dir():
-        raise ZooConfigError(f"zoo directory {zoo_dir} does not exist; build one with `seedprints zoo build`")
+    check_zoo_dir(zoo_dir)
     check_out_dir(out_dir)
 
     zoo = fingerprint_zoo(zoo_dir, sorted(set(method_kind.values())), n=n, length=length, seed=seed,

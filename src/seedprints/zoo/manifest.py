@@ -156,11 +156,20 @@ def no_models_error(zoo_dir: Path, failed: list[tuple[Path, str]]) -> ZooConfigE
     return ZooConfigError(f"{zoo_dir} holds no model directories; build a zoo with `seedprints zoo build`")
 
 
+def check_zoo_dir(zoo_dir: Path) -> None:
+    """Refuse a zoo path that is not a folder, saying whether it is missing or is a file."""
+    if zoo_dir.is_dir():
+        return
+    if zoo_dir.exists():
+        raise ZooConfigError(f"{zoo_dir} is a file, not a zoo directory; pass the folder that `seedprints zoo build "
+                             "--out` wrote")
+    raise ZooConfigError(f"zoo directory {zoo_dir} does not exist; build one with `seedprints zoo build`")
+
+
 def scan_zoo(zoo_dir: Path) -> tuple[list[tuple[Path, ModelEntry]], list[tuple[Path, str]]]:
     """All model directories under ``zoo_dir`` with their manifests, and the ones whose manifest failed."""
     zoo_dir = Path(zoo_dir)
-    if not zoo_dir.is_dir():
-        raise ZooConfigError(f"zoo directory {zoo_dir} does not exist; build one with `seedprints zoo build`")
+    check_zoo_dir(zoo_dir)
     found: list[tuple[Path, ModelEntry]] = []
     failed: list[tuple[Path, str]] = []
     for child in sorted(p for p in zoo_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
