@@ -134,6 +134,13 @@ class TestCompareEarlyStop:
         payload = json.loads(out)
         assert payload["verdict"] == "independent" and payload["details"]["sequential"]["stop"] in ("futility", "budget")
 
+    def test_the_stop_line_says_what_the_headline_p_is(self, capsys, base_file, tiny_llama_other_dir):
+        code, out, err = run(capsys, "compare", base_file, tiny_llama_other_dir, "--early-stop")
+        assert code == 0, err
+        text = " ".join(out.split())
+        assert "The p above is the sequential p-value (the smallest over the looks of each look's p divided by its " \
+               "share of alpha, at most 1); the last look's own p = " in text, out
+
     def test_two_model_directories(self, capsys, tiny_llama_dir, tiny_llama_derived_dir):
         code, out, err = run(capsys, "compare", tiny_llama_dir, tiny_llama_derived_dir, "--early-stop", "--budget", "200",
                              "--length", "16")

@@ -139,5 +139,10 @@ def _stop_line(sequential: dict) -> str:
     why = {"same-lineage": "decided same-lineage", "futility": "significance out of reach",
            "budget": "budget reached"}[sequential["stop"]]
     tokens = f" ({sequential['probe_tokens']} probe tokens)" if sequential.get("probe_tokens") else ""
+    from seedprints.reports.terminal import format_p
+
+    last = sequential["looks"][-1]
     return (f"Early stop: {sequential['probes']} of {sequential['budget']} probes{tokens}, "
-            f"{len(sequential['looks'])} look(s): {why}")
+            f"{len(sequential['looks'])} look(s): {why}. The p above is the sequential p-value (the smallest over "
+            f"the looks of each look's p divided by its share of alpha, at most 1); the last look's own p = "
+            f"{format_p(10.0 ** last['log10_p'], last['log10_p'])}")
