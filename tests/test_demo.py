@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from seedprints.api import load_fingerprint
 from seedprints.cli import main
 
 QUICK = ["--pretrain-steps", "4", "--finetune-steps", "2", "--n", "100", "--length", "16"]
@@ -24,6 +25,7 @@ def test_demo_reports_every_pair_with_every_method(tmp_path, capsys):
     permuted = next(p for p in pairs if "permuted" in p["relation"])
     assert permuted["results"]["lineage"]["details"]["vocab_z"] > 5  # the padded rows see through the permutation
     assert (tmp_path / "base-seed1.untrained.fp.safetensors").is_file() and (tmp_path / "finetune-of-seed1" / "config.json").is_file()
+    assert load_fingerprint(tmp_path / "base-seed1.untrained.fp.safetensors").model_id.endswith("base-seed1")  # named, not a class
 
     assert main(["demo", *QUICK, "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()

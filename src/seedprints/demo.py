@@ -154,6 +154,8 @@ def run_demo(
         say(f"fingerprinting {len(models)} models on {settings.n} {kind} probes of length {settings.length} ...")
         fingerprints[kind] = {}
         for name, model in models.items():
+            if getattr(model, "config", None) is not None:
+                model.config._name_or_path = name  # the model's id in its fingerprint and on the progress line
             fp = api.fingerprint_model(model, generated(spec), progress=progress)
             fingerprints[kind][name] = fp
             if out_dir is not None:
