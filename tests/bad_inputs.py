@@ -278,7 +278,7 @@ CASES: tuple[Case, ...] = (
     _c("zoo-config-deep", "a zoo config nested 100,000 deep", "zoo build --config zc-deep.json --out zoo", 1,
        "nests too deeply"),
     _c("zoo-config-unknown-key", "zoo config with an unknown key", "zoo build --config bad-zoo.json --out zoo", 1, "unknown keys"),
-    _c("zoo-eval-file", "zoo eval on a file", "zoo eval notes.txt --out results", 1, "does not exist"),
+    _c("zoo-eval-file", "zoo eval on a file", "zoo eval notes.txt --out results", 1, "is a file, not a zoo directory"),
     # registry
     _c("registry-missing", "--registry names a file that does not exist", "registry show base --registry missing.db", 1, "does not exist"),
     _c("registry-missing-entry", "show an entry that is not there", "registry show nobody --registry reg.db", 1, "no entry named"),
