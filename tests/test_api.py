@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import seedprints
 from seedprints import api
 from seedprints.model import load as extract
-from seedprints.errors import UsageError
+from seedprints.errors import (
+    IncompatibleFingerprintsError,
+    InsufficientDataError,
+    LowPowerWarning,
+    NonFiniteHiddenStatesError,
+    UsageError,
+)
 from seedprints.probes import ProbeSpec, generated, token_spec, untrained_token_spec
 from seedprints.zoo.derive import permute_hidden
 
@@ -51,7 +59,7 @@ class TestUntrainedTokenSpec:
         assert api.ProbeOptions(kind="rare").kind == "untrained"
 
     def test_too_few_tokens(self):
-        with pytest.raises(UsageError, match="--rare-tokens 4 is too few"):
+        with pytest.raises(UsageError, match="rare_tokens=4 is too few"):
             api.ProbeOptions(n=20, length=8, rare_tokens=4).spec_for([100], 32, 50)
 
     def test_probes_never_feed_a_scored_token(self, base_fp):
@@ -151,3 +159,45 @@ class TestCompareArguments:
 
     def test_good_settings_run(self, pair):
         assert seedprints.compare(*pair, seed=np.int64(3), budget=np.int64(30)).n == 30
+
+
+class TestAdviceNamesPythonParameters:
+    """Advice reached through the API names keyword arguments (``n=``), never CLI flags (``--n``)."""
+
+    @staticmethod
+    def _refused(error, call):
+        with pytest.raises(error) as caught:
+            call()
+        message = str(caught.value)
+        assert "--" not in message, message
+        return message
+
+    def test_too_few_probes(self, pair):
+        few = [fp.prefix(10) for fp in pair]
+        assert "(use n=1000 or more)" in self._refused(InsufficientDataError, lambda: seedprints.compare(*few))
+
+    def test_other_probes(self, pair):
+        other = dataclasses.replace(pair[1], spec=token_spec(40, 4, 100, seed=7))
+        message = self._refused(IncompatibleFingerprintsError, lambda: seedprints.compare(pair[0], other))
+        assert message.endswith("(seedprints.fingerprint_model(suspect, reference.spec))")
+
+    def test_non_finite_hidden_states(self, pair):
+        hidden = pair[1].hidden.copy()
+        hidden[0, 0] = np.nan
+        broken = dataclasses.replace(pair[1], hidden=hidden)
+        assert "re-extract with dtype='float32'" in self._refused(NonFiniteHiddenStatesError,
+                                                                  lambda: seedprints.compare(pair[0], broken))
+
+    def test_early_stop_with_the_paper_method(self, pair):
+        message = self._refused(UsageError, lambda: seedprints.compare(*pair, method="paper", early_stop=True))
+        assert "drop early_stop=True for method='paper'" in message
+
+    def test_identify_budget_below_the_first_look(self, pair, tmp_path):
+        message = self._refused(UsageError, lambda: seedprints.identify(pair[0], tmp_path / "r.db", budget=22, early_stop=True))
+        assert message.endswith("raise budget= or drop early_stop=True")
+
+    def test_low_power_warning(self, pair):
+        with pytest.warns(LowPowerWarning) as caught:
+            seedprints.compare(*pair, method="paper", buffer_k=1)
+        message = str(caught[0].message)
+        assert "a larger buffer k (buffer_k=)" in message and "--" not in message

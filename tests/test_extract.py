@@ -79,25 +79,25 @@ class TestTokenProbes:
 
     def test_vocab_bound_too_large(self, llama):
         probes = generated(token_spec(n=10, length=4, vocab_bound=32000))
-        with pytest.raises(UsageError, match=r"32000.*100.*use --vocab-bound 100 or less when fingerprinting"):
+        with pytest.raises(UsageError, match=r"32000.*100.*use vocab_bound=100 or less when fingerprinting"):
             extract_hidden_states(llama, probes)
         with pytest.raises(UsageError, match=r"come from registry entry base, so re-fingerprint that reference "
-                                             r"with --vocab-bound 100 or less$"):
+                                             r"with vocab_bound=100 or less$"):
             extract_hidden_states(llama, probes, probe_origin="registry entry base")
 
     def test_longer_than_position_table(self, tiny_gpt2_dir):
         probes = generated(token_spec(n=10, length=65, vocab_bound=TINY_VOCAB))
         with pytest.raises(UsageError, match=r"length 65 exceed the 64 positions") as caught:
             extract_hidden_states(load_model(tiny_gpt2_dir), probes)
-        assert "use --length 64 or less when fingerprinting" in str(caught.value)
-        assert "registry entry, re-fingerprint that reference with --length 64 or less" in str(caught.value)
+        assert "use length=64 or less when fingerprinting" in str(caught.value)
+        assert "registry entry, re-fingerprint that reference with length=64 or less" in str(caught.value)
 
     def test_probes_from_a_reference_get_reference_advice(self, tiny_gpt2_dir):
         probes = generated(token_spec(n=10, length=65, vocab_bound=TINY_VOCAB))
         with pytest.raises(UsageError) as caught:
             extract_hidden_states(load_model(tiny_gpt2_dir), probes, probe_origin="fingerprint long.fp")
         assert str(caught.value).endswith(
-            "; the probes come from fingerprint long.fp, so re-fingerprint that reference with --length 64 or less"
+            "; the probes come from fingerprint long.fp, so re-fingerprint that reference with length=64 or less"
         )
 
     def test_bad_batch_size(self, llama, token_probes):
@@ -214,7 +214,7 @@ class TestNonFinite:
         with torch.no_grad():
             model.model.norm.weight.fill_(float("nan"))
         loaded = load_model(model, dtype="bfloat16")
-        with pytest.raises(NonFiniteHiddenStatesError, match=r"bfloat16.*--dtype float32"):
+        with pytest.raises(NonFiniteHiddenStatesError, match=r"bfloat16.*dtype='float32'"):
             extract_hidden_states(loaded, token_probes)
 
 
@@ -473,11 +473,11 @@ class TestOutOfMemory:
     def test_one_probe_too_many(self, tiny_llama_dir, token_probes, monkeypatch):
         loaded = load_model(tiny_llama_dir)
         self._limit(loaded, monkeypatch, 0, torch.cuda.OutOfMemoryError("CUDA out of memory"))
-        with pytest.warns(UserWarning), pytest.raises(UsageError, match=r"single probe of length 9.*--device-map auto.*"
-                                                                        r"smaller --length when fingerprinting"):
+        with pytest.warns(UserWarning), pytest.raises(UsageError, match=r"single probe of length 9.*device_map='auto'.*"
+                                                                        r"smaller length= when fingerprinting"):
             extract_hidden_states(loaded, token_probes, batch_size=2)
         with pytest.warns(UserWarning), pytest.raises(UsageError, match=r"come from fingerprint a\.fp, so re-fingerprint "
-                                                                        r"that reference with a smaller --length$"):
+                                                                        r"that reference with a smaller length=$"):
             extract_hidden_states(loaded, token_probes, batch_size=2, probe_origin="fingerprint a.fp")
 
     def test_other_runtime_errors_propagate(self, tiny_llama_dir, token_probes, monkeypatch):

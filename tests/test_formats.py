@@ -61,7 +61,7 @@ def pickled_dir(tiny_llama_dir, tmp_path_factory) -> Path:
 
 class TestPicklePolicy:
     def test_pickled_only_is_refused(self, pickled_dir):
-        with pytest.raises(ModelLoadError, match=r"pickled weights \(pytorch_model.bin\).*run code.*--allow-pickle") as info:
+        with pytest.raises(ModelLoadError, match=r"pickled weights \(pytorch_model.bin\).*run code.*allow_pickle=True") as info:
             load_model(pickled_dir)
         assert str(pickled_dir) in str(info.value) and "\n" not in str(info.value)
 
@@ -104,7 +104,7 @@ class TestDirectoryChecks:
         np.testing.assert_allclose(extract_hidden_states(loaded, probes), reference, atol=1e-6)
 
     def test_trust_remote_code_warns_naming_the_directory(self, tiny_llama_dir):
-        with pytest.warns(UserWarning, match=rf"--trust-remote-code: Python code shipped in {tiny_llama_dir}"):
+        with pytest.warns(UserWarning, match=rf"trust_remote_code=True: Python code shipped in {tiny_llama_dir}"):
             load_model(tiny_llama_dir, trust_remote_code=True)
 
     def test_weights_digest_sees_changed_weights(self, tiny_llama_dir, tiny_llama_derived_dir):
@@ -211,13 +211,13 @@ class TestAdapters:
         config = json.loads((path / "adapter_config.json").read_text())
         config["base_model_name_or_path"] = "someone/llama-on-the-hub"
         (path / "adapter_config.json").write_text(json.dumps(config))
-        with pytest.raises(ModelLoadError, match=r"'someone/llama-on-the-hub', which is not a local directory.*--base"):
+        with pytest.raises(ModelLoadError, match=r"'someone/llama-on-the-hub', which is not a local directory.*base=DIR"):
             load_model(path)
         got = extract_hidden_states(load_model(path, base=tiny_llama_dir), probes)
         np.testing.assert_allclose(got, extract_hidden_states(load_model(adapter[1]), probes), atol=1e-5)
 
     def test_missing_base_dir(self, adapter, tmp_path):
-        with pytest.raises(ModelLoadError, match=r"base model directory .* does not exist; pass --base"):
+        with pytest.raises(ModelLoadError, match=r"base model directory .* does not exist; pass base=DIR$"):
             load_model(adapter[0], base=tmp_path / "nope")
 
     def test_adapter_of_another_architecture(self, adapter, tiny_gpt2_dir):

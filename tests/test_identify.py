@@ -140,7 +140,7 @@ class TestIdentifyModelDirectory:
         assert [c.name for c in result.candidates] == ["seed-0", "seed-1"]
         assert result.best.verdict == "same-lineage" and result.candidates[1].verdict == "independent"
         assert result.skipped == {"model_cannot_take_probes": 1, "probe_file": 1}
-        assert any("--probe-file" in note for note in result.notes)
+        assert any("probe_file=" in note for note in result.notes)
 
 
 class TestIdentifyCli:

@@ -100,7 +100,7 @@ class TestBudget:
         with Registry.open(path) as reg:
             reg.add(fingerprint(np.random.default_rng(4), "file-ref", spec=file_spec), name="file-ref")
         assert identify(suspect, path, budget=N).tested == 1  # no cut needed
-        with pytest.raises(IncompatibleFingerprintsError, match="no prefix.*drop --budget and --early-stop"):
+        with pytest.raises(IncompatibleFingerprintsError, match="no prefix.*drop budget= and early_stop=True"):
             identify(suspect, path, budget=100)
 
     @pytest.mark.parametrize("kwargs, message", [({"budget": 10}, "too small"),

@@ -26,6 +26,7 @@ import numpy as np
 
 from seedprints.errors import FingerprintFormatError, NonFiniteHiddenStatesError, SeedprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.naming import setting
 from seedprints.probes import ProbeSpec
 from seedprints.stats.ranks import rank_columns
 from seedprints.stats.lineage import grouped_ranks, prepare, row_standardized, scores_from_ranks
@@ -119,7 +120,7 @@ def rank_fingerprint(fp: Fingerprint, *, source_sha256: str | None = None) -> Ra
     for name, matrix in (("hidden states", fp.hidden), ("logits", fp.logits)):
         if matrix is not None and not np.isfinite(matrix).all():
             raise NonFiniteHiddenStatesError(
-                f"the {name} of {fp.model_id} contain NaN/Inf; re-extract with --dtype float32 (or bfloat16)"
+                f"the {name} of {fp.model_id} contain NaN/Inf; re-extract with {setting('dtype', 'float32')} (or bfloat16)"
             )
     groups = fp.spec.row_groups()
     prepared = prepare(fp.hidden, fp.logits, groups)

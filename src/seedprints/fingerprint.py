@@ -28,6 +28,7 @@ from seedprints.errors import (
     SeedprintsError,
     UsageError,
 )
+from seedprints.naming import spoken
 from seedprints.probes import ProbeSpec
 
 FORMAT_VERSION = "1"
@@ -326,10 +327,11 @@ def check_compatible(ref: Fingerprint, suspect: Fingerprint, *, same_width: bool
     """Refuse to compare fingerprints made with different probes (or widths when the test needs equal ones)."""
     if ref.spec != suspect.spec:
         legacy = [name for name, fp in (("reference", ref), ("suspect", suspect)) if fp.spec.picked_by_a_model]
+        again = spoken(cli="seedprints fingerprint SUSPECT --like REFERENCE_FILE",
+                       python="seedprints.fingerprint_model(suspect, reference.spec)")
         advice = (f"the {' and the '.join(legacy)} used the reference-picked rare-token probes of seedprints before "
                   "0.2, which fingerprints made apart never share; fingerprint both models again with the defaults"
-                  if legacy else "fingerprint the suspect with the reference's probes "
-                  "(seedprints fingerprint SUSPECT --like REFERENCE_FILE)")
+                  if legacy else f"fingerprint the suspect with the reference's probes ({again})")
         raise IncompatibleFingerprintsError(
             f"fingerprints use different probes: reference {ref.spec.describe()} vs suspect "
             f"{suspect.spec.describe()}; {advice}"

@@ -29,6 +29,7 @@ import numpy as np
 from seedprints.encoding import RankedFingerprint, rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, RegistryError, UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec, load_probe_file
 from seedprints.progress import progress_bar
@@ -42,14 +43,21 @@ from seedprints.stats.sequential import DEFAULT_FIRST_LOOK, STOP_BUDGET, STOP_FU
 
 DEFAULT_TOP = 10
 FILE_KINDS = ("token-file", "text-file")
-SKIP_REASONS = {
-    "probe_spec": "made with other probes",
-    "hidden_size": "of another hidden size",
-    "probe_file": "made from a probe file (pass it with --probe-file)",
-    "model_cannot_take_probes": "with probes the model cannot take (token ids beyond its vocabulary, or another width)",
-    "no_prefix": "made with probes that have no prefix (probe files, torch-generated): drop --budget and --early-stop",
-}
 _MAX_LISTED_SPECS = 5
+
+
+def skip_reason(reason: str) -> str:
+    """Why registry entries were skipped (a key of :attr:`IdentifyResult.skipped`), in words that name settings as
+    the caller writes them (``budget=`` from Python, ``--budget`` on the CLI)."""
+    words = {
+        "probe_spec": "made with other probes",
+        "hidden_size": "of another hidden size",
+        "probe_file": f"made from a probe file (pass it with {setting('probe_file')})",
+        "model_cannot_take_probes": "with probes the model cannot take (token ids beyond its vocabulary, or another width)",
+        "no_prefix": "made with probes that have no prefix (probe files, torch-generated): drop "
+                     f"{setting('budget')} and {setting('early_stop', True)}",
+    }
+    return words.get(reason, reason.replace("_", " "))
 
 
 
@@ -138,7 +146,7 @@ class IdentifyResult:
     tested : int
         Tests run (the number the adjusted p-values correct for).
     skipped : dict of str to int
-        Entries not tested, by reason (keys of ``SKIP_REASONS``); reasons with no entry are left out.
+        Entries not tested, by reason (put in words by :func:`skip_reason`); reasons with no entry are left out.
     alpha : float
         Level of the verdicts.
     probe_hashes : list of str
@@ -268,7 +276,8 @@ def _plan_for_model(
         if spec.kind in FILE_KINDS:
             if file_probes is None or file_probes.spec != spec:
                 plan.skipped["probe_file"] += count
-                plan.notes.append(f"skipped {count} entries made from a probe file ({spec.describe()}); pass that file with --probe-file")
+                plan.notes.append(f"skipped {count} entries made from a probe file ({spec.describe()}); pass that file "
+                                  f"with {setting('probe_file')}")
                 continue
             probes = file_probes
         if not _model_takes(spec, shape):
@@ -519,7 +528,7 @@ def identify(
     if budget is not None and budget < (DEFAULT_FIRST_LOOK if early_stop else MIN_PROBES):
         raise UsageError(
             f"budget of {budget} probes is below the first look of early stopping ({DEFAULT_FIRST_LOOK} probes); "
-            "raise --budget or drop --early-stop" if early_stop else
+            f"raise {setting('budget')} or drop {setting('early_stop', True)}" if early_stop else
             f"budget of {budget} probes is too small; the lineage test needs at least {MIN_PROBES}"
         )
     cut = _Cut(budget, early_stop)
@@ -532,10 +541,10 @@ def identify(
         plan = _suspect_plan(suspect, reg, specs, label, options, run or RunOptions(), cut)
         skipped = {reason: count for reason, count in plan.skipped.items() if count}
         if not any(plan.names.values()):
-            reasons = ", ".join(f"{count} {SKIP_REASONS[reason]}" for reason, count in skipped.items())
+            reasons = ", ".join(f"{count} {skip_reason(reason)}" for reason, count in skipped.items())
             raise IncompatibleFingerprintsError(
                 f"no entry of registry {reg.path} could be tested against {label} ({reasons}); "
-                + ("drop --budget and --early-stop, or " if "no_prefix" in skipped else "")
+                + (f"drop {setting('budget')} and {setting('early_stop', True)}, or " if "no_prefix" in skipped else "")
                 + "register references of the suspect's hidden size"
             )
         for probe_hash, names in plan.names.items():

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from seedprints.errors import UsageError
+from seedprints.naming import setting
 from seedprints.probes import (
     DEFAULT_PROBE_SEED,
     MAX_UNTRAINED_TOKENS,
@@ -87,7 +88,7 @@ class ProbeOptions:
         """The embedding rows the probes may use: ``--vocab-bound``, else the smallest vocabulary."""
         known = [v for v in vocab_sizes if v]
         if self.vocab_bound is None and not known:
-            raise UsageError("cannot tell the model's vocabulary size; pass --vocab-bound")
+            raise UsageError(f"cannot tell the model's vocabulary size; pass {setting('vocab_bound')}")
         return self.vocab_bound if self.vocab_bound is not None else min(known)
 
     def spec_for(self, vocab_sizes: list[int | None], hidden_size: int, tokenizer_length: int | None = None) -> ProbeSpec:
@@ -99,7 +100,8 @@ class ProbeOptions:
         if self.kind == "untrained":
             count = MAX_UNTRAINED_TOKENS if self.rare_tokens is None else self.rare_tokens
             if count < MIN_DIMS:
-                raise UsageError(f"--rare-tokens {count} is too few; the lineage test needs at least {MIN_DIMS} logit tokens")
+                raise UsageError(f"{setting('rare_tokens', count)} is too few; the lineage test needs at least {MIN_DIMS} "
+                                 "logit tokens")
             return untrained_token_spec(self.n, self.length, self._rows(vocab_sizes), tokenizer_length, seed=self.seed,
                                         max_tokens=count)
         if self.kind == "token":

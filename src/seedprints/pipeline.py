@@ -18,6 +18,7 @@ from seedprints.errors import FingerprintFormatError, IncompatibleFingerprintsEr
 from seedprints.fingerprint import Fingerprint
 from seedprints.inputs import special_file
 from seedprints.model.reuse import reusing_tokenizers
+from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec, generated, load_probe_file
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS
@@ -88,10 +89,12 @@ def _file_probes(spec: ProbeSpec, options: ProbeOptions | None, subject: str) ->
     if spec.kind not in ("token-file", "text-file"):
         return spec
     if not (options and options.probe_file):
-        raise UsageError(f"{subject} made from a probe file ({spec.describe()}); pass the same file with --probe-file")
+        raise UsageError(f"{subject} made from a probe file ({spec.describe()}); pass the same file with "
+                         f"{setting('probe_file')}")
     probes = load_probe_file(options.probe_file)
     if probes.spec != spec:
-        raise UsageError(f"--probe-file {options.probe_file} is not the file {subject.removesuffix(' was')} was made from")
+        raise UsageError(f"{setting('probe_file', str(options.probe_file))} is not the file {subject.removesuffix(' was')} "
+                         "was made from")
     return probes
 
 
@@ -212,7 +215,8 @@ def compare(
         _check_seed(settings["seed"])
     if early_stop:
         if method != "lineage":
-            raise UsageError(f"early stopping works with the lineage method only; drop --early-stop for --method {method}")
+            raise UsageError(f"early stopping works with the lineage method only; drop {setting('early_stop', True)} for "
+                             f"{setting('method', method)}")
         return compare_in_rounds(ref, suspect, alpha=alpha, budget=budget, options=options, run=run, **settings)
     if budget is not None:
         options = dataclasses.replace(options or ProbeOptions(), n=budget)
@@ -263,12 +267,13 @@ def compare_in_rounds(
     else:
         opts = options or ProbeOptions()
         if opts.probe_file:
-            raise UsageError("early stopping needs generated probes; drop --probe-file or --early-stop")
+            raise UsageError(f"early stopping needs generated probes; drop {setting('probe_file')} or "
+                             f"{setting('early_stop', True)}")
         n_budget = budget or opts.n
         spec = shared_default_spec([Path(str(ref)), Path(str(suspect))], dataclasses.replace(opts, n=n_budget),
                                    trust_remote_code=run.trust_remote_code)  # type: ignore[assignment]
     if not spec.extendable:
-        raise UsageError(f"early stopping needs generated probes, not {spec.describe()}; drop --early-stop")
+        raise UsageError(f"early stopping needs generated probes, not {spec.describe()}; drop {setting('early_stop', True)}")
     spec = spec.with_n(n_budget)
     growers = [side.prefix if side is not None else ModelRounds(load_model(source, run), spec, run).upto
                for side, source in zip(sides, (ref, suspect))]

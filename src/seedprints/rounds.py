@@ -16,6 +16,7 @@ import numpy as np
 
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.naming import setting
 from seedprints.options import RunOptions
 from seedprints.probes import ProbeSpec, generated
 
@@ -94,7 +95,8 @@ def _relative_difference(a: np.ndarray, b: np.ndarray) -> float:
 def check_growth(existing: Fingerprint, n: int, source: str) -> None:
     """UsageError unless ``n`` probes are more than ``existing`` holds (``source`` names it)."""
     if n <= existing.n:
-        raise UsageError(f"{source} already holds {existing.n} probes; pass --n larger than {existing.n} to extend it")
+        raise UsageError(f"{source} already holds {existing.n} probes; pass {setting('n')} larger than {existing.n} "
+                         "to extend it")
 
 
 def extend_fingerprint(
@@ -146,7 +148,7 @@ def extend_fingerprint(
         if old is not None and old != fresh[key]:
             raise IncompatibleFingerprintsError(
                 f"{source} was made by another model or setting ({key} {old!r}, this model {fresh[key]!r}); "
-                "extend it with the model and --dtype that made it, or fingerprint anew"
+                f"extend it with the model and {setting('dtype')} that made it, or fingerprint anew"
             )
     start = max(0, existing.n - VERIFY_ROWS)
     again, _ = rounds.extract(start, existing.n)

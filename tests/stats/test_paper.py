@@ -22,6 +22,7 @@ from seedprints.errors import (
     NonFiniteHiddenStatesError,
     UsageError,
 )
+from seedprints.naming import cli_naming
 from seedprints.stats import LineageResult, paper_test
 
 
@@ -186,16 +187,24 @@ class TestPaperTest:
             base = paper_test(ref, sus, buffer_k=3, identity_mode="base")
         assert base.k == 3
 
-    def test_low_power_advice_reads_for_python_and_cli(self):
+    def test_low_power_advice_names_python_parameters(self):
         ref, sus = related(50, 20, 1.0, seed=19)
         with pytest.warns(LowPowerWarning) as coset:
             paper_test(ref, sus, buffer_k=1)
         with pytest.warns(LowPowerWarning) as base:
             paper_test(ref, sus, buffer_k=1, identity_mode="base")
         coset_text, base_text = str(coset[0].message), str(base[0].message)
-        assert coset_text.endswith("Try identity mode 'base' (--identity-mode base) or a larger buffer k (--buffer-k)")
-        assert base_text.endswith("Try a larger buffer k (--buffer-k)")  # base mode is already in use
-        assert "identity_mode=" not in coset_text + base_text
+        assert coset_text.endswith("Try identity mode 'base' (identity_mode='base') or a larger buffer k (buffer_k=)")
+        assert base_text.endswith("Try a larger buffer k (buffer_k=)")  # base mode is already in use
+        assert "--" not in coset_text + base_text
+
+    def test_low_power_advice_names_flags_on_the_cli(self):
+        ref, sus = related(50, 20, 1.0, seed=19)
+        with cli_naming(), pytest.warns(LowPowerWarning) as coset:
+            paper_test(ref, sus, buffer_k=1)
+        text = str(coset[0].message)
+        assert text.endswith("Try identity mode 'base' (--identity-mode base) or a larger buffer k (--buffer-k)")
+        assert "identity_mode=" not in text
 
     def test_constant_normalised_column_is_dropped(self):
         ref, sus = related(60, 10, 1.0, seed=20)

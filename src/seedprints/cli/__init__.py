@@ -85,12 +85,14 @@ app.add_typer(_seeds.app, name="seeds")
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; known errors become ``Error: <one line>`` on stderr and exit code 1."""
     from seedprints.errors import SeedprintsError
+    from seedprints.naming import cli_naming
 
     debug = os.environ.get("SEEDPRINTS_DEBUG") == "1"
     warnings.showwarning = _one_line_warning
     _interrupt.reset()
     try:
-        app(args=argv, prog_name="seedprints")  # typer reports usage errors itself (exit 2)
+        with cli_naming():  # messages of the library name --flags, not Python parameters
+            app(args=argv, prog_name="seedprints")  # typer reports usage errors itself (exit 2)
     except SystemExit as exc:
         if exc.code == 130:  # typer turns Ctrl-C into Exit(130) before we can see the KeyboardInterrupt
             return _interrupted()

@@ -134,7 +134,7 @@ def _table(result: IdentifyResult) -> Table:
 
 def _summary(result: IdentifyResult) -> str:
     """One line: the best match and its Holm-adjusted p, then what was tested and skipped."""
-    from seedprints.identification import SKIP_REASONS
+    from seedprints.identification import skip_reason
     from seedprints.reports.terminal import format_p
 
     best = result.best
@@ -144,7 +144,7 @@ def _summary(result: IdentifyResult) -> str:
         if best.verdict == "same-lineage"
         else f"no same-lineage match at alpha = {result.alpha:g}; best match {best.name}, Holm-adjusted p = {p}"
     )
-    skipped = "; ".join(f"{count} {SKIP_REASONS[reason]}" for reason, count in result.skipped.items())
+    skipped = "; ".join(f"{count} {skip_reason(reason)}" for reason, count in result.skipped.items())
     line = f"{lead} ({result.tested} entries tested" + (f"; skipped {skipped})" if skipped else ")")
     return line + (f"\n{_stop_line(result.sequential)}" if result.sequential else "")
 

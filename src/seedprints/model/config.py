@@ -15,6 +15,7 @@ import transformers
 from seedprints.errors import ModelLoadError, compact_message
 from seedprints.model import sources
 from seedprints.model.hf import quiet_transformers
+from seedprints.naming import setting
 
 
 def read_raw_config(path: Path) -> tuple[bytes, dict[str, Any]]:
@@ -119,7 +120,8 @@ def load_config(path: Path, raw: dict[str, Any], trust_remote_code: bool) -> Any
                 f"{path / 'config.json'} has no model_type; this is not a transformers model config"
             ) from exc
         if "does not recognize this architecture" in text or "Unrecognized" in text:
-            hint = " or pass --trust-remote-code if it ships its own code and you trust it" if "auto_map" in raw else ""
+            hint = (f" or pass {setting('trust_remote_code', True)} if it ships its own code and you trust it"
+                    if "auto_map" in raw else "")
             raise ModelLoadError(
                 f"{path / 'config.json'} has model_type {model_type!r}, which transformers "
                 f"{transformers.__version__} does not know; upgrade transformers{hint}"

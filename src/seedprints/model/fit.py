@@ -10,6 +10,7 @@ from seedprints.errors import IncompatibleFingerprintsError, ModelLoadError, Usa
 from seedprints.model import sources
 from seedprints.model.config import gguf_config, load_config, read_raw_config, validate_config
 from seedprints.model.hf import offline_hub
+from seedprints.naming import setting
 from seedprints.probes import ProbeSpec
 
 
@@ -20,8 +21,9 @@ def max_positions(config: Any) -> int | None:
 
 
 def refit_advice(origin: str | None, fix: str) -> str:
-    """Advice for probes that do not fit the model: ``fix`` (e.g. ``"--length 64 or less"``) in this run, or, for
-    probes taken from a reference (``origin``, when the caller knows it), in a new fingerprint of that reference."""
+    """Advice for probes that do not fit the model: ``fix`` (e.g. ``"length=64 or less"``, or ``"--length 64 or less"``
+    on the CLI) in this run, or, for probes taken from a reference (``origin``, when the caller knows it), in a new
+    fingerprint of that reference."""
     redo = f"re-fingerprint that reference with {fix}"
     if origin is not None:
         return f"the probes come from {origin}, so {redo}"
@@ -40,7 +42,7 @@ def check_vocab(model_id: str, vocab_size: int | None, max_id: int, what: str, f
 def check_length(model_id: str, config: Any, length: int, origin: str | None, file: bool = False) -> None:
     limit = max_positions(config)
     if limit is not None and length > limit:
-        fix = f"a probe file whose rows have at most {limit} tokens" if file else f"--length {limit} or less"
+        fix = f"a probe file whose rows have at most {limit} tokens" if file else f"{setting('length', limit)} or less"
         raise UsageError(f"probes of length {length} exceed the {limit} positions of {model_id}; {refit_advice(origin, fix)}")
 
 
@@ -52,7 +54,7 @@ def check_generated(model_id: str, vocab_size: int | None, config: Any, hidden_s
     if spec.kind == "token":
         used = [*(spec.input_tokens or ()), *(spec.output_tokens or ())]
         check_vocab(model_id, vocab_size, max(used) if used else int(spec.vocab_bound) - 1,
-                     f"token probes (vocab_bound={spec.vocab_bound})", f"--vocab-bound {vocab_size} or less", origin)
+                     f"token probes (vocab_bound={spec.vocab_bound})", f"{setting('vocab_bound', vocab_size)} or less", origin)
     elif spec.hidden_size != hidden_size:
         raise UsageError(
             f"embedding probes have width d={spec.hidden_size} but {model_id} has hidden size {hidden_size}; embedding "

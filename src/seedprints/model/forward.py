@@ -21,6 +21,7 @@ from seedprints.model import fastpath
 from seedprints.model.device import parse_device
 from seedprints.model.fit import check_generated, check_length, check_vocab, refit_advice
 from seedprints.model.loaded import LoadedModel
+from seedprints.naming import setting
 from seedprints.probes import Probes
 from seedprints.progress import progress_bar
 from seedprints.resume import Checkpoint
@@ -106,9 +107,9 @@ def _pad_right(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def _non_finite_hint(dtype: torch.dtype) -> str:
     if dtype == torch.float16:
-        return "retry with --dtype bfloat16 (or float32)"
+        return f"retry with {setting('dtype', 'bfloat16')} (or float32)"
     if dtype == torch.bfloat16:
-        return "retry with --dtype float32"
+        return f"retry with {setting('dtype', 'float32')}"
     return "the model's weights may hold NaN/Inf; check the checkpoint"
 
 
@@ -279,8 +280,9 @@ def _smaller_batch(loaded: LoadedModel, size: int, length: int, exc: BaseExcepti
     fastpath.release_memory()
     if size == 1:
         raise UsageError(
-            f"out of memory running {loaded.model_id} on a single probe of length {length}; use --dtype bfloat16, "
-            f"--device-map auto to offload layers, or shorter probes: {refit_advice(origin, 'a smaller --length')}"
+            f"out of memory running {loaded.model_id} on a single probe of length {length}; use "
+            f"{setting('dtype', 'bfloat16')}, {setting('device_map', 'auto')} to offload layers, or shorter probes: "
+            f"{refit_advice(origin, 'a smaller ' + setting('length'))}"
         ) from exc
     warnings.warn(f"out of memory at batch size {size}; continuing with {size // 2}", stacklevel=3)
     return size // 2
@@ -319,7 +321,7 @@ def _batch_inputs(
 def unembedding_rows(loaded: LoadedModel, tokens: Sequence[int]) -> np.ndarray:
     """float32 ``[len(tokens), d]`` rows of the model's LM head for the given token ids."""
     if loaded.unembedding is None:
-        raise UsageError(f"{loaded.model_id} has no LM head; logit-recording (untrained) probes need one, use --probe token")
+        raise UsageError(f"{loaded.model_id} has no LM head; logit-recording (untrained) probes need one, use {setting('kind', 'token')}")
     matrix = loaded.unembedding()
     if max(tokens) >= matrix.shape[0] or matrix.shape[1] != loaded.hidden_size:
         raise UsageError(

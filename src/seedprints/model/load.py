@@ -37,6 +37,7 @@ from seedprints.model.forward import call_module, last_hidden, module_unembeddin
 from seedprints.model.hf import offline_hub, quiet_transformers
 from seedprints.model.loaded import LoadedModel
 from seedprints.model.tokenizer import source_tokenizer
+from seedprints.naming import setting
 
 _DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 _WEIGHT_FILES_HINT = "model.safetensors, model.safetensors.index.json or pytorch_model.bin"
@@ -161,7 +162,7 @@ class _Placement:
     def kwargs(self) -> dict[str, Any]:
         if self.device_map is not None:
             if not _has_accelerate():
-                raise UsageError("--device-map needs the accelerate package; pip install accelerate")
+                raise UsageError(f"{setting('device_map')} needs the accelerate package; pip install accelerate")
             return {"device_map": self.device_map, **({"max_memory": self.max_memory} if self.max_memory else {})}
         if self.device.type != "cpu" and (_TRANSFORMERS_5 or _has_accelerate()):
             return {"device_map": str(self.device)}
@@ -390,7 +391,7 @@ def _load_adapter(
     base_dir = sources.adapter_base(adapter_dir, base)
     base_source = sources.inspect_source(base_dir, allow_pickle=allow_pickle)
     if base_source.kind == "peft":
-        raise ModelLoadError(f"the base of adapter {adapter_dir} ({base_dir}) is itself an adapter; pass the full model with --base")
+        raise ModelLoadError(f"the base of adapter {adapter_dir} ({base_dir}) is itself an adapter; pass the full model with {setting('base')}")
     task = str(sources.adapter_config(adapter_dir).get("task_type") or "")
     auto_class = transformers.AutoModelForCausalLM if task == "CAUSAL_LM" else transformers.AutoModel
     model, config, raw_bytes, _, choice = _load_weights(
@@ -412,7 +413,7 @@ def _load_adapter(
     if unexpected:
         raise ModelLoadError(
             f"adapter {adapter_dir} has {len(unexpected)} tensor(s) that do not fit {base_dir} (e.g. {unexpected[0]}); "
-            "pass the base model it was trained on with --base"
+            f"pass the base model it was trained on with {setting('base')}"
         )
     merged = peft_model.merge_and_unload().eval()
     head = merged if isinstance(merged, transformers.PreTrainedModel) else None
@@ -462,7 +463,7 @@ def _read_unembedding(path: Path, config: Any, module: torch.nn.Module) -> torch
                         return handle.get_tensor(key)
     raise UsageError(
         f"{path} has no lm_head.weight in its safetensors files; logit-recording (untrained) probes need a causal LM "
-        "head, use --probe token"
+        f"head, use {setting('kind', 'token')}"
     )
 
 

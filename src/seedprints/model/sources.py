@@ -20,6 +20,7 @@ from typing import Any
 
 from seedprints.errors import ModelLoadError
 from seedprints.inputs import load_json, special_file
+from seedprints.naming import setting
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _DIGEST_SAMPLES = 64
@@ -213,7 +214,8 @@ def _check_pickle(path: Path, weights: tuple[Path, ...], allow_pickle: bool, wha
 def warn_remote_code(path: Path) -> None:
     """The loud one-line warning given whenever a directory may run its own code."""
     warnings.warn(
-        f"--trust-remote-code: Python code shipped in {path} may run with your permissions", UserWarning, stacklevel=3
+        f"{setting('trust_remote_code', True)}: Python code shipped in {path} may run with your permissions", UserWarning,
+        stacklevel=3,
     )
 
 
@@ -296,7 +298,7 @@ def adapter_base(directory: Path, base: Path | None) -> Path:
     """
     if base is not None:
         if not Path(base).is_dir():
-            raise ModelLoadError(f"base model directory {base} (for adapter {directory}) does not exist; pass --base DIR")
+            raise ModelLoadError(f"base model directory {base} (for adapter {directory}) does not exist; pass {setting('base', metavar='DIR')}")
         return Path(base)
     named = adapter_config(directory).get("base_model_name_or_path")
     if isinstance(named, str) and named:
@@ -307,9 +309,9 @@ def adapter_base(directory: Path, base: Path | None) -> Path:
             return candidate
         raise ModelLoadError(
             f"adapter {directory} was trained on {named!r}, which is not a local directory here; "
-            "pass its local copy with --base DIR (an adapter's base is never downloaded)"
+            f"pass its local copy with {setting('base', metavar='DIR')} (an adapter's base is never downloaded)"
         )
-    raise ModelLoadError(f"adapter {directory} does not name its base model; pass it with --base DIR")
+    raise ModelLoadError(f"adapter {directory} does not name its base model; pass it with {setting('base', metavar='DIR')}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -510,10 +510,12 @@ def _compare_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str
 
 
 def _identify_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str, str, str]:
+    from seedprints.identification import skip_reason  # in words; the JSON keeps the short key
+
     candidates = _ranked_candidates(payload)
     tested, skipped = _count(payload.get("tested")), _count(payload.get("skipped"))
     reasons = payload.get("skipped")
-    why = ("; ".join(f"{count} {_esc(_skip_reason(reason))}" for reason, count in reasons.items())
+    why = ("; ".join(f"{count} {_esc(skip_reason(reason))}" for reason, count in reasons.items())
            if isinstance(reasons, dict) else "incompatible probes or width")
     suspect = payload["suspect"]
     summary = (f"<b>{_esc(suspect)}</b> was tested against {tested} registered fingerprint{'s' if tested != 1 else ''} "
@@ -538,13 +540,6 @@ def _identify_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[st
 <section id="candidates"><h2>Ranked candidates</h2><p>Click a column header to sort.</p>
 <table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></section>"""
     return f"seedprints identify: {_short(suspect)}", summary, body
-
-
-def _skip_reason(reason: str) -> str:
-    """Why registry entries were skipped, in words (the JSON keeps the short key)."""
-    from seedprints.identification import SKIP_REASONS
-
-    return SKIP_REASONS.get(reason, reason.replace("_", " "))
 
 
 def _short(name: str) -> str:

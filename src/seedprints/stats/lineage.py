@@ -28,6 +28,7 @@ from seedprints.errors import (
     NonFiniteHiddenStatesError,
     UsageError,
 )
+from seedprints.naming import setting
 from seedprints.stats.defaults import MIN_DIMS, MIN_PROBES
 from seedprints.stats.ranks import rank_columns
 from seedprints.stats.result import LineageResult, verdict_for
@@ -259,13 +260,14 @@ def _checked_pair(ref: np.ndarray, sus: np.ndarray, what: str, min_columns: int)
         )
     n, m = ref.shape
     if n < MIN_PROBES:
-        raise InsufficientDataError(f"only {n} probes; the lineage test needs at least {MIN_PROBES} (use --n 1000 or more)")
+        raise InsufficientDataError(f"only {n} probes; the lineage test needs at least {MIN_PROBES} (use {setting('n', 1000)} or more)")
     if m < min_columns:
         raise InsufficientDataError(f"only {m} columns in the {what}; the lineage test needs at least {min_columns}")
     for name, h in (("reference", ref), ("suspect", sus)):
         if not np.isfinite(h).all():
             raise NonFiniteHiddenStatesError(
-                f"the {name} {what} contain NaN/Inf; re-extract with --dtype float32 (or bfloat16 for fp16 checkpoints)"
+                f"the {name} {what} contain NaN/Inf; re-extract with {setting('dtype', 'float32')} (or bfloat16 for fp16 "
+                "checkpoints)"
             )
 
 

@@ -23,6 +23,7 @@ from seedprints.errors import (
     NonFiniteHiddenStatesError,
     UsageError,
 )
+from seedprints.naming import setting
 from seedprints.stats.kendall import kendall_null_sd, kendall_tau_b_columns
 from seedprints.stats.result import LineageResult, verdict_for
 
@@ -307,11 +308,11 @@ def _check_finite(h: np.ndarray, which: str) -> None:
 
 
 def _more_dimensions(identity_mode: str) -> str:
-    """How to keep more identity dimensions, in words that read right from Python and from the CLI."""
-    larger = "a larger buffer k (--buffer-k)"
+    """How to keep more identity dimensions, naming the settings as the caller writes them (Python or CLI)."""
+    larger = f"a larger buffer k ({setting('buffer_k')})"
     if identity_mode == "base":
         return f"Try {larger}"
-    return f"Try identity mode 'base' (--identity-mode base) or {larger}"
+    return f"Try identity mode 'base' ({setting('identity_mode', 'base')}) or {larger}"
 
 
 def _check_buffer_k(buffer_k, d: int) -> int:
