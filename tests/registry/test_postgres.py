@@ -149,6 +149,18 @@ class TestCli:
         assert json.loads(out)["candidates"][0]["name"] == "m2"
         assert run(capsys, "registry", "export", tmp_path / "all.tar", "--registry", pg_url)[0] == 0
 
+    def test_import_into_a_server(self, capsys, pg_url, tmp_path):
+        with Registry.open(tmp_path / "a.db") as reg:
+            reg.add(_fp(0), name="a", tags={"family": "llama"})
+            reg.export(tmp_path / "a.tar")
+        code, out, err = run(capsys, "registry", "import", tmp_path / "a.tar", "--registry", pg_url, "--json")
+        assert code == 0, err
+        assert json.loads(out)["entries"] == ["a"]
+        with Registry.open(pg_url) as reg:
+            assert reg.get("a").tags == {"family": "llama"}
+        code, _, err = run(capsys, "registry", "import", tmp_path / "a.tar", "--registry", pg_url)
+        assert_one_line_error(code, err, "already has entries named 'a'")
+
     def test_unreachable_server_is_one_line(self, capsys, tmp_path):
         url = f"postgresql://postgres@/none?host={tmp_path}"
         code, _, err = run(capsys, "registry", "list", "--registry", url)

@@ -13,6 +13,7 @@ import typer
 
 from seedprints.options import DEFAULT_DEVICE, DEFAULT_LENGTH, DEFAULT_N, ProbeOptions, RunOptions
 from seedprints.probes import DEFAULT_PROBE_SEED
+from seedprints.registry.location import RegistryLocation
 from seedprints.stats.defaults import DEFAULT_METHOD, METHOD_PROBES
 
 
@@ -160,18 +161,11 @@ def _alpha_in_unit_interval(value: float) -> float:
 
 DEFAULT_REGISTRY = Path("~/.seedprints/registry.db")
 
-
-def _registry_location(value: str | Path) -> Path | str:
-    """A postgresql:// URL stays text (a Path would fold its '//'); anything else is a SQLite file path."""
-    from seedprints.registry.database import is_url
-
-    return value if is_url(value) else Path(value)
-
-
+# --registry is parsed once, here (the default too): verbs get a RegistryLocation, a server URL or a SQLite file
 RegistryOpt = Annotated[
-    Path,
+    RegistryLocation,
     typer.Option(
-        "--registry", envvar="SEEDPRINTS_REGISTRY", parser=_registry_location,
+        "--registry", envvar="SEEDPRINTS_REGISTRY", parser=RegistryLocation.parse, metavar="PATH|URL",
         help="Registry: a SQLite file, or a postgresql://USER@HOST/DATABASE URL of a team's server; "
              "default ~/.seedprints/registry.db or $SEEDPRINTS_REGISTRY.",
     ),

@@ -55,14 +55,13 @@ def identify(
     """Test SUSPECT against every compatible registry entry; rank candidates with Holm and BH adjusted p-values. Exit 0 either way."""
     from seedprints.reports import html as report_html
     from seedprints.identification import identify as run_identify
-    from seedprints.cli.registry import expanded, sqlite_files
 
     out = Output(json_output, quiet)
-    check_outputs(report_dir, force, bundle, (suspect, *sqlite_files(registry)))
+    check_outputs(report_dir, force, bundle, (suspect, *registry.files()))
     signer = signing_key(sign, bundle)
     o.refuse_ignored_options(ctx, [suspect], probe_file_used=False)
     result = run_identify(
-        suspect, expanded(registry), top=top, alpha=alpha,
+        suspect, registry, top=top, alpha=alpha,
         options=ProbeOptions(probe_file=str(probe_file) if probe_file else None),
         run=run, progress=out.progress, keep_evidence=bundle is not None,
         budget=budget, early_stop=early_stop,

@@ -16,7 +16,7 @@ from seedprints.cli._output_files import ForceOpt, refuse_existing
 from seedprints.options import ProbeOptions, RunOptions
 
 if TYPE_CHECKING:
-    from seedprints.registry import Registry, RegistryEntry
+    from seedprints.registry import Registry, RegistryEntry, RegistryLocation
 
 app = typer.Typer(help="Keep named, tagged fingerprints in a registry (a SQLite file or a PostgreSQL database) and share them "
                   "as archives.", no_args_is_help=True)
@@ -82,30 +82,19 @@ def tag_dict(values: list[str] | None) -> dict[str, str]:
 TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", help="KEY=VALUE label; repeat the option.", callback=_tags)]
 
 
-def expanded(registry: Path | str) -> Path | str:
-    """--registry with '~' expanded when it is a file (a server URL as given)."""
-    return registry if isinstance(registry, str) else registry.expanduser()
-
-
-def sqlite_files(registry: Path | str) -> tuple[Path, ...]:
-    """The files of a SQLite --registry (none for a server), which no output may replace."""
-    from seedprints.registry.sqlite_db import registry_files
-
-    return () if isinstance(registry, str) else registry_files(registry.expanduser())
-
-
-def open_registry(registry: Path | str, *, create: bool = False) -> "Registry":
+def open_registry(registry: "RegistryLocation", *, create: bool = False) -> "Registry":
     """Open --registry; the default one's folder (~/.seedprints) is made on first write, any other must exist."""
     from seedprints.registry import Registry
 
     if create and _default_folder_missing(registry):
         from seedprints.errors import RegistryError
 
+        folder = registry.path.parent
         try:
-            registry.expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RegistryError(f"cannot create {registry.expanduser().parent}: {exc.strerror}; pass --registry") from exc
-    return Registry.open(expanded(registry), create=create)
+            raise RegistryError(f"cannot create {folder}: {exc.strerror}; pass --registry") from exc
+    return Registry.open(registry, create=create)
 
 
 def like_file(like: Path) -> Path:
@@ -118,24 +107,23 @@ def like_file(like: Path) -> Path:
     return like
 
 
-def check_registry(registry: Path | str) -> None:
+def check_registry(registry: "RegistryLocation") -> None:
     """Refuse a foreign, newer, special or unwritable registry before a long run, without creating one yet."""
     from seedprints.registry.sqlite_db import check_path
 
-    if isinstance(registry, str):
-        with open_registry(registry, create=True):  # a server: reachable and ours (an empty database becomes one now)
+    if registry.is_postgres:
+        with open_registry(registry, create=True):  # reachable and ours (an empty database becomes one now)
             return
-    path = registry.expanduser()
     if _default_folder_missing(registry):
         return  # made on first write
-    check_path(path, create=True)
-    if path.exists():
+    check_path(registry.path, create=True)
+    if registry.path.exists():
         with open_registry(registry):
             pass
 
 
-def _default_folder_missing(registry: Path | str) -> bool:
-    return registry == o.DEFAULT_REGISTRY and not Path(registry).expanduser().parent.exists()
+def _default_folder_missing(registry: "RegistryLocation") -> bool:
+    return registry == o.RegistryLocation.parse(o.DEFAULT_REGISTRY) and not registry.path.parent.exists()
 
 
 @app.command("add", epilog=ADD_EXAMPLES, cls=PlainHelp)
@@ -263,7 +251,7 @@ def export(
     from seedprints.output_paths import same_file
 
     out = Output(json_output)
-    if not any(same_file(archive, own) for own in sqlite_files(registry)):  # that has its own error
+    if not any(same_file(archive, own) for own in registry.files()):  # that has its own error
         refuse_existing(archive, force)
     with open_registry(registry) as reg:
         entries = reg.export(archive, names=name or None, tags=tag_dict(tag))
@@ -285,8 +273,8 @@ def import_(
 
     out = Output(json_output)
     check_registry(registry)
-    if not registry.expanduser().exists():
-        verify_archive(archive)  # a new registry is made only for an archive that can be imported
+    if not registry.is_postgres and not registry.path.exists():
+        verify_archive(archive)  # a new registry file is made only for an archive that can be imported
     with open_registry(registry, create=True) as reg:
         entries = reg.import_archive(archive, replace=replace)
     out.result(

@@ -1,11 +1,19 @@
 """A persistent library of fingerprints (a SQLite file or a PostgreSQL database) with tags, scan logs, and portable archives.
 
-See :class:`Registry` (open, add, entries, get, ranked, remove, export, import_archive).
+See :class:`Registry` (open, add, entries, get, ranked, remove, export, import_archive) and
+:class:`RegistryLocation` (where one is). Names load on first use, so the CLI's option parser can
+import :mod:`~seedprints.registry.location` without the store and its numpy code.
 """
 
 from __future__ import annotations
 
-from seedprints.registry.entries import RegistryEntry
-from seedprints.registry.store import Registry
+from seedprints.lazy_names import lazy_getattr
 
-__all__ = ["Registry", "RegistryEntry"]
+_EXPORTS = {
+    "Registry": "seedprints.registry.store",
+    "RegistryEntry": "seedprints.registry.entries",
+    "RegistryLocation": "seedprints.registry.location",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

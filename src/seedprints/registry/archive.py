@@ -26,10 +26,8 @@ from seedprints.encoding import RankedFingerprint, decode
 from seedprints.errors import ArchiveError, FingerprintFormatError, OutputPathError, RegistryError, UsageError
 from seedprints.output_paths import check_output_path, same_file
 from seedprints.inputs import load_json, special_file
-
-from seedprints.registry.database import is_url
 from seedprints.registry.entries import NewEntry, RegistryEntry, check_name, check_tags
-from seedprints.registry.sqlite_db import registry_files
+from seedprints.registry.location import RegistryLocation
 
 if TYPE_CHECKING:
     from seedprints.registry.store import Registry
@@ -115,13 +113,13 @@ def verify_archive(path: str | Path) -> list[str]:
     return [meta["name"] for meta, _, _ in _verified(Path(path))]
 
 
-def _check_target(path: Path, registry: Path | str) -> Path:
+def _check_target(path: Path, registry: RegistryLocation) -> Path:
     """Refuse an export target that is a folder, a pipe or device, or a SQLite registry's file (or a journal beside it)."""
     if special_file(path):
         raise OutputPathError(f"archive {path} is not a regular file (a pipe or device); give a file name such as registry.tar")
     if path.is_dir():
         raise OutputPathError(f"archive {path} is a directory; give a file name such as {path / 'registry.tar'}")
-    for own in () if is_url(registry) else registry_files(Path(registry)):
+    for own in registry.files():
         if same_file(path, own):
             raise OutputPathError(
                 f"archive {path} is the registry's own file {own}; write the archive elsewhere, e.g. {path.parent / 'registry.tar'}"

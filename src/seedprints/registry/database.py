@@ -1,34 +1,27 @@
 """What the registry needs of a database, whichever it is: statements, one writer at a time, consistent reads.
 
 The store and the schema speak one SQL (``?`` placeholders, ``INSERT ... RETURNING id``) through a
-:class:`Database`; :func:`open_database` picks the backend from the location: a URL starting
-``postgresql://`` or ``postgres://`` is a PostgreSQL server (:mod:`~seedprints.registry.postgres_db`),
-anything else a SQLite file (:mod:`~seedprints.registry.sqlite_db`).
+:class:`Database`; the store picks the backend from the parsed :class:`~seedprints.registry.location.RegistryLocation`:
+a PostgreSQL server (:mod:`~seedprints.registry.postgres_db`) or a SQLite file (:mod:`~seedprints.registry.sqlite_db`).
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-URL_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_url(location: str | Path) -> bool:
-    """True when ``location`` names a PostgreSQL server rather than a SQLite file."""
-    return isinstance(location, str) and location.startswith(URL_SCHEMES)
+from seedprints.registry.location import RegistryLocation
 
 
 class Database(abc.ABC):
     """One connection to a registry database, in autocommit mode outside :meth:`write` and :meth:`snapshot`.
 
-    ``location`` is what messages name: the SQLite file, or the server URL without its password.
+    ``location`` is where the registry is; messages name it (a server's URL prints without its password).
     ``id_type`` and ``blob_type`` are the column types the schema's templates fill in.
     """
 
-    location: Path | str
+    location: RegistryLocation
     id_type: str
     blob_type: str
 

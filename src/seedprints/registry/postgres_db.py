@@ -10,25 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-import urllib.parse
 from typing import Any, Iterator, Sequence
 
 from seedprints.errors import RegistryError
 from seedprints.registry.database import Database, rollback_on_error
+from seedprints.registry.location import RegistryLocation
 from seedprints.registry.schema import checked_version, prepare
 
 WRITE_LOCK = int.from_bytes(b"SdPr", "big")  # the advisory lock every writer of a registry holds
 _MARK = "seedprints_registry"
 _PLACEHOLDER = re.compile(r"\?")
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 class PostgresDatabase(Database):
@@ -37,26 +28,26 @@ class PostgresDatabase(Database):
     id_type = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     blob_type = "BYTEA"
 
-    def __init__(self, conn: Any, url: str) -> None:
+    def __init__(self, conn: Any, location: RegistryLocation) -> None:
         self._conn = conn
-        self.location = redacted(url)
+        self.location = location
 
     @classmethod
-    def connect(cls, url: str, *, create: bool, timeout: float) -> "PostgresDatabase":
+    def connect(cls, location: RegistryLocation, *, create: bool, timeout: float) -> "PostgresDatabase":
         """Connect to the server as a registry of the current schema; ``create`` lets an empty database become one."""
         try:
             import psycopg
         except ImportError as exc:
             raise RegistryError("a PostgreSQL registry needs psycopg 3; install it with `pip install 'psycopg[binary]'`") from exc
         try:
-            conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout)))
+            conn = psycopg.connect(location.url, autocommit=True, connect_timeout=max(1, int(timeout)))
         except psycopg.Error as exc:
             raise RegistryError(
-                f"cannot connect to registry {redacted(url)}: {_first_line(exc)}; check the URL and that the server runs"
+                f"cannot connect to registry {location}: {_first_line(exc)}; check the URL and that the server runs"
             ) from exc
         except ValueError as exc:  # psycopg refuses a malformed URL this way
-            raise RegistryError(f"registry URL {redacted(url)} is malformed ({exc}); write postgresql://USER@HOST/DATABASE") from exc
-        db = cls(conn, url)
+            raise RegistryError(f"registry URL {location} is malformed ({exc}); write postgresql://USER@HOST/DATABASE") from exc
+        db = cls(conn, location)
         try:
             with db.errors():
                 db.execute(f"SET lock_timeout = {int(timeout * 1000)}")

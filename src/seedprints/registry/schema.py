@@ -6,7 +6,6 @@ schema is refused. Schema 3 added the stage-1 data of each entry (:mod:`seedprin
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from seedprints.encoding import decode
@@ -15,6 +14,7 @@ from seedprints.screen import encode_screen, make_screen
 
 if TYPE_CHECKING:
     from seedprints.registry.database import Database
+    from seedprints.registry.location import RegistryLocation
 
 SCHEMA_VERSION = 3
 
@@ -90,7 +90,7 @@ def _v2_to_v3(db: Database) -> None:
 MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _v1_to_v2, 2: _v2_to_v3}  # from version k to k + 1
 
 
-def checked_version(version: int, location: Path | str) -> int:
+def checked_version(version: int, location: RegistryLocation) -> int:
     """``version`` of a registry marked as ours; refuses a newer schema and a missing version."""
     if version > SCHEMA_VERSION:
         raise RegistryError(f"registry {location} was written by a newer seedprints (schema {version}); upgrade seedprints")

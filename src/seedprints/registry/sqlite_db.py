@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 from seedprints.errors import RegistryError
 from seedprints.inputs import special_file
 from seedprints.registry.database import Database, rollback_on_error
+from seedprints.registry.location import RegistryLocation
 from seedprints.registry.schema import checked_version, prepare
 
 APPLICATION_ID = int.from_bytes(b"SdPr", "big")  # stored in the SQLite header: marks the file as a seedprints registry
@@ -29,19 +30,20 @@ class SQLiteDatabase(Database):
     id_type = "INTEGER PRIMARY KEY"
     blob_type = "BLOB"
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, location: RegistryLocation) -> None:
         self._conn = conn
-        self.location = path
+        self.location = location
 
     @classmethod
-    def connect(cls, path: Path, *, create: bool, timeout: float) -> "SQLiteDatabase":
+    def connect(cls, location: RegistryLocation, *, create: bool, timeout: float) -> "SQLiteDatabase":
         """Open the file (creating it with ``create``) as a registry of the current schema, in WAL mode."""
+        path = location.path
         check_path(path, create)
         try:
             conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         except sqlite3.Error as exc:
             raise RegistryError(f"cannot open registry {path}: {exc}; check the path and its permissions") from exc
-        db = cls(conn, path)
+        db = cls(conn, location)
         try:
             with db.errors():
                 conn.execute("PRAGMA foreign_keys = ON")
@@ -106,11 +108,6 @@ class SQLiteDatabase(Database):
 
     def close(self) -> None:
         self._conn.close()
-
-
-def registry_files(path: Path) -> tuple[Path, ...]:
-    """The registry file and the journals SQLite keeps beside it, none of which an output may replace."""
-    return tuple(path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
 
 
 def check_path(path: Path, create: bool) -> None:

@@ -27,8 +27,9 @@ from seedprints.errors import FingerprintFormatError, RegistryError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
 from seedprints.registry.archive import export_archive, import_archive
-from seedprints.registry.database import Database, is_url
+from seedprints.registry.database import Database
 from seedprints.registry.entries import NewEntry, RegistryEntry, check_name, check_tags, now, sha256_file
+from seedprints.registry.location import RegistryLocation
 from seedprints.screen import Screen, decode_screen, encode_screen, make_screen
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -40,21 +41,25 @@ _ENTRY_COLUMNS = (
 
 
 class Registry:
-    """An open registry (SQLite file or PostgreSQL database). Use :meth:`open`, preferably as a context manager."""
+    """An open registry (SQLite file or PostgreSQL database). Use :meth:`open`, preferably as a context manager.
+
+    ``path`` is where it is, a :class:`~seedprints.registry.location.RegistryLocation` (it prints as the file, or
+    the server URL without its password).
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self.path = db.location
+        self.path: RegistryLocation = db.location
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT_S) -> "Registry":
+    def open(cls, path: str | Path | RegistryLocation, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT_S) -> "Registry":
         """Open (or, with ``create``, create) the registry at ``path``.
 
         Parameters
         ----------
-        path : str or Path
-            A SQLite file (a new one's folder must exist), or a ``postgresql://`` URL of a database that
-            is empty or already a registry.
+        path : str, Path or RegistryLocation
+            A SQLite file (``~`` expanded; a new one's folder must exist), or a ``postgresql://`` URL of a
+            database that is empty or already a registry.
         create : bool
             Create an empty registry when there is none yet (else RegistryError).
         timeout : float
@@ -65,7 +70,7 @@ class Registry:
         RegistryError
             Not a seedprints registry, from a newer schema, locked, unreachable, or cannot be opened.
         """
-        return cls(_open_database(path, create=create, timeout=timeout))
+        return cls(_open_database(RegistryLocation.parse(path), create=create, timeout=timeout))
 
     def close(self) -> None:
         """Close the database connection."""
@@ -326,12 +331,12 @@ def _filters(probe_hash: str | None, tags: dict[str, str] | None) -> tuple[str, 
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def _open_database(location: str | Path, *, create: bool, timeout: float) -> Database:
-    """Connect to the registry at ``location``: a PostgreSQL URL or a SQLite file (see :mod:`seedprints.registry.database`)."""
-    if is_url(location):
+def _open_database(location: RegistryLocation, *, create: bool, timeout: float) -> Database:
+    """Connect to the registry at ``location``: a PostgreSQL server or a SQLite file."""
+    if location.is_postgres:
         from seedprints.registry.postgres_db import PostgresDatabase
 
-        return PostgresDatabase.connect(str(location), create=create, timeout=timeout)
+        return PostgresDatabase.connect(location, create=create, timeout=timeout)
     from seedprints.registry.sqlite_db import SQLiteDatabase
 
-    return SQLiteDatabase.connect(Path(location), create=create, timeout=timeout)
+    return SQLiteDatabase.connect(location, create=create, timeout=timeout)
