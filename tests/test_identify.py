@@ -191,6 +191,35 @@ class TestIdentifyCli:
         out = capsys.readouterr().out
         assert "best match parent, Holm-adjusted p =" in out and "5 entries tested" in out and "other-0" in out
 
+    def test_long_tags_keep_each_row_on_one_line(self, zoo, capsys):
+        """A seed entry's config SHA-256 shows as 12 hex digits, and on 100 columns the tags end in '…' rather than
+        wrap every row; --json keeps the full hash."""
+        import hashlib
+        import io
+
+        from rich.console import Console
+
+        from seedprints.cli.identify import _table
+
+        path, _, child_file = zoo
+        digest = hashlib.sha256(b"config.json").hexdigest()
+        with Registry.open(path) as reg:
+            for seed in range(2):
+                reg.add(fingerprint(np.random.default_rng(10 + seed), f"seed-{seed}"), name=f"seed-{seed}",
+                        tags={"seed": str(seed), "init": "transformers", "config": digest})
+        result = identify(child_file, path)
+        screen = io.StringIO()
+        Console(file=screen, width=100, highlight=False, markup=False, emoji=False).print(_table(result))
+        lines = screen.getvalue().splitlines()
+        assert max(map(len, lines)) <= 100
+        assert [line.split("│")[1].strip() for line in lines if line.startswith("│")] == [
+            str(rank) for rank in range(1, len(result.candidates) + 1)]  # one line a candidate
+        assert main(["identify", str(child_file), "--registry", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert f"config={digest[:12]}…" in out and digest not in out
+        assert main(["identify", str(child_file), "--registry", str(path), "--json"]) == 0
+        assert digest in capsys.readouterr().out
+
     def test_error_is_one_line(self, zoo, tmp_path, capsys):
         path, _, _ = zoo
         stranger = tmp_path / "stranger.fp.safetensors"

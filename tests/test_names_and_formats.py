@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from seedprints.reports.terminal import format_p
+from seedprints.reports.terminal import format_p, tags_cell
 from seedprints.reports.html import _short_number
 
 from .bad_inputs import build_workspace
@@ -28,6 +28,13 @@ from .conftest import run
 def test_p_values_print_as_mantissa_and_exponent(p_value, log10_p, shown):
     assert format_p(p_value, log10_p) == shown
     assert format_p(None, log10_p) == shown  # from log10 p alone, as reports that keep only log10 p do
+
+
+def test_a_hash_tag_shows_its_first_12_hex_digits():
+    digest = "ab12" * 16
+    cell = tags_cell({"seed": "3", "config": digest, "lab": "deadbeef", "note": digest + "!"})
+    assert cell.plain == f"seed=3 config=ab12ab12ab12… lab=deadbeef note={digest}!"  # only a whole hex value is cut
+    assert cell.no_wrap and cell.overflow == "ellipsis"  # a narrow terminal cuts the cell, it never wraps the row
 
 
 def test_demo_and_verify_print_p_readably(capsys, tmp_path, monkeypatch):

@@ -118,7 +118,7 @@ def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResul
 
 def _table(result: IdentifyResult) -> Table:
     """Candidates ranked by evidence, with raw and adjusted p-values and both verdicts."""
-    from seedprints.reports.terminal import format_p
+    from seedprints.reports.terminal import format_p, tags_cell
 
     table = Table(show_header=True, header_style="bold")
     for column in ("#", "name", "z", "p", "Holm p", "BH p", "verdict", "BH verdict", "tags"):
@@ -126,7 +126,7 @@ def _table(result: IdentifyResult) -> Table:
     for rank, c in enumerate(result.candidates, 1):
         table.add_row(
             str(rank), c.name, f"{c.z:.2f}", format_p(c.p_value, c.log10_p), format_p(c.p_holm, c.log10_p_holm),
-            format_p(c.p_bh, c.log10_p_bh), c.verdict, c.bh_verdict, " ".join(f"{k}={v}" for k, v in c.tags.items()),
+            format_p(c.p_bh, c.log10_p_bh), c.verdict, c.bh_verdict, tags_cell(c.tags),
         )
     return table
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from seedprints.fingerprint import Fingerprint
 from seedprints.stats.result import LineageResult
@@ -23,6 +26,21 @@ def format_p(p_value: float | None, log10_p: float) -> str:
     if mantissa >= 10:  # 9.96 rounds up to the next power of ten
         mantissa, exponent = mantissa / 10, exponent + 1
     return f"{mantissa:g}e{exponent}"
+
+
+_DIGEST = re.compile(r"[0-9a-fA-F]{16,}")  # a tag value that is a hash, such as seeds register's config SHA-256
+_DIGEST_SHOWN = 12
+
+
+def tags_cell(tags: Mapping[str, str]) -> Text:
+    """Tags as one table cell that stays one line: a hash value cut to its first 12 hex digits and ``…``, and the
+    cell ending in ``…`` where the terminal is too narrow for the rest (``--json`` keeps every value in full)."""
+    text = " ".join(f"{key}={_short_digest(value)}" for key, value in tags.items())
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
+def _short_digest(value: str) -> str:
+    return f"{value[:_DIGEST_SHOWN]}…" if _DIGEST.fullmatch(value) else value
 
 
 def result_json(result: LineageResult) -> dict:
