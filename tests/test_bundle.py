@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from seedprints import bundle as bd
+from seedprints import machine
 from seedprints.cli import main
 from seedprints.encoding import rank_fingerprint
 from seedprints.fingerprint import Fingerprint
@@ -284,3 +285,80 @@ class TestCli:
         assert main(["verify", str(sealed), "--json"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["identical"] is False and data["reproduced"] == "within tolerance" and data["verified"] is True
+
+
+class TestSameMachine:
+    """What verify says about the last digits: bit for bit under the writer's machine and settings, else why not."""
+
+    def test_records_the_machine_facts_that_move_last_digits(self, sealed):
+        recorded = json.loads(sealed.read_text())["machine"]
+        assert set(recorded) == {"architecture", "cpu", "cpus", "blas", "threads"}
+        assert recorded["architecture"] == platform.machine() and int(recorded["cpus"]) >= 1
+        assert recorded["threads"] == " ".join(f"{k}={os.environ[k]}" for k in machine.THREAD_VARIABLES if k in os.environ)
+
+    @pytest.mark.parametrize("kind", ["compare", "paper", "identify"])
+    def test_same_machine_and_settings_reproduce_bit_for_bit(self, tmp_path, kind):
+        settings = {"buffer_k": 8, "identity_mode": "base"} if kind == "paper" else {}
+        path = (identify_bundle(tmp_path / "r.json") if kind == "identify"
+                else write(tmp_path / "r.json", *pair(), method="lineage" if kind == "compare" else "paper", **settings))
+        result = bd.verify_bundle(path)
+        assert result.environment_differences == {} and result.identical and result.agreement() == "numbers reproduced bit for bit"
+
+    def test_other_thread_settings_are_named_not_another_cpu(self, sealed):
+        def other_threads(d):
+            d["machine"]["threads"] = "OMP_NUM_THREADS=7"
+            d["tests"][0]["result"]["z"] *= 1 + 1e-13  # the last digits an other split of the sums would move
+
+        edit(sealed, other_threads)
+        result = bd.verify_bundle(sealed)
+        here = result.environment_differences["threads"]["here"]
+        assert result.environment_differences == {"threads": {"bundle": "OMP_NUM_THREADS=7", "here": here}}
+        text = result.agreement()
+        assert "BLAS thread settings: OMP_NUM_THREADS=7 there" in text and "CPU" not in text
+        assert "rerun verify with the writer's thread settings" in text
+        assert bd.verify_bundle(sealed).to_dict()["environment_differences"]["threads"]["bundle"] == "OMP_NUM_THREADS=7"
+
+    def test_other_cpu_and_versions_are_named(self, sealed):
+        def elsewhere(d):
+            d["machine"].update(cpu="Some Other CPU", blas="\x1b[2Jopenblas")
+            d["environment"]["numpy"] = "1.0"
+            d["tests"][0]["result"]["z"] *= 1 + 1e-13
+
+        edit(sealed, elsewhere)
+        text = bd.verify_bundle(sealed).agreement()
+        assert "CPU model: Some Other CPU there" in text and "numpy version: 1.0 there" in text
+        assert "'\\x1b[2Jopenblas' there" in text and "\x1b" not in text and "rerun verify" not in text
+
+    def test_identify_scan_is_named_when_the_machine_matches(self, tmp_path):
+        path = identify_bundle(tmp_path / "r.json")
+        edit(path, lambda d: d["tests"][0]["result"].update(z=d["tests"][0]["result"]["z"] * (1 + 1e-13)))
+        assert "identify's scan summed many registry entries at once" in bd.verify_bundle(path).agreement()
+
+    def test_bundle_without_a_machine_record_says_so(self, sealed):
+        edit(sealed, lambda d: (d.pop("machine"), d["tests"][0]["result"].update(z=d["tests"][0]["result"]["z"] * (1 + 1e-13))))
+        result = bd.verify_bundle(sealed)
+        assert result.environment_differences is None
+        assert "the bundle does not record the machine that wrote it" in result.agreement()
+
+    def test_writer_thread_settings_in_another_process(self, tmp_path):
+        """Measured: a 500 x 64 product sums differently on one and two OpenBLAS threads; with the writer's, bit for bit."""
+        rng = np.random.default_rng(5)
+        h, lg = rng.standard_normal((500, 64)), rng.standard_normal((500, M)).astype(np.float32)
+        spec = dataclasses.replace(SPEC, n=500)
+        ref = Fingerprint(h.astype(np.float32), spec, "ref-model", logits=lg)
+        sus = Fingerprint((h + rng.standard_normal(h.shape)).astype(np.float32), spec, "suspect-model", logits=lg)
+        path = write(tmp_path / "wide.json", ref, sus)
+
+        def verified(**threads: str) -> dict:
+            env = {k: v for k, v in os.environ.items() if k not in machine.THREAD_VARIABLES}
+            run = subprocess.run([sys.executable, "-m", "seedprints", "verify", str(path), "--json"], capture_output=True,
+                                 text=True, timeout=120, env={**env, **threads})
+            assert run.returncode == 0, run.stderr
+            return json.loads(run.stdout)
+
+        writer = dict(item.split("=", 1) for item in json.loads(path.read_text())["machine"]["threads"].split())
+        same = verified(**writer)
+        assert same["identical"] and same["environment_differences"] == {}
+        other = verified(OPENBLAS_NUM_THREADS="2" if writer else "1")  # another split of the sums, where CPUs allow
+        assert set(other["environment_differences"]) == {"threads"} and other["max_relative_difference"] < bd.REL_TOLERANCE
+

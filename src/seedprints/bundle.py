@@ -2,17 +2,19 @@
 
 A bundle embeds the fingerprints a result was computed from (the fingerprint file's bytes, or the
 compact rank encoding of a registry entry) with their SHA-256, the model files' checksums when a
-side was a model directory, the library versions, each test's method, settings and result, and the
-command that reproduces it. A *seal*, the SHA-256 of the canonical JSON of everything else, shows
-that nothing was edited after writing. The seal is not a signature: whoever edits a bundle can
-re-seal it. What makes a bundle evidence is :func:`verify_bundle`, which re-checks every embedded
-fingerprint's hash and recomputes every statistic from the embedded fingerprints; an optional
-Ed25519 signature adds who vouches for it.
+side was a model directory, the library versions and the machine facts that move a float's last
+digits (:mod:`seedprints.machine`), each test's method, settings and result, and the command that
+reproduces it. A *seal*, the SHA-256 of the canonical JSON of everything else, shows that nothing
+was edited after writing. The seal is not a signature: whoever edits a bundle can re-seal it. What
+makes a bundle evidence is :func:`verify_bundle`, which re-checks every embedded fingerprint's hash
+and recomputes every statistic from the embedded fingerprints; an optional Ed25519 signature adds
+who vouches for it.
 
 Layout (``bundle_format`` "1")::
 
     {"bundle_format": "1", "kind": "compare", "created_at": ..., "command": "seedprints compare ...",
      "environment": {"seedprints": ..., "python": ..., "numpy": ..., "scipy": ..., "torch": ..., "transformers": ...},
+     "machine": {"architecture": ..., "cpu": ..., "cpus": ..., "blas": ..., "threads": ...},
      "fingerprints": {NAME: {"encoding": "fingerprint" | "ranks", "sha256": ..., "size": ..., "data_base64": ...,
                              "source": ..., "model_files": {relative path: sha256} | null,
                              "probe_hash": ..., "probe_spec": ..., "model_id": ..., "n": ..., "hidden_size": ...}},
@@ -32,9 +34,10 @@ Benjamini-Hochberg's are checked against bounds that are exact when every tested
 (:func:`seedprints.stats.multiple.adjusted_from_smallest`); ``M`` itself is taken on trust.
 
 Floats are recomputed and must agree within a relative tolerance of 1e-9 (absolute 1e-12 near 0):
-BLAS kernels sum in another order on another CPU, with another thread count or another memory
-alignment, so the last digits may differ; :meth:`VerifyResult.agreement` says whether they did.
-Verdicts, counts and names must agree exactly.
+BLAS kernels sum in another order on another CPU or with another thread count, and identify's scan
+sums many entries at once where verify takes one pair, so the last digits may differ even on the
+machine that wrote the bundle. :meth:`VerifyResult.agreement` says whether they did and which of
+the recorded machine facts differ here. Verdicts, counts and names must agree exactly.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from seedprints import fingerprint as _fpfile
+from seedprints import machine as _machine
 from seedprints import output_paths
 from seedprints.errors import SeedprintsError
 from seedprints.fingerprint import Fingerprint, short_repr
@@ -78,6 +82,8 @@ REL_TOLERANCE = 1e-9  # another CPU or BLAS build moves the last digits (~1e-15)
 ABS_TOLERANCE = 1e-12  # the same near 0, where a relative difference means nothing
 MAX_BUNDLE_BYTES = 1 << 32  # 4 GiB: a bundle embeds a few fingerprints, not a model
 _LIBRARIES = ("numpy", "scipy", "torch", "transformers")
+_COMPUTING = ("seedprints", "numpy", "scipy")  # whose code computes the statistics verify recomputes
+_FACT_LABELS = {**_machine.LABELS, "seedprints": "seedprints version"}
 _MODEL_FILE_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".model", ".txt", ".tiktoken", ".py"}
 
 
@@ -140,7 +146,8 @@ class VerifyResult:
         Per test: reference, suspect, method, verdict, log10_p, each recomputed.
     identical : bool
         True when every recomputed number equals the recorded one bit for bit. When False, they still
-        agree within ``REL_TOLERANCE`` (else verification fails): expected on another CPU or BLAS build.
+        agree within ``REL_TOLERANCE`` (else verification fails): expected with another CPU, BLAS build
+        or thread count, and for identify bundles (whose scan sums many entries at once) on any machine.
     max_relative_difference : float
         Largest relative difference between a recorded and a recomputed float.
     same_versions : bool
@@ -150,6 +157,10 @@ class VerifyResult:
         ``level`` of the verdicts, and ``bh`` = "exact" (every tested entry listed) or "bounded".
     signed_by : str or None
         Key id of the Ed25519 key whose signature was checked, or None for an unsigned bundle.
+    environment_differences : dict or None
+        Each recorded fact that differs here (keys of :func:`seedprints.machine.describe` and the
+        seedprints, numpy and scipy versions) as ``{"bundle": ..., "here": ...}``; empty when all
+        match, None when the bundle records no machine (written before seedprints recorded one).
     """
 
     path: str
@@ -162,6 +173,7 @@ class VerifyResult:
     same_versions: bool
     family: dict[str, Any] | None = None
     signed_by: str | None = None
+    environment_differences: dict[str, dict[str, str]] | None = None
 
     @property
     def reproduced(self) -> str:
@@ -173,8 +185,24 @@ class VerifyResult:
         if self.identical:
             return "numbers reproduced bit for bit"
         return (f"numbers reproduced within tolerance {REL_TOLERANCE:g} relative (largest difference "
-                f"{self.max_relative_difference:.1e}), not bit for bit: they differ in the last digits, as expected "
-                "across CPUs and BLAS builds")
+                f"{self.max_relative_difference:.1e}), not bit for bit: {self._why_not_bit_for_bit()}")
+
+    def _why_not_bit_for_bit(self) -> str:
+        """Why the last digits moved: what differs from the machine that wrote the bundle, or the path its numbers took."""
+        differ = self.environment_differences
+        if differ is None:
+            return ("the bundle does not record the machine that wrote it; another CPU, BLAS build or thread count sums "
+                    "in another order, which moves the last digits")
+        if differ:
+            listed = "; ".join(f"{_FACT_LABELS.get(key, key + ' version')}: {_shown(key, v['bundle'])} there, "
+                               f"{_shown(key, v['here'])} here" for key, v in differ.items())
+            hint = ("; rerun verify with the writer's thread settings to reproduce them bit for bit"
+                    if set(differ) == {"threads"} and self.kind == "compare" else "")
+            return f"this run differs from the one that wrote the bundle in {listed}, which sums in another order{hint}"
+        if self.kind == "identify":
+            return ("identify's scan summed many registry entries at once where verify sums one pair at a time "
+                    "(this machine, its BLAS and its thread settings match the bundle's)")
+        return "the writing run summed in another order, although this machine, its BLAS and its thread settings match the bundle's"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, with how the numbers reproduced and the tolerance they were held to."""
@@ -289,6 +317,7 @@ def write_bundle(
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
         "environment": environment(),
+        "machine": _machine.describe(),
         "fingerprints": {name: _describe(name, item) for name, item in fingerprints.items()},
         "tests": [_test_record(t, fingerprints) for t in tests],
     }
@@ -438,11 +467,14 @@ def _check(bundle: Any, where: str) -> VerifyResult:
     family = _check_identification(bundle.get("identification"), checked, where) if kind == "identify" else None
     env = bundle.get("environment") if isinstance(bundle.get("environment"), dict) else {}
     now = environment()
+    recorded = bundle.get("machine")
+    differences = None if not isinstance(recorded, dict) else _machine.differences(
+        {**{k: env.get(k, "") for k in _COMPUTING}, **recorded}, {**{k: now[k] for k in _COMPUTING}, **_machine.describe()})
     return VerifyResult(
         path=where, kind=kind, digest=digest, fingerprints={name: fps[name]["sha256"] for name in fps}, tests=checked,
         identical=all(d == 0.0 for d in diffs), max_relative_difference=max(diffs, default=0.0),
-        same_versions=all(env.get(k) == now[k] for k in ("seedprints", "numpy", "scipy")), family=family,
-        signed_by=signed_by,
+        same_versions=all(env.get(k) == now[k] for k in _COMPUTING), family=family, signed_by=signed_by,
+        environment_differences=differences,
     )
 
 
@@ -491,6 +523,13 @@ def _check_identification(section: Any, checked: list[dict[str, Any]], where: st
                               f"{level!r} (expected {list(expected)}); the recorded identification does not recompute")
     return {"tested": tested, "candidates": len(indices), "level": level, "sequential": sequential,
             "bh": "exact" if len(indices) == tested else "bounded"}
+
+
+def _shown(key: str, value: str) -> str:
+    """A recorded fact as a message prints it: thread settings "default" when none was set, an odd value as its repr."""
+    if not value:
+        return "default" if key == "threads" else "unknown"
+    return value if value.isprintable() and len(value) <= 60 else short_repr(value)
 
 
 def _is_int(value: Any) -> bool:
