@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -362,3 +363,31 @@ class TestSameMachine:
         other = verified(OPENBLAS_NUM_THREADS="2" if writer else "1")  # another split of the sums, where CPUs allow
         assert set(other["environment_differences"]) == {"threads"} and other["max_relative_difference"] < bd.REL_TOLERANCE
 
+
+class TestRecordedCommand:
+    def test_reruns_beside_the_outputs_it_wrote(self, tmp_path, capsys, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        for name, fp in zip("ab", pair()):
+            fp.save(tmp_path / f"{name}.fp.safetensors")
+        argv = ["compare", "a.fp.safetensors", "b.fp.safetensors", "--bundle", "ev.json", "--report", "report", "--json"]
+        assert main(argv) == 0
+        first = json.loads(capsys.readouterr().out)
+        command = json.loads((tmp_path / "ev.json").read_text())["command"]
+        words = shlex.split(command)
+        assert words[:4] == ["seedprints", "compare", "a.fp.safetensors", "b.fp.safetensors"]
+        assert not {"--bundle", "--report", "--force", "--sign"} & set(words), command
+        assert main(words[1:]) == 0, capsys.readouterr().err
+        again = json.loads(capsys.readouterr().out)
+        assert {k: again[k] for k in ("verdict", "log10_p", "z", "n")} == {k: first[k] for k in ("verdict", "log10_p", "z", "n")}
+
+    @pytest.mark.parametrize(("given", "recorded"), [
+        ("seedprints compare a b --bundle ev.json --force --report 'my report' --json", "seedprints compare a b --json"),
+        ("seedprints identify 'x y' --registry r.db --bundle ev.json --sign lab.key", "seedprints identify 'x y' --registry r.db"),
+        ("seedprints compare a b", "seedprints compare a b"),
+    ])
+    def test_outputs_are_left_out(self, given, recorded):
+        assert bd.rerunnable(given) == recorded
+
+    def test_unclosed_quote_is_refused(self, tmp_path):
+        with pytest.raises(bd.BundleError, match="is not a shell command line"):
+            bd.write_bundle(tmp_path / "x.json", fingerprints={}, tests=[], command="seedprints compare 'a b")

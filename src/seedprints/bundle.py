@@ -4,11 +4,11 @@ A bundle embeds the fingerprints a result was computed from (the fingerprint fil
 compact rank encoding of a registry entry) with their SHA-256, the model files' checksums when a
 side was a model directory, the library versions and the machine facts that move a float's last
 digits (:mod:`seedprints.machine`), each test's method, settings and result, and the command that
-reproduces it. A *seal*, the SHA-256 of the canonical JSON of everything else, shows that nothing
-was edited after writing. The seal is not a signature: whoever edits a bundle can re-seal it. What
-makes a bundle evidence is :func:`verify_bundle`, which re-checks every embedded fingerprint's hash
-and recomputes every statistic from the embedded fingerprints; an optional Ed25519 signature adds
-who vouches for it.
+reproduces it (without the outputs it wrote, so that it reruns beside them). A *seal*, the SHA-256
+of the canonical JSON of everything else, shows that nothing was edited after writing. The seal is
+not a signature: whoever edits a bundle can re-seal it. What makes a bundle evidence is
+:func:`verify_bundle`, which re-checks every embedded fingerprint's hash and recomputes every
+statistic from the embedded fingerprints; an optional Ed25519 signature adds who vouches for it.
 
 Layout (``bundle_format`` "1")::
 
@@ -50,6 +50,7 @@ import hashlib
 import json
 import math
 import platform
+import shlex
 import warnings
 from importlib import metadata as _metadata
 from pathlib import Path
@@ -84,6 +85,7 @@ MAX_BUNDLE_BYTES = 1 << 32  # 4 GiB: a bundle embeds a few fingerprints, not a m
 _LIBRARIES = ("numpy", "scipy", "torch", "transformers")
 _COMPUTING = ("seedprints", "numpy", "scipy")  # whose code computes the statistics verify recomputes
 _FACT_LABELS = {**_machine.LABELS, "seedprints": "seedprints version"}
+_OUTPUT_OPTIONS = {"--bundle": 1, "--report": 1, "--sign": 1, "--force": 0}  # option -> the values it takes
 _MODEL_FILE_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".model", ".txt", ".tiktoken", ".py"}
 
 
@@ -288,7 +290,8 @@ def write_bundle(
     tests : sequence of Comparison
         The results to record; each names its reference and suspect in ``fingerprints``.
     command : str
-        The command line that reproduces the results from the original inputs.
+        The command line that reproduced the results from the original inputs; it is recorded as
+        :func:`rerunnable` makes it, without the outputs it wrote.
     kind : {"compare", "identify"}
         What produced the bundle.
     identification : mapping, optional
@@ -315,7 +318,7 @@ def write_bundle(
         "bundle_format": BUNDLE_FORMAT,
         "kind": kind,
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
+        "command": rerunnable(command),
         "environment": environment(),
         "machine": _machine.describe(),
         "fingerprints": {name: _describe(name, item) for name, item in fingerprints.items()},
@@ -400,6 +403,26 @@ def canonical_json(body: Mapping[str, Any]) -> bytes:
     text = json.dumps({k: v for k, v in body.items() if k not in ("seal", "signature")}, sort_keys=True,
                       separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return text.encode()
+
+
+def rerunnable(command: str) -> str:
+    """``command`` without the outputs it wrote (``--bundle``, ``--report``, ``--force``, ``--sign``), so that it
+    reruns beside them, from the folder the original ran in, and prints the result instead of refusing to overwrite.
+
+    Example: ``rerunnable("seedprints compare a b --bundle ev.json --force")`` is ``"seedprints compare a b"``.
+    """
+    try:
+        words, kept, skip = shlex.split(command), [], 0
+    except ValueError as exc:  # an unclosed quote
+        raise BundleError(f"the command to record, {short_repr(command)}, is not a shell command line ({exc})") from exc
+    for word in words:
+        if skip:
+            skip -= 1
+        elif word in _OUTPUT_OPTIONS:
+            skip = _OUTPUT_OPTIONS[word]
+        else:
+            kept.append(word)
+    return shlex.join(kept)
 
 
 def environment() -> dict[str, str]:
