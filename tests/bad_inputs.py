@@ -287,6 +287,8 @@ CASES: tuple[Case, ...] = (
     _c("registry-add-not-model", "add a directory that is not a model to a new registry",
        "registry add not-a-model --name x --registry new.db", 1, "not a Hugging Face model directory"),
     _c("registry-add-text", "add a text file as fingerprint", "registry add notes.txt --name x --registry reg.db", 1, "not a seedprints fingerprint"),
+    _c("registry-add-damaged", "add into a registry file with 4 KB of random bytes in its middle",
+       "registry add suspect.fp --name x --registry damaged.db", 1, "is damaged"),
     # identify
     _c("identify-missing-registry", "identify against a registry that does not exist", "identify suspect.fp --registry missing.db",
        1, "does not exist"),
@@ -365,6 +367,9 @@ def build_workspace(folder: Path) -> Path:
 
     with Registry.open(folder / "reg.db") as reg:
         reg.add(base, name="base")
+    damaged = bytearray((folder / "reg.db").read_bytes())  # 4 KB of junk in the middle: SQLite finds a bad page
+    damaged[len(damaged) // 2:len(damaged) // 2 + 4096] = np.random.default_rng(1).bytes(4096)
+    (folder / "damaged.db").write_bytes(bytes(damaged))
     _identify_bundle(folder, bd)
     _signed_bundles(folder, bd)
     _archives(folder)

@@ -534,6 +534,7 @@ def identify(
     cut = _Cut(budget, early_stop)
     with contextlib.ExitStack() as stack:
         reg = registry if isinstance(registry, Registry) else stack.enter_context(Registry.open(registry, create=False))
+        reg.check_intact()  # a damaged registry refuses the scan log written at the end: say so before the tests run
         specs = reg.probe_specs()
         if not specs:
             raise RegistryError(f"registry {reg.path} has no entries; add references with `seedprints registry add`")

@@ -75,6 +75,13 @@ class TestSemantics:
                 reg.remove("b")
         assert _counts(pg_url) == {"entries": 1, "tags": 0, "screens": 1}  # tags and stage-1 data go with their entry
 
+    def test_no_integrity_check_of_ours(self, pg_url):
+        """The server guards its own pages: seedprints reports no damage of its own finding, and writes go on."""
+        with Registry.open(pg_url) as reg:
+            assert reg.damage() is None
+            reg.check_intact()
+            reg.add(_fp(0), name="a")
+
     def test_identify_equals_sqlite(self, pg_url, tmp_path):
         results = []
         for location in (pg_url, tmp_path / "r.db"):

@@ -118,12 +118,21 @@ def check_registry(registry: "RegistryLocation") -> None:
         return  # made on first write
     check_path(registry.path, create=True)
     if registry.path.exists():
-        with open_registry(registry):
-            pass
+        with open_registry(registry) as reg:
+            reg.check_intact()  # the write at the end would refuse it
 
 
 def _default_folder_missing(registry: "RegistryLocation") -> bool:
     return registry == o.RegistryLocation.parse(o.DEFAULT_REGISTRY) and not registry.path.parent.exists()
+
+
+def warn_if_damaged(reg: "Registry", out: Output) -> None:
+    """One warning line on stderr (also under --json) when the registry is damaged: what was read is shown, writes are
+    refused. Called after the reads, so a read that fails on the damage gives its error line alone."""
+    detail = reg.damage()
+    if detail is not None:
+        out.stderr.print(f"Warning: registry {reg.path} is damaged ({detail}); writes to it are refused: salvage its "
+                         "entries with `seedprints registry export FILE.tar` and import them into a new registry")
 
 
 @app.command("add", epilog=ADD_EXAMPLES, cls=PlainHelp)
@@ -202,6 +211,7 @@ def list_entries(
     with open_registry(registry) as reg:
         entries = reg.entries(tags=tag_dict(tag))
         total = len(reg.entries()) if tag and not entries else len(entries)
+        warn_if_damaged(reg, out)
     empty = f"no entries in {reg.path}"
     if tag and total:
         filters = " ".join(f"--tag {t}" for t in tag)
@@ -222,6 +232,7 @@ def show(
     out = Output(json_output)
     with open_registry(registry) as reg:
         entry = reg.get(name)
+        warn_if_damaged(reg, out)
     out.result({"registry": str(reg.path), "entry": entry.to_dict()}, lambda c: c.print(_entry_table(entry)))
 
 

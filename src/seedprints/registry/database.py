@@ -11,7 +11,13 @@ import abc
 import contextlib
 from typing import Any, Iterator, Sequence
 
+from seedprints.errors import RegistryError
 from seedprints.registry.location import RegistryLocation
+
+
+def damaged(location: RegistryLocation, detail: object) -> RegistryError:
+    """The one line for a damaged registry, whether a read stumbles on it (identify) or the check before a write finds it."""
+    return RegistryError(f"registry {location} is damaged ({detail}); restore it from a backup or an export")
 
 
 class Database(abc.ABC):
@@ -47,6 +53,16 @@ class Database(abc.ABC):
         """The backend's errors as one RegistryError line (locked, damaged, unreachable, ...)."""
 
     @abc.abstractmethod
+    def damage(self) -> str | None:
+        """What the backend's own integrity check finds wrong with the stored registry, or None."""
+
+    def check_intact(self) -> None:
+        """Refuse (RegistryError) a registry that :meth:`damage` finds damaged: nothing may be written into it."""
+        detail = self.damage()
+        if detail is not None:
+            raise damaged(self.location, detail)
+
+    @abc.abstractmethod
     def schema_version(self) -> int:
         """Schema version of the registry, 0 for an empty database; refuses foreign and newer ones."""
 
@@ -61,11 +77,13 @@ class Database(abc.ABC):
 
 @contextlib.contextmanager
 def rollback_on_error(db: Database, begin: Sequence[str], in_transaction: Any) -> Iterator[None]:
-    """Run ``begin``'s statements, the block, then COMMIT; ROLLBACK when the block raises (also on Ctrl-C)."""
+    """Run ``begin``'s statements, check the registry is intact, run the block, then COMMIT; ROLLBACK when the check
+    or the block raises (also on Ctrl-C). The check runs under the write lock, so what it passed is what is written to."""
     with db.errors():
         for statement in begin:
             db.execute(statement)
         try:
+            db.check_intact()
             yield
             db.execute("COMMIT")
         except BaseException:

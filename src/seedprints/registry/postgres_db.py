@@ -98,6 +98,11 @@ class PostgresDatabase(Database):
         except psycopg.Error as exc:
             raise RegistryError(f"registry {self.location}: {_first_line(exc)}; check the database and your permissions") from exc
 
+    def damage(self) -> None:
+        """None: there is no file here to damage. The server guards its own pages (data checksums, WAL replay after a
+        crash) and fails a read of a corrupt page by itself; seedprints adds no check of its own."""
+        return None
+
     def schema_version(self) -> int:
         tables = {row[0] for row in self.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 
 from seedprints.errors import RegistryError
 from seedprints.inputs import special_file
-from seedprints.registry.database import Database, rollback_on_error
+from seedprints.registry.database import Database, damaged, rollback_on_error
 from seedprints.registry.location import RegistryLocation
 from seedprints.registry.schema import checked_version, prepare
 
@@ -87,7 +87,23 @@ class SQLiteDatabase(Database):
                 raise RegistryError(f"registry {path} is locked by another process; try again") from exc
             raise RegistryError(f"registry {path}: {exc}; check the file and its permissions") from exc
         except sqlite3.DatabaseError as exc:
-            raise RegistryError(f"registry {path} is damaged ({exc}); restore it from a backup or an export") from exc
+            raise damaged(path, exc) from exc
+
+    def damage(self) -> str | None:
+        """The first problem ``PRAGMA quick_check`` reports (a bad page, a broken b-tree, a malformed record), or None.
+
+        quick_check rather than integrity_check: it reads every page once (O(N), about 0.3 s per 500 MB from the page
+        cache), while integrity_check also matches every index against its table (O(N log N)) for little more here,
+        since a damaged page shows in the b-tree walk. That is cheap enough to run before every write.
+        """
+        try:
+            report = self._conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        except sqlite3.DatabaseError as exc:  # too damaged to even walk, e.g. a broken schema page
+            return str(exc)
+        if report == "ok":
+            return None
+        lines = [line for line in report.splitlines() if line.strip() and not line.startswith("*** in database")]
+        return lines[0] if lines else report
 
     def schema_version(self) -> int:
         path = self.location

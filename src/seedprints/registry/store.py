@@ -82,6 +82,17 @@ class Registry:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def damage(self) -> str | None:
+        """What the backend's integrity check finds wrong with the registry (a SQLite file's ``PRAGMA quick_check``), or
+        None; a damaged registry can still be read and exported, but every write refuses it. Reads the whole file."""
+        with self._db.errors():
+            return self._db.damage()
+
+    def check_intact(self) -> None:
+        """RegistryError, the same line a write would give, when the registry is damaged (see :meth:`damage`)."""
+        with self._db.errors():
+            self._db.check_intact()
+
     def snapshot(self) -> contextlib.AbstractContextManager[None]:
         """Reads inside the block all see the same state of the registry, whatever other processes write meanwhile."""
         return self._db.snapshot()
