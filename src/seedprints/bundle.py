@@ -9,6 +9,7 @@ of the canonical JSON of everything else, shows that nothing was edited after wr
 not a signature: whoever edits a bundle can re-seal it. What makes a bundle evidence is
 :func:`verify_bundle`, which re-checks every embedded fingerprint's hash and recomputes every
 statistic from the embedded fingerprints; an optional Ed25519 signature adds who vouches for it.
+:mod:`seedprints.bundle_extract` takes the embedded fingerprints out of a verified bundle.
 
 Layout (``bundle_format`` "1")::
 
@@ -360,6 +361,12 @@ def verify_bundle(path: str | Path, public_key: Ed25519PublicKey | None = None) 
         ``public_key``, an embedded fingerprint does not match its hash, or a recomputed number
         differs from the recorded one (one line naming which).
     """
+    return verified_contents(path, public_key)[0]
+
+
+def verified_contents(path: str | Path, public_key: Ed25519PublicKey | None = None
+                      ) -> tuple[VerifyResult, dict[str, EmbeddedFingerprint]]:
+    """:func:`verify_bundle`, also returning the embedded fingerprints it checked (their exact bytes) by name."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -390,7 +397,10 @@ def verify_bundle(path: str | Path, public_key: Ed25519PublicKey | None = None) 
         if result.signed_by != key_id(public_key):
             raise BundleError(f"{path} is signed by key {result.signed_by}, not by the given key {key_id(public_key)}; "
                               "check that --public-key is the signer's")
-    return result
+    embedded = {name: EmbeddedFingerprint(entry["encoding"], base64.b64decode(entry["data_base64"]),
+                                          entry["source"] if isinstance(entry.get("source"), str) else None)
+                for name, entry in bundle["fingerprints"].items()}
+    return result, embedded
 
 
 def seal(body: Mapping[str, Any]) -> str:

@@ -18,6 +18,7 @@ EXAMPLES = """Examples:
   seedprints verify evidence.json --json
   seedprints compare base.fp.safetensors suspect.fp.safetensors --bundle evidence.json --sign lab.key
   seedprints verify evidence.json --public-key lab.key.pub
+  seedprints verify evidence.json --extract fingerprints/
 """
 
 
@@ -27,6 +28,12 @@ def verify(
         Optional[Path],
         typer.Option("--public-key", metavar="KEY.pub", help="Accept the bundle only if this Ed25519 public key signed it."),
     ] = None,
+    extract: Annotated[
+        Optional[Path],
+        typer.Option("--extract", metavar="DIR", help="Once the bundle verifies, write its embedded fingerprints into this "
+                     "new folder (NAME.fp.safetensors, NAME.ranks, extracted.json)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --extract: replace a previous extraction in DIR.")] = False,
     json_output: o.JsonOpt = False,
 ) -> None:
     """Check BUNDLE's seal, signature and fingerprint hashes and recompute every result; exit 0 only when all agree."""
@@ -34,8 +41,20 @@ def verify(
     from seedprints.reports.terminal import format_p
     from seedprints.signing import load_public_key
 
+    if force and extract is None:
+        raise typer.BadParameter("--force replaces a previous extraction; add --extract DIR")
     out = Output(json_output)
-    result = verify_bundle(bundle, load_public_key(public_key) if public_key is not None else None)
+    key = load_public_key(public_key) if public_key is not None else None
+    extraction = None
+    if extract is None:
+        result = verify_bundle(bundle, key)
+    else:
+        from seedprints.bundle_extract import extract as extract_fingerprints
+        from seedprints.cli._output_files import make_parent
+
+        make_parent(extract)
+        result, extraction = extract_fingerprints(bundle, extract, force=force, public_key=key)
+    payload = result.to_dict() if extraction is None else {**result.to_dict(), "extracted": extraction.to_dict()}
 
     def human(console) -> None:
         console.print(f"verified {bundle}: seal {result.digest[:16]}, {len(result.fingerprints)} fingerprints, "
@@ -49,6 +68,11 @@ def verify(
             bh = "recomputed" if f["bh"] == "exact" else "within the bounds the listed candidates allow"
             console.print(f"  family of {f['tested']} tests: Holm-adjusted p of {f['candidates']} candidate(s) recomputed, "
                           f"BH-adjusted p {bh}, verdicts at level {f['level']:g}")
+        if extraction is not None:
+            console.print(f"extracted {len(extraction.files)} fingerprint(s) into {extraction.dir} "
+                          f"(listed in {extraction.manifest}):")
+            for item in extraction.files:
+                what = "fingerprint file" if item.encoding == "fingerprint" else "registry ranks"
+                console.print(f"  {item.name}: {item.path} ({what}, {item.size} bytes, sha256 {item.sha256[:16]})")
 
-    out.result(result.to_dict(), human)
-
+    out.result(payload, human)
