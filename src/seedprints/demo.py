@@ -6,6 +6,10 @@ is then fine-tuned on code, and the fine-tune is int8-quantised and, separately,
 dimensions relabelled (a copy the paper's test cannot see). Like many real LLMs, the models
 have 256 embedding rows past their tokenizer (a padded vocabulary). Every model is fingerprinted
 once per kind of probes and every known pair is tested with each method, side by side.
+
+The models are a quarter of the zoo's CPU shape (d=128, 2 layers, a 2048-token tokenizer) so that
+the whole demo takes about two minutes on two idle cores (``bench/bench_demo.py`` measures it);
+the zoo (``seedprints zoo``) is where error rates are measured.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from seedprints.stats.result import LineageResult
 
 @dataclasses.dataclass(frozen=True)
 class DemoSettings:
-    """Sizes of the demo: about three minutes on two CPU cores with the defaults."""
+    """Sizes of the demo: at most three minutes on two idle CPU cores with the defaults (``bench/bench_demo.py``)."""
 
     pretrain_steps: int = 200
     finetune_steps: int = 60
@@ -52,14 +56,16 @@ class DemoPair:
                 "results": {name: {**r.to_dict(), "correct": self.correct(name)} for name, r in self.results.items()}}
 
 
+DEMO_TOKENIZER_VOCAB = 2048  # tokens of the demo's byte-level BPE tokenizer
 DEMO_PADDING = 256  # embedding rows past the tokenizer
 
 
 def demo_arch() -> Any:
-    """The zoo's CPU shape with a padded vocabulary: the tokenizer's 4096 tokens plus :data:`DEMO_PADDING` rows."""
-    from seedprints.zoo.specs import CPU_DEFAULT
+    """A small Llama (d=128, 2 layers, 2 heads, MLP 344) whose embedding has :data:`DEMO_PADDING` rows past the tokenizer."""
+    from seedprints.zoo.specs import ArchSpec
 
-    return dataclasses.replace(CPU_DEFAULT, vocab_size=CPU_DEFAULT.vocab_size + DEMO_PADDING)
+    return ArchSpec(family="llama", hidden_size=128, num_layers=2, num_heads=2, intermediate_size=344,
+                    vocab_size=DEMO_TOKENIZER_VOCAB + DEMO_PADDING, max_position=256)
 
 
 def build_models(
@@ -69,11 +75,11 @@ def build_models(
     from seedprints.model.tokenizer import tokenizer_length
     from seedprints.zoo import derive, train
     from seedprints.zoo.saved_models import load_saved, save_model
-    from seedprints.zoo.specs import CPU_DEFAULT, TrainSpec
+    from seedprints.zoo.specs import TrainSpec
     from seedprints.zoo.tokenizer import build_tokenizer
 
     say("building a byte-level BPE tokenizer on standard-library text ...")
-    tokenizer = build_tokenizer(CPU_DEFAULT.vocab_size)
+    tokenizer = build_tokenizer(DEMO_TOKENIZER_VOCAB)
     arch = demo_arch()
     pretrain = TrainSpec(domain="prose", steps=settings.pretrain_steps, data_seed=0)
     finetune = TrainSpec(domain="code", steps=settings.finetune_steps, lr=3e-4, warmup=5, data_seed=1)
@@ -133,11 +139,11 @@ def run_demo(
     from seedprints import api
     from seedprints.probes import generated
     from seedprints.stats.methods import METHOD_PROBES
-    from seedprints.zoo.specs import CPU_DEFAULT
 
-    if settings.length > CPU_DEFAULT.max_position:
-        raise UsageError(f"--length {settings.length} is longer than the demo models' {CPU_DEFAULT.max_position} positions; "
-                         f"use --length {CPU_DEFAULT.max_position} or less")
+    positions = demo_arch().max_position
+    if settings.length > positions:
+        raise UsageError(f"--length {settings.length} is longer than the demo models' {positions} positions; "
+                         f"use --length {positions} or less")
     if out_dir is not None:
         if out_dir.exists() and not out_dir.is_dir():
             raise OutputPathError(f"--out {out_dir} is a file; give a folder for the demo's models and fingerprints")
