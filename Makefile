@@ -8,7 +8,7 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.seedprints-installed
 
-.PHONY: install demo test test-portability fuzz bench docs-bad-inputs
+.PHONY: install demo test test-fast test-portability fuzz bench docs-bad-inputs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# While working: the suite without the tests marked slow (they train or extract models); CI runs `make test`.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The tests whose numbers go through BLAS, under other OpenBLAS/MKL kernels and thread counts (as on other machines).
 test-portability: $(STAMP)
