@@ -15,6 +15,8 @@ _EXPORTS = {
     "fingerprint_model": "seedprints.api",
     "load_fingerprint": "seedprints.api",
     "compare": "seedprints.api",
+    "check_claims": "seedprints.api",
+    "ClaimsResult": "seedprints.claims.running",
     "identify": "seedprints.identification",
     "IdentifyResult": "seedprints.identification",
     "Registry": "seedprints.registry",

@@ -1,4 +1,4 @@
-"""The public Python API: fingerprint a model, load a fingerprint, compare two of them.
+"""The public Python API: fingerprint a model, load a fingerprint, compare two of them, check the bases models claim.
 
 A thin face over :mod:`seedprints.pipeline`: settings may be given as keyword arguments (the fields of
 :class:`RunOptions` and :class:`ProbeOptions`) or as those objects.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from seedprints import fingerprint as _fpfile
 from seedprints import pipeline
@@ -26,8 +26,13 @@ from seedprints.probes import Probes, ProbeSpec
 from seedprints.stats.methods import DEFAULT_METHOD
 from seedprints.stats.result import LineageResult
 
+if TYPE_CHECKING:
+    from seedprints.claims.fleet import FleetSettings
+    from seedprints.claims.running import ClaimsResult
+
 __all__ = [
-    "DEFAULT_LENGTH", "DEFAULT_N", "PROBE_KIND_ALIASES", "ProbeOptions", "RunOptions", "compare", "fingerprint_model", "is_fingerprint_file",
+    "DEFAULT_LENGTH", "DEFAULT_N", "PROBE_KIND_ALIASES", "ProbeOptions", "RunOptions", "check_claims", "compare",
+    "fingerprint_model", "is_fingerprint_file",
     "load_fingerprint", "probes_like", "shared_default_spec",
 ]
 
@@ -130,3 +135,70 @@ def compare(
     """
     return pipeline.compare(ref, suspect, method=method, alpha=alpha, options=options, run=run, budget=budget,
                             early_stop=early_stop, **settings).result
+
+
+def check_claims(
+    inputs: Sequence[str | Path],
+    registry: Any,
+    *,
+    alpha: float = 0.01,
+    correction: str = "holm",
+    fetch_bases: bool = False,
+    options: ProbeOptions | None = None,
+    run: RunOptions | None = None,
+    cache: str | Path | None = None,
+    fleet: FleetSettings | None = None,
+    revision: str | None = None,
+    keep_evidence: bool = False,
+    say: Callable[[str], Any] | None = None,
+    **settings: Any,
+) -> ClaimsResult:
+    """Test the bases that models claim (model card ``base_model``, adapter config, GGUF metadata) against a registry.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Model directories, GGUF files, PEFT adapters, Hub ids ``org/name[@REV]``, or manifest files listing them.
+    registry : Registry, str or Path
+        The registry of the claimed bases: a SQLite file or a ``postgresql://`` URL (it must exist).
+    alpha : float
+        Level of the outcomes.
+    correction : {"holm", "bh"}
+        Holm: the chance of any false ``confirmed`` over the run's claims is at most ``alpha``; Benjamini-Hochberg:
+        the expected share of false ones among the confirmed is.
+    fetch_bases : bool
+        Fingerprint a claimed base that is not registered from the claim itself (a local path or Hub id).
+    options, run : ProbeOptions, RunOptions, optional
+        N, L and seed of the default probes; how models are loaded and run (see :func:`fingerprint_model`).
+    cache : str or Path, optional
+        Folder of the run's fingerprints (default ``~/.cache/seedprints/claims``); a run resumes from it.
+    fleet : FleetSettings, optional
+        Fingerprint the models as Ray tasks (:class:`seedprints.claims.fleet.FleetSettings`).
+    revision : str, optional
+        Hub revision of the Hub ids that name none.
+    keep_evidence : bool
+        Keep what the evidence bundles embed in ``result.evidence``;
+        :func:`seedprints.claims.bundles.write_bundles` then writes one per confirmed or not-supported claim.
+    say : callable, optional
+        Hears one line per model as it is examined.
+    **settings
+        Fields of either options object, e.g. ``n=500, length=64, device="cpu"``.
+
+    Returns
+    -------
+    ClaimsResult
+        One :class:`~seedprints.claims.outcomes.ClaimOutcome` per claim (``confirmed``, ``not-supported``,
+        ``cannot-tell``) and per unclaimed identification (``unclaimed``), and a report per model.
+
+    Examples
+    --------
+    >>> result = seedprints.check_claims(["./my-finetune"], "refs.db", n=500, length=64)   # doctest: +SKIP
+    >>> [(c.claimed_base, c.outcome) for c in result.claims]                             # doctest: +SKIP
+    [('meta-llama/Llama-2-7b-hf', 'confirmed')]
+    """
+    from seedprints.claims.running import check_claims as _check_claims
+
+    probe_options, run_options = _options(options, run, settings)
+    return _check_claims(inputs, registry, alpha=alpha, correction=correction, fetch_bases=fetch_bases,
+                         options=probe_options, run=run_options, cache=cache, fleet=fleet, revision=revision,
+                         keep_evidence=keep_evidence, say=say)

@@ -106,6 +106,22 @@ def download(ref: HubRef, *, trust_remote_code: bool = False, progress: bool = F
     return Snapshot(ref, Path(path).name, Path(path))
 
 
+def model_card(snapshot: Snapshot) -> Path | None:
+    """The model card (``README.md``) of a downloaded revision, fetched at its commit into the same cache; None when
+    the repository has none. Any other failure is a HubError, as for :func:`download`."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub import errors as hf
+
+    try:
+        path = hf_hub_download(snapshot.ref.repo_id, "README.md", revision=snapshot.commit, endpoint=_endpoint(),
+                               cache_dir=_cache_dir())
+    except hf.RemoteEntryNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - every Hub or network failure becomes one line
+        raise hub_error(exc, snapshot.ref) from exc
+    return Path(path)
+
+
 def hub_error(exc: BaseException, ref: HubRef) -> HubError:
     """One line for a failed Hub request: what went wrong with ``ref`` and what to do."""
     from huggingface_hub import errors as hf

@@ -15,6 +15,7 @@ import typer
 
 from seedprints.cli import _interrupt
 from seedprints.cli import audit as _audit
+from seedprints.cli import claims as _claims
 from seedprints.cli import compare as _compare
 from seedprints.cli import demo as _demo
 from seedprints.cli import fingerprint as _fingerprint
@@ -77,6 +78,7 @@ app.command("verify", epilog=_verify.EXAMPLES, cls=PlainHelp)(_verify.verify)
 app.command("keygen", epilog=_keygen.EXAMPLES, cls=PlainHelp)(_keygen.keygen)
 app.command("fleet", epilog=_fleet.EXAMPLES, cls=PlainHelp)(_fleet.fleet)
 app.command("audit", epilog=_audit.EXAMPLES, cls=PlainHelp)(_audit.audit)
+app.command("claims", epilog=_claims.EXAMPLES, cls=PlainHelp)(_claims.claims)
 app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_registry.app, name="registry")
 app.add_typer(_seeds.app, name="seeds")

@@ -186,6 +186,36 @@ EarlyStopOpt = Annotated[
 ]
 
 
+
+def _non_negative(value: int) -> int:
+    if value < 0:
+        raise typer.BadParameter(f"must be 0 or more (got {value})")
+    return value
+
+
+def _gpu_share(value: Optional[float]) -> Optional[float]:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"must be a positive number of GPUs, e.g. 1 or 0.25 (got {value})")
+    return value
+
+
+# the Ray options of verbs that run models as Ray tasks (fleet, claims --fleet)
+RayAddressOpt = Annotated[
+    Optional[str],
+    typer.Option("--ray-address", metavar="auto|ADDR", help="Ray cluster to run on (auto: the one `ray start` made "
+                 "on this machine); default: start Ray here on this machine's cores."),
+]
+GpusPerModelOpt = Annotated[
+    Optional[float],
+    typer.Option("--gpus-per-model", metavar="F", callback=_gpu_share,
+                 help="GPUs each model's task asks for when the cluster has GPUs (default 1; fractions share one)."),
+]
+RetriesOpt = Annotated[
+    int, typer.Option("--retries", metavar="K", callback=_non_negative,
+                      help="Retries of a task that crashed or hit an unexpected error before it is reported failed."),
+]
+
+
 def _with_parameters(extra: list[inspect.Parameter], build: Callable[[dict[str, Any], dict[str, Any]], Any],
                      into: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A decorator adding the ``extra`` typer parameters to a verb's signature and passing the verb, as ``into``, what

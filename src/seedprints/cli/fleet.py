@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,36 +31,13 @@ EXAMPLES = """Examples:
 """
 
 
-def _non_negative(value: int) -> int:
-    if value < 0:
-        raise typer.BadParameter(f"must be 0 or more (got {value})")
-    return value
-
-
-def _gpu_share(value: Optional[float]) -> Optional[float]:
-    if value is not None and not value > 0:
-        raise typer.BadParameter(f"must be a positive number of GPUs, e.g. 1 or 0.25 (got {value})")
-    return value
-
-
 def fleet(
     manifest: Annotated[Path, typer.Argument(help="Models to fingerprint: JSON Lines or CSV with name, model (a local "
                                                   "path or Hub id), optional revision and tags.")],
     registry: o.RegistryOpt = o.DEFAULT_REGISTRY,
-    ray_address: Annotated[
-        Optional[str],
-        typer.Option("--ray-address", metavar="auto|ADDR", help="Ray cluster to run on (auto: the one `ray start` made "
-                     "on this machine); default: start Ray here on this machine's cores."),
-    ] = None,
-    gpus_per_model: Annotated[
-        Optional[float],
-        typer.Option("--gpus-per-model", metavar="F", callback=_gpu_share,
-                     help="GPUs each model's task asks for when the cluster has GPUs (default 1; fractions share one)."),
-    ] = None,
-    retries: Annotated[
-        int, typer.Option("--retries", metavar="K", callback=_non_negative,
-                          help="Retries of a task that crashed or hit an unexpected error before it is reported failed."),
-    ] = 2,
+    ray_address: o.RayAddressOpt = None,
+    gpus_per_model: o.GpusPerModelOpt = None,
+    retries: o.RetriesOpt = 2,
     probe: o.ProbeKindOpt = None,
     n: o.NOpt = o.DEFAULT_N,
     length: o.LengthOpt = o.DEFAULT_LENGTH,

@@ -11,7 +11,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from seedprints.errors import SeedprintsError, UsageError, compact_message
 from seedprints.fleet.manifest import ManifestItem
@@ -20,6 +20,7 @@ from seedprints.fleet.task import WEIGHTS_KEY, Job, Outcome, run_task
 if TYPE_CHECKING:
     from seedprints.registry import Registry
 
+R = TypeVar("R")
 INSTALL_ADVICE = 'seedprints fleet needs Ray, which is not installed; pip install "seedprints[fleet]"'
 
 
@@ -68,35 +69,55 @@ def run_fleet(items: list[ManifestItem], reg: "Registry", base: Job, *, address:
     ``ray start`` made here), and left running if it was already initialised. A task is retried ``retries`` times
     after a crash or an unexpected error, then reported failed; ``on_outcome`` hears of every model as it ends.
     """
+
+    def register(item: ManifestItem, outcome: Outcome, index: int, total: int) -> Outcome:
+        outcome = _register(reg, item, outcome)
+        on_outcome(outcome, index, total)
+        return outcome
+
+    outcomes, seconds, resources = run_on_ray(
+        run_task, items, job_for(reg, base), address=address, gpus_per_model=gpus_per_model, retries=retries,
+        name="seedprints-fleet", failure=lambda item, why: Outcome(item.name, "failed", why), on_result=register)
+    return FleetReport(outcomes, seconds, resources)
+
+
+def run_on_ray(task: Callable[[Any, Any], R], items: Sequence[Any], job: Any, *, address: str | None,
+               gpus_per_model: float | None, retries: int, name: str, failure: Callable[[Any, str], R],
+               on_result: Callable[[Any, R, int, int], R]) -> tuple[list[R], float, dict[str, float]]:
+    """Run ``task(item, job)`` as one Ray task per item (each with a ``name``), on a GPU share when the cluster has
+    GPUs, else a CPU, the job's ``run.device`` set to match; a task Ray gives up on after ``retries`` retries becomes
+    ``failure(item, why)``. Each result passes through ``on_result(item, result, index, total)`` as it arrives.
+
+    Returns the results in the order they finished, the seconds from the first task submitted to the last
+    result, and the resources each task asked for. Ray is started here unless ``address`` names a cluster, and
+    stopped again only if this call started it.
+    """
     ray = import_ray()
     with contextlib.redirect_stdout(sys.stderr):  # Ray prints worker deaths on stdout, which holds our result
-        return _run(ray, items, reg, base, address, gpus_per_model, retries, on_outcome)
-
-
-def _run(ray: Any, items: list[ManifestItem], reg: "Registry", base: Job, address: str | None,
-         gpus_per_model: float | None, retries: int, on_outcome: Callable[[Outcome, int, int], None]) -> FleetReport:
-    started = not ray.is_initialized()
-    if started:
-        _init(ray, address)
-    try:
-        resources, device = _resources(ray, gpus_per_model)
-        job = job_for(reg, base)
-        job = dataclasses.replace(job, run=dataclasses.replace(job.run, device=device))
-        remote = ray.remote(max_retries=retries, retry_exceptions=True, **resources)(run_task)
-        job_ref = ray.put(job)
-        start = time.perf_counter()
-        pending = {remote.options(name=f"seedprints-fleet:{item.name}").remote(item, job_ref): item for item in items}
-        outcomes: list[Outcome] = []
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            item = pending.pop(ready[0])
-            outcome = _register(reg, item, _result(ray, ready[0], item, retries))
-            outcomes.append(outcome)
-            on_outcome(outcome, len(outcomes), len(items))
-        return FleetReport(outcomes, time.perf_counter() - start, resources)
-    finally:
+        started = not ray.is_initialized()
         if started:
-            ray.shutdown()
+            _init(ray, address)
+        try:
+            resources, device = _resources(ray, gpus_per_model)
+            job = dataclasses.replace(job, run=dataclasses.replace(job.run, device=device))
+            remote = ray.remote(max_retries=retries, retry_exceptions=True, **resources)(task)
+            job_ref = ray.put(job)
+            start = time.perf_counter()
+            pending = {remote.options(name=f"{name}:{item.name}").remote(item, job_ref): item for item in items}
+            results: list[R] = []
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                item = pending.pop(ready[0])
+                try:
+                    result = ray.get(ready[0])
+                except ray.exceptions.RayError as exc:
+                    cause = getattr(exc, "cause", None) or exc
+                    result = failure(item, f"failed after {retries} retries: {compact_message(cause, 200, with_class=True)}")
+                results.append(on_result(item, result, len(results) + 1, len(items)))
+            return results, time.perf_counter() - start, resources
+        finally:
+            if started:
+                ray.shutdown()
 
 
 def _init(ray: Any, address: str | None) -> None:
@@ -119,15 +140,6 @@ def _resources(ray: Any, gpus_per_model: float | None) -> tuple[dict[str, float]
     if share > gpus:
         raise UsageError(f"--gpus-per-model {share:g} is more than the {gpus:g} GPUs of the cluster; ask for at most {gpus:g}")
     return {"num_cpus": 1, "num_gpus": share}, "cuda"
-
-
-def _result(ray: Any, ref: Any, item: ManifestItem, retries: int) -> Outcome:
-    """The task's outcome, or a failure line once Ray has given up on it."""
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayError as exc:
-        cause = getattr(exc, "cause", None) or exc
-        return Outcome(item.name, "failed", f"failed after {retries} retries: {compact_message(cause, 200, with_class=True)}")
 
 
 def _register(reg: "Registry", item: ManifestItem, outcome: Outcome) -> Outcome:

@@ -1,4 +1,4 @@
-"""Offline HTML reports of ``matrix``, ``compare`` and ``identify``: one folder, written all at once.
+"""Offline HTML reports of ``matrix``, ``compare``, ``identify`` and ``claims``: one folder, written all at once.
 
 A report folder holds ``results.json`` (the payload), the figures as files, and ``index.html``,
 which needs nothing outside itself: CSS is inline, images are ``data:`` URIs or inline SVG, the one
@@ -30,14 +30,15 @@ from typing import Any
 from seedprints import tempfiles
 from seedprints.errors import OutputPathError, UsageError
 from seedprints.probes import ProbeSpec
+from seedprints.reports import claims_page
 from seedprints.reports.terminal import format_p
 
-REPORT_KINDS = ("matrix", "compare", "identify")
+REPORT_KINDS = ("matrix", "compare", "identify", "claims")
 RESULTS_FILE = "results.json"
 HEATMAP_FILE = "heatmap.png"
 GRAPH_FILE = "lineage-graph.svg"
 CANDIDATES_FILE = "candidates.png"
-REPORT_FILES = frozenset({RESULTS_FILE, HEATMAP_FILE, GRAPH_FILE, CANDIDATES_FILE, "index.html"})
+REPORT_FILES = frozenset({RESULTS_FILE, HEATMAP_FILE, GRAPH_FILE, CANDIDATES_FILE, claims_page.GRAPH_FILE, "index.html"})
 HEATMAP_CAP = 20.0  # -log10 p at or above this gets the darkest colour
 _ANNOTATE_MAX = 30  # models; above this the heatmap cells are too small for numbers
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
@@ -125,16 +126,17 @@ def check_report_dir(path: str | Path, *, force: bool = False) -> Path:
 
 
 def write_report(out_dir: str | Path, kind: str, payload: dict[str, Any], *, force: bool = False) -> Path:
-    """Write a report folder for a ``matrix``, ``compare`` or ``identify`` result; return its ``index.html``.
+    """Write a report folder for a ``matrix``, ``compare``, ``identify`` or ``claims`` result; return its ``index.html``.
 
     Parameters
     ----------
     out_dir : str or Path
         The folder to create (see :func:`check_report_dir`).
-    kind : {"matrix", "compare", "identify"}
+    kind : {"matrix", "compare", "identify", "claims"}
         What ``payload`` holds: :meth:`seedprints.matrix.MatrixResult.to_dict`; a
         :class:`~seedprints.stats.result.LineageResult` dict plus ``reference`` and ``suspect``;
-        or identify's JSON (``suspect``, ``alpha``, ``tested``, ``skipped``, ``candidates``).
+        identify's JSON (``suspect``, ``alpha``, ``tested``, ``skipped``, ``candidates``); or
+        :meth:`seedprints.claims.running.ClaimsResult.to_dict` (page: :mod:`seedprints.reports.claims_page`).
         Optional keys shown when present: ``command``, ``probe_spec``, ``probe_description``.
     payload : dict
         Plain JSON types; written as ``results.json`` with ``kind``, ``schema_version``,
@@ -160,13 +162,16 @@ def write_report(out_dir: str | Path, kind: str, payload: dict[str, Any], *, for
         files[GRAPH_FILE] = lineage_graph_svg(payload).encode()
     elif kind == "identify":
         files[CANDIDATES_FILE] = candidates_png(payload)
+    elif kind == "claims":
+        files[claims_page.GRAPH_FILE] = claims_page.graph_svg(payload).encode()
     files["index.html"] = render_html(kind, payload, files).encode()
-    _write_folder(out_dir, files)
+    write_folder(out_dir, files)
     return out_dir / "index.html"
 
 
-def _write_folder(out_dir: Path, files: dict[str, bytes]) -> None:
-    """Build the folder beside ``out_dir`` and rename it into place (a previous report is removed only after)."""
+def write_folder(out_dir: Path, files: dict[str, bytes]) -> None:
+    """Build the folder of ``files`` (name -> bytes) beside ``out_dir`` and rename it into place (a previous folder
+    there is removed only after), so a failure leaves nothing half-written."""
     try:
         tmp = tempfiles.temp_dir(out_dir)
     except OSError as exc:
@@ -391,7 +396,8 @@ def lineage_graph_svg(payload: dict[str, Any]) -> str:
 
 def render_html(kind: str, payload: dict[str, Any], files: dict[str, bytes]) -> str:
     """The self-contained page: title, summary, figures, table, probe spec, and how it was made."""
-    title, summary, body = {"matrix": _matrix_page, "compare": _compare_page, "identify": _identify_page}[kind](payload, files)
+    pages = {"matrix": _matrix_page, "compare": _compare_page, "identify": _identify_page, "claims": claims_page.page}
+    title, summary, body = pages[kind](payload, files)
     script_hash = base64.b64encode(hashlib.sha256(_SORT_SCRIPT.encode()).digest()).decode()
     policy = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'"
     return "\n".join([

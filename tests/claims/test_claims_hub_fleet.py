@@ -1,0 +1,92 @@
+"""Claims of Hub models at their revisions, against the local Hub stand-in, and the same run as Ray tasks on a local
+cluster (``--fleet``): the same outcomes and numbers as the run on local folders, and a fleet run that resumes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.claims.conftest import FAST
+from tests.conftest import run
+from tests.hub_server import Repo, folder_files
+from tests.test_fleet import cluster  # noqa: F401 - the local Ray cluster, its workers pointed at the Hub stand-in
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")]
+CARD = b"---\nbase_model: claims-org/base\nbase_model_relation: finetune\n---\n# a model card\n"
+MODELS = ("claims-org/derived", "claims-org/derived@v2", "claims-org/nocard")
+
+
+@pytest.fixture(scope="module")
+def hub_world(cluster, claims_world, tmp_path_factory):  # noqa: F811
+    """On the stand-in: claims-org/base (tag v1), claims-org/derived (main: a fine-tune of base whose card claims
+    it; v2: a model of another seed with the same card), claims-org/nocard (the fine-tune without a card); and a
+    registry holding claims-org/base@v1 (entry ``base``)."""
+    from seedprints.cli import main
+
+    models = claims_world / "models"
+    base, derived, stranger = Repo(), Repo(), Repo()
+    base.commit(folder_files(models / "base"), "v1", "main")
+    without_card = {k: v for k, v in folder_files(models / "derived").items() if k != "README.md"}
+    derived.commit({**without_card, "README.md": CARD}, "main")
+    derived.commit({**{k: v for k, v in folder_files(models / "stranger").items() if k != "README.md"}, "README.md": CARD},
+                   "v2")
+    stranger.commit(without_card, "main")
+    cluster.repos.update({"claims-org/base": base, "claims-org/derived": derived, "claims-org/nocard": stranger})
+    root = tmp_path_factory.mktemp("claims-hub")
+    db = root / "refs.db"
+    assert main(["registry", "add", "claims-org/base@v1", *FAST, "--device", "cpu", "--registry", str(db), "--json"]) == 0
+    return root
+
+
+def _claims(capsys, db: Path, cache: Path, *extra: object) -> dict:
+    code, stdout, err = run(capsys, "claims", *extra, "--registry", db, *FAST, "--device", "cpu", "--cache", cache,
+                            "--json")
+    assert code == 0, err
+    return json.loads(stdout)
+
+
+def _outcomes(payload: dict) -> list[tuple]:
+    """Each row's claimed base, outcome, entry and z (to 9 digits: BLAS may sum in another order on a worker)."""
+    return [(r["claimed_base"], r["outcome"], r["entry"], None if r["z"] is None else round(r["z"], 9))
+            for r in payload["claims"]]
+
+
+class TestHubAndFleet:
+    def test_hub_ids_at_their_revisions(self, hub_world, cluster, capsys):  # noqa: F811
+        payload = _claims(capsys, hub_world / "refs.db", hub_world / "cache", *MODELS)
+        rows = [(r["model"], r["claimed_base"], r["outcome"], r["entry"]) for r in payload["claims"]]
+        assert rows == [("claims-org/derived", "claims-org/base", "confirmed", "base"),
+                        ("claims-org/derived@v2", "claims-org/base", "not-supported", "base"),
+                        ("claims-org/nocard", None, "cannot-tell", None),
+                        ("claims-org/nocard", None, "unclaimed", "base")]
+        assert payload["claims"][2]["reason"] == ("no model card: claims-org/nocard has no README.md, so what it claims "
+                                                  "cannot be read")
+        commits = {m["name"]: m["commit"] for m in payload["models"]}
+        repo = cluster.repos["claims-org/derived"]
+        assert commits["claims-org/derived"] == repo.resolve("main") and commits["claims-org/derived@v2"] == repo.resolve("v2")
+
+    def test_the_same_models_as_local_folders_give_the_same(self, hub_world, claims_world, capsys, tmp_path):
+        hub = _claims(capsys, hub_world / "refs.db", hub_world / "cache", *MODELS)
+        local = tmp_path / "local"
+        for name, source, card in (("derived", "derived", CARD), ("derived-v2", "stranger", CARD),
+                                   ("nocard", "derived", None)):
+            shutil.copytree(claims_world / "models" / source, local / name)
+            (local / name / "README.md").unlink(missing_ok=True)
+            if card:
+                (local / name / "README.md").write_bytes(card)
+        manifest = local / "models.jsonl"
+        manifest.write_text("".join(json.dumps({"name": n, "model": n}) + "\n" for n in ("derived", "derived-v2", "nocard")))
+        payload = _claims(capsys, hub_world / "refs.db", tmp_path / "cache", manifest)
+        assert [r["model"] for r in payload["claims"]] == ["derived", "derived-v2", "nocard", "nocard"]
+        assert _outcomes(payload) == _outcomes(hub)
+
+    def test_fleet_gives_the_same_and_resumes(self, hub_world, capsys, tmp_path):
+        local = _claims(capsys, hub_world / "refs.db", hub_world / "cache", *MODELS)
+        fleet = _claims(capsys, hub_world / "refs.db", tmp_path / "fleet-cache", *MODELS, "--fleet")
+        assert _outcomes(fleet) == _outcomes(local)
+        assert {m["fingerprint"] for m in fleet["models"]} == {"computed"}
+        again = _claims(capsys, hub_world / "refs.db", tmp_path / "fleet-cache", *MODELS, "--fleet")
+        assert {m["fingerprint"] for m in again["models"]} == {"cached"} and _outcomes(again) == _outcomes(local)
