@@ -141,7 +141,8 @@ def _regime_section(method: str, summary: dict[str, Any]) -> list[str]:
     return lines + ["", "Regimes: `unseen-tail` (same data and order; many tokens of the tokenizer never occur), "
                     "`seen-tail` (the same, with every token of the tokenizer trained 1 to 20 times), "
                     "`shared-tokenizer` (one tokenizer, each lineage its own overlapping 60% of the data and its own "
-                    "order); `cross-regime` pairs two regimes. z columns: the lineage test's hidden-dimension and "
+                    "order), `tied-collapsed` (tied embeddings, the unseen-tail data, untrained rows collapsed onto "
+                    "one vector as in a long run, stored in bf16); `cross-regime` pairs two regimes. z columns: the lineage test's hidden-dimension and "
                     "vocabulary parts (`-` where a method has none).", ""]
 
 
