@@ -16,7 +16,11 @@ were confirmed, with the confusion table. ``--write-doc`` puts it between the ma
 ``reference RESULTS_JSON``: write :mod:`seedprints.claims.zoo_reference` (the z each kind of derivative reaches on
 the zoo, quoted by not-supported outcomes) from a ``seedprints zoo eval`` results file.
 
-Run: ``python bench/claims_zoo.py run /tmp/zoo-ci --work /tmp/claims-work --report docs/claims-zoo
+``--hub`` runs the same claims again through the test suite's local Hub stand-in (models and bases as repositories
+asked at a tag while their main branch holds other weights), ``--fleet`` as Ray tasks on a local cluster; the page
+says in how many rows each differs from the local run.
+
+Run: ``python bench/claims_zoo.py run /tmp/zoo-ci --work /tmp/claims-work --report docs/claims-zoo --hub --fleet
 --write-doc docs/claims.md`` (after ``seedprints zoo build --config ci --out /tmp/zoo-ci``);
 ``python bench/claims_zoo.py reference docs/zoo-cpu-unseen-tail/results.json``.
 """
@@ -47,6 +51,10 @@ NARROW_BASE = "narrow-base"  # a registered base of another width
 UNREGISTERED = "zoo-org/never-registered"
 TRUTHS = ("true claim", "false claim", "untestable claim", "no readable card")
 SAME_INIT, OTHER_LINEAGE = "same init", "other lineage"  # the truth of an unclaimed identification
+_AGAIN = {"fleet": "The same run with `--fleet`, as Ray tasks on a local cluster on this machine's cores",
+          "hub": "The same claims through a local Hub-compatible server (the test suite's stand-in; every staged model and "
+                 "base a repository whose tag v1 holds it while main holds other weights, the bases registered from their "
+                 "Hub ids at v1, the models checked as Hub ids at v1)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,8 +196,9 @@ def confusion(rows: list[dict[str, Any]], truths: list[str]) -> dict[str, dict[s
 
 
 def run(zoo_dir: Path, work: Path, *, n: int, length: int, alpha: float, report: Path | None,
-        detected_from: Path) -> dict[str, Any]:
-    """Stage the cards, register the bases, run ``seedprints claims`` and score every row (see the module)."""
+        detected_from: Path, hub: bool = False, fleet: bool = False) -> dict[str, Any]:
+    """Stage the cards, register the bases, run ``seedprints claims`` and score every row (see the module); with
+    ``hub`` and ``fleet``, run the same claims through a local Hub stand-in and as Ray tasks, and compare."""
     from seedprints.zoo.manifest import scan_zoo
 
     found, failed = scan_zoo(zoo_dir)
@@ -210,6 +219,13 @@ def run(zoo_dir: Path, work: Path, *, n: int, length: int, alpha: float, report:
     if report is not None:
         argv += ["--report", report, "--force"]
     payload = cli([*argv, "--json"])
+    again = {}
+    if fleet:
+        fleet_argv = ["claims", manifest, "--registry", registry, *probes, "--alpha", alpha, "--cache", work / "cache-fleet"]
+        shutil.rmtree(work / "cache-fleet", ignore_errors=True)
+        again["fleet"] = _same_rows(payload, cli([*fleet_argv, "--fleet", "--json"]))
+    if hub:
+        again["hub"] = _same_rows(payload, through_hub(plans, bases, work, probes, alpha))
     by_name = {p.name: p for p in plans}
     truths = [truth_of(row, by_name, entries) for row in payload["claims"]]
     kinds = detected_kinds(json.loads(detected_from.read_text()))
@@ -222,11 +238,68 @@ def run(zoo_dir: Path, work: Path, *, n: int, length: int, alpha: float, report:
             "checks": {"detected_kinds_true_claims": len(must),
                        "confirmed": sum(r["outcome"] == "confirmed" for r in must),
                        "false_claims": len(false), "false_confirmed": sum(r["outcome"] == "confirmed" for r in false),
+                       "false_blind": sum(r["outcome"] == "cannot-tell" and "vocab part did not run" in r["reason"]
+                                          for r in false),
                        "unclaimed": sum(r["outcome"] == "unclaimed" for r in payload["claims"]),
                        "unclaimed_wrong": sum(r["outcome"] == "unclaimed" and t == OTHER_LINEAGE
                                               for r, t in zip(payload["claims"], truths))},
             "claims_command": "seedprints " + shlex.join(str(a) for a in argv), "zoo": str(zoo_dir),
-            "models": len(plans), "detected_from": str(detected_from)}
+            "models": len(plans), "detected_from": _shown(detected_from), "again": again}
+
+
+def _rows(payload: dict[str, Any]) -> list[tuple]:
+    """What two runs of the same claims must share, row by row: base, entry, outcome, z (to 9 digits: another
+    process may sum in another order)."""
+    return [(r["claimed_base"], r["entry"], r["outcome"], None if r["z"] is None else round(r["z"], 9))
+            for r in payload["claims"]]
+
+
+def _same_rows(first: dict[str, Any], second: dict[str, Any]) -> dict[str, int]:
+    """How many rows two runs have, and in how many they differ."""
+    a, b = _rows(first), _rows(second)
+    return {"rows": len(b), "differ": sum(x != y for x, y in zip(a, b)) + abs(len(a) - len(b))}
+
+
+def through_hub(plans: list[CardPlan], bases: dict[str, Path], work: Path, probes: tuple, alpha: float) -> dict[str, Any]:
+    """The same claims with every staged model and base served by a local Hub stand-in (the test suite's): each a
+    repository whose tag v1 holds it while main holds other weights, the bases registered from their Hub ids, the
+    models checked as Hub ids at v1."""
+    import os
+
+    sys.path.insert(0, str(ROOT))
+    from tests.hub_server import HubServer, Repo, folder_files
+
+    server = HubServer()
+    repos = {f"zoo-org/m{i:02d}": work / "models" / plan.name for i, plan in enumerate(plans)}
+    repos.update({f"zoo-org/{name}": path for name, path in bases.items()})
+    decoy = folder_files(bases[NARROW_BASE])
+    for repo_id, folder in repos.items():
+        repo = Repo()
+        repo.commit(folder_files(folder), "v1")
+        repo.commit(decoy, "main")
+        server.repos[repo_id] = repo
+    registry = work / "hub-refs.db"
+    registry.unlink(missing_ok=True)
+    saved = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE")}
+    with server:
+        os.environ.update(HF_ENDPOINT=server.endpoint, HF_HOME=str(work / "hf-home"))
+        os.environ.pop("HF_HUB_OFFLINE", None)
+        try:
+            for name in sorted(bases):
+                cli(["registry", "add", f"zoo-org/{name}@v1", "--name", name, *probes, "--registry", registry, "--json"])
+            ids = [f"zoo-org/m{i:02d}@v1" for i in range(len(plans))]
+            shutil.rmtree(work / "cache-hub", ignore_errors=True)
+            return cli(["claims", *ids, "--registry", registry, *probes, "--alpha", alpha, "--cache", work / "cache-hub",
+                        "--json"])
+        finally:
+            for key, value in saved.items():
+                os.environ.pop(key, None) if value is None else os.environ.update({key: value})
+
+
+def _shown(path: Path) -> str:
+    """A path as a page shows it: relative to the repository when inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
 def markdown(found: dict[str, Any], command: str) -> str:
@@ -243,9 +316,12 @@ def markdown(found: dict[str, Any], command: str) -> str:
         f"that category detected in `{found['detected_from']}`): **{checks['confirmed']} of "
         f"{checks['detected_kinds_true_claims']} confirmed**.",
         f"- False claims (a pretrained model of another seed, or a distilled student's teacher): **{checks['false_confirmed']}"
-        f" of {checks['false_claims']} confirmed**.",
+        f" of {checks['false_claims']} confirmed**; {checks['false_blind']} of them cannot-tell because the vocab part "
+        "of the test did not run (collapsed rows past the tokenizer in the model or the base).",
         f"- Unclaimed identifications: {checks['unclaimed']}, of a registry entry of another lineage: "
         f"**{checks['unclaimed_wrong']}**.",
+        *(f"- {_AGAIN[how]}: **{same['differ']} of {same['rows']} rows differ** (base, entry, outcome and z to 9 digits)."
+          for how, same in found["again"].items()),
         "",
         "Confusion table (claims; unclaimed identifications apart):",
         "",
@@ -295,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     runs.add_argument("--detected-from", type=Path, default=ROOT / "docs" / "zoo-cpu-unseen-tail" / "results.json",
                       help="zoo eval results whose fully detected categories are the kinds that must be confirmed")
     runs.add_argument("--write-doc", type=Path, default=None, help="write the section into this page's markers")
+    runs.add_argument("--hub", action="store_true", help="also run the claims through a local Hub stand-in, and compare")
+    runs.add_argument("--fleet", action="store_true", help="also run the claims with --fleet on local Ray, and compare")
     ref = sub.add_parser("reference", help="write seedprints/claims/zoo_reference.py from zoo eval results")
     ref.add_argument("results", type=Path, help="a results.json of `seedprints zoo eval`")
     args = parser.parse_args(argv)
@@ -305,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {write_reference(args.results, command)}")
             return 0
         found = run(args.zoo, args.work, n=args.n, length=args.length, alpha=args.alpha, report=args.report,
-                    detected_from=args.detected_from)
+                    detected_from=args.detected_from, hub=args.hub, fleet=args.fleet)
         section = markdown(found, command)
         if args.write_doc is not None:
             write_doc(args.write_doc, section)

@@ -138,6 +138,28 @@ class TestOutputs:
         assert api == cli
 
 
+class TestFetchBases:
+    def test_a_base_named_by_path_is_fingerprinted_with_fetch_bases(self, claims_world, tmp_path, capsys):
+        import shutil
+
+        models = claims_world / "models"
+        shutil.copytree(models / "base", tmp_path / "unregistered-base")
+        for name, claimed in (("true", tmp_path / "unregistered-base"), ("false", models / "stranger")):
+            shutil.copytree(models / "derived", tmp_path / name)
+            (tmp_path / name / "README.md").write_text(f"---\nbase_model: {claimed}\n---\n")
+        argv = ["claims", tmp_path / "true", tmp_path / "false", "--registry", claims_world / "refs.db", *FAST,
+                "--device", "cpu", "--cache", tmp_path / "cache", "--json"]
+        code, stdout, err = run(capsys, *argv)
+        assert code == 0, err
+        assert [r["outcome"] for r in json.loads(stdout)["claims"] if r["claimed_base"]] == ["cannot-tell"] * 2
+        code, stdout, err = run(capsys, *argv, "--fetch-bases")
+        assert code == 0, err
+        rows = [r for r in json.loads(stdout)["claims"] if r["claimed_base"]]
+        assert [(r["outcome"], r["entry"]) for r in rows] == [
+            ("confirmed", f"{tmp_path / 'unregistered-base'} (fetched)"), ("not-supported", f"{models / 'stranger'} (fetched)")]
+        assert len(list((tmp_path / "cache").glob("*.fp.safetensors"))) == 3  # the model (both copies) and two bases
+
+
 class TestErrors:
     @pytest.mark.parametrize("extra, fragment", [
         (("--retries", "1"), "--retries applies to --fleet runs"),

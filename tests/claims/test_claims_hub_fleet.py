@@ -68,6 +68,16 @@ class TestHubAndFleet:
         repo = cluster.repos["claims-org/derived"]
         assert commits["claims-org/derived"] == repo.resolve("main") and commits["claims-org/derived@v2"] == repo.resolve("v2")
 
+    def test_a_hub_base_not_registered_is_fetched(self, hub_world, claims_world, capsys, tmp_path):
+        db = tmp_path / "other.db"
+        code, _, err = run(capsys, "registry", "add", claims_world / "models" / "other", *FAST, "--device", "cpu",
+                           "--registry", db)
+        assert code == 0, err
+        payload = _claims(capsys, db, hub_world / "cache", "claims-org/derived", "--fetch-bases")
+        row = payload["claims"][0]
+        assert (row["claimed_base"], row["outcome"], row["entry"]) == ("claims-org/base", "confirmed",
+                                                                        "claims-org/base (fetched)")
+
     def test_the_same_models_as_local_folders_give_the_same(self, hub_world, claims_world, capsys, tmp_path):
         hub = _claims(capsys, hub_world / "refs.db", hub_world / "cache", *MODELS)
         local = tmp_path / "local"

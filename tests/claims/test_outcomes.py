@@ -62,7 +62,7 @@ class TestDecide:
     def test_a_vocab_part_that_did_not_run_cannot_tell(self):
         outcome, reason = decide(result(0.5, -0.2, vocab=False), 0.0)
         assert outcome == "cannot-tell" and "permuted hidden dimensions would look independent" in reason
-        assert "the vocab part did not run (the scored rows past the tokenizer carry no per-row information" in reason
+        assert "the vocab part did not run: the scored rows past the tokenizer carry no per-row information" in reason
 
     def test_even_a_true_derivative_would_be_missed_with_too_few_probes(self):
         outcome, reason = decide(result(0.5, -0.2, n=20), 0.0, tests=100_000)

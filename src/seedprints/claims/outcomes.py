@@ -65,7 +65,8 @@ class ClaimOutcome:
     probe_hash : str or None
         The probes both sides share.
     bundle : str or None
-        The evidence bundle of this claim, when written.
+        The evidence bundle written for this claim: None in a run's result; the CLI's ``--bundle`` fills it in its
+        JSON from :func:`seedprints.claims.bundles.write_bundles`.
     """
 
     model: str
@@ -128,8 +129,8 @@ def decide(result: LineageResult, log10_adjusted: float, *, alpha: float, correc
     expected = power.expected_z(relation, result.n)
     if note:
         return CANNOT_TELL, (f"no evidence from the hidden part (z = {result.z:.1f}, p = {raw}), and the vocab part did "
-                             f"not run ({_short_note(note)}), so a copy with permuted hidden dimensions would look "
-                             "independent; audit the model (seedprints audit)")
+                             f"not run: {_short_note(note)}; a copy with permuted hidden dimensions would look "
+                             "independent (seedprints audit shows the rows)")
     if expected is not None and expected < need:
         return CANNOT_TELL, (f"too few probes: {power.zoo_statement(relation, result.n)}, below the z = {need:.1f} a "
                              "claim of this run needs; rerun with more probes (--n)")
