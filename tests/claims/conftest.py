@@ -110,3 +110,34 @@ def world_run(claims_world, tmp_path_factory) -> tuple[dict, Path]:
                                           "--bundle", out / "bundles")])
     assert code == 0, stderr.getvalue()
     return json.loads(stdout.getvalue()), out
+
+
+def gguf_with_bases(model_dir: Path, path: Path, bases: list[dict[str, str]], tokens: tuple = ()) -> Path:
+    """A GGUF file of a tiny Llama whose metadata names ``bases`` (as llama.cpp's converter writes them), with the
+    token list ``tokens`` (see :func:`tests.gguf_files.llama_cpp_tokens`)."""
+    import gguf
+
+    from tests.gguf_files import write_gguf
+
+    plain = path.with_suffix(".plain.gguf")
+    write_gguf(model_dir, plain, tokens=tokens)
+    reader = gguf.GGUFReader(str(plain))
+    writer = gguf.GGUFWriter(str(path), "llama")
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF.") or field.name == "general.architecture":
+            continue
+        kind = field.types[0]
+        value = field.contents()
+        writer.add_key_value(field.name, value, kind, sub_type=field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None)
+    writer.add_base_model_count(len(bases))
+    for i, base in enumerate(bases):
+        for key, value in base.items():
+            getattr(writer, f"add_base_model_{key}")(i, value)
+    for tensor in reader.tensors:
+        writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    plain.unlink()
+    return path

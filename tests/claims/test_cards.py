@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from seedprints.claims.cards import Card, Claim, read_claims
+from tests.claims.conftest import gguf_with_bases
 
 
 def _model(tmp_path: Path, card: str | bytes | None, name: str = "m") -> Path:
@@ -93,7 +94,7 @@ class TestAdapterAndGguf:
         reader_fields = gguf.GGUFReader(str(path)).fields
         assert "general.base_model.count" not in reader_fields
         named = tmp_path / "named.gguf"
-        _gguf_with_bases(tiny_llama_dir, named, [
+        gguf_with_bases(tiny_llama_dir, named, [
             {"repo_url": "https://huggingface.co/org/from-url", "name": "ignored"},
             {"organization": "org", "name": "from-org"},
             {"name": "just-a-name"},
@@ -101,32 +102,3 @@ class TestAdapterAndGguf:
         card = read_claims(named)
         assert [c.base for c in card.claims] == ["org/from-url", "org/from-org", "just-a-name"]
         assert {c.source for c in card.claims} == {"GGUF metadata"} and card.problem is None
-
-
-def _gguf_with_bases(model_dir: Path, path: Path, bases: list[dict[str, str]]) -> None:
-    """A GGUF file of the tiny Llama whose metadata names ``bases`` (as llama.cpp's converter writes them)."""
-    import gguf
-
-    from tests.gguf_files import write_gguf
-
-    plain = path.with_suffix(".plain.gguf")
-    write_gguf(model_dir, plain)
-    reader = gguf.GGUFReader(str(plain))
-    writer = gguf.GGUFWriter(str(path), "llama")
-    for field in reader.fields.values():
-        if field.name.startswith("GGUF.") or field.name == "general.architecture":
-            continue
-        kind = field.types[0]
-        value = field.contents()
-        writer.add_key_value(field.name, value, kind, sub_type=field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None)
-    writer.add_base_model_count(len(bases))
-    for i, base in enumerate(bases):
-        for key, value in base.items():
-            getattr(writer, f"add_base_model_{key}")(i, value)
-    for tensor in reader.tensors:
-        writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    plain.unlink()

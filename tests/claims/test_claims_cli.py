@@ -138,6 +138,29 @@ class TestOutputs:
         assert api == cli
 
 
+class TestGguf:
+    def test_a_gguf_claims_its_base_in_its_metadata(self, claims_world, tmp_path, capsys):
+        """With llama.cpp's token list the GGUF gets the entry's probes; without, other probes, and the entry is
+        fingerprinted again from its recorded source folder. Both claims are confirmed."""
+        from tests.claims.conftest import gguf_with_bases
+        from tests.conftest import TINY_VOCAB, build_tokenizer
+        from tests.gguf_files import llama_cpp_tokens
+
+        derived = claims_world / "models" / "derived"
+        tokens = tuple(llama_cpp_tokens(build_tokenizer().get_vocab(), TINY_VOCAB))
+        (tmp_path / "with-tokens").mkdir()
+        files = [gguf_with_bases(derived, tmp_path / "with-tokens" / "m.gguf", [{"name": "base"}], tokens),
+                 gguf_with_bases(derived, tmp_path / "plain.gguf", [{"organization": "tiny-org", "name": "x"}, {"name": "base"}])]
+        code, stdout, err = run(capsys, "claims", *files, "--registry", claims_world / "refs.db", *FAST, "--device", "cpu",
+                                "--cache", tmp_path / "cache", "--json")
+        assert code == 0, err
+        rows = [(Path(r["model"]).name, r["claimed_base"], r["outcome"], r["source"], r["entry"]) for r in json.loads(stdout)["claims"]]
+        base_dir = claims_world / "models" / "base"
+        assert rows == [("m.gguf", "base", "confirmed", "GGUF metadata", "base"),
+                        ("plain.gguf", "tiny-org/x", "cannot-tell", "GGUF metadata", None),
+                        ("plain.gguf", "base", "confirmed", "GGUF metadata", f"base (fingerprinted again from {base_dir})")]
+
+
 class TestFetchBases:
     def test_a_base_named_by_path_is_fingerprinted_with_fetch_bases(self, claims_world, tmp_path, capsys):
         import shutil
