@@ -21,6 +21,7 @@ WRAPPER = r"""
 import os, signal, sys
 where, signame, at = sys.argv[1], sys.argv[2], int(sys.argv[3])
 calls = [0]
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a suite started in the background inherits SIGINT ignored
 
 def hit():
     calls[0] += 1
