@@ -254,6 +254,14 @@ class TestEvaluateZoo:
         ev.evaluate_zoo(tiny_zoo, tmp_path / "third", **PROBES)
         assert calls == ["llama-s0-noise"] * 2  # once per kind of probes (untrained for lineage, token for paper)
 
+    def test_pair_testing_reports_progress(self, evaluated, tiny_zoo, tmp_path, monkeypatch, capsys):
+        monkeypatch.setattr("seedprints.progress.PLAIN_EVERY_S", 0.0)  # a line on every advance
+        report = ev.evaluate_zoo(tiny_zoo, tmp_path / "again", **PROBES, progress=True)
+        names = len(report.models)
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("testing pairs: ")]
+        total = names * (names - 1) // 2
+        assert lines and lines[-1].startswith(f"testing pairs: {total}/{total} (100%)")
+
     def test_bad_arguments(self, tiny_zoo, tmp_path):
         with pytest.raises(UsageError, match="unknown method"):
             ev.evaluate_zoo(tiny_zoo, tmp_path, methods=["nope"], **PROBES)

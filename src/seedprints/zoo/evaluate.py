@@ -22,6 +22,7 @@ from seedprints import LineageResult, api
 from seedprints.errors import LowPowerWarning, SeedprintsError, UsageError
 from seedprints.output_paths import write_atomic
 from seedprints.probes import ProbeSpec
+from seedprints.progress import progress_bar
 from seedprints.stats.methods import METHOD_PROBES, METHODS
 from seedprints.zoo import plots, summary
 from seedprints.zoo.fingerprinting import fingerprint_zoo, require_evaluated, say_nothing
@@ -154,32 +155,35 @@ def evaluate_zoo(
     low_power = dict.fromkeys(chosen, 0)
     memo: dict[str, frozenset[str]] = {}
     say(f"testing pairs of {len(names)} models with {', '.join(chosen)}")
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            width = shapes[a][0]
-            if width != shapes[b][0]:
-                skipped["different_width"] += 1
-                continue
-            truth = classify_pair(entries[a], entries[b], entries, _memo=memo)
-            results: dict[str, LineageResult | None] = {}
-            errors: dict[str, str] = {}
-            for method in chosen:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    try:
-                        fps = by_kind[method_kind[method]]
-                        result = METHODS[method](fps[truth.ref], fps[truth.suspect], alpha=alpha)
-                        results[method] = dataclasses.replace(result, probe_hash=fps[truth.ref].probe_hash)
-                    except SeedprintsError as exc:
-                        results[method] = None
-                        errors[method] = one_line(exc)
-                for warning in caught:
-                    if issubclass(warning.category, LowPowerWarning):
-                        low_power[method] += 1
-                    else:
-                        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-            regime = entries[a].regime if entries[a].regime == entries[b].regime else CROSS_REGIME
-            pairs.append(PairResult(truth.ref, truth.suspect, truth.truth, truth.category, width, results, errors, regime))
+    with progress_bar(progress, len(names) * (len(names) - 1) // 2, "testing pairs", unit="pairs") as advance:
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                width = shapes[a][0]
+                if width != shapes[b][0]:
+                    skipped["different_width"] += 1
+                    continue
+                truth = classify_pair(entries[a], entries[b], entries, _memo=memo)
+                results: dict[str, LineageResult | None] = {}
+                errors: dict[str, str] = {}
+                for method in chosen:
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        try:
+                            fps = by_kind[method_kind[method]]
+                            result = METHODS[method](fps[truth.ref], fps[truth.suspect], alpha=alpha)
+                            results[method] = dataclasses.replace(result, probe_hash=fps[truth.ref].probe_hash)
+                        except SeedprintsError as exc:
+                            results[method] = None
+                            errors[method] = one_line(exc)
+                    for warning in caught:
+                        if issubclass(warning.category, LowPowerWarning):
+                            low_power[method] += 1
+                        else:
+                            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+                regime = entries[a].regime if entries[a].regime == entries[b].regime else CROSS_REGIME
+                pairs.append(PairResult(truth.ref, truth.suspect, truth.truth, truth.category, width, results, errors,
+                                        regime))
+            advance(len(names) - i - 1)
 
     summaries = {m: summarize_method(pairs, m, alpha, entries, low_power=low_power[m]) for m in chosen}
     settings = {
