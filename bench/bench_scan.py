@@ -36,11 +36,11 @@ import numpy as np
 
 from seedprints.encoding import RankedFingerprint, decode, encode, encoded_size, rank_fingerprint
 from seedprints.fingerprint import Fingerprint
-from seedprints.identification import DEFAULT_TOP
+from seedprints.search.identification import DEFAULT_TOP
 from seedprints.probes import ProbeSpec
-from seedprints.scan import scan
-from seedprints.screen import SCREEN_PROBES, decode_screen, encode_screen, make_screen, screen_tests
-from seedprints.staged_scan import SCREEN_P, flagged
+from seedprints.search.scan import scan
+from seedprints.search.screen import SCREEN_PROBES, decode_screen, encode_screen, make_screen, screen_tests
+from seedprints.search.staged_scan import SCREEN_P, flagged
 from seedprints.stats.multiple import bh_log10, holm_log10
 
 M_LOGITS, SEED, PROJECTED_ENTRIES, ALPHA, PAGE = 128, 0, 10_000, 0.01, 256

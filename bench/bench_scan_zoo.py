@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from seedprints.encoding import rank_fingerprint
-from seedprints.identification import DEFAULT_TOP
-from seedprints.scan import scan
-from seedprints.screen import SCREEN_PROBES, make_screen
-from seedprints.staged_scan import SCREEN_P, staged_scan
+from seedprints.search.identification import DEFAULT_TOP
+from seedprints.search.scan import scan
+from seedprints.search.screen import SCREEN_PROBES, make_screen
+from seedprints.search.staged_scan import SCREEN_P, staged_scan
 from seedprints.stats.multiple import bh_log10, holm_log10
 from seedprints.zoo.evaluate import fingerprint_zoo
 from seedprints.zoo.identify_eval import DEFAULT_CANDIDATE_STAGES

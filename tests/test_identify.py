@@ -1,4 +1,4 @@
-"""Tests of seedprints.identification.identify and ``seedprints identify``: ranking, adjusted p-values, skips, bad input."""
+"""Tests of seedprints.search.identification.identify and ``seedprints identify``: ranking, adjusted p-values, skips, bad input."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from seedprints.cli import main
 from seedprints.encoding import rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, RegistryError, UsageError
 from seedprints.fingerprint import Fingerprint
-from seedprints.identification import identify
+from seedprints.search.identification import identify
 from seedprints.probes import ProbeSpec, token_spec
 from seedprints.registry import Registry
 from seedprints.stats.lineage import lineage_test_ranked

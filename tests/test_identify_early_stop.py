@@ -11,7 +11,7 @@ import pytest
 from seedprints.encoding import rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
-from seedprints.identification import identify
+from seedprints.search.identification import identify
 from seedprints.probes import ProbeSpec, token_spec
 from seedprints.registry import Registry
 

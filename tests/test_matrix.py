@@ -11,7 +11,7 @@ import pytest
 from seedprints.cli import main
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
-from seedprints.matrix import lineage_groups, run_matrix, short_labels
+from seedprints.search.matrix import lineage_groups, run_matrix, short_labels
 from seedprints.probes import ProbeSpec
 from seedprints.stats.methods import METHODS
 

@@ -24,7 +24,7 @@ import pytest
 from seedprints.cli import main
 from seedprints.errors import OutputPathError, UsageError
 from seedprints.fingerprint import Fingerprint
-from seedprints.matrix import run_matrix
+from seedprints.search.matrix import run_matrix
 from seedprints.probes import ProbeSpec
 from seedprints.reports.html import write_report
 

@@ -1,4 +1,4 @@
-"""Tests of seedprints.scan: the batched scan gives each pair's lineage_test_ranked numbers exactly."""
+"""Tests of seedprints.search.scan: the batched scan gives each pair's lineage_test_ranked numbers exactly."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from seedprints.encoding import rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, InsufficientDataError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec, token_spec
-from seedprints import scan as scan_module
-from seedprints.scan import scan
+from seedprints.search import scan as scan_module
+from seedprints.search.scan import scan
 from seedprints.stats.lineage import lineage_test_ranked
 
 N, D, M = 120, 24, 10

@@ -9,7 +9,7 @@ from seedprints.encoding import rank_fingerprint
 from seedprints.errors import FingerprintFormatError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec, token_spec
-from seedprints.screen import SCREEN_PROBES, decode_screen, encode_screen, make_screen, screen_tests
+from seedprints.search.screen import SCREEN_PROBES, decode_screen, encode_screen, make_screen, screen_tests
 from seedprints.stats.lineage import lineage_test_ranked
 
 N, D, M = 300, 40, 12

@@ -7,12 +7,12 @@ import pytest
 
 from seedprints.encoding import rank_fingerprint
 from seedprints.fingerprint import Fingerprint
-from seedprints.identification import identify
+from seedprints.search.identification import identify
 from seedprints.probes import ProbeSpec
 from seedprints.registry import Registry
-from seedprints.scan import scan
-from seedprints.screen import SCREEN_PROBES, make_screen
-from seedprints.staged_scan import SCREEN_LOG10_P, staged_scan
+from seedprints.search.scan import scan
+from seedprints.search.screen import SCREEN_PROBES, make_screen
+from seedprints.search.staged_scan import SCREEN_LOG10_P, staged_scan
 from seedprints.stats.multiple import bh_log10, holm_log10
 
 N, D, M = 400, 32, 10

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from seedprints.errors import RegistryError
-from seedprints.identification import identify
+from seedprints.search.identification import identify
 from seedprints.registry import Registry, schema
 
 from ..conftest import assert_one_line_error, run

@@ -479,7 +479,7 @@ class _Run:
     def _unclaimed(self, ex: Examined, fp: Any, claimed: set[str]) -> str | None:
         """Rows for the registry entries the model identifies to (identify's own correction) that its card does not
         name; returns why the check did not run, or None."""
-        from seedprints.identification import identify
+        from seedprints.search.identification import identify
         from seedprints.reports.terminal import format_p
 
         try:

@@ -16,7 +16,7 @@ from seedprints.cli._output_files import (
 )
 
 if TYPE_CHECKING:
-    from seedprints.identification import IdentifyResult
+    from seedprints.search.identification import IdentifyResult
 
 EXAMPLES = """Examples:
 
@@ -54,7 +54,7 @@ def identify(
 ) -> None:
     """Test SUSPECT against every compatible registry entry; rank candidates with Holm and BH adjusted p-values. Exit 0 either way."""
     from seedprints.reports import html as report_html
-    from seedprints.identification import identify as run_identify
+    from seedprints.search.identification import identify as run_identify
 
     out = Output(json_output, quiet)
     check_outputs(report_dir, force, bundle, (suspect, *registry.files()))
@@ -133,7 +133,7 @@ def _table(result: IdentifyResult) -> Table:
 
 def _summary(result: IdentifyResult) -> str:
     """One line: the best match and its Holm-adjusted p, then what was tested and skipped."""
-    from seedprints.identification import skip_reason
+    from seedprints.search.identification import skip_reason
     from seedprints.reports.terminal import format_p
 
     best = result.best

@@ -46,7 +46,7 @@ def matrix(
     probes of their vocabulary).
     """
     from seedprints.reports import html as report_html
-    from seedprints.matrix import resolve_inputs, run_matrix
+    from seedprints.search.matrix import resolve_inputs, run_matrix
     from seedprints.progress import progress_bar
 
     out_text = Output(json_output, quiet)

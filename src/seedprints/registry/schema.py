@@ -1,7 +1,7 @@
 """The registry's schema, shared by every backend, and the migrations from older schemas.
 
 Opening a registry of an older schema migrates it step by step inside one write transaction; a newer
-schema is refused. Schema 3 added the stage-1 data of each entry (:mod:`seedprints.screen`).
+schema is refused. Schema 3 added the stage-1 data of each entry (:mod:`seedprints.search.screen`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 from seedprints.encoding import decode
 from seedprints.errors import FingerprintFormatError, RegistryError
-from seedprints.screen import encode_screen, make_screen
+from seedprints.search.screen import encode_screen, make_screen
 
 if TYPE_CHECKING:
     from seedprints.registry.database import Database

@@ -2,7 +2,7 @@
 
 Each entry stores the compact rank encoding of a fingerprint (:mod:`seedprints.encoding`) with its
 SHA-256, so tests on an entry give the same numbers as on the full fingerprint, and the stage-1 data
-of a scan (:mod:`seedprints.screen`). Every write is one transaction holding the registry's write
+of a scan (:mod:`seedprints.search.screen`). Every write is one transaction holding the registry's write
 lock (:mod:`seedprints.registry.database`), so a crash or Ctrl-C leaves the previous state and
 concurrent writers wait for each other instead of losing work.
 
@@ -30,7 +30,7 @@ from seedprints.registry.archive import export_archive, import_archive
 from seedprints.registry.database import Database
 from seedprints.registry.entries import NewEntry, RegistryEntry, check_name, check_tags, now, sha256_file
 from seedprints.registry.location import RegistryLocation
-from seedprints.screen import Screen, decode_screen, encode_screen, make_screen
+from seedprints.search.screen import Screen, decode_screen, encode_screen, make_screen
 
 DEFAULT_TIMEOUT_S = 30.0
 SCREEN_PAGE = 256  # entries per page of stage-1 data (about 64 MB at d=768)

@@ -7,7 +7,7 @@ name that comes from the user (model paths) is HTML-escaped. The folder is built
 folder beside the target and renamed into place, so a failure leaves nothing half-written.
 
 Example:
-    >>> from seedprints.matrix import run_matrix                                        # doctest: +SKIP
+    >>> from seedprints.search.matrix import run_matrix                                        # doctest: +SKIP
     >>> write_report("report", "matrix", run_matrix(["a.fp", "b.fp"]).to_dict())       # doctest: +SKIP
     PosixPath('report/index.html')
 """
@@ -133,7 +133,7 @@ def write_report(out_dir: str | Path, kind: str, payload: dict[str, Any], *, for
     out_dir : str or Path
         The folder to create (see :func:`check_report_dir`).
     kind : {"matrix", "compare", "identify", "claims"}
-        What ``payload`` holds: :meth:`seedprints.matrix.MatrixResult.to_dict`; a
+        What ``payload`` holds: :meth:`seedprints.search.matrix.MatrixResult.to_dict`; a
         :class:`~seedprints.stats.result.LineageResult` dict plus ``reference`` and ``suspect``;
         identify's JSON (``suspect``, ``alpha``, ``tested``, ``skipped``, ``candidates``); or
         :meth:`seedprints.claims.running.ClaimsResult.to_dict` (page: :mod:`seedprints.reports.claims_page`).
@@ -516,7 +516,7 @@ def _compare_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str
 
 
 def _identify_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str, str, str]:
-    from seedprints.identification import skip_reason  # in words; the JSON keeps the short key
+    from seedprints.search.identification import skip_reason  # in words; the JSON keeps the short key
 
     candidates = _ranked_candidates(payload)
     tested, skipped = _count(payload.get("tested")), _count(payload.get("skipped"))

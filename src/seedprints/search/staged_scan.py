@@ -1,8 +1,8 @@
 """A registry scan in two stages: an exact test on the first probes of every entry, then the full test where it matters.
 
-Stage 1 (:mod:`seedprints.screen`) tests every entry on its first :data:`~seedprints.screen.SCREEN_PROBES`
+Stage 1 (:mod:`seedprints.search.screen`) tests every entry on its first :data:`~seedprints.search.screen.SCREEN_PROBES`
 probes from data stored at registration, at ``O(n w + n^2)`` per entry. Stage 2 runs the full exact
-test (:func:`seedprints.scan.scan`) on the entries stage 1 flags: those with a stage-1 p-value at most
+test (:func:`seedprints.search.scan.scan`) on the entries stage 1 flags: those with a stage-1 p-value at most
 :data:`SCREEN_P`, the ``keep`` strongest by stage 1 (so the listed candidates carry full-test numbers),
 and any entry without stage-1 data.
 
@@ -20,8 +20,8 @@ import math
 from typing import Callable, Iterable, Iterator
 
 from seedprints.encoding import RankedFingerprint
-from seedprints.scan import scan
-from seedprints.screen import SCREEN_PROBES, Screen, make_screen, screen_tests
+from seedprints.search.scan import scan
+from seedprints.search.screen import SCREEN_PROBES, Screen, make_screen, screen_tests
 from seedprints.stats.result import LineageResult
 
 SCREEN_P = 0.001
@@ -82,7 +82,7 @@ def full_scan(
     alpha: float,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, LineageResult]:
-    """The full exact test (:func:`seedprints.scan.scan`) of each of ``names`` against the suspect, by name."""
+    """The full exact test (:func:`seedprints.search.scan.scan`) of each of ``names`` against the suspect, by name."""
     listed: list[str] = []
 
     def references() -> Iterator[RankedFingerprint]:

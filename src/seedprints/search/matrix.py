@@ -6,7 +6,7 @@ directions give the same statistics up to rounding, since both parts correlate t
 symmetrically.
 
 Example:
-    >>> from seedprints.matrix import run_matrix
+    >>> from seedprints.search.matrix import run_matrix
     >>> result = run_matrix(["a.fp.safetensors", "b.fp.safetensors", "c.fp.safetensors"])  # doctest: +SKIP
     >>> result.lineages()                                                                  # doctest: +SKIP
     [['a.fp.safetensors', 'b.fp.safetensors'], ['c.fp.safetensors']]
