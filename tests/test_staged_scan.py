@@ -9,7 +9,8 @@ from seedprints.encoding import rank_fingerprint
 from seedprints.fingerprint import Fingerprint
 from seedprints.search.identification import identify
 from seedprints.probes import ProbeSpec
-from seedprints.registry import Registry
+from seedprints.registry import Registry as StorageOnly
+from seedprints.search.index import Registry  # stores the search index (stage-1 data) beside each entry
 from seedprints.search.scan import scan
 from seedprints.search.screen import SCREEN_PROBES, make_screen
 from seedprints.search.staged_scan import SCREEN_LOG10_P, staged_scan
@@ -103,6 +104,16 @@ def test_identify_scans_in_two_stages_with_the_full_scans_verdicts(tmp_path):
     assert {c.name: c.verdict == "same-lineage" for c in result.candidates} == want
     assert result.candidates[0].name == "rel0" and result.candidates[0].probes == N
     assert any(c.probes == SCREEN_PROBES for c in result.candidates) and any("stage 1" in note for note in result.notes)
+
+
+def test_entries_stored_without_the_search_index_get_the_full_test(tmp_path):
+    suspect, entries = library(2, 10, noises=(1.0, 3.0))
+    with StorageOnly.open(tmp_path / "r.db") as reg:  # the registry alone makes no index
+        for name, item in entries.items():
+            reg.add(item, name=name)
+    result = identify(suspect, tmp_path / "r.db", top=None)
+    assert all(c.probes == N for c in result.candidates) and not any("stage 1" in note for note in result.notes)
+    assert result.candidates[0].name == "rel0" and result.candidates[0].verdict == "same-lineage"
 
 
 def test_identify_for_an_evidence_bundle_tests_every_entry_in_full(tmp_path):

@@ -19,7 +19,7 @@ _EXPORTS = {
     "ClaimsResult": "seedprints.claims.running",
     "identify": "seedprints.search.identification",
     "IdentifyResult": "seedprints.search.identification",
-    "Registry": "seedprints.registry",
+    "Registry": "seedprints.search.index",  # the registry that stores the search index
     "rank_fingerprint": "seedprints.encoding",
     "Fingerprint": "seedprints.fingerprint",
     "ProbeSpec": "seedprints.probes",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from seedprints.errors import RegistryError
-from seedprints.registry import Registry
+from seedprints import Registry  # as users open one: with the search index
 
 from ..conftest import assert_one_line_error, run
 from .conftest import tiny_fingerprint

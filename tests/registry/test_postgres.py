@@ -12,7 +12,8 @@ import pytest
 
 from seedprints.errors import RegistryError
 from seedprints.search.identification import identify
-from seedprints.registry import Registry, schema
+from seedprints.registry import schema
+from seedprints.search.index import Registry, screen_pages  # the registry that stores the search index
 
 from ..conftest import assert_one_line_error, run
 from .conftest import tiny_fingerprint
@@ -122,7 +123,7 @@ class TestSchema:
             conn.execute("DROP TABLE screens")
             conn.execute("UPDATE seedprints_registry SET schema_version = 2")
         with Registry.open(pg_url) as reg:
-            pages = list(reg.screens(probe_hash=reg.get("a").probe_hash))
+            pages = list(screen_pages(reg, probe_hash=reg.get("a").probe_hash))
         assert [name for page in pages for name, screen in page if screen is not None] == ["a", "b"]
         with psycopg.connect(pg_url) as conn:
             assert conn.execute("SELECT schema_version FROM seedprints_registry").fetchone()[0] == schema.SCHEMA_VERSION
@@ -196,7 +197,7 @@ def test_writer_killed_mid_transaction_leaves_no_partial_entry(backend, request,
         assert reg.entries() == []
         reg.add(_fp(0), name="after")  # the killed writer's lock is gone
         assert [e.name for e in reg.entries()] == ["after"]
-        assert [name for page in reg.screens(probe_hash=reg.get("after").probe_hash) for name, _ in page] == ["after"]
+        assert [name for page in reg.index_pages(probe_hash=reg.get("after").probe_hash) for name, _ in page] == ["after"]
     if backend == "postgresql":
         assert _counts(location) == {"entries": 1, "tags": 0, "screens": 1}
 

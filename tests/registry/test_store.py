@@ -19,6 +19,11 @@ from seedprints.stats.methods import METHODS
 from ..conftest import assert_close_results
 
 
+
+def _index(ranked):
+    """A stand-in search index: the registry stores whatever bytes the opener's function makes, or none."""
+    return None if ranked.n < 100 else f"index of {ranked.n} probes".encode()
+
 class TestOpen:
     def test_new_file_is_marked_as_ours(self, db):
         Registry.open(db).close()
@@ -130,8 +135,8 @@ class TestMigration:
             np.testing.assert_array_equal(ranked.hidden_scores, standardized_ranks(make_fp().hidden))
         assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
 
-    def test_v2_file_gains_stage1_data(self, db, make_fp):
-        with Registry.open(db) as reg:
+    def test_v2_file_gains_its_search_index(self, db, make_fp):
+        with Registry.open(db, index=_index) as reg:
             entry = reg.add(make_fp(0, n=200, d=16), name="a")
             reg.add(make_fp(1), name="few-probes")
         conn = sqlite3.connect(db)
@@ -139,12 +144,19 @@ class TestMigration:
         conn.execute("PRAGMA user_version = 2")
         conn.commit()
         conn.close()
-        with Registry.open(db) as reg:
-            [[(name, screen)]] = list(reg.screens(probe_hash=entry.probe_hash))
-            assert name == "a" and screen.n == 128
+        with Registry.open(db, index=_index) as reg:
+            [[(name, data)]] = list(reg.index_pages(probe_hash=entry.probe_hash))
+            assert name == "a" and data == b"index of 200 probes"
         conn = sqlite3.connect(db)
-        assert conn.execute("SELECT count(*) FROM screens").fetchone()[0] == 1  # 20 probes: no stage 1, full test
+        assert conn.execute("SELECT count(*) FROM screens").fetchone()[0] == 1  # 20 probes: no index, full test
         assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
+
+    def test_the_index_is_the_openers_bytes_stored_as_given(self, db, make_fp):
+        with Registry.open(db) as reg:
+            plain = reg.add(make_fp(0, n=200, d=16), name="plain")
+        with Registry.open(db, index=_index) as reg:
+            reg.add(make_fp(1, n=200, d=16), name="indexed")
+            assert list(reg.index_pages(probe_hash=plain.probe_hash)) == [[("plain", None), ("indexed", b"index of 200 probes")]]
 
     def test_failed_migration_leaves_the_old_file(self, db, monkeypatch):
         conn = sqlite3.connect(db)
@@ -155,8 +167,8 @@ class TestMigration:
         conn.commit()
         conn.close()
 
-        def broken(conn):
-            schema._v1_to_v2(conn)
+        def broken(conn, index):
+            schema._v1_to_v2(conn, index)
             raise KeyboardInterrupt  # Ctrl-C after the step ran, before the commit
 
         monkeypatch.setitem(schema.MIGRATIONS, 1, broken)

@@ -209,6 +209,7 @@ def check_claims(
     RegistryError (no such registry, not ours, or empty) and OutputPathError (an unusable cache folder).
     """
     from seedprints.registry import Registry
+    from seedprints.search import index
 
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
@@ -218,7 +219,7 @@ def check_claims(
     cache = _cache_folder(cache)
     options, run = options or ProbeOptions(), run or RunOptions()
     say = say or (lambda _line: None)
-    opened = None if isinstance(registry, Registry) else Registry.open(registry, create=False)
+    opened = None if isinstance(registry, Registry) else index.Registry.open(registry, create=False)
     reg = opened or registry
     try:
         entries = reg.entries()

@@ -83,8 +83,9 @@ TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", help="KEY=VALUE la
 
 
 def open_registry(registry: "RegistryLocation", *, create: bool = False) -> "Registry":
-    """Open --registry; the default one's folder (~/.seedprints) is made on first write, any other must exist."""
-    from seedprints.registry import Registry
+    """Open --registry (storing the search index beside each entry written: :mod:`seedprints.search.index`); the
+    default one's folder (~/.seedprints) is made on first write, any other must exist."""
+    from seedprints.search.index import Registry
 
     if create and _default_folder_missing(registry):
         from seedprints.errors import RegistryError

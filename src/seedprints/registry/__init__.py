@@ -1,7 +1,9 @@
 """A persistent library of fingerprints (a SQLite file or a PostgreSQL database) with tags, scan logs, and portable archives.
 
 See :class:`Registry` (open, add, entries, get, ranked, remove, export, import_archive) and
-:class:`RegistryLocation` (where one is). Names load on first use, so the CLI's option parser can
+:class:`RegistryLocation` (where one is). The registry stores and reads: the search index it keeps beside each entry
+is made by whoever opens it (``seedprints.Registry``, :mod:`seedprints.search.index`, passes the stage-1 data of
+identify's scan). Names load on first use, so the CLI's option parser can
 import :mod:`~seedprints.registry.location` without the store and its numpy code.
 """
 

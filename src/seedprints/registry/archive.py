@@ -19,7 +19,7 @@ import json
 import re
 import tarfile
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Callable, Iterator
 
 from seedprints import tempfiles
 from seedprints.encoding import RankedFingerprint, decode
@@ -28,9 +28,6 @@ from seedprints.output_paths import check_output_path, same_file
 from seedprints.inputs import load_json, special_file
 from seedprints.registry.entries import NewEntry, RegistryEntry, check_name, check_tags
 from seedprints.registry.location import RegistryLocation
-
-if TYPE_CHECKING:
-    from seedprints.registry.store import Registry
 
 ARCHIVE_FORMAT = "seedprints-registry-archive"
 ARCHIVE_VERSION = 1
@@ -52,63 +49,35 @@ def member_name(index: int) -> str:
     return f"entries/{index:06d}.bin"
 
 
-def export_archive(
-    registry: "Registry", path: str | Path, *, names: list[str] | None = None, tags: dict[str, str] | None = None
-) -> list[RegistryEntry]:
-    """Write the selected entries (all, or ``names``, or those with all ``tags``) to an archive, atomically.
+def write_archive(path: str | Path, chosen: list[RegistryEntry], blob: Callable[[str], bytes], registry: RegistryLocation) -> None:
+    """Write ``chosen`` entries to an archive at ``path``, atomically; ``blob(name)`` gives an entry's stored encoding.
 
-    Returns the entries written. Raises RegistryError for an unknown name or an empty selection, and
-    OutputPathError for a target that is a folder, a pipe or device, or the registry's own file.
+    Raises OutputPathError for a target that is a folder, a pipe or device, or the ``registry``'s own file.
+    :meth:`Registry.export <seedprints.registry.store.Registry.export>` chooses the entries.
     """
-    path = _check_target(Path(path), registry.path)
-    with registry.snapshot():
-        chosen = registry.entries(tags=tags)
-        if names is not None:
-            wanted = set(names)
-            for name in names:
-                registry.get(name)
-            chosen = [e for e in chosen if e.name in wanted]
-        if not chosen:
-            raise RegistryError(f"no entries of registry {registry.path} match; nothing exported")
-        manifest = {
-            "format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION,
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "entries": [_manifest_entry(e) for e in chosen],
-        }
-        with tempfiles.replacing(path) as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            _add_member(tar, MANIFEST, json.dumps(manifest, sort_keys=True, indent=1).encode())
-            for index, entry in enumerate(chosen):
-                _, blob = registry.encoding(entry.name)
-                _add_member(tar, member_name(index), blob)
-    return chosen
+    path = _check_target(Path(path), registry)
+    manifest = {
+        "format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION,
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "entries": [_manifest_entry(e) for e in chosen],
+    }
+    with tempfiles.replacing(path) as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        _add_member(tar, MANIFEST, json.dumps(manifest, sort_keys=True, indent=1).encode())
+        for index, entry in enumerate(chosen):
+            _add_member(tar, member_name(index), blob(entry.name))
 
 
-def import_archive(registry: "Registry", path: str | Path, *, replace: bool = False) -> list[RegistryEntry]:
-    """Add every entry of an archive, all or nothing; returns them in archive order.
-
-    Raises ArchiveError for a corrupt, truncated, foreign, unsafe or newer archive (nothing is written),
-    RegistryError when names are already taken (listed) and not ``replace``.
-    """
-    path = Path(path)
-    names = verify_archive(path)  # pass 1: every checksum and encoding, nothing written
-    taken = registry.taken(names)
-    if taken and not replace:
-        raise RegistryError(
-            f"registry {registry.path} already has entries named {', '.join(map(repr, taken))}; "
-            "remove them or import with --replace"
-        )
-    registry.add_many(
-        (NewEntry(meta["name"], meta["tags"], ranked, blob, meta["source_path"], meta["created_at"])
-         for meta, ranked, blob in _verified(path)),  # pass 2, inside the transaction: the file may have changed
-        replace=replace,
-    )
-    return [registry.get(name) for name in names]
+def read_archive(path: str | Path) -> Iterator[NewEntry]:
+    """The entries of an archive, each checked (member, checksum, encoding) as it is read; ArchiveError at the
+    first fault. :meth:`Registry.import_archive <seedprints.registry.store.Registry.import_archive>` writes them."""
+    for meta, ranked, blob in _verified(Path(path)):
+        yield NewEntry(meta["name"], meta["tags"], ranked, blob, meta["source_path"], meta["created_at"])
 
 
 def verify_archive(path: str | Path) -> list[str]:
     """Read a whole archive, checking every member, checksum and encoding; return its entry names.
 
-    Raises ArchiveError for anything :func:`import_archive` would refuse as an archive.
+    Raises ArchiveError for anything :meth:`Registry.import_archive` would refuse as an archive.
     """
     return [meta["name"] for meta, _, _ in _verified(Path(path))]
 

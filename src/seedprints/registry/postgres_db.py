@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from seedprints.errors import RegistryError
 from seedprints.registry.database import Database, rollback_on_error
 from seedprints.registry.location import RegistryLocation
 from seedprints.registry.schema import checked_version, prepare
+
+if TYPE_CHECKING:
+    from seedprints.registry.entries import Indexer
 
 WRITE_LOCK = int.from_bytes(b"SdPr", "big")  # the advisory lock every writer of a registry holds
 _MARK = "seedprints_registry"
@@ -33,7 +36,9 @@ class PostgresDatabase(Database):
         self.location = location
 
     @classmethod
-    def connect(cls, location: RegistryLocation, *, create: bool, timeout: float) -> "PostgresDatabase":
+    def connect(
+        cls, location: RegistryLocation, *, create: bool, timeout: float, index: Indexer | None = None
+    ) -> "PostgresDatabase":
         """Connect to the server as a registry of the current schema; ``create`` lets an empty database become one."""
         try:
             import psycopg
@@ -53,7 +58,7 @@ class PostgresDatabase(Database):
                 db.execute(f"SET lock_timeout = {int(timeout * 1000)}")
                 if not create and db.schema_version() == 0:
                     raise RegistryError(f"registry {db.location} has no entries yet; add a fingerprint first with `seedprints registry add`")
-            prepare(db)
+            prepare(db, index)
         except BaseException:
             conn.close()
             raise

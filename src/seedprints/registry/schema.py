@@ -1,7 +1,8 @@
 """The registry's schema, shared by every backend, and the migrations from older schemas.
 
 Opening a registry of an older schema migrates it step by step inside one write transaction; a newer
-schema is refused. Schema 3 added the stage-1 data of each entry (:mod:`seedprints.search.screen`).
+schema is refused. Schema 3 added a table for each entry's search index (the stage-1 data of a scan), which the
+registry stores but does not make: whoever opens it passes the function that does (:data:`~seedprints.registry.entries.Indexer`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from typing import TYPE_CHECKING, Callable
 
 from seedprints.encoding import decode
 from seedprints.errors import FingerprintFormatError, RegistryError
-from seedprints.search.screen import encode_screen, make_screen
 
 if TYPE_CHECKING:
     from seedprints.registry.database import Database
+    from seedprints.registry.entries import Indexer
     from seedprints.registry.location import RegistryLocation
 
 SCHEMA_VERSION = 3
@@ -62,7 +63,7 @@ def _statements(db: Database, statements: tuple[str, ...]) -> None:
         db.execute(statement.format(id_type=db.id_type, blob_type=db.blob_type))
 
 
-def _v1_to_v2(db: Database) -> None:
+def _v1_to_v2(db: Database, index: Indexer | None) -> None:
     """Schema 1 kept tags as a JSON object in ``entries.tags`` and had no scan log: move tags into their
     own table (so they can be indexed and filtered) and add ``scans``. Only SQLite registries were ever of schema 1."""
     _statements(db, CREATE[2:5])
@@ -73,21 +74,23 @@ def _v1_to_v2(db: Database) -> None:
     db.execute("ALTER TABLE entries DROP COLUMN tags")
 
 
-def _v2_to_v3(db: Database) -> None:
-    """Add the stage-1 data of every entry, computed from its stored ranks (an entry that does not decode gets
-    none: the scan then tests it in full, and reports it as corrupt)."""
+def _v2_to_v3(db: Database, index: Indexer | None) -> None:
+    """Add the table of search indexes, and with an ``index`` the index of every entry, made from its stored ranks
+    (an entry that does not decode gets none: the scan then tests it in full, and reports it as corrupt)."""
     _statements(db, CREATE[5:])
+    if index is None:
+        return
     for (entry,) in db.execute("SELECT id FROM entries ORDER BY id").fetchall():
         blob = bytes(db.execute("SELECT encoding FROM entries WHERE id = ?", (entry,)).fetchone()[0])
         try:
-            screen = make_screen(decode(blob))
+            data = index(decode(blob))
         except FingerprintFormatError:
             continue
-        if screen is not None:
-            db.execute("INSERT INTO screens (entry, data) VALUES (?, ?)", (entry, encode_screen(screen)))
+        if data is not None:
+            db.execute("INSERT INTO screens (entry, data) VALUES (?, ?)", (entry, data))
 
 
-MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _v1_to_v2, 2: _v2_to_v3}  # from version k to k + 1
+MIGRATIONS: dict[int, Callable[[Database, "Indexer | None"], None]] = {1: _v1_to_v2, 2: _v2_to_v3}  # from version k to k + 1
 
 
 def checked_version(version: int, location: RegistryLocation) -> int:
@@ -99,9 +102,10 @@ def checked_version(version: int, location: RegistryLocation) -> int:
     return version
 
 
-def prepare(db: Database) -> None:
-    """Make ``db`` a registry of the current schema: create an empty database, migrate an older one, refuse a
-    foreign or newer one. Runs in one write transaction when it writes."""
+def prepare(db: Database, index: Indexer | None = None) -> None:
+    """Make ``db`` a registry of the current schema: create an empty database, migrate an older one (``index``
+    makes the search index a migration adds), refuse a foreign or newer one. Runs in one write transaction when it
+    writes."""
     with db.errors():
         if db.schema_version() == SCHEMA_VERSION:
             return
@@ -111,5 +115,5 @@ def prepare(db: Database) -> None:
             _statements(db, CREATE)
         else:
             for step in range(version, SCHEMA_VERSION):
-                MIGRATIONS[step](db)
+                MIGRATIONS[step](db, index)
         db.set_schema_version(SCHEMA_VERSION)

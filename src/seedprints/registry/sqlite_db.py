@@ -12,13 +12,16 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from seedprints.errors import RegistryError
 from seedprints.inputs import special_file
 from seedprints.registry.database import Database, damaged, rollback_on_error
 from seedprints.registry.location import RegistryLocation
 from seedprints.registry.schema import checked_version, prepare
+
+if TYPE_CHECKING:
+    from seedprints.registry.entries import Indexer
 
 APPLICATION_ID = int.from_bytes(b"SdPr", "big")  # stored in the SQLite header: marks the file as a seedprints registry
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -35,7 +38,9 @@ class SQLiteDatabase(Database):
         self.location = location
 
     @classmethod
-    def connect(cls, location: RegistryLocation, *, create: bool, timeout: float) -> "SQLiteDatabase":
+    def connect(
+        cls, location: RegistryLocation, *, create: bool, timeout: float, index: Indexer | None = None
+    ) -> "SQLiteDatabase":
         """Open the file (creating it with ``create``) as a registry of the current schema, in WAL mode."""
         path = location.path
         check_path(path, create)
@@ -47,7 +52,7 @@ class SQLiteDatabase(Database):
         try:
             with db.errors():
                 conn.execute("PRAGMA foreign_keys = ON")
-            prepare(db)
+            prepare(db, index)
             db.use_wal()
         except BaseException:
             conn.close()

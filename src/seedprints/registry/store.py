@@ -1,8 +1,9 @@
 """The registry: named, tagged fingerprints in a SQLite file or a PostgreSQL database, safe with several writers.
 
 Each entry stores the compact rank encoding of a fingerprint (:mod:`seedprints.encoding`) with its
-SHA-256, so tests on an entry give the same numbers as on the full fingerprint, and the stage-1 data
-of a scan (:mod:`seedprints.search.screen`). Every write is one transaction holding the registry's write
+SHA-256, so tests on an entry give the same numbers as on the full fingerprint, and the search index of the entry
+when the registry was opened with an ``index``: bytes the registry stores and reads but does not make or parse
+(``seedprints.Registry`` passes the stage-1 data of a scan, :mod:`seedprints.search.index`). Every write is one transaction holding the registry's write
 lock (:mod:`seedprints.registry.database`), so a crash or Ctrl-C leaves the previous state and
 concurrent writers wait for each other instead of losing work.
 
@@ -26,14 +27,12 @@ from seedprints.encoding import RankedFingerprint, decode, encode, rank_fingerpr
 from seedprints.errors import FingerprintFormatError, RegistryError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
-from seedprints.registry.archive import export_archive, import_archive
 from seedprints.registry.database import Database
-from seedprints.registry.entries import NewEntry, RegistryEntry, check_name, check_tags, now, sha256_file
+from seedprints.registry.entries import Indexer, NewEntry, RegistryEntry, check_name, check_tags, now, sha256_file
 from seedprints.registry.location import RegistryLocation
-from seedprints.search.screen import Screen, decode_screen, encode_screen, make_screen
 
 DEFAULT_TIMEOUT_S = 30.0
-SCREEN_PAGE = 256  # entries per page of stage-1 data (about 64 MB at d=768)
+INDEX_PAGE = 256  # entries per page of the search index (stage-1 data: about 64 MB at d=768)
 _ENTRY_COLUMNS = (
     "id, name, probe_hash, spec, model_id, hidden_size, n, n_logits, metadata, source_path, source_sha256, "
     "encoding_sha256, length(encoding), created_at"
@@ -44,15 +43,20 @@ class Registry:
     """An open registry (SQLite file or PostgreSQL database). Use :meth:`open`, preferably as a context manager.
 
     ``path`` is where it is, a :class:`~seedprints.registry.location.RegistryLocation` (it prints as the file, or
-    the server URL without its password).
+    the server URL without its password). ``index`` makes the search index stored beside each entry added (None:
+    entries get none, and a scan tests them in full).
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, index: Indexer | None = None) -> None:
         self._db = db
+        self._index = index
         self.path: RegistryLocation = db.location
 
     @classmethod
-    def open(cls, path: str | Path | RegistryLocation, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT_S) -> "Registry":
+    def open(
+        cls, path: str | Path | RegistryLocation, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT_S,
+        index: Indexer | None = None,
+    ) -> "Registry":
         """Open (or, with ``create``, create) the registry at ``path``.
 
         Parameters
@@ -64,13 +68,17 @@ class Registry:
             Create an empty registry when there is none yet (else RegistryError).
         timeout : float
             Seconds to wait for another process's write lock (or the server) before giving up.
+        index : callable, optional
+            ``RankedFingerprint -> bytes | None``: the search index to store beside each entry written (by
+            :meth:`add`, :meth:`import_archive`, and a migration from schema 2). ``seedprints.Registry`` passes
+            the stage-1 data of identify's scan.
 
         Raises
         ------
         RegistryError
             Not a seedprints registry, from a newer schema, locked, unreachable, or cannot be opened.
         """
-        return cls(_open_database(RegistryLocation.parse(path), create=create, timeout=timeout))
+        return cls(_open_database(RegistryLocation.parse(path), create=create, timeout=timeout, index=index), index)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -98,12 +106,43 @@ class Registry:
         return self._db.snapshot()
 
     def export(self, path: str | Path, *, names: list[str] | None = None, tags: dict[str, str] | None = None) -> list[RegistryEntry]:
-        """Write the chosen entries (all by default) to a portable archive; see :func:`seedprints.registry.archive.export_archive`."""
-        return export_archive(self, path, names=names, tags=tags)
+        """Write the chosen entries (all, or ``names``, or those with all ``tags``) to a portable archive, atomically
+        (:mod:`seedprints.registry.archive`); returns the entries written.
+
+        Raises RegistryError for an unknown name or an empty selection, and OutputPathError for a target that is a
+        folder, a pipe or device, or the registry's own file.
+        """
+        from seedprints.registry import archive  # tarfile: only for the verbs that read or write archives
+
+        with self.snapshot():
+            chosen = self.entries(tags=tags)
+            if names is not None:
+                wanted = set(names)
+                for name in names:
+                    self.get(name)
+                chosen = [e for e in chosen if e.name in wanted]
+            if not chosen:
+                raise RegistryError(f"no entries of registry {self.path} match; nothing exported")
+            archive.write_archive(path, chosen, lambda name: self.encoding(name)[1], self.path)
+        return chosen
 
     def import_archive(self, path: str | Path, *, replace: bool = False) -> list[RegistryEntry]:
-        """Add every entry of an archive, all or nothing; see :func:`seedprints.registry.archive.import_archive`."""
-        return import_archive(self, path, replace=replace)
+        """Add every entry of an archive, all or nothing; returns them in archive order.
+
+        Raises ArchiveError for a corrupt, truncated, foreign, unsafe or newer archive (nothing is written),
+        RegistryError when names are already taken (listed) and not ``replace``.
+        """
+        from seedprints.registry import archive  # tarfile: only for the verbs that read or write archives
+
+        names = archive.verify_archive(path)  # pass 1: every checksum and encoding, nothing written
+        taken = self.taken(names)
+        if taken and not replace:
+            raise RegistryError(
+                f"registry {self.path} already has entries named {', '.join(map(repr, taken))}; "
+                "remove them or import with --replace"
+            )
+        self.add_many(archive.read_archive(path), replace=replace)  # pass 2, inside the transaction: it may have changed
+        return [self.get(name) for name in names]
 
     def add(
         self,
@@ -152,7 +191,7 @@ class Registry:
                 self._db.execute("DELETE FROM entries WHERE name = ?", (name,))
             elif self._db.execute("SELECT 1 FROM entries WHERE name = ?", (name,)).fetchone():
                 raise RegistryError(f"registry {self.path} already has an entry named {name!r}; choose another --name or pass --replace")
-            _insert(self._db, name, fp, tags, blob, source_path, now())
+            _insert(self._db, name, fp, tags, blob, source_path, now(), self._index)
         return self.get(name)
 
     def entries(self, *, probe_hash: str | None = None, tags: dict[str, str] | None = None) -> list[RegistryEntry]:
@@ -187,27 +226,22 @@ class Registry:
                 continue  # removed by another process since the listing
             yield entry, self._decode(entry, bytes(row[0]))
 
-    def screens(self, *, probe_hash: str) -> Iterator[list[tuple[str, Screen | None]]]:
-        """The stage-1 data of every entry of one probe hash, by entry name, a page at a time (None: the entry has
-        none, e.g. it holds too few probes). Read inside :meth:`snapshot` for one consistent state."""
+    def index_pages(self, *, probe_hash: str) -> Iterator[list[tuple[str, bytes | None]]]:
+        """The stored search index of every entry of one probe hash, by entry name, a page at a time (None: the entry
+        has none, e.g. it holds too few probes or was added without an ``index``). Read inside :meth:`snapshot` for
+        one consistent state."""
         last = -1
         while True:
             with self._db.errors():
                 rows = self._db.execute(
                     "SELECT entries.id, entries.name, screens.data FROM entries LEFT JOIN screens ON screens.entry = entries.id "
                     "WHERE entries.probe_hash = ? AND entries.id > ? ORDER BY entries.id LIMIT ?",
-                    (probe_hash, last, SCREEN_PAGE),
+                    (probe_hash, last, INDEX_PAGE),
                 ).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
-            yield [(name, None if data is None else self._screen(name, bytes(data))) for _, name, data in rows]
-
-    def _screen(self, name: str, data: bytes) -> Screen:
-        try:
-            return decode_screen(data)
-        except FingerprintFormatError as exc:
-            raise RegistryError(f"registry {self.path}: entry {name!r}: {exc}; remove the entry and add it again") from exc
+            yield [(name, None if data is None else bytes(data)) for _, name, data in rows]
 
     def encoding(self, name: str) -> tuple[RegistryEntry, bytes]:
         """The entry called ``name`` and its stored encoding, checked against its SHA-256 (for archives)."""
@@ -285,7 +319,8 @@ class Registry:
                         f"registry {self.path} already has an entry named {item.name!r}; remove it or pass --replace"
                     )
                 self._db.execute("DELETE FROM entries WHERE name = ?", (item.name,))
-                _insert(self._db, item.name, item.ranked, check_tags(item.tags), item.blob, item.source_path, item.created_at)
+                _insert(self._db, item.name, item.ranked, check_tags(item.tags), item.blob, item.source_path,
+                        item.created_at, self._index)
 
     def _entries(self, rows: list[tuple]) -> list[RegistryEntry]:
         tags: dict[int, dict[str, str]] = {row[0]: {} for row in rows}
@@ -312,9 +347,9 @@ class Registry:
 
 def _insert(
     db: Database, name: str, ranked: RankedFingerprint, tags: dict[str, str], blob: bytes,
-    source_path: str | None, created_at: str,
+    source_path: str | None, created_at: str, index: Indexer | None,
 ) -> None:
-    """Write one entry, its tags and its stage-1 data (inside a write transaction)."""
+    """Write one entry, its tags and, with an ``index``, its search index (inside a write transaction)."""
     n_logits = 0 if ranked.logit_ranks is None else int(ranked.logit_ranks.shape[1])
     entry = db.execute(
         "INSERT INTO entries (name, probe_hash, spec, model_id, hidden_size, n, n_logits, metadata, source_path, "
@@ -326,9 +361,9 @@ def _insert(
         ),
     ).fetchone()[0]
     db.executemany("INSERT INTO tags (entry, key, value) VALUES (?, ?, ?)", [(entry, k, v) for k, v in tags.items()])
-    screen = make_screen(ranked)
-    if screen is not None:
-        db.execute("INSERT INTO screens (entry, data) VALUES (?, ?)", (entry, encode_screen(screen)))
+    data = None if index is None else index(ranked)
+    if data is not None:
+        db.execute("INSERT INTO screens (entry, data) VALUES (?, ?)", (entry, data))
 
 
 def _filters(probe_hash: str | None, tags: dict[str, str] | None) -> tuple[str, list[str]]:
@@ -342,12 +377,13 @@ def _filters(probe_hash: str | None, tags: dict[str, str] | None) -> tuple[str, 
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def _open_database(location: RegistryLocation, *, create: bool, timeout: float) -> Database:
-    """Connect to the registry at ``location``: a PostgreSQL server or a SQLite file."""
+def _open_database(location: RegistryLocation, *, create: bool, timeout: float, index: Indexer | None) -> Database:
+    """Connect to the registry at ``location``: a PostgreSQL server or a SQLite file (each backend imports its
+    driver, so a SQLite registry never imports psycopg)."""
     if location.is_postgres:
         from seedprints.registry.postgres_db import PostgresDatabase
 
-        return PostgresDatabase.connect(location, create=create, timeout=timeout)
+        return PostgresDatabase.connect(location, create=create, timeout=timeout, index=index)
     from seedprints.registry.sqlite_db import SQLiteDatabase
 
-    return SQLiteDatabase.connect(location, create=create, timeout=timeout)
+    return SQLiteDatabase.connect(location, create=create, timeout=timeout, index=index)

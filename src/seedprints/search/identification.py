@@ -28,6 +28,7 @@ from seedprints.fingerprint import Fingerprint
 from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.registry import Registry
+from seedprints.search import index
 from seedprints.search.looks import bundle_evidence, ranked_candidates, run_looks, screen_notes, sequential_summary
 from seedprints.search.planning import Cut, suspect_plan
 from seedprints.search.results import DEFAULT_TOP, Candidate, Evidence, IdentifyResult, skip_reason
@@ -127,7 +128,7 @@ def identify(
         )
     cut = Cut(budget, early_stop)
     with contextlib.ExitStack() as stack:
-        reg = registry if isinstance(registry, Registry) else stack.enter_context(Registry.open(registry, create=False))
+        reg = registry if isinstance(registry, Registry) else stack.enter_context(index.Registry.open(registry, create=False))
         reg.check_intact()  # a damaged registry refuses the scan log written at the end: say so before the tests run
         specs = reg.probe_specs()
         if not specs:

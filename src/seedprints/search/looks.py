@@ -14,6 +14,7 @@ from seedprints.progress import progress_bar
 from seedprints.registry import Registry, RegistryEntry
 from seedprints.search.planning import Plan
 from seedprints.search.results import Candidate, Evidence
+from seedprints.search.index import screen_pages
 from seedprints.search.screen import SCREEN_PROBES
 from seedprints.search.staged_scan import full_scan, staged_scan
 from seedprints.stats.multiple import bh_log10, holm_log10
@@ -55,7 +56,7 @@ def _scan_at(reg: Registry, plan: Plan, n: int, alpha: float, advance: Callable[
         if keep is None or rows <= SCREEN_PROBES:
             found = full_scan(suspect, full, names, alpha=alpha, progress=advance)
         else:
-            found = staged_scan(suspect, reg.screens(probe_hash=probe_hash), full, wanted=set(names), alpha=alpha,
+            found = staged_scan(suspect, screen_pages(reg, probe_hash=probe_hash), full, wanted=set(names), alpha=alpha,
                                 keep=keep, progress=advance)
         tested.extend((entries[name], found[name]) for name in names if name in found)
     return tested
