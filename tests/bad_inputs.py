@@ -312,7 +312,7 @@ CASES: tuple[Case, ...] = (
 
 def build_workspace(folder: Path) -> Path:
     """Write every file the cases name into ``folder`` (small fingerprints made from random numbers, no model)."""
-    from seedprints import bundle as bd
+    from seedprints.bundle import layout as bl, write as bw
     from seedprints.fingerprint import Fingerprint, to_bytes
     from seedprints.probes import ProbeSpec
 
@@ -357,21 +357,21 @@ def build_workspace(folder: Path) -> Path:
     (folder / "pickled-model" / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": D}))
     (folder / "pickled-model" / "pytorch_model.bin").write_bytes(b"\x80\x04pickled weights stand-in")
     (folder / "bad-zoo.json").write_text(json.dumps({"name": "x", "colour": "red"}))
-    _bundles(folder, bd)
+    _bundles(folder, bl, bw)
     os.mkfifo(folder / "pipe.fp")
     (folder / "base-link.fp").symlink_to("base.fp")
     (folder / "old-report").mkdir()
     (folder / "old-report" / "results.json").write_text("{}\n")
     (folder / "old-report" / "my-notes.txt").write_text("not part of any report\n")
-    from seedprints.registry import Registry
+    from seedprints import Registry  # as users and the CLI open one: with the search index
 
     with Registry.open(folder / "reg.db") as reg:
         reg.add(base, name="base")
     damaged = bytearray((folder / "reg.db").read_bytes())  # 4 KB of junk in the middle: SQLite finds a bad page
     damaged[len(damaged) // 2:len(damaged) // 2 + 4096] = np.random.default_rng(1).bytes(4096)
     (folder / "damaged.db").write_bytes(bytes(damaged))
-    _identify_bundle(folder, bd)
-    _signed_bundles(folder, bd)
+    _identify_bundle(folder, bl)
+    _signed_bundles(folder, bl)
     _archives(folder)
     _configs(folder)
     _zoos(folder)
@@ -391,7 +391,7 @@ def _rewrite(path: Path, raw: bytes, change) -> None:  # noqa: ANN001
     path.write_bytes(_framed(header, raw[8 + length :]))
 
 
-def _bundles(folder: Path, bd) -> None:  # noqa: ANN001
+def _bundles(folder: Path, bl, bw) -> None:  # noqa: ANN001
     """A sealed bundle of base vs suspect, and three spoilt copies of it."""
     import base64
     import hashlib
@@ -401,15 +401,15 @@ def _bundles(folder: Path, bd) -> None:  # noqa: ANN001
     ref, sus = api.load_fingerprint(folder / "base.fp"), api.load_fingerprint(folder / "suspect.fp")
     result = api.compare(ref, sus)
     good = folder / "evidence.json"
-    bd.write_bundle(good, fingerprints={"reference": bd.embed_file(folder / "base.fp"), "suspect": bd.embed_file(folder / "suspect.fp")},
-                    tests=[bd.Comparison("reference", "suspect", result)], command="seedprints compare base.fp suspect.fp")
+    bw.write_bundle(good, fingerprints={"reference": bw.embed_file(folder / "base.fp"), "suspect": bw.embed_file(folder / "suspect.fp")},
+                    tests=[bl.Comparison("reference", "suspect", result)], command="seedprints compare base.fp suspect.fp")
     original = json.loads(good.read_text())
 
     def spoil(name: str, change, reseal: bool) -> None:  # noqa: ANN001
         data = json.loads(json.dumps(original))
         change(data)
         if reseal:
-            data["seal"]["digest"] = bd.seal(data)
+            data["seal"]["digest"] = bl.seal(data)
         (folder / name).write_text(json.dumps(data))
 
     def alter_fp(data: dict) -> None:
@@ -429,18 +429,18 @@ def _bundles(folder: Path, bd) -> None:  # noqa: ANN001
     spoil("altered-fp.json", alter_fp, reseal=True)
 
 
-def _identify_bundle(folder: Path, bd) -> None:  # noqa: ANN001
+def _identify_bundle(folder: Path, bl) -> None:  # noqa: ANN001
     """An identify bundle written by the CLI, and a copy whose Holm-adjusted p-value was changed and re-sealed."""
     code, stderr, _ = run_in(folder, ["identify", "suspect.fp", "--registry", "reg.db", "--bundle", "id-evidence.json", "--json"])
     if code != 0:
         raise RuntimeError(f"could not write the identify bundle of the bad-input workspace: {stderr}")
     data = json.loads((folder / "id-evidence.json").read_text())
     data["identification"]["candidates"][0]["log10_p_holm"] -= 1.0
-    data["seal"]["digest"] = bd.seal(data)
+    data["seal"]["digest"] = bl.seal(data)
     (folder / "id-forged.json").write_text(json.dumps(data))
 
 
-def _signed_bundles(folder: Path, bd) -> None:  # noqa: ANN001
+def _signed_bundles(folder: Path, bl) -> None:  # noqa: ANN001
     """Two fixed key pairs (lab, other), the good bundle signed by lab, and a copy edited and re-sealed after signing."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -455,10 +455,10 @@ def _signed_bundles(folder: Path, bd) -> None:  # noqa: ANN001
         (folder / f"{name}.key.pub").write_bytes(keys[name].public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     data = json.loads((folder / "evidence.json").read_text())
-    data["signature"] = signing.sign(bd.canonical_json(data), keys["lab"])
+    data["signature"] = signing.sign(bl.canonical_json(data), keys["lab"])
     (folder / "signed.json").write_text(json.dumps(data))
     data["command"] = "seedprints compare other.fp suspect.fp"
-    data["seal"]["digest"] = bd.seal(data)
+    data["seal"]["digest"] = bl.seal(data)
     (folder / "signed-edited.json").write_text(json.dumps(data))
 
 
@@ -467,7 +467,7 @@ def _archives(folder: Path) -> None:
     import io
     import tarfile
 
-    from seedprints.registry import Registry
+    from seedprints import Registry  # as users and the CLI open one: with the search index
     from seedprints.registry.archive import MANIFEST
 
     with Registry.open(folder / "reg.db") as reg:

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from seedprints import bundle as bd
+from seedprints.bundle import layout as bl, verify as bv, write as bw
 from seedprints import machine
 from seedprints.cli import main
 from seedprints.encoding import rank_fingerprint
@@ -44,9 +44,9 @@ def pair(noise: float = 1.0) -> tuple[Fingerprint, Fingerprint]:
 
 def write(path, ref, sus, method: str = "lineage", **settings):
     result = METHODS[method](ref, sus, alpha=0.01, **settings)
-    embedded = {"reference": bd.embed(ref), "suspect": bd.embed(sus)}
-    tests = [bd.Comparison("reference", "suspect", dataclasses.replace(result, probe_hash=ref.probe_hash), settings)]
-    return bd.write_bundle(path, fingerprints=embedded, tests=tests, command="seedprints compare a b")
+    embedded = {"reference": bw.embed(ref), "suspect": bw.embed(sus)}
+    tests = [bl.Comparison("reference", "suspect", dataclasses.replace(result, probe_hash=ref.probe_hash), settings)]
+    return bw.write_bundle(path, fingerprints=embedded, tests=tests, command="seedprints compare a b")
 
 
 def edit(path, change, reseal: bool = True) -> None:
@@ -54,7 +54,7 @@ def edit(path, change, reseal: bool = True) -> None:
     data = json.loads(path.read_text())
     change(data)
     if reseal:
-        data["seal"]["digest"] = bd.seal(data)
+        data["seal"]["digest"] = bl.seal(data)
     path.write_text(json.dumps(data))
 
 
@@ -80,9 +80,9 @@ def identify_bundle(path, listed: int = 3):
     family = {"tested": len(results), "alpha": 0.01, "level": 0.01, "sequential": False, "candidates": [
         {"test": i, "log10_p_holm": float(holm[i]), "log10_p_bh": float(bh[i]),
          "verdict": verdict_for(holm[i], 0.01), "bh_verdict": verdict_for(bh[i], 0.01)} for i, name in enumerate(order)]}
-    embedded = {"suspect": bd.embed(sus), **{f"registry:{name}": bd.embed(entries[name], source=f"reg: {name}") for name in order}}
-    tests = [bd.Comparison(f"registry:{name}", "suspect", results[name], settings) for name in order]
-    return bd.write_bundle(path, fingerprints=embedded, tests=tests, command="seedprints identify s", kind="identify",
+    embedded = {"suspect": bw.embed(sus), **{f"registry:{name}": bw.embed(entries[name], source=f"reg: {name}") for name in order}}
+    tests = [bl.Comparison(f"registry:{name}", "suspect", results[name], settings) for name in order]
+    return bw.write_bundle(path, fingerprints=embedded, tests=tests, command="seedprints identify s", kind="identify",
                            identification=family)
 
 
@@ -91,23 +91,23 @@ def sealed(tmp_path):
     return write(tmp_path / "evidence.json", *pair())
 
 
-def assert_reproduced(result: bd.VerifyResult) -> None:
+def assert_reproduced(result: bv.VerifyResult) -> None:
     """Verified, bit for bit or (after another BLAS path: fresh arrays, another CPU) within the stated tolerance."""
-    assert result.max_relative_difference < bd.REL_TOLERANCE
+    assert result.max_relative_difference < bl.REL_TOLERANCE
     assert result.identical == (result.max_relative_difference == 0.0)
     assert result.to_dict()["reproduced"] == ("bit for bit" if result.identical else "within tolerance")
 
 
 class TestRoundTrip:
     def test_verifies_with_the_recorded_numbers(self, sealed):
-        result = bd.verify_bundle(sealed)
+        result = bv.verify_bundle(sealed)
         assert_reproduced(result)
         assert result.same_versions and result.kind == "compare" and set(result.fingerprints) == {"reference", "suspect"}
         assert result.tests[0]["verdict"] == "same-lineage"
-        assert result.to_dict()["tolerance"] == {"relative": bd.REL_TOLERANCE, "absolute": bd.ABS_TOLERANCE}
+        assert result.to_dict()["tolerance"] == {"relative": bl.REL_TOLERANCE, "absolute": bl.ABS_TOLERANCE}
 
     def test_says_whether_the_numbers_agreed_bit_for_bit(self, sealed):
-        result = bd.verify_bundle(sealed)
+        result = bv.verify_bundle(sealed)
         exact = dataclasses.replace(result, identical=True, max_relative_difference=0.0)
         close = dataclasses.replace(result, identical=False, max_relative_difference=3e-16)
         assert exact.agreement() == "numbers reproduced bit for bit" and exact.to_dict()["reproduced"] == "bit for bit"
@@ -122,30 +122,30 @@ class TestRoundTrip:
         assert ref["probe_hash"] == SPEC.hash and ProbeSpec.from_json(ref["probe_spec"]) == SPEC
         assert len(ref["sha256"]) == 64 and ref["n"] == N and ref["hidden_size"] == D
         assert data["tests"][0]["method"] == "lineage" and data["command"].startswith("seedprints compare")
-        assert data["seal"]["digest"] == bd.seal(data)
+        assert data["seal"]["digest"] == bl.seal(data)
 
     def test_paper_method_and_settings(self, tmp_path):
         path = write(tmp_path / "p.json", *pair(), method="paper", buffer_k=8, identity_mode="base", use_agg=True)
-        assert bd.verify_bundle(path).tests[0]["method"] == "paper"
+        assert bv.verify_bundle(path).tests[0]["method"] == "paper"
 
     def test_rank_encodings_give_the_same_numbers(self, tmp_path):
         path = identify_bundle(tmp_path / "r.json")
         assert json.loads(path.read_text())["fingerprints"]["registry:ref-model"]["encoding"] == "ranks"
-        assert_reproduced(bd.verify_bundle(path))
+        assert_reproduced(bv.verify_bundle(path))
 
     @pytest.mark.parametrize(("listed", "bh"), [(3, "bounded"), (5, "exact")])
     def test_identify_family_is_checked(self, tmp_path, listed, bh):
-        result = bd.verify_bundle(identify_bundle(tmp_path / "r.json", listed))
+        result = bv.verify_bundle(identify_bundle(tmp_path / "r.json", listed))
         assert result.family == {"tested": 5, "candidates": listed, "level": 0.01, "sequential": False, "bh": bh}
         assert result.tests[0]["reference"] == "registry:ref-model" and result.tests[0]["verdict"] == "same-lineage"
 
     def test_tolerance_is_relative_1e9(self, sealed):
         edit(sealed, lambda d: d["tests"][0]["result"].update(z=d["tests"][0]["result"]["z"] * (1 + 1e-12)))
-        result = bd.verify_bundle(sealed)
-        assert not result.identical and 0 < result.max_relative_difference < bd.REL_TOLERANCE
+        result = bv.verify_bundle(sealed)
+        assert not result.identical and 0 < result.max_relative_difference < bl.REL_TOLERANCE
         edit(sealed, lambda d: d["tests"][0]["result"].update(z=d["tests"][0]["result"]["z"] * (1 + 1e-7)))
-        with pytest.raises(bd.BundleError, match="z is .* but recomputes to"):
-            bd.verify_bundle(sealed)
+        with pytest.raises(bl.BundleError, match="z is .* but recomputes to"):
+            bv.verify_bundle(sealed)
 
 
 class TestTampering:
@@ -169,8 +169,8 @@ class TestTampering:
     )
     def test_refused_with_one_line(self, sealed, change, reseal, message):
         edit(sealed, change, reseal)
-        with pytest.raises(bd.BundleError, match=message) as info:
-            bd.verify_bundle(sealed)
+        with pytest.raises(bl.BundleError, match=message) as info:
+            bv.verify_bundle(sealed)
         assert "\n" not in str(info.value)
 
     @pytest.mark.parametrize(
@@ -191,15 +191,15 @@ class TestTampering:
     def test_identify_family_refused_with_one_line(self, tmp_path, change, message):
         path = identify_bundle(tmp_path / "r.json")
         edit(path, lambda d: change(d["identification"]))
-        with pytest.raises(bd.BundleError, match=message) as info:
-            bd.verify_bundle(path)
+        with pytest.raises(bl.BundleError, match=message) as info:
+            bv.verify_bundle(path)
         assert "\n" not in str(info.value)
 
     def test_identify_bundle_without_its_family_is_refused(self, tmp_path):
         path = identify_bundle(tmp_path / "r.json")
         edit(path, lambda d: d.pop("identification"))
-        with pytest.raises(bd.BundleError, match="lacks its identification section"):
-            bd.verify_bundle(path)
+        with pytest.raises(bl.BundleError, match="lacks its identification section"):
+            bv.verify_bundle(path)
 
     def test_changed_fingerprint_with_matching_hash_does_not_recompute(self, sealed):
         def swap(d):
@@ -211,14 +211,14 @@ class TestTampering:
             entry["sha256"] = hashlib.sha256(bytes(data)).hexdigest()
 
         edit(sealed, swap)
-        with pytest.raises(bd.BundleError, match="recomputes to"):
-            bd.verify_bundle(sealed)
+        with pytest.raises(bl.BundleError, match="recomputes to"):
+            bv.verify_bundle(sealed)
 
     @pytest.mark.parametrize(("content", "message"), [(b"{", "not JSON"), (b"[]", "no bundle_format"), (b"\xff\xfe", "not JSON")])
     def test_not_a_bundle(self, tmp_path, content, message):
         (tmp_path / "x.json").write_bytes(content)
-        with pytest.raises(bd.BundleError, match=message):
-            bd.verify_bundle(tmp_path / "x.json")
+        with pytest.raises(bl.BundleError, match=message):
+            bv.verify_bundle(tmp_path / "x.json")
 
 
 class TestCli:
@@ -247,7 +247,7 @@ class TestCli:
         assert main(["compare", str(tmp_path / "a.fp"), str(tmp_path / "b.fp"), "--budget", "30", "--bundle", str(path)]) == 0
         test = json.loads(path.read_text())["tests"][0]
         assert test["settings"]["budget"] == 30 and test["result"]["n"] == 30
-        assert_reproduced(bd.verify_bundle(path))
+        assert_reproduced(bv.verify_bundle(path))
 
     def test_model_directory_side_records_file_checksums(self, tmp_path, capsys, tiny_llama_dir, tiny_llama_derived_dir):
         path = tmp_path / "ev.json"
@@ -266,7 +266,7 @@ class TestCli:
         run = subprocess.run([sys.executable, "-c", "import sys; from seedprints.cli import main; sys.exit(main())",
                               "verify", "copy.json", "--json"], cwd=copy.parent, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
-        assert json.loads(run.stdout)["max_relative_difference"] < bd.REL_TOLERANCE
+        assert json.loads(run.stdout)["max_relative_difference"] < bl.REL_TOLERANCE
 
     @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86-64 BLAS kernel names")
     def test_verified_with_other_blas_kernels_and_threads(self, sealed):
@@ -302,7 +302,7 @@ class TestSameMachine:
         settings = {"buffer_k": 8, "identity_mode": "base"} if kind == "paper" else {}
         path = (identify_bundle(tmp_path / "r.json") if kind == "identify"
                 else write(tmp_path / "r.json", *pair(), method="lineage" if kind == "compare" else "paper", **settings))
-        result = bd.verify_bundle(path)
+        result = bv.verify_bundle(path)
         assert result.environment_differences == {} and result.identical and result.agreement() == "numbers reproduced bit for bit"
 
     def test_other_thread_settings_are_named_not_another_cpu(self, sealed):
@@ -311,13 +311,13 @@ class TestSameMachine:
             d["tests"][0]["result"]["z"] *= 1 + 1e-13  # the last digits an other split of the sums would move
 
         edit(sealed, other_threads)
-        result = bd.verify_bundle(sealed)
+        result = bv.verify_bundle(sealed)
         here = result.environment_differences["threads"]["here"]
         assert result.environment_differences == {"threads": {"bundle": "OMP_NUM_THREADS=7", "here": here}}
         text = result.agreement()
         assert "BLAS thread settings: OMP_NUM_THREADS=7 there" in text and "CPU" not in text
         assert "rerun verify with the writer's thread settings" in text
-        assert bd.verify_bundle(sealed).to_dict()["environment_differences"]["threads"]["bundle"] == "OMP_NUM_THREADS=7"
+        assert bv.verify_bundle(sealed).to_dict()["environment_differences"]["threads"]["bundle"] == "OMP_NUM_THREADS=7"
 
     def test_other_cpu_and_versions_are_named(self, sealed):
         def elsewhere(d):
@@ -326,18 +326,18 @@ class TestSameMachine:
             d["tests"][0]["result"]["z"] *= 1 + 1e-13
 
         edit(sealed, elsewhere)
-        text = bd.verify_bundle(sealed).agreement()
+        text = bv.verify_bundle(sealed).agreement()
         assert "CPU model: Some Other CPU there" in text and "numpy version: 1.0 there" in text
         assert "'\\x1b[2Jopenblas' there" in text and "\x1b" not in text and "rerun verify" not in text
 
     def test_identify_scan_is_named_when_the_machine_matches(self, tmp_path):
         path = identify_bundle(tmp_path / "r.json")
         edit(path, lambda d: d["tests"][0]["result"].update(z=d["tests"][0]["result"]["z"] * (1 + 1e-13)))
-        assert "identify's scan summed many registry entries at once" in bd.verify_bundle(path).agreement()
+        assert "identify's scan summed many registry entries at once" in bv.verify_bundle(path).agreement()
 
     def test_bundle_without_a_machine_record_says_so(self, sealed):
         edit(sealed, lambda d: (d.pop("machine"), d["tests"][0]["result"].update(z=d["tests"][0]["result"]["z"] * (1 + 1e-13))))
-        result = bd.verify_bundle(sealed)
+        result = bv.verify_bundle(sealed)
         assert result.environment_differences is None
         assert "the bundle does not record the machine that wrote it" in result.agreement()
 
@@ -361,7 +361,7 @@ class TestSameMachine:
         same = verified(**writer)
         assert same["identical"] and same["environment_differences"] == {}
         other = verified(OPENBLAS_NUM_THREADS="2" if writer else "1")  # another split of the sums, where CPUs allow
-        assert set(other["environment_differences"]) == {"threads"} and other["max_relative_difference"] < bd.REL_TOLERANCE
+        assert set(other["environment_differences"]) == {"threads"} and other["max_relative_difference"] < bl.REL_TOLERANCE
 
 
 class TestRecordedCommand:
@@ -386,8 +386,8 @@ class TestRecordedCommand:
         ("seedprints compare a b", "seedprints compare a b"),
     ])
     def test_outputs_are_left_out(self, given, recorded):
-        assert bd.rerunnable(given) == recorded
+        assert bw.rerunnable(given) == recorded
 
     def test_unclosed_quote_is_refused(self, tmp_path):
-        with pytest.raises(bd.BundleError, match="is not a shell command line"):
-            bd.write_bundle(tmp_path / "x.json", fingerprints={}, tests=[], command="seedprints compare 'a b")
+        with pytest.raises(bl.BundleError, match="is not a shell command line"):
+            bw.write_bundle(tmp_path / "x.json", fingerprints={}, tests=[], command="seedprints compare 'a b")

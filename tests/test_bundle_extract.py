@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from seedprints import bundle as bd
-from seedprints import bundle_extract as bx
+from seedprints.bundle import layout as bl
+from seedprints.bundle import extract as bx
 from seedprints import tempfiles
 from seedprints.encoding import decode, rank_fingerprint
 
@@ -83,9 +83,9 @@ class TestExtract:
         assert (ranked.hidden_ranks == rank_fingerprint(ref).hidden_ranks).all() and result.kind == "identify"
 
     def test_file_names_are_portable_and_distinct(self):
-        item = bd.EmbeddedFingerprint("fingerprint", b"")
+        item = bl.EmbeddedFingerprint("fingerprint", b"")
         names = bx.file_names({"a:b": item, "a_b": item, "A:B": item, "../x": item, "///": item,
-                               "extracted": bd.EmbeddedFingerprint("ranks", b"")})
+                               "extracted": bl.EmbeddedFingerprint("ranks", b"")})
         assert names == {"a:b": "a_b.fp.safetensors", "a_b": "a_b-2.fp.safetensors", "A:B": "A_B-3.fp.safetensors",
                          "../x": "x.fp.safetensors", "///": "fingerprint.fp.safetensors", "extracted": "extracted.ranks"}
 

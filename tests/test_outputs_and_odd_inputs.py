@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from seedprints import bundle as bd
+from seedprints.bundle import layout as bl
 from seedprints.errors import LowPowerWarning
 
 from .bad_inputs import build_workspace
@@ -158,7 +158,7 @@ class TestEditedBundles:
     def test_refused_with_one_line(self, ws, tmp_path, capsys, change, fragment):
         data = json.loads((ws / "evidence.json").read_text())
         change(data)
-        data["seal"]["digest"] = bd.seal(data)
+        data["seal"]["digest"] = bl.seal(data)
         path = tmp_path / "edited.json"
         path.write_text(json.dumps(data))
         assert_one_line_error(*run(capsys, "verify", path)[::2], fragment)
@@ -177,7 +177,7 @@ class TestEditedBundles:
         assert code == 0 and "Warning: paper mode" in err  # a verified bundle shows the warning
         data = json.loads(path.read_text())
         data["tests"][0]["result"]["z"] += 1.0
-        data["seal"]["digest"] = bd.seal(data)
+        data["seal"]["digest"] = bl.seal(data)
         path.write_text(json.dumps(data))
         assert_one_line_error(*run(capsys, "verify", path)[::2], "does not recompute")
 

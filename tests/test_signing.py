@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from seedprints import bundle as bd
+from seedprints.bundle import layout as bl, verify as bv
 from seedprints import signing
 from seedprints.errors import OutputPathError, SigningKeyError
 
@@ -41,7 +41,7 @@ def signed_bundle(workspace, tmp_path, capsys, key) -> tuple:
 
 def reseal(path, data) -> None:
     """Write ``data`` with a fresh seal, as a forger without the private key would."""
-    data["seal"]["digest"] = bd.seal(data)
+    data["seal"]["digest"] = bl.seal(data)
     path.write_text(json.dumps(data))
 
 
@@ -73,7 +73,7 @@ def test_identify_bundle_can_be_signed(workspace, tmp_path, capsys, keys):
     code, _, err = run(capsys, "identify", workspace / "suspect.fp", "--registry", workspace / "reg.db", "--bundle", path,
                        "--sign", keys["lab"])
     assert code == 0, err
-    assert bd.verify_bundle(path, signing.load_public_key(keys["lab.pub"])).signed_by is not None
+    assert bv.verify_bundle(path, signing.load_public_key(keys["lab.pub"])).signed_by is not None
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -92,7 +92,7 @@ def test_changed_after_signing_is_refused_even_when_resealed(workspace, tmp_path
 def test_resigned_by_another_key_is_refused_by_the_owners_public_key(workspace, tmp_path, capsys, keys):
     path, data = signed_bundle(workspace, tmp_path, capsys, keys["lab"])
     data["command"] = "seedprints compare forged.fp suspect.fp"
-    data["signature"] = signing.sign(bd.canonical_json(data), signing.load_private_key(keys["other"]))
+    data["signature"] = signing.sign(bl.canonical_json(data), signing.load_private_key(keys["other"]))
     reseal(path, data)
     assert run(capsys, "verify", path)[0] == 0  # a valid signature, by somebody
     assert_one_line_error(*run(capsys, "verify", path, "--public-key", keys["lab.pub"])[::2], "not by the given key")

@@ -59,7 +59,8 @@ def write_bundles(folder: Path, result: "ClaimsResult", *, signer: Any = None, c
     """
     import numpy as np
 
-    from seedprints import bundle
+    from seedprints.bundle.layout import Comparison
+    from seedprints.bundle.write import write_bundle
     from seedprints.reports.html import write_folder
     from seedprints.stats.multiple import bh_log10, holm_log10
     from seedprints.stats.result import verdict_for
@@ -81,7 +82,7 @@ def write_bundles(folder: Path, result: "ClaimsResult", *, signer: Any = None, c
             if row.outcome not in (CONFIRMED, NOT_SUPPORTED):
                 continue
             listed = order[: rank + 1]  # Holm's adjusted p of this claim depends on the claims stronger than it
-            comparisons = [bundle.Comparison(tests[j].base, tests[j].model, tests[j].result, dict(TEST_SETTINGS))
+            comparisons = [Comparison(tests[j].base, tests[j].model, tests[j].result, dict(TEST_SETTINGS))
                            for j in listed]
             family = {"tested": len(tests), "alpha": float(result.alpha), "level": float(result.alpha), "sequential": False,
                       "candidates": [{"test": t, "log10_p_holm": float(holm[j]), "log10_p_bh": float(bh[j]),
@@ -89,7 +90,7 @@ def write_bundles(folder: Path, result: "ClaimsResult", *, signer: Any = None, c
                                       "bh_verdict": verdict_for(float(bh[j]), result.alpha)} for t, j in enumerate(listed)]}
             used = sorted({name for j in listed for name in (tests[j].base, tests[j].model)})
             name = bundle_name(tests[i].row, row.model, row.claimed_base or "")
-            path = bundle.write_bundle(staging / name, fingerprints={k: embedded.get(k) for k in used}, tests=comparisons,
+            path = write_bundle(staging / name, fingerprints={k: embedded.get(k) for k in used}, tests=comparisons,
                                        command=command, kind="identify", identification=family, signer=signer)
             files[name] = path.read_bytes()
             written[tests[i].row] = folder / name
@@ -110,22 +111,22 @@ class _Embedded:
         self.checksums: dict[str, dict[str, str] | None] = {}
 
     def get(self, name: str) -> Any:
-        from seedprints import bundle
+        from seedprints.bundle.layout import EmbeddedFingerprint
         from seedprints.encoding import encode
 
         if name not in self.done:
             item = self.items[name]
-            self.done[name] = bundle.EmbeddedFingerprint("ranks", encode(item.ranked), item.source, self._files(item.path))
+            self.done[name] = EmbeddedFingerprint("ranks", encode(item.ranked), item.source, self._files(item.path))
         return self.done[name]
 
     def _files(self, path: str | None) -> dict[str, str] | None:
         """SHA-256 of a model's files (of the file itself for a GGUF), once per model; None when not on this machine."""
-        from seedprints import bundle
+        from seedprints.bundle.write import model_file_checksums
 
         if path is None or not Path(path).exists():
             return None
         if path not in self.checksums:
             folder = Path(path)
-            self.checksums[path] = (bundle.model_file_checksums(folder) if folder.is_dir()
+            self.checksums[path] = (model_file_checksums(folder) if folder.is_dir()
                                     else {folder.name: hashlib.sha256(folder.read_bytes()).hexdigest()})
         return self.checksums[path]

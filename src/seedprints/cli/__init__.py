@@ -53,7 +53,7 @@ app = typer.Typer(
 def _show_version(value: bool) -> None:
     """``--version``: this package's version and those of the libraries it computes with, read from metadata."""
     if value:
-        from seedprints.bundle import environment
+        from seedprints.bundle.layout import environment
 
         versions = environment()
         libraries = ", ".join(f"{k} {v}" for k, v in versions.items() if k not in ("seedprints", "platform") and v)

@@ -122,14 +122,15 @@ def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: li
                   progress: bool, signer, *, whole_files: bool) -> None:  # noqa: ANN001
     """Embed both sides (a file's exact bytes, or the probe rows used; a model directory's fingerprint and file
     checksums) and write the bundle."""
-    from seedprints import bundle
+    from seedprints.bundle import layout
+    from seedprints.bundle import write as bundle
 
     embedded = {
         name: bundle.embed_source(src, fp, whole_file=whole_files, progress=progress)
         for name, src, fp in zip(("reference", "suspect"), sources, pair)
     }
     bundle.write_bundle(
-        path, fingerprints=embedded, tests=[bundle.Comparison("reference", "suspect", result, settings)],
+        path, fingerprints=embedded, tests=[layout.Comparison("reference", "suspect", result, settings)],
         command=command, signer=signer,
     )
 

@@ -90,7 +90,8 @@ def identify(
 
 def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResult, progress: bool, signer) -> None:  # noqa: ANN001
     """Embed the suspect (a file's exact bytes, or its fingerprint and model file checksums) and each listed entry."""
-    from seedprints import bundle
+    from seedprints.bundle import layout
+    from seedprints.bundle import write as bundle
 
     evidence = result.evidence
     suspect_names = {h: "suspect" if len(evidence.suspects) == 1 else f"suspect-{h}" for h in evidence.suspects}
@@ -102,7 +103,7 @@ def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResul
     embedded.update((f"registry:{name}", bundle.embed(ranked, source=f"{result.registry}: {name}"))
                     for name, ranked in evidence.entries.items())
     tests = [
-        bundle.Comparison(f"registry:{c.name}", suspect_names[c.probe_hash], evidence.results[c.name],
+        layout.Comparison(f"registry:{c.name}", suspect_names[c.probe_hash], evidence.results[c.name],
                           {"n_permutations": 0, "seed": 0})
         for c in result.candidates
     ]

@@ -37,7 +37,7 @@ def verify(
     json_output: o.JsonOpt = False,
 ) -> None:
     """Check BUNDLE's seal, signature and fingerprint hashes and recompute every result; exit 0 only when all agree."""
-    from seedprints.bundle import verify_bundle
+    from seedprints.bundle.verify import verify_bundle
     from seedprints.reports.terminal import format_p
     from seedprints.signing import load_public_key
 
@@ -49,7 +49,7 @@ def verify(
     if extract is None:
         result = verify_bundle(bundle, key)
     else:
-        from seedprints.bundle_extract import extract as extract_fingerprints
+        from seedprints.bundle.extract import extract as extract_fingerprints
         from seedprints.cli._output_files import make_parent
 
         make_parent(extract)

@@ -1,134 +1,41 @@
-"""Evidence bundles: one self-contained JSON file from which anyone can recompute a lineage verdict.
-
-A bundle embeds the fingerprints a result was computed from (the fingerprint file's bytes, or the
-compact rank encoding of a registry entry) with their SHA-256, the model files' checksums when a
-side was a model directory, the library versions and the machine facts that move a float's last
-digits (:mod:`seedprints.machine`), each test's method, settings and result, and the command that
-reproduces it (without the outputs it wrote, so that it reruns beside them). A *seal*, the SHA-256
-of the canonical JSON of everything else, shows that nothing was edited after writing. The seal is
-not a signature: whoever edits a bundle can re-seal it. What makes a bundle evidence is
-:func:`verify_bundle`, which re-checks every embedded fingerprint's hash and recomputes every
-statistic from the embedded fingerprints; an optional Ed25519 signature adds who vouches for it.
-:mod:`seedprints.bundle_extract` takes the embedded fingerprints out of a verified bundle.
-
-Layout (``bundle_format`` "1")::
-
-    {"bundle_format": "1", "kind": "compare", "created_at": ..., "command": "seedprints compare ...",
-     "environment": {"seedprints": ..., "python": ..., "numpy": ..., "scipy": ..., "torch": ..., "transformers": ...},
-     "machine": {"architecture": ..., "cpu": ..., "cpus": ..., "blas": ..., "threads": ...},
-     "fingerprints": {NAME: {"encoding": "fingerprint" | "ranks", "sha256": ..., "size": ..., "data_base64": ...,
-                             "source": ..., "model_files": {relative path: sha256} | null,
-                             "probe_hash": ..., "probe_spec": ..., "model_id": ..., "n": ..., "hidden_size": ...}},
-     "tests": [{"reference": NAME, "suspect": NAME, "method": ..., "alpha": ..., "settings": {...}, "result": {...}}],
-     "identification": {"tested": M, "alpha": ..., "level": ..., "sequential": false,          (identify only)
-                        "candidates": [{"test": INDEX, "log10_p_holm": ..., "log10_p_bh": ..., "verdict": ...,
-                                        "bh_verdict": ...}]},
-     "seal": {"algorithm": "sha256 of canonical JSON", "digest": ...},
-     "signature": {"algorithm": "ed25519", "public_key": ..., "key_id": ..., "value": ...}}     (with --sign only)
-
-The seal and the signature both cover the canonical JSON of everything but themselves. A signature
-(:mod:`seedprints.signing`) says who vouches for the bundle; ``verify --public-key`` demands one.
-
-An identify bundle embeds its listed candidates only, ranked by evidence, and the number ``M`` of
-entries the scan tested. From those, Holm's adjusted p-values are recomputed exactly and
-Benjamini-Hochberg's are checked against bounds that are exact when every tested entry is listed
-(:func:`seedprints.stats.multiple.adjusted_from_smallest`); ``M`` itself is taken on trust.
-
-Floats are recomputed and must agree within a relative tolerance of 1e-9 (absolute 1e-12 near 0):
-BLAS kernels sum in another order on another CPU or with another thread count, and identify's scan
-sums many entries at once where verify takes one pair, so the last digits may differ even on the
-machine that wrote the bundle. :meth:`VerifyResult.agreement` says whether they did and which of
-the recorded machine facts differ here. Verdicts, counts and names must agree exactly.
-"""
+"""Verify evidence bundles: check the seal, the signature and every embedded fingerprint's hash, and recompute every
+recorded statistic from the embedded fingerprints (floats within :data:`~seedprints.bundle.layout.REL_TOLERANCE`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import dataclasses
-import datetime as _dt
 import hashlib
 import json
 import math
-import platform
-import shlex
 import warnings
-from importlib import metadata as _metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from seedprints import fingerprint as _fpfile
 from seedprints import machine as _machine
-from seedprints import output_paths
-from seedprints.errors import SeedprintsError
+from seedprints import signing
+from seedprints.bundle.layout import (
+    ABS_TOLERANCE, BUNDLE_FORMAT, ENCODINGS, KINDS, MAX_BUNDLE_BYTES, REL_TOLERANCE, SEAL_ALGORITHM, BundleError,
+    EmbeddedFingerprint, canonical_json, environment, parse_embedded,
+)
+from seedprints.encoding import RankedFingerprint, rank_fingerprint
+from seedprints.errors import IncompatibleFingerprintsError, SeedprintsError
 from seedprints.fingerprint import Fingerprint, short_repr
 from seedprints.inputs import load_json, special_file
-from seedprints.progress import progress_bar
-from seedprints.stats.result import LineageResult
+from seedprints.stats.lineage import lineage_test_ranked
+from seedprints.stats.multiple import adjusted_from_smallest
+from seedprints.stats.result import LineageResult, verdict_for
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from seedprints.encoding import RankedFingerprint
-
-BUNDLE_FORMAT = "1"
-KINDS = ("compare", "identify")
-ENCODINGS = ("fingerprint", "ranks")  # fingerprint file bytes, or seedprints.encoding's compact ranks
-SEAL_ALGORITHM = "sha256 of canonical JSON"
 _MAX_FAMILY = 10**12  # tests in one identify scan: far beyond any registry
 _SETTING_LIMITS = {"n_permutations": (0, 100_000), "seed": (0, 2**63 - 1), "budget": (1, _fpfile.MAX_ROWS),
                    "buffer_k": (1, _fpfile.MAX_COLUMNS)}  # what a run can have used; more would only exhaust memory
-REL_TOLERANCE = 1e-9  # another CPU or BLAS build moves the last digits (~1e-15); an edited result moves far more
-ABS_TOLERANCE = 1e-12  # the same near 0, where a relative difference means nothing
-MAX_BUNDLE_BYTES = 1 << 32  # 4 GiB: a bundle embeds a few fingerprints, not a model
-_LIBRARIES = ("numpy", "scipy", "torch", "transformers")
 _COMPUTING = ("seedprints", "numpy", "scipy")  # whose code computes the statistics verify recomputes
 _FACT_LABELS = {**_machine.LABELS, "seedprints": "seedprints version"}
-_OUTPUT_OPTIONS = {"--bundle": 1, "--report": 1, "--sign": 1, "--force": 0}  # option -> the values it takes
-_MODEL_FILE_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".model", ".txt", ".tiktoken", ".py"}
-
-
-class BundleError(SeedprintsError, ValueError):
-    """A bundle is unreadable, edited after sealing, or its numbers do not recompute."""
-
-
-@dataclasses.dataclass(frozen=True)
-class EmbeddedFingerprint:
-    """One fingerprint as a bundle stores it.
-
-    Attributes
-    ----------
-    encoding : {"fingerprint", "ranks"}
-        ``data`` is a fingerprint file's bytes, or :func:`seedprints.encoding.encode` bytes.
-    data : bytes
-        The embedded bytes; their SHA-256 is recorded beside them.
-    source : str or None
-        Where they came from (a path, a model directory, a registry entry name).
-    model_files : dict of str to str or None
-        SHA-256 of each weight, config and tokenizer file when the source was a model directory.
-    """
-
-    encoding: str
-    data: bytes
-    source: str | None = None
-    model_files: dict[str, str] | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Comparison:
-    """One test a bundle records: which embedded fingerprints, the result, and the settings that rerun it.
-
-    ``settings`` are the keyword arguments given to :func:`seedprints.compare` besides ``method`` and
-    ``alpha`` (e.g. ``budget``, ``buffer_k``), or to
-    :func:`seedprints.stats.lineage.lineage_test_ranked` when a side is embedded as ranks.
-    """
-
-    reference: str
-    suspect: str
-    result: LineageResult
-    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,132 +120,6 @@ class VerifyResult:
                 "tolerance": {"relative": REL_TOLERANCE, "absolute": ABS_TOLERANCE}}
 
 
-def embed(item: Fingerprint | RankedFingerprint, *, source: str | None = None, model_dir: str | Path | None = None,
-          progress: bool = False) -> EmbeddedFingerprint:
-    """Embed an in-memory fingerprint (as the bytes ``save`` writes) or a ranked one (its compact encoding).
-
-    ``model_dir``, when the fingerprint was made from a model directory, adds its files' checksums.
-    """
-    files = model_file_checksums(model_dir, progress=progress) if model_dir is not None else None
-    if isinstance(item, Fingerprint):
-        return EmbeddedFingerprint("fingerprint", _fpfile.to_bytes(item), source, files)
-    from seedprints.encoding import encode
-
-    return EmbeddedFingerprint("ranks", encode(item), source, files)
-
-
-def embed_file(path: str | Path, used: Fingerprint | None = None) -> EmbeddedFingerprint:
-    """Embed a fingerprint file's exact bytes; with ``used``, refuse if the file no longer holds that fingerprint."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BundleError(f"cannot read {path} to embed it in the bundle: {exc.strerror}") from exc
-    parsed = _fpfile.from_bytes(data, source=str(path))
-    if used is not None and not (_same(parsed.hidden, used.hidden) and _same(parsed.logits, used.logits)):
-        raise BundleError(f"{path} changed while it was being compared; run the comparison again")
-    return EmbeddedFingerprint("fingerprint", data, str(path))
-
-
-def embed_source(source: str | Path, fp: Fingerprint, *, whole_file: bool = True, progress: bool = False) -> EmbeddedFingerprint:
-    """Embed what a command-line argument named: a fingerprint file's exact bytes (or, when ``whole_file`` is
-    False, the rows of it that were used), or a model directory's fingerprint with its files' checksums."""
-    from seedprints import api
-
-    if not api.is_fingerprint_file(source):
-        return embed(fp, source=str(source), model_dir=source, progress=progress)
-    return embed_file(source, fp) if whole_file else embed(fp, source=f"{source} (first {fp.n} probes)")
-
-
-def model_file_checksums(model_dir: str | Path, *, progress: bool = False) -> dict[str, str]:
-    """SHA-256 of every weight, config, tokenizer and code file under a model directory (hidden paths skipped)."""
-    root = Path(model_dir)
-    files = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and p.suffix in _MODEL_FILE_SUFFIXES and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    total = sum(p.stat().st_size for p in files)
-    out: dict[str, str] = {}
-    with progress_bar(progress, total, "hashing model files", unit="bytes") as advance:
-        for p in files:
-            digest = hashlib.sha256()
-            with p.open("rb") as handle:
-                while chunk := handle.read(1 << 24):
-                    digest.update(chunk)
-                    advance(len(chunk))
-            out[p.relative_to(root).as_posix()] = digest.hexdigest()
-    return out
-
-
-def write_bundle(
-    path: str | Path,
-    *,
-    fingerprints: Mapping[str, EmbeddedFingerprint],
-    tests: Sequence[Comparison],
-    command: str,
-    kind: str = "compare",
-    identification: Mapping[str, Any] | None = None,
-    signer: Ed25519PrivateKey | None = None,
-) -> Path:
-    """Write a sealed evidence bundle atomically, after checking that it verifies.
-
-    Parameters
-    ----------
-    path : str or Path
-        The JSON file to write.
-    fingerprints : mapping of str to EmbeddedFingerprint
-        The fingerprints by the names the tests use (e.g. ``"reference"``, ``"suspect"``).
-    tests : sequence of Comparison
-        The results to record; each names its reference and suspect in ``fingerprints``.
-    command : str
-        The command line that reproduced the results from the original inputs; it is recorded as
-        :func:`rerunnable` makes it, without the outputs it wrote.
-    kind : {"compare", "identify"}
-        What produced the bundle.
-    identification : mapping, optional
-        For ``kind="identify"`` (required there): the scan's family, as in the module's layout.
-    signer : Ed25519PrivateKey, optional
-        Sign the bundle with this key (:func:`seedprints.signing.load_private_key`).
-
-    Returns
-    -------
-    Path
-        ``path``.
-
-    Raises
-    ------
-    BundleError
-        A test names an unknown fingerprint, or the bundle would not verify.
-    OutputPathError
-        ``path`` cannot be written.
-    """
-    path = output_paths.check_output_path(path)
-    if kind not in KINDS:
-        raise BundleError(f"unknown bundle kind {kind!r}; use one of {', '.join(KINDS)}")
-    body: dict[str, Any] = {
-        "bundle_format": BUNDLE_FORMAT,
-        "kind": kind,
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": rerunnable(command),
-        "environment": environment(),
-        "machine": _machine.describe(),
-        "fingerprints": {name: _describe(name, item) for name, item in fingerprints.items()},
-        "tests": [_test_record(t, fingerprints) for t in tests],
-    }
-    if identification is not None:
-        body["identification"] = dict(identification)
-    text = canonical_json(body)  # what the seal hashes and the signature signs
-    bundle = {**body, "seal": {"algorithm": SEAL_ALGORITHM, "digest": hashlib.sha256(text).hexdigest()}}
-    if signer is not None:
-        from seedprints import signing
-
-        bundle["signature"] = signing.sign(text, signer)
-    with warnings.catch_warnings():  # the run being recorded has already shown its warnings
-        warnings.simplefilter("ignore")
-        _check(bundle, str(path))
-    return output_paths.write_atomic(path, (json.dumps(bundle, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
-
-
 def verify_bundle(path: str | Path, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
     """Check a bundle's seal, signature and fingerprint hashes, and recompute every recorded statistic.
 
@@ -386,16 +167,14 @@ def verified_contents(path: str | Path, public_key: Ed25519PublicKey | None = No
         raise BundleError(f"{path} is not an evidence bundle ({exc}); write one with `seedprints compare ... --bundle`") from exc
     with warnings.catch_warnings(record=True) as caught:  # shown only if the bundle verifies: a refusal is one line
         warnings.simplefilter("always")
-        result = _check(bundle, str(path))
+        result = check_bundle(bundle, str(path))
     for warning in caught:
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if public_key is not None:
-        from seedprints.signing import key_id
-
         if result.signed_by is None:
             raise BundleError(f"{path} is not signed, but --public-key asks for a signature; ask for a bundle written with --sign")
-        if result.signed_by != key_id(public_key):
-            raise BundleError(f"{path} is signed by key {result.signed_by}, not by the given key {key_id(public_key)}; "
+        if result.signed_by != signing.key_id(public_key):
+            raise BundleError(f"{path} is signed by key {result.signed_by}, not by the given key {signing.key_id(public_key)}; "
                               "check that --public-key is the signer's")
     embedded = {name: EmbeddedFingerprint(entry["encoding"], base64.b64decode(entry["data_base64"]),
                                           entry["source"] if isinstance(entry.get("source"), str) else None)
@@ -403,56 +182,7 @@ def verified_contents(path: str | Path, public_key: Ed25519PublicKey | None = No
     return result, embedded
 
 
-def seal(body: Mapping[str, Any]) -> str:
-    """SHA-256 of the bundle's :func:`canonical_json`."""
-    return hashlib.sha256(canonical_json(body)).hexdigest()
-
-
-def canonical_json(body: Mapping[str, Any]) -> bytes:
-    """What the seal and the signature cover: the bundle without them, as JSON with sorted keys, no spaces, ASCII."""
-    text = json.dumps({k: v for k, v in body.items() if k not in ("seal", "signature")}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return text.encode()
-
-
-def rerunnable(command: str) -> str:
-    """``command`` without the outputs it wrote (``--bundle``, ``--report``, ``--force``, ``--sign``), so that it
-    reruns beside them, from the folder the original ran in, and prints the result instead of refusing to overwrite.
-
-    Example: ``rerunnable("seedprints compare a b --bundle ev.json --force")`` is ``"seedprints compare a b"``.
-    """
-    try:
-        words, kept, skip = shlex.split(command), [], 0
-    except ValueError as exc:  # an unclosed quote
-        raise BundleError(f"the command to record, {short_repr(command)}, is not a shell command line ({exc})") from exc
-    for word in words:
-        if skip:
-            skip -= 1
-        elif word in _OUTPUT_OPTIONS:
-            skip = _OUTPUT_OPTIONS[word]
-        else:
-            kept.append(word)
-    return shlex.join(kept)
-
-
-def environment() -> dict[str, str]:
-    """Versions of Python, seedprints and the numeric libraries (read from package metadata: nothing is imported)."""
-    from seedprints import __version__
-
-    versions = {"seedprints": __version__, "python": platform.python_version(), "platform": platform.platform()}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = _metadata.version(name)
-        except _metadata.PackageNotFoundError:
-            versions[name] = ""
-    return versions
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Checking
-
-
-def _check(bundle: Any, where: str) -> VerifyResult:
+def check_bundle(bundle: Any, where: str) -> VerifyResult:
     """Every check of :func:`verify_bundle` on a parsed bundle."""
     if not isinstance(bundle, dict) or "bundle_format" not in bundle:
         raise BundleError(f"{where} is not an evidence bundle (no bundle_format); write one with `seedprints compare ... --bundle`")
@@ -478,8 +208,6 @@ def _check(bundle: Any, where: str) -> VerifyResult:
         raise BundleError(f"{where}: the seal does not match its contents; the bundle was edited after it was written")
     signed_by = None
     if "signature" in bundle:
-        from seedprints import signing
-
         try:
             signed_by = signing.check(text, bundle["signature"])
         except ValueError as exc:
@@ -513,8 +241,6 @@ def _check(bundle: Any, where: str) -> VerifyResult:
 
 def _check_identification(section: Any, checked: list[dict[str, Any]], where: str) -> dict[str, Any]:
     """Recompute an identify bundle's Holm-adjusted p-values and bound its BH ones from the recomputed tests."""
-    from seedprints.stats.multiple import adjusted_from_smallest
-    from seedprints.stats.result import verdict_for
 
     what = f"{where}: identification"
     if not isinstance(section, dict):
@@ -579,25 +305,16 @@ def _load_embedded(name: str, entry: Any, where: str) -> Fingerprint | RankedFin
         raise BundleError(f"{where}: fingerprint {short_repr(name)} is not valid base64; the bundle is corrupt") from exc
     if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
         raise BundleError(f"{where}: fingerprint {short_repr(name)} does not match its SHA-256; the embedded data was altered")
-    item = _parse_embedded(entry["encoding"], data, f"{where}: fingerprint {short_repr(name)}")
+    item = parse_embedded(entry["encoding"], data, f"{where}: fingerprint {short_repr(name)}")
     for key, value in (("probe_hash", item.probe_hash), ("model_id", item.model_id), ("n", item.n), ("hidden_size", item.hidden_size)):
         if entry.get(key) != value:
             raise BundleError(f"{where}: fingerprint {short_repr(name)} says {key} {short_repr(entry.get(key))} but holds {value!r}")
     return item
 
 
-def _parse_embedded(encoding: str, data: bytes, source: str) -> Fingerprint | RankedFingerprint:
-    """Parse embedded bytes with the fingerprint reader or the rank decoder (both check every size first)."""
-    if encoding == "fingerprint":
-        return _fpfile.from_bytes(data, source=source)
-    from seedprints.encoding import decode
-
-    return decode(data, source=source)
-
-
 def _recompute(i: int, test: Any, loaded: dict[str, Any], where: str) -> tuple[dict[str, Any], list[float]]:
     """Rerun one recorded test from the embedded fingerprints and compare every field of its result."""
-    from seedprints.stats.methods import METHODS
+    from seedprints.stats.methods import METHODS  # the paper method: scipy.stats
 
     what = f"{where}: test {i + 1}"
     if not isinstance(test, dict) or not isinstance(test.get("result"), dict) or not isinstance(test.get("settings"), dict):
@@ -633,15 +350,10 @@ def _recompute(i: int, test: Any, loaded: dict[str, Any], where: str) -> tuple[d
 
 def _run(method: str, ref: Any, sus: Any, alpha: float, settings: dict[str, Any]) -> LineageResult:
     """``seedprints.compare`` on full fingerprints, or the rank-only lineage test when either side is ranks."""
-    from seedprints.errors import IncompatibleFingerprintsError
-
     if isinstance(ref, Fingerprint) and isinstance(sus, Fingerprint):
-        from seedprints import api
+        from seedprints import pipeline  # scipy: only when a bundle is verified
 
-        return api.compare(ref, sus, method=method, alpha=alpha, **settings)
-    from seedprints.encoding import rank_fingerprint
-    from seedprints.stats.lineage import lineage_test_ranked
-
+        return pipeline.compare(ref, sus, method=method, alpha=alpha, **settings).result
     if method != "lineage" or ref.spec != sus.spec:
         raise IncompatibleFingerprintsError(f"method {method!r} on ranks needs the lineage method and equal probe specs")
     ranked = [x if not isinstance(x, Fingerprint) else rank_fingerprint(x) for x in (ref, sus)]
@@ -671,32 +383,3 @@ def _first_mismatch(recorded: Any, recomputed: Any, key: str, diffs: list[float]
     if type(recorded) is not type(recomputed) or recorded != recomputed:
         return f"{key} is {short_repr(recorded)} but recomputes to {short_repr(recomputed)}"
     return None
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Writing helpers
-
-
-def _describe(name: str, item: EmbeddedFingerprint) -> dict[str, Any]:
-    """The bundle's record of one embedded fingerprint (its facts are re-read from the data on verify)."""
-    if item.encoding not in ENCODINGS:
-        raise BundleError(f"fingerprint {name!r} has unknown encoding {item.encoding!r}; use one of {', '.join(ENCODINGS)}")
-    parsed = _parse_embedded(item.encoding, item.data, item.source or name)
-    return {
-        "encoding": item.encoding, "sha256": hashlib.sha256(item.data).hexdigest(), "size": len(item.data),
-        "data_base64": base64.b64encode(item.data).decode("ascii"), "source": item.source, "model_files": item.model_files,
-        "probe_hash": parsed.probe_hash, "probe_spec": parsed.spec.to_json(), "model_id": parsed.model_id,
-        "n": parsed.n, "hidden_size": parsed.hidden_size,
-    }
-
-
-def _test_record(test: Comparison, fingerprints: Mapping[str, EmbeddedFingerprint]) -> dict[str, Any]:
-    for name in (test.reference, test.suspect):
-        if name not in fingerprints:
-            raise BundleError(f"a test names fingerprint {name!r}, which the bundle does not embed")
-    return {"reference": test.reference, "suspect": test.suspect, "method": test.result.method,
-            "alpha": float(test.result.alpha), "settings": dict(test.settings), "result": test.result.to_dict()}
-
-
-def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b, equal_nan=True))

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from seedprints import tempfiles
-from seedprints.bundle import EmbeddedFingerprint, VerifyResult, verified_contents
+from seedprints.bundle.layout import EmbeddedFingerprint
+from seedprints.bundle.verify import VerifyResult, verified_contents
 from seedprints.errors import OutputPathError
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class Extraction:
 
 def extract(bundle: str | Path, out_dir: str | Path, *, force: bool = False,
             public_key: Ed25519PublicKey | None = None) -> tuple[VerifyResult, Extraction]:
-    """Verify ``bundle`` (as :func:`seedprints.bundle.verify_bundle`), then write its fingerprints into ``out_dir``.
+    """Verify ``bundle`` (as :func:`seedprints.bundle.verify.verify_bundle`), then write its fingerprints into ``out_dir``.
 
     Parameters
     ----------
