@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from seedprints import __version__
 from seedprints import output_paths
 from seedprints.inputs import load_json, special_file
 from seedprints.errors import (
@@ -40,12 +41,6 @@ MAX_ROWS = 10_000_000
 MAX_COLUMNS = 1_000_000
 MAX_TENSOR_BYTES = 1 << 36  # 64 GiB of float32 over all tensors
 _REQUIRED_KEYS = ("seedprints_format", "probe_spec", "probe_hash", "model_id", "hidden_size", "dtype")
-
-
-def _package_version() -> str:
-    from seedprints import __version__
-
-    return __version__
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -115,7 +110,7 @@ class Fingerprint:
         """All metadata as the strings written to the file."""
         fields = {
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "seedprints_version": _package_version(),
+            "seedprints_version": __version__,
             "dtype": "float32",
             **self.metadata,
             "seedprints_format": FORMAT_VERSION,

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from seedprints.errors import ModelLoadError, RegistryError, UsageError, compact_message
 from seedprints.fingerprint import Fingerprint, short_repr
 from seedprints.inputs import load_json, special_file
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec
+from seedprints.registry.entries import check_name, check_tags
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel
@@ -147,6 +149,17 @@ def check_config(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> P
     return cfg
 
 
+def default_probes(config: str | Path, cfg: PretrainedConfig, options: ProbeOptions) -> ProbeSpec:
+    """The default probes of the architecture ``cfg`` (read from ``config``, a config file or its folder): the spec a
+    default fingerprint of a model of that vocabulary has, its tokenizer length read from the tokenizer files beside
+    the config."""
+    from seedprints.model.metadata import directory_tokenizer_length  # torch and transformers
+
+    config = Path(config)
+    tokenizer_length = directory_tokenizer_length(config if config.is_dir() else config.parent)
+    return options.spec_for([getattr(cfg, "vocab_size", None)], int(getattr(cfg, "hidden_size", 0) or 0), tokenizer_length)
+
+
 def config_sha256(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> str:
     """SHA-256 of the canonical JSON of what a config builds (provenance keys such as versions left out)."""
     values = {k: v for k, v in load_config(config).to_dict().items() if k not in _PROVENANCE_KEYS}
@@ -271,9 +284,9 @@ def fingerprint_init(
     batch_size: int = 32,
 ) -> Fingerprint:
     """Fingerprint one model made by :func:`init_model_from_config`, its header naming the seed and config."""
-    from seedprints import api
+    from seedprints import pipeline  # scipy: only when a model is fingerprinted
 
-    fp = api.fingerprint_model(model, probes, device=device, batch_size=batch_size)
+    fp = pipeline.fingerprint_model(model, probes, run=RunOptions(device=device, batch_size=batch_size))
     metadata = {**fp.metadata, "model_revision": f"seed-{seed}", **init_metadata(config_sha, seed, init)}
     model_type = metadata.get("model_type") or "model"
     return dataclasses.replace(fp, model_id=f"{model_type}-init-{config_sha[:12]}-seed-{seed}", metadata=metadata)
@@ -441,7 +454,6 @@ def register_seeds(
 def check_seed_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     """Extra tags for candidate seeds, checked as registry tags; ``seed``, ``init`` and ``config`` are set by
     :func:`register_seeds` itself (UsageError)."""
-    from seedprints.registry.entries import check_tags
 
     extra = check_tags(tags)
     reserved = sorted({"seed", "init", "config"} & set(extra))
@@ -453,7 +465,6 @@ def check_seed_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
 def check_prefix(prefix: str, seeds: list[int], *, option: str | None = None) -> None:
     """Refuse a name prefix that makes bad entry names (see :func:`seedprints.registry.entries.check_name`) before any
     work; ``option`` names the CLI flag that gave it, for advice."""
-    from seedprints.registry.entries import check_name
 
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")

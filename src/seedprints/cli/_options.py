@@ -13,7 +13,7 @@ import typer
 
 from seedprints.options import DEFAULT_DEVICE, DEFAULT_LENGTH, DEFAULT_N, ProbeOptions, RunOptions
 from seedprints.probes import DEFAULT_PROBE_SEED
-from seedprints.registry.location import RegistryLocation
+from seedprints.registry import RegistryLocation
 from seedprints.stats.defaults import DEFAULT_METHOD, METHOD_PROBES
 
 

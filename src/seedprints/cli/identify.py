@@ -134,7 +134,7 @@ def _table(result: IdentifyResult) -> Table:
 
 def _summary(result: IdentifyResult) -> str:
     """One line: the best match and its Holm-adjusted p, then what was tested and skipped."""
-    from seedprints.search.identification import skip_reason
+    from seedprints.reports.words import skip_reason
     from seedprints.reports.terminal import format_p
 
     best = result.best

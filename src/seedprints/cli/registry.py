@@ -110,7 +110,7 @@ def like_file(like: Path) -> Path:
 
 def check_registry(registry: "RegistryLocation") -> None:
     """Refuse a foreign, newer, special or unwritable registry before a long run, without creating one yet."""
-    from seedprints.registry.sqlite_db import check_path
+    from seedprints.registry import check_path
 
     if registry.is_postgres:
         with open_registry(registry, create=True):  # reachable and ours (an empty database becomes one now)
@@ -157,10 +157,9 @@ def add(
 ) -> None:
     """Register SOURCE: a fingerprint file as it is, or a model directory fingerprinted now (probe options apply)."""
     from seedprints import api, pipeline
-    from seedprints.encoding import rank_fingerprint
     from seedprints.errors import UsageError
     from seedprints.probes import ProbeSpec
-    from seedprints.registry.entries import check_name, check_tags, sha256_file
+    from seedprints.registry import check_name, check_tags
 
     out = Output(json_output)
     source, snapshot = local_model(source, revision, trust_remote_code=run.trust_remote_code, out=out)
@@ -177,8 +176,7 @@ def add(
     if name is not None:
         check_name(name, option="--name")
     if is_file:
-        digest = sha256_file(source)
-        ranked = rank_fingerprint(api.load_fingerprint(source), source_sha256=digest)
+        fp = api.load_fingerprint(source)  # the registry records the file's SHA-256 beside it
     elif source.is_dir():
         spec = pipeline.probes_like(like_file(like), probes) if like is not None else None
         if probes.probe_file is not None and isinstance(spec, ProbeSpec):
@@ -186,16 +184,16 @@ def add(
         if like is not None:  # by config, before any weight is read
             pipeline.check_model_takes_like(source, like, trust_remote_code=run.trust_remote_code)
         check_registry(registry)
-        ranked = rank_fingerprint(pipeline.fingerprint_model(source, spec, options=probes, run=run))
+        fp = pipeline.fingerprint_model(source, spec, options=probes, run=run)
     else:
         raise UsageError(f"{source} does not exist; give a fingerprint file or a model directory")
     if name is None:
-        name = Path(ranked.model_id.rstrip("/\\")).name
+        name = Path(fp.model_id.rstrip("/\\")).name
         if not name:
-            raise UsageError(f"cannot derive an entry name from model id {ranked.model_id!r}; pass --name")
+            raise UsageError(f"cannot derive an entry name from model id {fp.model_id!r}; pass --name")
         check_name(name, option="--name")
     with open_registry(registry, create=True) as reg:
-        entry = reg.add(ranked, name=name, tags=tags, source=source, replace=replace)
+        entry = reg.add(fp, name=name, tags=tags, source=source, replace=replace)
     out.result({"registry": str(reg.path), "entry": entry.to_dict()}, lambda c: c.print(
         f"added {entry.name} ({entry.n} x {entry.hidden_size}, probes {entry.probe_hash}, {entry.encoded_bytes} bytes) to {reg.path}"
     ))
@@ -281,7 +279,7 @@ def import_(
     json_output: o.JsonOpt = False,
 ) -> None:
     """Add every entry of an archive, all or nothing (every checksum is verified first)."""
-    from seedprints.registry.archive import verify_archive
+    from seedprints.registry import verify_archive
 
     out = Output(json_output)
     check_registry(registry)

@@ -54,8 +54,8 @@ def register(
     vocabulary, read from the tokenizer files beside the config, the same spec a default fingerprint
     of a model of that vocabulary has.
     """
-    from seedprints import api
     from seedprints import seeds as _seeds
+    from seedprints.options import ProbeOptions
     from seedprints.errors import UsageError
     from seedprints.progress import progress_bar
 
@@ -70,12 +70,7 @@ def register(
     if like is not None:
         probes = _probes_like(like_file(like))
     else:
-        from seedprints.model.metadata import directory_tokenizer_length
-
-        options = api.ProbeOptions(n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound)
-        tokenizer_length = directory_tokenizer_length(config if config.is_dir() else config.parent)
-        probes = options.spec_for([getattr(cfg, "vocab_size", None)], int(getattr(cfg, "hidden_size", 0) or 0),
-                                  tokenizer_length)
+        probes = _seeds.default_probes(config, cfg, ProbeOptions(n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound))
     output = Output(json_output)
     with open_registry(registry, create=True) as reg, progress_bar(output.progress, len(seed_list), "seeds") as advance:
         report = _seeds.register_seeds(

@@ -27,11 +27,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from seedprints import __version__
 from seedprints import tempfiles
 from seedprints.errors import OutputPathError, UsageError
 from seedprints.probes import ProbeSpec
 from seedprints.reports import claims_page
 from seedprints.reports.terminal import format_p
+from seedprints.reports.words import skip_reason  # in words; the JSON keeps the short key
 
 REPORT_KINDS = ("matrix", "compare", "identify", "claims")
 RESULTS_FILE = "results.json"
@@ -149,8 +151,6 @@ def write_report(out_dir: str | Path, kind: str, payload: dict[str, Any], *, for
     Path
         ``out_dir / "index.html"``.
     """
-    from seedprints import __version__
-
     if kind not in REPORT_KINDS:
         raise UsageError(f"unknown report kind {kind!r}; choose one of {', '.join(REPORT_KINDS)}")
     out_dir = check_report_dir(out_dir, force=force)
@@ -516,7 +516,6 @@ def _compare_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str
 
 
 def _identify_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str, str, str]:
-    from seedprints.search.identification import skip_reason  # in words; the JSON keeps the short key
 
     candidates = _ranked_candidates(payload)
     tested, skipped = _count(payload.get("tested")), _count(payload.get("skipped"))

@@ -31,12 +31,13 @@ from seedprints.registry import Registry
 from seedprints.search import index
 from seedprints.search.looks import bundle_evidence, ranked_candidates, run_looks, screen_notes, sequential_summary
 from seedprints.search.planning import Cut, suspect_plan
-from seedprints.search.results import DEFAULT_TOP, Candidate, Evidence, IdentifyResult, skip_reason
+from seedprints.reports.words import skip_reason
+from seedprints.search.results import DEFAULT_TOP, Candidate, Evidence, IdentifyResult
 from seedprints.stats.lineage import MIN_PROBES, vocab_part_note
 from seedprints.stats.result import plain_json
 from seedprints.stats.sequential import DEFAULT_FIRST_LOOK, SequentialDesign
 
-__all__ = ["DEFAULT_TOP", "Candidate", "Evidence", "IdentifyResult", "identify", "skip_reason"]
+__all__ = ["DEFAULT_TOP", "Candidate", "Evidence", "IdentifyResult", "identify"]
 
 
 def identify(

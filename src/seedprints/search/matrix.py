@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from seedprints import __version__
 from seedprints import fingerprint as _fpfile
 from seedprints import pipeline
 from seedprints.encoding import rank_fingerprint
@@ -84,8 +85,6 @@ class MatrixResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types: models, probe spec, every pair's result, lineages, settings and version."""
-        from seedprints import __version__
-
         models = [
             {"name": name, "label": label, "model_id": fp.model_id, "hidden_size": fp.hidden_size,
              "dtype": fp.metadata.get("dtype")}

@@ -7,24 +7,9 @@ from typing import Any
 
 from seedprints.encoding import RankedFingerprint
 from seedprints.fingerprint import Fingerprint
-from seedprints.naming import setting
 from seedprints.stats.result import LineageResult, Verdict, plain_json
 
 DEFAULT_TOP = 10
-
-
-def skip_reason(reason: str) -> str:
-    """Why registry entries were skipped (a key of :attr:`IdentifyResult.skipped`), in words that name settings as
-    the caller writes them (``budget=`` from Python, ``--budget`` on the CLI)."""
-    words = {
-        "probe_spec": "made with other probes",
-        "hidden_size": "of another hidden size",
-        "probe_file": f"made from a probe file (pass it with {setting('probe_file')})",
-        "model_cannot_take_probes": "with probes the model cannot take (token ids beyond its vocabulary, or another width)",
-        "no_prefix": "made with probes that have no prefix (probe files, torch-generated): drop "
-                     f"{setting('budget')} and {setting('early_stop', True)}",
-    }
-    return words.get(reason, reason.replace("_", " "))
 
 
 
@@ -113,7 +98,7 @@ class IdentifyResult:
     tested : int
         Tests run (the number the adjusted p-values correct for).
     skipped : dict of str to int
-        Entries not tested, by reason (put in words by :func:`skip_reason`); reasons with no entry are left out.
+        Entries not tested, by reason (put in words by :func:`seedprints.reports.words.skip_reason`); reasons with no entry are left out.
     alpha : float
         Level of the verdicts.
     probe_hashes : list of str
