@@ -1,8 +1,8 @@
 """Start-up time of the verbs that run no model, as a ratio to ``python -c "import numpy"`` measured in the same run.
 
-Each verb runs in a fresh process against a small registry built here (a few numpy fingerprints), five times; the
-median wall time is divided by the median of ``import numpy``. Also reports which of torch, transformers and
-scipy.stats each verb imported (none should). Run:
+Each verb runs in a fresh process against a small registry built here (a few numpy fingerprints), five times, in
+rounds interleaved with ``import numpy``; the median wall time is divided by the median of ``import numpy``. Also
+reports which of torch, transformers and scipy.stats each verb imported (none should). Run:
 
     .venv/bin/python bench/bench_startup.py [--repeats 5] [--json]
 """
@@ -67,13 +67,17 @@ def _seconds(command: list[str]) -> tuple[float, str]:
 
 
 def measure(repeats: int) -> dict[str, Any]:
-    """Median seconds of ``import numpy`` and of each verb; every number comes from this run."""
-    numpy_runs = [_seconds([sys.executable, "-c", "import numpy"])[0] for _ in range(repeats)]
-    baseline = statistics.median(numpy_runs)
-    verbs = []
-    for label, verb in VERBS:
-        runs, imported = [], ""
-        for _ in range(repeats):
+    """Median seconds of ``import numpy`` and of each verb; every number comes from this run.
+
+    The runs are interleaved, ``repeats`` rounds of ``import numpy`` then every verb once, so that a change in the
+    machine's load during the run moves the baseline and the verbs alike, and their ratio stays meaningful.
+    """
+    numpy_runs: list[float] = []
+    runs: dict[str, list[float]] = {label: [] for label, _ in VERBS}
+    imported: dict[str, str] = {}
+    for _ in range(repeats):
+        numpy_runs.append(_seconds([sys.executable, "-c", "import numpy"])[0])
+        for label, verb in VERBS:
             with tempfile.TemporaryDirectory(prefix="bench-startup-") as work:
                 registry = Path(work) / "registry.db"
                 _registry(registry)
@@ -82,15 +86,22 @@ def measure(repeats: int) -> dict[str, Any]:
                     _seconds([sys.executable, "-m", "seedprints", "registry", "export", f"{work}/export.tar",
                               "--registry", str(registry)])
                 seconds, stderr = _seconds([sys.executable, "-c", _PROBE.format(heavy=HEAVY), *args])
-            runs.append(seconds)
-            imported = stderr.strip().splitlines()[-1].partition("IMPORTED")[2].strip()
-        median = statistics.median(runs)
-        verbs.append({"verb": label, "seconds": median, "ratio": median / baseline, "heavy_imports": [m for m in imported.split(",") if m]})
+            runs[label].append(seconds)
+            imported[label] = stderr.strip().splitlines()[-1].partition("IMPORTED")[2].strip()
+    baseline = statistics.median(numpy_runs)
+    verbs = []
+    for label, _ in VERBS:
+        median = statistics.median(runs[label])
+        verbs.append({"verb": label, "seconds": median, "ratio": median / baseline,
+                      "heavy_imports": [m for m in imported[label].split(",") if m]})
     return {"repeats": repeats, "import_numpy_seconds": baseline, "verbs": verbs,
             "worst_ratio": max(v["ratio"] for v in verbs)}
 
 
 def _print(result: dict[str, Any]) -> None:
+    if sys.dont_write_bytecode:
+        print("note: PYTHONDONTWRITEBYTECODE is set, so every run compiles seedprints' modules from source (numpy's "
+              "come compiled with it): the ratios are higher than an installed seedprints starts with", file=sys.stderr)
     print(f"python -c 'import numpy': {result['import_numpy_seconds']:.3f} s (median of {result['repeats']})")
     for verb in result["verbs"]:
         heavy = ", ".join(verb["heavy_imports"]) or "none"

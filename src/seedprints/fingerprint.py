@@ -22,7 +22,7 @@ import numpy as np
 
 from seedprints import __version__
 from seedprints import output_paths
-from seedprints.inputs import load_json, special_file
+from seedprints.inputs import load_json, short_repr, special_file
 from seedprints.errors import (
     FingerprintFormatError,
     IncompatibleFingerprintsError,
@@ -310,12 +310,6 @@ def _parse_stream(
     if LOGITS_NAME in info and info[LOGITS_NAME][0][0] != info[TENSOR_NAME][0][0]:
         raise FingerprintFormatError(f"{path}: {LOGITS_NAME!r} and {TENSOR_NAME!r} have different row counts; re-create it")
     return meta, info, handle.read() if read_data else b""
-
-
-def short_repr(value: Any, limit: int = 60) -> str:
-    """``repr`` of an untrusted value, cut so that a hostile file cannot flood a one-line error."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_compatible(ref: Fingerprint, suspect: Fingerprint, *, same_width: bool = True) -> None:

@@ -1,7 +1,8 @@
 """What every reader of a user's file shares: regular files only, and JSON that fails in one known way.
 
 A FIFO or device given where a file belongs would block a reader forever or read endless bytes,
-so readers refuse anything but a regular file (or a folder, where one is allowed) up front. JSON
+so readers refuse anything but a regular file (or a folder, where one is allowed) up front, and a value read from
+one is shown in a message cut short (:func:`short_repr`). JSON
 from a stranger can fail in more ways than ``json.JSONDecodeError``: nesting deep enough to exhaust
 the recursion limit, or an integer longer than Python converts (4300 digits). :func:`load_json`
 turns each into :class:`BadJSON`, a ``JSONDecodeError``, so the readers' existing ``except``
@@ -47,3 +48,9 @@ def special_file(path: str | Path) -> bool:
         return path.exists() and not path.is_file() and not path.is_dir()
     except OSError:
         return False  # the reader's own open() gives the precise error
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr`` of an untrusted value, cut so that a hostile file cannot flood a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

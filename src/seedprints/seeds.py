@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seedprints.errors import ModelLoadError, RegistryError, UsageError, compact_message
-from seedprints.fingerprint import Fingerprint, short_repr
-from seedprints.inputs import load_json, special_file
+from seedprints.fingerprint import Fingerprint
+from seedprints.inputs import load_json, short_repr, special_file
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec
 from seedprints.registry.entries import check_name, check_tags

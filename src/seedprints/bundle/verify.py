@@ -22,8 +22,8 @@ from seedprints.bundle.layout import (
 )
 from seedprints.encoding import RankedFingerprint, rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, SeedprintsError
-from seedprints.fingerprint import Fingerprint, short_repr
-from seedprints.inputs import load_json, special_file
+from seedprints.fingerprint import Fingerprint
+from seedprints.inputs import load_json, short_repr, special_file
 from seedprints.stats.lineage import lineage_test_ranked
 from seedprints.stats.multiple import adjusted_from_smallest
 from seedprints.stats.result import LineageResult, verdict_for

@@ -23,7 +23,8 @@ from seedprints.bundle.layout import (
 )
 from seedprints.bundle.verify import check_bundle
 from seedprints.encoding import RankedFingerprint, encode
-from seedprints.fingerprint import Fingerprint, short_repr
+from seedprints.fingerprint import Fingerprint
+from seedprints.inputs import short_repr
 from seedprints.progress import progress_bar
 
 if TYPE_CHECKING:

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# tables keep their full width when piped (rich would assume 80 columns); no markup or emoji codes, so paths, names
+# and hashes such as "[b1ea42ba16e808d9]" print exactly as they are
+_PLAIN = dict(highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 class Output:
-    """Prints a verb's result in the chosen mode; progress and notes on stderr unless --json or --quiet."""
+    """Prints a verb's result in the chosen mode; progress and notes on stderr unless --json or --quiet.
+
+    The two consoles are made on first use, so a verb that prints through neither (``--help``, a usage error)
+    never imports rich (start-up: ``bench/bench_startup.py``).
+    """
 
     def __init__(self, json_mode: bool, quiet: bool = False) -> None:
         self.json_mode = json_mode
         self.quiet = quiet
-        # tables keep their full width when piped (rich would assume 80 columns); no markup or emoji codes, so
-        # paths, names and hashes such as "[b1ea42ba16e808d9]" print exactly as they are
-        plain = dict(highlight=False, markup=False, emoji=False, soft_wrap=True)
-        self.stdout = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, **plain)
-        self.stderr = Console(file=sys.stderr, **plain)
+
+    @functools.cached_property
+    def stdout(self) -> Console:
+        """The console results print on."""
+        from rich.console import Console
+
+        return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, **_PLAIN)
+
+    @functools.cached_property
+    def stderr(self) -> Console:
+        """The console for warnings, hints and progress."""
+        from rich.console import Console
+
+        return Console(file=sys.stderr, **_PLAIN)
 
     @property
     def progress(self) -> bool:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
@@ -16,6 +15,8 @@ from seedprints.cli._output_files import (
 )
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from seedprints.search.identification import IdentifyResult
 
 EXAMPLES = """Examples:
@@ -119,6 +120,8 @@ def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResul
 
 def _table(result: IdentifyResult) -> Table:
     """Candidates ranked by evidence, with raw and adjusted p-values and both verdicts."""
+    from rich.table import Table  # rich only where a table prints (start-up of --help)
+
     from seedprints.reports.terminal import format_p, tags_cell
 
     table = Table(show_header=True, header_style="bold")

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from seedprints.cli import _options as o
 from seedprints.cli._hub import RevisionOpt, local_model
@@ -16,6 +15,8 @@ from seedprints.cli._output_files import ForceOpt, refuse_existing
 from seedprints.options import ProbeOptions, RunOptions
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from seedprints.registry import Registry, RegistryEntry, RegistryLocation
 
 app = typer.Typer(help="Keep named, tagged fingerprints in a registry (a SQLite file or a PostgreSQL database) and share them "
@@ -294,6 +295,8 @@ def import_(
 
 
 def _entries_table(entries: list["RegistryEntry"]) -> Table:
+    from rich.table import Table  # rich only where a table prints (start-up of --help)
+
     table = Table(show_header=True, header_style="bold")
     for column in ("name", "model", "n x d", "logits", "probes", "tags", "bytes", "added"):
         table.add_column(column, justify="right" if column in ("n x d", "logits", "bytes") else "left")
@@ -306,6 +309,8 @@ def _entries_table(entries: list["RegistryEntry"]) -> Table:
 
 
 def _entry_table(entry: "RegistryEntry") -> Table:
+    from rich.table import Table  # rich only where a table prints (start-up of --help)
+
     table = Table(show_header=False)
     table.add_column("field")
     table.add_column("value")

@@ -7,17 +7,19 @@ import datetime as _dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
-from seedprints.encoding import RankedFingerprint
 from seedprints.errors import UsageError
-from seedprints.fingerprint import short_repr
+from seedprints.inputs import short_repr
 from seedprints.probes import ProbeSpec
+
+if TYPE_CHECKING:
+    from seedprints.encoding import RankedFingerprint
 
 MAX_NAME_CHARS = 200
 # The search index of an entry, made by whoever opens the registry (``seedprints.Registry``: the stage-1 data of
 # identify's scan): bytes stored beside the entry and handed back as they are, or None for no index.
-Indexer = Callable[[RankedFingerprint], "bytes | None"]
+Indexer = Callable[["RankedFingerprint"], "bytes | None"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from seedprints.encoding import decode
 from seedprints.errors import FingerprintFormatError, RegistryError
 
 if TYPE_CHECKING:
@@ -80,6 +79,8 @@ def _v2_to_v3(db: Database, index: Indexer | None) -> None:
     _statements(db, CREATE[5:])
     if index is None:
         return
+    from seedprints.encoding import decode  # the rank code, for this one migration only (start-up of every open)
+
     for (entry,) in db.execute("SELECT id FROM entries ORDER BY id").fetchall():
         blob = bytes(db.execute("SELECT encoding FROM entries WHERE id = ?", (entry,)).fetchone()[0])
         try:

@@ -21,15 +21,17 @@ import contextlib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from seedprints.encoding import RankedFingerprint, decode, encode, rank_fingerprint
 from seedprints.errors import FingerprintFormatError, RegistryError, UsageError
-from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
 from seedprints.registry.database import Database
 from seedprints.registry.entries import Indexer, NewEntry, RegistryEntry, check_name, check_tags, now, sha256_file
 from seedprints.registry.location import RegistryLocation
+
+if TYPE_CHECKING:
+    from seedprints.encoding import RankedFingerprint
+    from seedprints.fingerprint import Fingerprint
 
 DEFAULT_TIMEOUT_S = 30.0
 INDEX_PAGE = 256  # entries per page of the search index (stage-1 data: about 64 MB at d=768)
@@ -177,6 +179,11 @@ class Registry:
         TypeError
             ``fp`` is not a fingerprint, ``name`` not a str, or ``tags`` not a dict of str to str.
         """
+        # the rank code (numpy, the lineage module's ranks) only where an entry is written or read: registry list,
+        # show and remove start without it (bench/bench_startup.py)
+        from seedprints.encoding import RankedFingerprint, encode, rank_fingerprint
+        from seedprints.fingerprint import Fingerprint
+
         if not isinstance(fp, (Fingerprint, RankedFingerprint)):
             raise TypeError(f"Registry.add takes a Fingerprint or RankedFingerprint, got {type(fp).__name__}; "
                             "load one with seedprints.load_fingerprint(path)")
@@ -255,6 +262,8 @@ class Registry:
         return entry, blob
 
     def _decode(self, entry: RegistryEntry, blob: bytes) -> RankedFingerprint:
+        from seedprints.encoding import decode  # see add: not for the verbs that only list
+
         if hashlib.sha256(blob).hexdigest() != entry.encoding_sha256:
             raise RegistryError(
                 f"registry {self.path}: entry {entry.name!r} is corrupt (its encoding does not match its SHA-256); "

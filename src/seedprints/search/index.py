@@ -13,20 +13,26 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from seedprints.encoding import RankedFingerprint
 from seedprints.errors import FingerprintFormatError, RegistryError
 from seedprints.registry.entries import Indexer
 from seedprints.registry.location import RegistryLocation
 from seedprints.registry.store import DEFAULT_TIMEOUT_S
 from seedprints.registry.store import Registry as _Storage
-from seedprints.search.screen import Screen, decode_screen, encode_screen, make_screen
+
+if TYPE_CHECKING:
+    from seedprints.encoding import RankedFingerprint
+    from seedprints.search.screen import Screen
 
 
 def screen_index(ranked: RankedFingerprint) -> bytes | None:
     """The stored stage-1 data of an entry (:func:`~seedprints.search.screen.make_screen`), or None when it holds too
     few probes or dimensions for stage 1 (a scan then tests it in full)."""
+    # the screen's rank code only where an entry is written or scanned: the registry verbs that list, show or remove
+    # open this registry too, and start without it (bench/bench_startup.py)
+    from seedprints.search.screen import encode_screen, make_screen
+
     screen = make_screen(ranked)
     return None if screen is None else encode_screen(screen)
 
@@ -40,6 +46,8 @@ def screen_pages(reg: _Storage, *, probe_hash: str) -> Iterator[list[tuple[str, 
 
 
 def _screen(reg: _Storage, name: str, data: bytes) -> Screen:
+    from seedprints.search.screen import decode_screen  # see screen_index
+
     try:
         return decode_screen(data)
     except FingerprintFormatError as exc:
