@@ -59,7 +59,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import beta, poisson
 
-from seedprints.stats.lineage import log10_upper_tail, permutation_moments
+from seedprints.stats.moments import log10_upper_tail, permutation_moments
 from seedprints.zoo.manifest import scan_zoo
 from seedprints.zoo.truth import INDEP, classify_pair
 

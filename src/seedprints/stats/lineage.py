@@ -12,6 +12,11 @@ A second statistic, built the same way on the logits of tokens no model with thi
 trained (embedding rows past the tokenizer's length, whose labels are exchangeable), sees through a
 relabelling of hidden dimensions, which leaves logits unchanged. It runs only for probe specs that
 certify their scored tokens so (:attr:`seedprints.probes.ProbeSpec.scores_untrained_logits`).
+
+A third part, given both models' weights (:mod:`seedprints.stats.units`), sees through a relabelling or rotation of
+the hidden dimensions on every model: it aligns the hidden dimensions on the input embeddings and tests on MLP
+neurons and value channels, whose labels are exchangeable. The parts that ran are combined with a Bonferroni
+correction, and ``details["permutation_note"]`` says whether a relabelling of hidden dimensions could have been seen.
 """
 
 from __future__ import annotations
@@ -30,8 +35,15 @@ from seedprints.errors import (
 )
 from seedprints.naming import setting
 from seedprints.stats.defaults import MIN_DIMS, MIN_PROBES
+from seedprints.stats.moments import (  # noqa: F401 (permutation_moments and the floor re-exported: callers import them here)
+    NULL_RESIDUAL_FLOOR,
+    _null_variance,
+    log10_upper_tail,
+    permutation_moments,
+)
 from seedprints.stats.ranks import rank_columns
 from seedprints.stats.result import LineageResult, verdict_for
+from seedprints.stats.units import units_abstains, units_test
 
 DEFAULT_PERMUTATIONS = 999
 
@@ -165,33 +177,6 @@ def scores_from_ranks(ranks: np.ndarray, groups: np.ndarray | None = None) -> np
     return np.divide(ranks, sd, out=np.zeros_like(ranks), where=sd > 0)
 
 
-def permutation_moments(c: np.ndarray) -> tuple[float, float]:
-    """Exact mean and variance of ``sum_i c[i, pi(i)]`` over uniform random permutations pi.
-
-    Hoeffding's combinatorial formulas: mean = sum(c) / d, variance = sum(r_ij^2) / (d - 1) with
-    r_ij = c_ij - rowmean_i - colmean_j + grandmean.
-    """
-    d = c.shape[0]
-    row = c.mean(axis=1, keepdims=True)
-    col = c.mean(axis=0, keepdims=True)
-    grand = c.mean()
-    resid = c - row - col + grand
-    return float(c.sum() / d), _null_variance(float((resid**2).sum()), float((c**2).sum()), d)
-
-
-def _null_variance(resid_ss: float, total_ss: float, d: int) -> float:
-    """Hoeffding's variance ``resid_ss / (d - 1)``, or 0 when ``C`` is constant up to rounding.
-
-    A part left out of a fingerprint (:func:`prepare`) makes every entry of ``C`` the same number where scores
-    are centred over all probes (the stage-1 screen), and rounding would otherwise leave a variance of 1e-30
-    that turns noise into a z.
-    """
-    return resid_ss / (d - 1) if d > 1 and resid_ss > NULL_RESIDUAL_FLOOR * total_ss else 0.0
-
-
-NULL_RESIDUAL_FLOOR = 1e-12  # far below any real correlation structure (1e-3 of sum(C^2) at N = 1000), far above rounding
-
-
 def exchangeable_columns_test(a: np.ndarray, b: np.ndarray, *, n_permutations: int, seed: int) -> dict[str, float]:
     """z of the same-index rank-correlation sum of two [N, m] matrices whose columns are exchangeable under H0.
 
@@ -223,17 +208,6 @@ def correlation_matrix_test(c: np.ndarray, *, n_permutations: int, seed: int) ->
         null = c[np.arange(m), perms].sum(axis=1)
         out["p_permutation"] = float((1 + np.count_nonzero(null >= statistic)) / (n_permutations + 1))
     return out
-
-
-def log10_upper_tail(z: float) -> float:
-    """log10 of the standard normal's upper tail at ``z`` (0 at most), exact far into the tail.
-
-    scipy.special is imported here, on the first test, not with this module: registry verbs import this module and
-    would pay 0.2 s of start-up for a function they never call.
-    """
-    from scipy.special import log_ndtr
-
-    return min(0.0, float(log_ndtr(-z)) / math.log(10))
 
 
 def sums_test(trace: float, total: float, sum_sq: float, row_sq: float, col_sq: float, m: int) -> dict[str, float]:
@@ -281,6 +255,8 @@ def lineage_test(
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
     row_groups: Any = None,
+    weights_ref: Any = None,
+    weights_suspect: Any = None,
 ) -> LineageResult:
     """Test H0 "independently initialised" with a null that holds for models trained on the same data.
 
@@ -303,6 +279,10 @@ def lineage_test(
         Group of each probe (:meth:`seedprints.probes.ProbeSpec.row_groups`: 0 for trained-token
         inputs, 1 for padding-row inputs). Each group is ranked on its own, and the padding-row group
         is left out of a fingerprint whose states it does not spread (collapsed or zeroed rows).
+    weights_ref, weights_suspect : seedprints.stats.units.WeightSketch, optional
+        Both models' weights (:func:`seedprints.stats.units.weight_sketch`). When given, the units part runs
+        (:func:`seedprints.stats.units.units_test`): it sees through a relabelling or rotation of the hidden
+        dimensions on any llama-style model, padded rows or not, and joins the Bonferroni correction.
 
     Returns
     -------
@@ -362,6 +342,8 @@ def lineage_test(
         raise IncompatibleFingerprintsError(
             "logits are recorded for one fingerprint only; make both with the same probe spec"
         )
+    if (weights_ref is None) != (weights_suspect is None):
+        raise IncompatibleFingerprintsError("weights are given for one model only; give both or neither")
     lref = lsus = None
     if logits_ref is not None:
         lref, lsus = _as_matrix(logits_ref, "logits_ref"), _as_matrix(logits_suspect, "logits_suspect")
@@ -374,10 +356,42 @@ def lineage_test(
     sides = (prepare(ref, lref, groups), prepare(sus, lsus, groups))
     hidden_scores = tuple(scores_from_ranks(grouped_ranks(side.hidden, groups, "average"), groups) for side in sides)
     logit_scores = None if lref is None else tuple(standardized_ranks(side.logits, groups) for side in sides)
-    result = scores_lineage_test(hidden_scores, logit_scores, alpha, n_permutations=n_permutations, seed=seed)  # type: ignore[arg-type]
+    units, units_note = _units_part(weights_ref, weights_suspect)
+    result = scores_lineage_test(hidden_scores, logit_scores, alpha, n_permutations=n_permutations, seed=seed,  # type: ignore[arg-type]
+                                 units=units)
+    note = permutation_note("vocab_z" in result.details, units is not None, units_note)
+    result = dataclasses.replace(result, details={**result.details, "permutation_note": note})
     return with_left_out_notes(result, [name for name, side in zip(("reference", "suspect"), sides)
                                         if side.untrained_inputs_left_out],
                                [name for name, side in zip(("reference", "suspect"), sides) if side.logits_left_out])
+
+
+def _units_part(weights_ref: Any, weights_suspect: Any) -> tuple[dict[str, Any] | None, str]:
+    """The units part's numbers, or None and why it did not run."""
+    if weights_ref is None:
+        return None, UNITS_NOT_GIVEN
+    why = units_abstains(weights_ref, weights_suspect)
+    if why is not None:
+        return None, f"the units part did not run: {why}"
+    return units_test(weights_ref, weights_suspect), ""
+
+
+UNITS_NOT_GIVEN = ("the units part did not run: it reads both models' weights, and none were given (fingerprints hold "
+                   "hidden states and logits only)")
+
+
+def permutation_note(vocab_ran: bool, units_ran: bool, units_note: str = UNITS_NOT_GIVEN) -> str:
+    """Whether a copy with relabelled (or rotated) hidden dimensions could have been seen in this pair, and why not."""
+    if units_ran:
+        return ("a relabelling or rotation of the hidden dimensions could have been seen: the units part aligned them on "
+                "the input embeddings and compared MLP neurons and value channels"
+                + ("; the vocab part reads logits, which neither changes" if vocab_ran else ""))
+    if vocab_ran:
+        return ("a relabelling or rotation of the hidden dimensions could have been seen: the vocab part reads logits of "
+                "untrained rows, which neither changes")
+    return ("a relabelling of the hidden dimensions could not have been seen: the vocab part did not run (no logits of "
+            "untrained rows were scored, or they carry nothing; vocab_note says which), "
+            f"and {units_note}")
 
 
 def with_left_out_notes(result: LineageResult, inputs_left_out: list[str], logits_left_out: list[str]) -> LineageResult:
@@ -462,27 +476,37 @@ def scores_lineage_test(
     *,
     n_permutations: int,
     seed: int,
+    units: dict[str, Any] | None = None,
 ) -> LineageResult:
-    """The lineage test from (reference, suspect) standardised ranks of hidden states and, optionally, logits."""
+    """The lineage test from (reference, suspect) standardised ranks of hidden states and, optionally, logits (and
+    the units part's numbers, :func:`seedprints.stats.units.units_test`, when the weights were compared)."""
     hidden = scores_columns_test(*hidden_scores, n_permutations=n_permutations, seed=seed)
     vocab = None if logit_scores is None else scores_columns_test(*logit_scores, n_permutations=n_permutations, seed=seed + 1)
     n, d = hidden_scores[0].shape
-    return combined_result(hidden, vocab, n=n, d=d, alpha=alpha, n_permutations=n_permutations, seed=seed)
+    return combined_result(hidden, vocab, n=n, d=d, alpha=alpha, n_permutations=n_permutations, seed=seed, units=units)
 
 
 def combined_result(
-    hidden: dict[str, float], vocab: dict[str, float] | None, *, n: int, d: int, alpha: float, n_permutations: int, seed: int
+    hidden: dict[str, float], vocab: dict[str, float] | None, *, n: int, d: int, alpha: float, n_permutations: int, seed: int,
+    units: dict[str, Any] | None = None,
 ) -> LineageResult:
-    """The LineageResult of the hidden part and, when logits were recorded, the vocab part (Bonferroni over two)."""
+    """The LineageResult of the hidden part and, when logits were recorded, the vocab part, and, when both models'
+    weights were compared, the units part: Bonferroni over the parts that ran."""
     details: dict[str, Any] = {f"hidden_{k}": v for k, v in hidden.items()}
-    z, log10_p = hidden["z"], hidden["log10_p"]
     if vocab is not None and not vocab["null_sd"] > 0:  # logits of at least one side left out: nothing to test
         details["vocab_note"] = VOCAB_ABSTAINED
         vocab = None
+    parts = [hidden]
     if vocab is not None:
         details.update({f"vocab_{k}": v for k, v in vocab.items()})
-        z = max(hidden["z"], vocab["z"])
-        log10_p = min(0.0, math.log10(2.0) + min(hidden["log10_p"], vocab["log10_p"]))  # Bonferroni over two
+        parts.append(vocab)
+    if units is not None:
+        details.update({f"units_{k}": v for k, v in units.items()})
+        parts.append(units)
+    z = max(part["z"] for part in parts)
+    log10_p = min(part["log10_p"] for part in parts)
+    if len(parts) > 1:
+        log10_p = min(0.0, math.log10(len(parts)) + log10_p)  # Bonferroni over the parts that ran
     return LineageResult(
         verdict=verdict_for(log10_p, alpha),
         p_value=10.0**log10_p,
@@ -494,7 +518,10 @@ def combined_result(
         alpha=alpha,
         method="lineage",
         settings={"statistic": "sum of same-index Spearman correlations of row-standardised states"
-                               + (" and of untrained-token logits (Bonferroni)" if vocab is not None else ""),
+                               + (" and of untrained-token logits" if vocab is not None else "")
+                               + (" and of MLP-neuron and value-channel cosines after aligning hidden dimensions on the "
+                                  "embeddings" if units is not None else "")
+                               + (" (Bonferroni)" if len(parts) > 1 else ""),
                   "null": "permutation of exchangeable columns (exact moments, normal tail)",
                   "n_permutations": n_permutations, "seed": seed},
         details=details,
