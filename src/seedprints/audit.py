@@ -12,6 +12,7 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, Any, Literal
 
+from seedprints import hub
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import MIN_UNTRAINED_ROWS
 from seedprints.stats.defaults import MIN_DIMS
@@ -98,7 +99,6 @@ def audit_model(model: Any, *, run: RunOptions | None = None) -> ModelAudit:
 
 def _local(model: Any, run: RunOptions) -> Any:
     """``model`` itself, or for a Hub id its snapshot folder, downloaded now (a local path of that name wins)."""
-    from seedprints import hub
 
     ref = hub.parse_hub_id(model) if isinstance(model, (str, os.PathLike)) else None
     return model if ref is None else hub.download(ref, trust_remote_code=run.trust_remote_code, progress=run.progress).path

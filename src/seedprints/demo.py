@@ -21,7 +21,11 @@ from typing import Any, Callable
 
 from seedprints.errors import OutputPathError, UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.probes import generated
 from seedprints.stats.result import LineageResult
+from seedprints.zoo.saved_models import load_saved, save_model
+from seedprints.zoo.specs import ArchSpec
+from seedprints.zoo.tokenizer import build_tokenizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +66,6 @@ DEMO_PADDING = 256  # embedding rows past the tokenizer
 
 def demo_arch() -> Any:
     """A small Llama (d=128, 2 layers, 2 heads, MLP 344) whose embedding has :data:`DEMO_PADDING` rows past the tokenizer."""
-    from seedprints.zoo.specs import ArchSpec
 
     return ArchSpec(family="llama", hidden_size=128, num_layers=2, num_heads=2, intermediate_size=344,
                     vocab_size=DEMO_TOKENIZER_VOCAB + DEMO_PADDING, max_position=256)
@@ -74,9 +77,7 @@ def build_models(
     """Train the demo's models (or load them from ``out_dir`` when a previous run saved them); also the tokenizer's length."""
     from seedprints.model.tokenizer import tokenizer_length
     from seedprints.zoo import derive, train
-    from seedprints.zoo.saved_models import load_saved, save_model
     from seedprints.zoo.specs import TrainSpec
-    from seedprints.zoo.tokenizer import build_tokenizer
 
     say("building a byte-level BPE tokenizer on standard-library text ...")
     tokenizer = build_tokenizer(DEMO_TOKENIZER_VOCAB)
@@ -137,7 +138,6 @@ def run_demo(
     uniform token probes, and the untrained-token probes of the models' vocabulary.
     """
     from seedprints import api
-    from seedprints.probes import generated
     from seedprints.stats.methods import METHOD_PROBES
 
     positions = demo_arch().max_position

@@ -21,8 +21,11 @@ from seedprints.model.reuse import reusing_tokenizers
 from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import Probes, ProbeSpec, generated, load_probe_file
+from seedprints.rounds import ModelRounds
+from seedprints.stats import lineage, paper
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS
 from seedprints.stats.result import LineageResult
+from seedprints.stats.sequential import SequentialDesign, run_sequential
 
 Side = Fingerprint | str | Path  # a fingerprint, a fingerprint file, or a model (directory, GGUF file, adapter)
 
@@ -250,8 +253,6 @@ def compare_in_rounds(
     Raises UsageError for probes read from a file (no prefix property) and IncompatibleFingerprintsError when the
     two sides' probes differ other than in their count, or their widths differ.
     """
-    from seedprints.rounds import ModelRounds
-    from seedprints.stats.sequential import SequentialDesign, run_sequential
 
     run = run or RunOptions()
     sides = [_known(ref), _known(suspect)]
@@ -328,7 +329,6 @@ def _check_budget(budget: Any, method: str, early_stop: bool) -> None:
     """A budget is a number of probes the test can use: at least its minimum, or the first look of early stopping."""
     if budget is None:
         return
-    from seedprints.stats import lineage, paper
     from seedprints.stats.sequential import DEFAULT_FIRST_LOOK
 
     _check_int("budget", budget)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from seedprints import tempfiles
 from seedprints.errors import SigningKeyError
 from seedprints.inputs import special_file
+from seedprints.output_paths import check_output_path
 
 ALGORITHM = "ed25519"
 MAX_KEY_FILE_BYTES = 1 << 16
@@ -36,7 +37,6 @@ def generate_key_pair(private_path: str | Path) -> tuple[Path, Path, str]:
     public key is written first and removed again if the private key cannot be written, so a
     failure leaves no half of a pair.
     """
-    from seedprints.output_paths import check_output_path
 
     private_path = check_output_path(private_path)
     public_path = check_output_path(private_path.with_name(private_path.name + ".pub"))

@@ -19,8 +19,14 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seedprints.bundle.layout import Comparison
 from seedprints.claims.outcomes import CONFIRMED, NOT_SUPPORTED, TEST_SETTINGS
+from seedprints.encoding import encode
 from seedprints.errors import OutputPathError
+from seedprints.reports.html import write_folder
+from seedprints.stats.multiple import bh_log10, holm_log10
+from seedprints.stats.result import verdict_for
+from seedprints.tempfiles import temp_dir
 
 if TYPE_CHECKING:
     from seedprints.claims.running import ClaimsResult
@@ -59,12 +65,7 @@ def write_bundles(folder: Path, result: "ClaimsResult", *, signer: Any = None, c
     """
     import numpy as np
 
-    from seedprints.bundle.layout import Comparison
     from seedprints.bundle.write import write_bundle
-    from seedprints.reports.html import write_folder
-    from seedprints.stats.multiple import bh_log10, holm_log10
-    from seedprints.stats.result import verdict_for
-    from seedprints.tempfiles import temp_dir
 
     if result.evidence is None:
         raise ValueError("write_bundles needs a result run with keep_evidence=True")
@@ -112,7 +113,6 @@ class _Embedded:
 
     def get(self, name: str) -> Any:
         from seedprints.bundle.layout import EmbeddedFingerprint
-        from seedprints.encoding import encode
 
         if name not in self.done:
             item = self.items[name]

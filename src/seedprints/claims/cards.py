@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from seedprints.errors import SeedprintsError, compact_message
+from seedprints.model.sources import adapter_config
 
 CARD_NAME = "README.md"
 RELATIONS = ("finetune", "adapter", "quantized", "merge")
@@ -191,7 +192,6 @@ def _adapter_claims(folder: Path) -> list[Claim] | None:
     config = folder / "adapter_config.json"
     if not config.is_file():
         return None
-    from seedprints.model.sources import adapter_config
 
     try:
         named = adapter_config(folder).get("base_model_name_or_path")

@@ -13,10 +13,14 @@ import dataclasses
 import time
 from pathlib import Path
 
+from seedprints import fingerprint as _fpfile
+from seedprints import hub
 from seedprints.claims.cards import Card, read_claims
 from seedprints.errors import HubUnreachableError, ModelLoadError, SeedprintsError, compact_message
+from seedprints.model import sources
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import ProbeSpec
+from seedprints.resume import partial_path
 
 CACHE_SUFFIX = ".fp.safetensors"
 
@@ -138,7 +142,6 @@ def _failed(item: ModelInput, card: Card, path: Path | None, commit: str | None,
 
 def _local(item: ModelInput, trust_remote_code: bool) -> tuple[Path, str | None]:
     """The model's local path, and for a Hub id its snapshot folder (model card included) and commit."""
-    from seedprints import hub
 
     if Path(item.model).is_absolute():
         return Path(item.model), None
@@ -153,7 +156,6 @@ def _local(item: ModelInput, trust_remote_code: bool) -> tuple[Path, str | None]
 def _adapter_base(path: Path, card: Card, job: Job) -> Path | None:
     """For a PEFT adapter, the base it is merged onto: ``--base``, its own local ``base_model_name_or_path``, or the
     recorded source of the registry entry its claim names; None for other models."""
-    from seedprints.model import sources
 
     info = sources.inspect_source(path, allow_pickle=job.run.allow_pickle)
     if info.kind != "peft":
@@ -183,7 +185,6 @@ def choose_spec(model: Path, card: Card, job: Job) -> ProbeSpec:
 def model_digest(path: Path, base: Path | None = None) -> str:
     """The digest of a model's weight files (:func:`seedprints.model.sources.weights_digest`); an adapter's covers
     the base it is merged onto too."""
-    from seedprints.model import sources
 
     extra = model_digest(base).encode() if base is not None else b""
     return sources.weights_digest(sources.inspect_source(path, allow_pickle=True).weight_files, extra)
@@ -191,9 +192,7 @@ def model_digest(path: Path, base: Path | None = None) -> str:
 
 def _fingerprint(path: Path, base: Path | None, spec: ProbeSpec, run: RunOptions, target: Path | None) -> bytes | None:
     """Fingerprint the model; into ``target`` (atomically, resuming from its partial file) or as bytes."""
-    from seedprints import fingerprint as _fpfile
     from seedprints import pipeline
-    from seedprints.resume import partial_path
 
     run = dataclasses.replace(run, base=base) if base is not None else run
     fp = pipeline.fingerprint_model(path, spec, run=run, partial=None if target is None else partial_path(target))

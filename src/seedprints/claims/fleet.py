@@ -9,6 +9,7 @@ from typing import Callable
 
 from seedprints.claims.cards import Card
 from seedprints.claims.examine import Examined, Job, ModelInput, examine
+from seedprints.fleet.driver import run_on_ray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +33,6 @@ def examine_on_ray(items: list[ModelInput], job: Job, fleet: FleetSettings,
 
     A task Ray gives up on after ``fleet.retries`` retries comes back as a model that could not be fingerprinted.
     """
-    from seedprints.fleet.driver import run_on_ray
 
     results, _, _ = run_on_ray(
         examine_task, items, job, address=fleet.address, gpus_per_model=fleet.gpus_per_model, retries=fleet.retries,

@@ -23,6 +23,7 @@ import numpy as np
 
 from seedprints.claims import power
 from seedprints.reports.terminal import format_p
+from seedprints.stats.multiple import bh_log10, holm_log10
 from seedprints.stats.result import LineageResult, plain_json
 
 CONFIRMED, NOT_SUPPORTED, CANNOT_TELL, UNCLAIMED = "confirmed", "not-supported", "cannot-tell", "unclaimed"
@@ -102,7 +103,6 @@ def untested(model: str, claimed_base: str | None, relation: str | None, reason:
 
 def adjusted(log10_p: list[float], correction: str) -> np.ndarray:
     """log10 of the Holm- or BH-adjusted p-values of a family (in the order given)."""
-    from seedprints.stats.multiple import bh_log10, holm_log10
 
     if not log10_p:
         return np.zeros(0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import statistics
 from typing import Any
+from seedprints.claims.zoo_reference import ZOO_REFERENCE
 
 # card relations -> the zoo eval categories of derivatives of that kind, each scored against its parent
 RELATION_CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -70,7 +71,6 @@ def reference_from_zoo_eval(results: dict[str, Any], *, source: str, method: str
 
 def zoo_reference() -> dict[str, Any]:
     """The reference table this package ships (:mod:`seedprints.claims.zoo_reference`)."""
-    from seedprints.claims.zoo_reference import ZOO_REFERENCE
 
     return ZOO_REFERENCE
 

@@ -19,18 +19,28 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from seedprints import fingerprint as _fpfile
+from seedprints import hub
 from seedprints.claims import outcomes as oc
 from seedprints.claims.cards import Card, Claim
 from seedprints.claims.examine import BaseIndex, Examined, Job, ModelInput, cache_file, examine, model_digest
 from seedprints.claims.fleet import FleetSettings, examine_on_ray
+from seedprints.encoding import rank_fingerprint
 from seedprints.errors import (
     IncompatibleFingerprintsError,
     InsufficientDataError,
+    OutputPathError,
     RegistryError,
     SeedprintsError,
     UsageError,
 )
+from seedprints.fleet.manifest import read_manifest
 from seedprints.options import ProbeOptions, RunOptions
+from seedprints.output_paths import write_atomic
+from seedprints.registry import Registry
+from seedprints.reports.terminal import format_p
+from seedprints.search import index
+from seedprints.stats.lineage import lineage_test_ranked
 from seedprints.stats.result import LineageResult, plain_json
 
 MANIFEST_SUFFIXES = (".jsonl", ".ndjson", ".csv")
@@ -157,8 +167,6 @@ def read_inputs(inputs: Sequence[str | os.PathLike[str]], revision: str | None =
 
     Raises UsageError for an input that is neither, a model named twice, or ``revision`` without any Hub id.
     """
-    from seedprints import hub
-    from seedprints.fleet.manifest import read_manifest
 
     items: list[ModelInput] = []
     for argument in inputs:
@@ -208,8 +216,6 @@ def check_claims(
     Raises UsageError (bad ``alpha`` or ``correction``, an input that is neither a model, a manifest nor a Hub id),
     RegistryError (no such registry, not ours, or empty) and OutputPathError (an unusable cache folder).
     """
-    from seedprints.registry import Registry
-    from seedprints.search import index
 
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
@@ -237,8 +243,6 @@ def check_claims(
 
 
 def _cache_folder(cache: str | os.PathLike[str] | None) -> Path:
-    from seedprints.errors import OutputPathError
-
     folder = Path(cache).expanduser() if cache is not None else default_cache()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -264,8 +268,6 @@ def _examine_all(items: list[ModelInput], job: Job, cache: Path, fleet: FleetSet
         return [tell(examine(item, job, cache), i, len(items)) for i, item in enumerate(items, 1)]
     def keep(ex: Examined, index: int, total: int) -> Examined:
         if ex.data is not None:
-            from seedprints.output_paths import write_atomic
-
             write_atomic(cache_file(cache, ex.key), ex.data)
             ex = dataclasses.replace(ex, data=None)
         return tell(ex, index, total)
@@ -296,8 +298,6 @@ class _Run:
 
     def _evidence(self) -> Evidence:
         """The rank encodings every tested claim read, named as bundles name them, and the tests in family order."""
-        from seedprints import fingerprint as _fpfile
-        from seedprints.encoding import rank_fingerprint
 
         fingerprints: dict[str, EvidenceItem] = {}
         tests: list[EvidenceTest] = []
@@ -352,7 +352,6 @@ class _Run:
 
     def load(self, ex: Examined) -> Any:
         """The model's fingerprint, read from the cache."""
-        from seedprints import fingerprint as _fpfile
 
         return _fpfile.load(cache_file(self.cache, ex.key))
 
@@ -410,7 +409,6 @@ class _Run:
 
     def _fetched_ranks(self, base: str, fp: Any) -> tuple[Any, tuple[str, str], str]:
         """The claimed base fingerprinted from the claim itself: a local path or a Hub id (``fetch_bases``)."""
-        from seedprints import hub
 
         try:
             ref = None if Path(base).exists() else hub.parse_hub_id(base)
@@ -425,9 +423,7 @@ class _Run:
 
     def _fingerprinted(self, path: Path, fp: Any, label: str) -> tuple[Any, tuple[str, str], str]:
         """A base model fingerprinted with the model's probes (kept in the cache like the models)."""
-        from seedprints import fingerprint as _fpfile
         from seedprints import pipeline
-        from seedprints.encoding import rank_fingerprint
 
         run = self.job.run
         try:
@@ -453,8 +449,6 @@ class _Run:
 
     def _test(self, base_ranked: Any, fp: Any) -> tuple[LineageResult, int]:
         """The exact lineage test of the model against the base, on the probes both hold."""
-        from seedprints.encoding import rank_fingerprint
-        from seedprints.stats.lineage import lineage_test_ranked
 
         rows = min(base_ranked.n, fp.n)
         base_ranked = base_ranked if base_ranked.n == rows else base_ranked.prefix(rows)
@@ -481,7 +475,6 @@ class _Run:
         """Rows for the registry entries the model identifies to (identify's own correction) that its card does not
         name; returns why the check did not run, or None."""
         from seedprints.search.identification import identify
-        from seedprints.reports.terminal import format_p
 
         try:
             found = identify(fp, self.reg, top=None, alpha=self.alpha)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
+from seedprints.encoding import decode
 from seedprints.errors import SeedprintsError, UsageError, compact_message
 from seedprints.fleet.manifest import ManifestItem
 from seedprints.fleet.task import WEIGHTS_KEY, Job, Outcome, run_task
@@ -146,7 +147,6 @@ def _register(reg: "Registry", item: ManifestItem, outcome: Outcome) -> Outcome:
     """Add a done model's encoding under its name and tags; a registry refusal turns it into a failure."""
     if outcome.status != "done" or outcome.encoding is None:
         return outcome
-    from seedprints.encoding import decode
 
     source = item.model if Path(item.model).is_absolute() else None
     try:

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from seedprints import hub
 from seedprints.errors import HubError, UsageError
 from seedprints.inputs import special_file
+from seedprints.registry.entries import check_name, check_tags
 
 FIELDS = ("name", "model", "revision", "tags")
 REQUIRED = ("name", "model")
@@ -97,8 +99,6 @@ def _tag(path: Path, line: int, pair: str) -> tuple[str, str]:
 
 def _item(path: Path, line: int, row: dict[str, Any]) -> ManifestItem:
     """One checked item; a local path is made absolute (relative ones are read from the manifest's folder)."""
-    from seedprints import hub
-    from seedprints.registry.store import check_name, check_tags
 
     where = f"manifest {path} line {line}"
     unknown = sorted(set(row) - set(FIELDS))

@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from seedprints.errors import HubUnreachableError, SeedprintsError
+from seedprints import hub
+from seedprints.encoding import encode, rank_fingerprint
+from seedprints.errors import HubUnreachableError, SeedprintsError, UsageError
 from seedprints.fleet.manifest import ManifestItem
+from seedprints.model import sources
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import ProbeSpec
 
@@ -50,7 +53,6 @@ def run_task(item: ManifestItem, job: Job) -> Outcome:
     """Fingerprint ``item`` for ``job``; a seedprints error is a failure (retrying cannot fix it), while an
     unreachable Hub or any other error propagates so that Ray retries the task."""
     from seedprints import pipeline
-    from seedprints.encoding import encode, rank_fingerprint
 
     start = time.perf_counter()
     try:
@@ -73,7 +75,6 @@ def run_task(item: ManifestItem, job: Job) -> Outcome:
 
 def local_folder(item: ManifestItem, trust_remote_code: bool) -> Path:
     """The model's folder: the local path itself, or its Hub snapshot downloaded into this machine's cache."""
-    from seedprints import hub
 
     ref = hub.parse_hub_id(item.model, item.revision)
     if ref is None:
@@ -85,7 +86,6 @@ def probe_spec(model_dir: Path, job: Job) -> ProbeSpec:
     """The registry's spec for this model's vocabulary (its default probes, at the registry's N), or the default
     of the run's options when the registry has none: read from config and tokenizer, no weights."""
     from seedprints import pipeline
-    from seedprints.errors import UsageError
 
     own = pipeline.shared_default_spec([model_dir], job.options, trust_remote_code=job.run.trust_remote_code)
     if not isinstance(own, ProbeSpec):
@@ -96,6 +96,5 @@ def probe_spec(model_dir: Path, job: Job) -> ProbeSpec:
 def weights_digest(model_dir: Path) -> str:
     """The digest of the folder's weight files (sizes and sampled bytes; see
     :func:`seedprints.model.sources.weights_digest`)."""
-    from seedprints.model import sources
 
     return sources.weights_digest(sources.inspect_source(model_dir).weight_files)

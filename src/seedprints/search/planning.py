@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
-from seedprints import fingerprint
+from seedprints import fingerprint, pipeline
 from seedprints.errors import IncompatibleFingerprintsError
 from seedprints.fingerprint import Fingerprint
 from seedprints.naming import setting
@@ -82,7 +82,6 @@ def _plan_for_model(
     With early stopping, generated probes are extracted in rounds (only the rows a look needs), the
     model loaded once; otherwise the model is fingerprinted on the rows the test reads.
     """
-    from seedprints import pipeline  # scipy, and torch on a model side: only when a model is identified
     from seedprints.model.fit import read_model_shape  # torch and transformers
 
     shape = read_model_shape(model, trust_remote_code=run.trust_remote_code)
@@ -160,10 +159,10 @@ def suspect_plan(
     suspect: Fingerprint | str | Path, reg: Registry, specs: dict[str, tuple[ProbeSpec, int]], label: str,
     options: ProbeOptions | None, run: RunOptions, cut: Cut,
 ) -> Plan:
-    from seedprints.pipeline import is_fingerprint_file  # pipeline imports scipy
-
+    """The plan for ``suspect``: a fingerprint (in memory or a file) against its own spec's entries, a model
+    directory fingerprinted with every registry spec it can take."""
     if isinstance(suspect, Fingerprint):
         return _plan_for_fingerprint(suspect, reg, specs, label, cut)
-    if is_fingerprint_file(suspect):
+    if pipeline.is_fingerprint_file(suspect):
         return _plan_for_fingerprint(fingerprint.load(suspect), reg, specs, label, cut)
     return _plan_for_model(Path(suspect), reg, specs, options, run, cut)

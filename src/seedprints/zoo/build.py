@@ -17,9 +17,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seedprints.errors import OutputPathError, ZooConfigError
-from seedprints.output_paths import write_atomic
 from seedprints.inputs import load_json, special_file
+from seedprints.output_paths import write_atomic
+from seedprints.zoo import train
+from seedprints.zoo.collapse import LONG_RUN
+from seedprints.zoo.configs import BUILTIN_CONFIGS
+from seedprints.zoo.corpora import load_documents
 from seedprints.zoo.manifest import MANIFEST_NAME, ModelEntry, lineage_id, write_manifest
+from seedprints.zoo.saved_models import load_saved, save_model
+from seedprints.zoo.specs import TrainSpec
+from seedprints.zoo.tokenizer import MIN_VOCAB
 
 _TOP_KEYS = {"name", "tokenizer_vocab", "families", "pretrain", "checkpoints", "continual", "finetune", "lora",
              "edits", "merge", "blend", "distill"}
@@ -53,7 +60,6 @@ def regime_pretrain(spec: Any, regime: str, seed: int) -> Any:
     for a tied family, after which the rows no batch used collapse as in a long run
     (:mod:`seedprints.zoo.collapse`), and every trained model is stored in bf16.
     """
-    from seedprints.zoo.corpora import load_documents
 
     if regime == "seen-tail":
         return dataclasses.replace(spec, seen_tail=True)
@@ -121,8 +127,6 @@ def _checked(make: Callable[[dict[str, Any]], Any], data: Any, key: str, what: s
 
 
 def _train_spec(data: Any, where: str) -> Any:
-    from seedprints.zoo.specs import TrainSpec
-
     return _checked(TrainSpec.from_dict, data, where, "training settings")
 
 
@@ -224,7 +228,6 @@ def parse_config(raw: dict[str, Any]) -> ZooConfig:
     family's first two lineages' fine-tunes); ``distill`` (``{"teacher_seed", "student_seeds",
     "train", "temperature"}``). Every value is checked for its type and range before anything is built.
     """
-    from seedprints.zoo.tokenizer import MIN_VOCAB
 
     if not isinstance(raw, dict):
         raise ZooConfigError("zoo config must be a JSON object")
@@ -268,7 +271,6 @@ def parse_config(raw: dict[str, Any]) -> ZooConfig:
 
 def load_config(source: str | Path) -> ZooConfig:
     """A built-in config by name (``cpu``, ``ci``, ``gpu``) or a JSON file."""
-    from seedprints.zoo.configs import BUILTIN_CONFIGS
 
     if str(source) in BUILTIN_CONFIGS:
         return parse_config(BUILTIN_CONFIGS[str(source)])
@@ -302,7 +304,6 @@ class PlannedModel:
 def plan(config: ZooConfig, tokenizer: Any, progress: bool = False) -> list[PlannedModel]:
     """Every model of the zoo, parents before children."""
     from seedprints.zoo import derive, train
-    from seedprints.zoo.collapse import LONG_RUN
 
     planned: list[PlannedModel] = []
     spec_dict = dataclasses.asdict
@@ -428,7 +429,6 @@ def build_zoo(config: ZooConfig, out_dir: str | Path, *, device: str = "cpu", pr
     """Make every model of ``config`` under ``out_dir`` that is not already there."""
     import torch
 
-    from seedprints.zoo.saved_models import load_saved, save_model
     from seedprints.zoo.tokenizer import build_tokenizer
 
     out = Path(out_dir)
@@ -489,7 +489,6 @@ def _needed_parents(todo: list[PlannedModel], by_name: dict[str, PlannedModel]) 
 def _run_group(item: PlannedModel, by_name: dict[str, PlannedModel], parents: dict[str, Any], tokenizer: Any,
                out: Path, save: Callable[[ModelEntry, Any], None], progress: bool) -> None:
     """One pretraining run that saves its early checkpoints on the way and the pretrained model at the end."""
-    from seedprints.zoo import train
     from seedprints.zoo.collapse import collapse_unused_rows
 
     members = [p.entry for p in by_name.values() if p.group == item.group]

@@ -15,12 +15,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from seedprints import Registry, identify
 from seedprints.errors import SeedprintsError, UsageError
 from seedprints.output_paths import write_atomic
 from seedprints.reports.terminal import format_p
 from seedprints.zoo.fingerprinting import fingerprint_zoo, require_evaluated
-from seedprints.zoo.metrics import clopper_pearson
 from seedprints.zoo.manifest import ModelEntry, same_lineage
+from seedprints.zoo.metrics import clopper_pearson
 from seedprints.zoo.outdir import check_out_dir, make_out_dir
 
 DEFAULT_CANDIDATE_STAGES = ("pretrained", "distill")
@@ -83,7 +84,6 @@ def evaluate_identify(
     Fingerprints use the zoo eval's shared untrained-token spec and cache (``zoo_dir/.fingerprints``);
     the registry is a temporary file. Writes ``results.json`` and ``summary.md`` into ``out_dir``.
     """
-    from seedprints import Registry, identify
 
     say = say or (lambda _message: None)
     if not 0 < alpha < 1:

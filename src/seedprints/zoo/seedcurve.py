@@ -28,6 +28,7 @@ from seedprints.encoding import RankedFingerprint, decode, encode, rank_fingerpr
 from seedprints.errors import FingerprintFormatError, SeedprintsError, UsageError, ZooConfigError
 from seedprints.output_paths import write_atomic
 from seedprints.probes import ProbeSpec, default_vocab_bound, token_spec
+from seedprints.progress import progress_bar
 from seedprints.stats.lineage import lineage_test_ranked
 from seedprints.zoo.fingerprinting import FINGERPRINT_CACHE, cached_fingerprint
 from seedprints.zoo.manifest import STAGES, ModelEntry, no_models_error, scan_zoo
@@ -435,7 +436,6 @@ def _sweep(
     device: str, batch_size: int, progress: bool, say: Callable[[str], Any],
 ) -> dict[tuple[int, str], RankedFingerprint]:
     """Every candidate's init fingerprinted with every spec: each init built once, cached fingerprints reused."""
-    from seedprints.progress import progress_bar
 
     versions = {k: v for k, v in seeds.init_metadata(config_sha, 0).items() if k == "init_framework"}
     out: dict[tuple[int, str], RankedFingerprint] = {}

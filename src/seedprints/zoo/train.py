@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from seedprints import seeds
 from seedprints.errors import ZooConfigError
 from seedprints.progress import progress_bar
 from seedprints.zoo.batches import iter_batches
@@ -70,7 +71,6 @@ def init_model(arch: ArchSpec, seed: int) -> PreTrainedModel:
     >>> bool((a.lm_head.weight == b.lm_head.weight).all())
     True
     """
-    from seedprints import seeds
 
     return seeds.init_model_from_config(arch.to_config(), seed)
 
