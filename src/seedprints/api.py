@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LENGTH", "DEFAULT_N", "PROBE_KIND_ALIASES", "ProbeOptions", "RunOptions", "check_claims", "compare",
     "fingerprint_model", "is_fingerprint_file",
-    "load_fingerprint", "probes_like", "shared_default_spec",
+    "load_fingerprint", "probes_like", "shared_default_spec", "weight_sketch",
 ]
 
 
@@ -88,6 +88,20 @@ def fingerprint_model(
 def load_fingerprint(path: str | Path) -> Fingerprint:
     """Load a fingerprint file written by :func:`fingerprint_model` / ``seedprints fingerprint``."""
     return _fpfile.load(path)
+
+
+def weight_sketch(model: Any, **load: Any) -> Any:
+    """What the units part of the lineage test reads of a model's weights (:mod:`seedprints.stats.units`).
+
+    ``model`` is a local model directory, GGUF file, adapter or in-memory module, loaded as
+    :func:`seedprints.model.load.load_model` does (``load``: its keyword arguments). Pass two of these to
+    :func:`seedprints.stats.lineage_test` as ``weights_ref`` and ``weights_suspect`` to see through a relabelling
+    or rotation of the hidden dimensions on any llama-style model; fingerprint files hold no weights.
+    """
+    from seedprints.model.load import load_model
+    from seedprints.model.weights import weight_sketch_of
+
+    return weight_sketch_of(load_model(model, **load))
 
 
 def compare(

@@ -164,3 +164,15 @@ class TestInLineageTest:
             weight_sketch({"wte.weight": np.zeros((4, 4))}, head_dim=2)
         with pytest.raises(UsageError, match="head_dim"):
             WeightSketch(np.zeros((4, 4)), (), (np.zeros((6, 8)),), 4)
+
+
+class TestFromModelDirectories:
+    def test_api_sketches_saved_models(self, base, tmp_path):
+        # The units part from two model directories as a user has them: a model and its permuted copy.
+        from seedprints import api
+
+        base.save_pretrained(tmp_path / "base")
+        permute_hidden(base, seed=3).save_pretrained(tmp_path / "copy")
+        ref, sus = api.weight_sketch(tmp_path / "base"), api.weight_sketch(tmp_path / "copy")
+        assert ref.embedding.shape == (VOCAB, WIDTH) and len(ref.mlp) == 2 and ref.head_dim == WIDTH // HEADS
+        assert units_test(ref, sus)["z"] > 30
