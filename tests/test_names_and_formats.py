@@ -9,7 +9,7 @@ import re
 import pytest
 
 from seedprints.reports.terminal import format_p, tags_cell
-from seedprints.reports.html import _short_number
+from seedprints.reports.figures import short_number
 
 from .bad_inputs import build_workspace
 from .conftest import run
@@ -48,7 +48,7 @@ def test_demo_and_verify_print_p_readably(capsys, tmp_path, monkeypatch):
 
 
 def test_a_heatmap_cell_never_shows_minus_zero():
-    assert _short_number(-0.0) == "0.0" and _short_number(-1e-17) == "0.0" and _short_number(2.34) == "2.3"
+    assert short_number(-0.0) == "0.0" and short_number(-1e-17) == "0.0" and short_number(2.34) == "2.3"
 
 
 @pytest.mark.parametrize(("method", "named"), [("lineage", True), ("paper", False)])
