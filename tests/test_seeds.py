@@ -102,7 +102,7 @@ class TestInit:
         ({"vocab_size": 10**9}, "(256.0 GB in float32), more than this machine's 16.0 GB of memory"),
     ])
     def test_configs_transformers_refuses_or_cannot_hold(self, change, fragment, monkeypatch):
-        monkeypatch.setattr(seeds, "_memory_bytes", lambda: 16 * 10**9)
+        monkeypatch.setattr(seeds._config, "_memory_bytes", lambda: 16 * 10**9)
         with pytest.raises(ModelLoadError, match=re.escape(fragment)):
             seeds.check_config({**TINY, **change})
 
@@ -154,7 +154,7 @@ class TestRegister:
             assert entry.tags == {"config": seeds.config_sha256(TINY), "init": "transformers", "lab": "x", "seed": "1"}
             assert entry.probe_hash == SPEC.hash
 
-            monkeypatch.setattr(seeds, "fingerprint_init", lambda *a, **k: pytest.fail("resumed run fingerprinted again"))
+            monkeypatch.setattr(seeds._rebuild, "fingerprint_init", lambda *a, **k: pytest.fail("resumed run fingerprinted again"))
             again = seeds.register_seeds(reg, TINY, [0, 1, 2], SPEC, prefix="tiny-", tags={"lab": "x"})
             assert again.added == [] and len(again.skipped) == 3
             with pytest.raises(RegistryError, match="made otherwise"):

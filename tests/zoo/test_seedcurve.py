@@ -74,7 +74,7 @@ class TestSeedCurve:
         assert [(p["steps"], p["suspects"], p["accuracy"]) for p in curve.curve["token"]] == [(0, 2, 1.0), (100, 2, 1.0)]
 
     def test_rerun_uses_cache(self, curve, tiny_zoo, tmp_path, monkeypatch):
-        monkeypatch.setattr(seeds, "fingerprint_init", lambda *a, **k: pytest.fail("candidate fingerprinted again"))
+        monkeypatch.setattr(seeds._rebuild, "fingerprint_init", lambda *a, **k: pytest.fail("candidate fingerprinted again"))
         again = seedcurve.seed_curve(tiny_zoo, tmp_path, candidates=4, **PROBES)
         # cached candidates are decoded ranks, the first run's were fresh arrays: BLAS may sum them in another order
         assert_close_results([r.to_dict() for r in again.results], [r.to_dict() for r in curve.results])
