@@ -27,3 +27,13 @@ def test_the_probe_sees_a_heavy_import():
     probe = bench_startup._PROBE.format(heavy=bench_startup.HEAVY).replace("import sys\n", "import sys\nimport torch\n", 1)
     _, stderr = bench_startup._seconds([sys.executable, "-c", probe, "--help"])
     assert stderr.strip().splitlines()[-1] == "IMPORTED torch"
+
+
+def test_the_quick_paths_leave_out_what_they_do_not_need(tmp_path):
+    """--help imports no rich, and registry list no rank code: the cuts that keep them within 3x import numpy."""
+    registry = tmp_path / "registry.db"
+    bench_startup._registry(registry)
+    for args, absent in ((["--help"], ("rich",)),
+                         (["registry", "list", "--registry", str(registry)], ("seedprints.encoding", "seedprints.search.screen"))):
+        _, stderr = bench_startup._seconds([sys.executable, "-c", bench_startup._PROBE.format(heavy=absent), *args])
+        assert stderr.strip().splitlines()[-1].partition("IMPORTED")[2].strip() == "", (args, stderr)
