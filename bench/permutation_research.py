@@ -15,6 +15,10 @@ Research script, not product code. It reads a zoo built by ``seedprints zoo buil
   neurons relabelled, and one with every unit the units parts read relabelled too (value channels within heads).
   Each is compared with its lineage's pretrained model and its init.
 
+With ``--same-data-pairs N``, it also trains N disjoint pairs of small models (tied, then untied), each pair its own
+two seeds on the same data in the same order: independent pairs whose false-positive count has a meaningful binomial
+bound, unlike the zoo's, which share three lineages per regime.
+
 Only the tokenizer's rows of the embedding matrix are read (never the padded rows past it), so every measurement
 stands for a model without padded rows.
 
@@ -39,9 +43,12 @@ Candidate parts (all on weights):
     The same, with an orthogonal map fitted to the embeddings (Procrustes) instead of a permutation: a permutation is
     one, and so is a rotation of the residual stream.
 
-Run (about 15 minutes on one core; the fine-tuned derivatives are cached under --work):
+Run (about an hour on one busy core; the trained derivatives are cached under --work), then print the summary of the
+saved numbers again without recomputing them:
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/permutation_research.py --zoo /work/zoo-cpu-llama
+    OMP_NUM_THREADS=1 .venv/bin/python bench/permutation_research.py --zoo /work/zoo-cpu-llama --json run.json
+    OMP_NUM_THREADS=1 .venv/bin/python bench/permutation_research.py --regimes "" --same-data-pairs 100 --json pairs.json
+    .venv/bin/python bench/permutation_research.py --from-json run.json pairs.json
 """
 
 from __future__ import annotations
@@ -317,6 +324,96 @@ def upper95(k: int, n: int) -> float:
     return 1.0 if k == n else float(beta.ppf(0.95, k + 1, n - k))
 
 
+# --------------------------------------------------------------------------------------------- disjoint same-data pairs
+
+SMALL = dict(family="llama", hidden_size=64, num_layers=2, num_heads=4, intermediate_size=172, vocab_size=4352,
+             max_position=128)
+SMALL_PRETRAIN = dict(domain="prose", steps=60, batch_size=8, seq_len=64, lr=0.001, warmup=5, data_seed=0)
+
+
+def same_data_pairs(zoo_dir: Path, pairs: int, tied: bool) -> list[dict]:
+    """``pairs`` pairs of small llama models, each pair its own two seeds, trained on the same prose in the same order.
+
+    The zoo's independent pairs share lineages (three per regime), so their outcomes are far from independent; these
+    pairs are, so a false-positive count on them has the binomial upper bound it is given.
+    """
+    import torch
+    from transformers import PreTrainedTokenizerFast
+
+    from seedprints.zoo.specs import ArchSpec, TrainSpec
+    from seedprints.zoo.train import init_model, train
+
+    torch.set_num_threads(1)
+    model_dir = next(p for p in sorted(zoo_dir.iterdir()) if (p / "tokenizer.json").is_file())
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(model_dir))
+    tok_len = tokenizer_length(model_dir)
+    arch = ArchSpec(**SMALL, tie_embeddings=tied)
+    spec = TrainSpec(**SMALL_PRETRAIN)
+    head_dim = SMALL["hidden_size"] // SMALL["num_heads"]
+    rows = []
+    for k in range(pairs):
+        sketches = []
+        for seed in (100_000 + 2 * k, 100_001 + 2 * k):
+            model = train(init_model(arch, seed), tokenizer, spec)
+            w = {k2: v.detach().float().numpy() for k2, v in model.state_dict().items()}
+            sketches.append(View(w, tok_len, head_dim))
+        parts = {name: units_test(*sketches, name.split("-")[1]) for name in ("units-perm", "units-orth")}
+        rows.append({"regime": f"small {'tied' if tied else 'untied'} same-data pairs", "truth": INDEP,
+                     "category": "same data and order, other seed", "parts": parts})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+def summarise(rows: list[dict]) -> None:
+    """Per regime: false positives of each part alone and of the default test with it, z on independent pairs by
+    category, and detection of each derivative (both references, every lineage)."""
+    for regime in sorted({row["regime"] for row in rows}):
+        indep = [r for r in rows if r["regime"] == regime and r["truth"] == INDEP]
+        same = [r for r in rows if r["regime"] == regime and r["truth"] != INDEP]
+        designs = list(indep[0]["parts"]) if indep else list(same[0]["parts"])
+        print(f"\n## regime {regime}: {len(indep)} independent pairs, false positives at alpha {ALPHA}")
+        print(f"{'part':<34} {'false positives':>16} {'rate':>7} {'95% upper':>10}")
+        lines: dict[str, list[bool]] = defaultdict(list)
+        zs: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for r in indep:
+            for dsg, res in r["parts"].items():
+                lines[f"{dsg} alone"].append(res["log10_p"] < math.log10(ALPHA))
+                if "z" in res:
+                    zs[(dsg, r["category"])].append(res["z"])
+            for label in ("default probes", "token probes"):
+                old = r.get(f"existing {label}")
+                if old is None:
+                    continue
+                lines[f"{label}: existing parts"].append(bonferroni(old) < math.log10(ALPHA))
+                for dsg, res in r["parts"].items():
+                    lines[f"{label} + {dsg}"].append(bonferroni(old + [res["log10_p"]]) < math.log10(ALPHA))
+        for label, flags in lines.items():
+            k, n = sum(flags), len(flags)
+            print(f"{label:<34} {f'{k}/{n}':>16} {k / n:7.3f} {upper95(k, n):10.3f}")
+        for (dsg, cat), values in sorted(zs.items()):
+            v = np.asarray(values)
+            print(f"  z of {dsg} on '{cat}': n={v.size} mean {v.mean():.2f} sd {v.std():.2f} max {v.max():.2f}")
+        if not same:
+            continue
+        print(f"detected (3 p < {ALPHA}: as a third Bonferroni part on its own), vs pretrained and vs init, every "
+              "lineage; smallest z (emb-agree: fewest agreements)")
+        print(f"{'derivative':<34} " + " ".join(f"{d:>18}" for d in designs))
+        hits: dict[str, dict[str, list[tuple[bool, float]]]] = defaultdict(lambda: defaultdict(list))
+        for r in same:
+            label = r["suspect"].split(" ", 1)[1]
+            for dsg, res in r["parts"].items():
+                hit = math.log10(3) + res["log10_p"] < math.log10(ALPHA)
+                hits[label][dsg].append((hit, res.get("z", float(res["statistic"]))))
+        for label, by_design in hits.items():
+            cells = []
+            for dsg in designs:
+                got = by_design[dsg]
+                cells.append(f"{sum(h for h, _ in got)}/{len(got)} {min(z for _, z in got):7.1f}")
+            print(f"{label:<34} " + " ".join(f"{c:>18}" for c in cells))
+    sys.stdout.flush()
+
+
 # --------------------------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,7 +425,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regimes", default=None, help="comma-separated regimes (default: every regime of the zoo)")
     ap.add_argument("--no-existing", action="store_true", help="skip the default test's parts (cached fingerprints)")
     ap.add_argument("--json", type=Path, default=None, help="write every pair's numbers here")
+    ap.add_argument("--from-json", type=Path, nargs="+", default=None,
+                    help="print the summary of runs' --json files and stop")
+    ap.add_argument("--same-data-pairs", type=int, default=0,
+                    help="also train this many disjoint pairs of small models on the same data (tied and untied each)")
     args = ap.parse_args(argv)
+    if args.from_json:
+        summarise([row for path in args.from_json for row in json.loads(path.read_text())])
+        return 0
     designs = tuple(args.designs.split(","))
     found, _ = scan_zoo(args.zoo)
     entries = {e.name: e for _, e in found}
@@ -336,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     by_regime: dict[str, list[str]] = defaultdict(list)
     for name, e in entries.items():
         by_regime[e.regime].append(name)
-    regimes = sorted(by_regime) if args.regimes is None else args.regimes.split(",")
+    regimes = sorted(by_regime) if args.regimes is None else [r for r in args.regimes.split(",") if r]
     memo: dict = {}
     rows = []
     t0 = time.time()
@@ -427,9 +531,12 @@ def main(argv: list[str] | None = None) -> int:
         for (label, ref, dsg), flags in sorted(hits.items()):
             print(f"  {label:<34} vs {ref:<10} {dsg:<11} {sum(flags)}/{len(flags)}")
         sys.stdout.flush()
+    for tied in (False, True) if args.same_data_pairs else ():
+        rows += same_data_pairs(args.zoo, args.same_data_pairs, tied)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
-    print(f"\n{time.time() - t0:.0f} s")
+    print(f"\n# summary ({time.time() - t0:.0f} s)")
+    summarise(rows)
     return 0
 
 
