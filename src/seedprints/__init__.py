@@ -16,7 +16,7 @@ _EXPORTS = {
     "load_fingerprint": "seedprints.api",
     "compare": "seedprints.api",
     "check_claims": "seedprints.api",
-    "ClaimsResult": "seedprints.claims.running",
+    "ClaimsResult": "seedprints.claims.results",
     "identify": "seedprints.search.identification",
     "IdentifyResult": "seedprints.search.identification",
     "Registry": "seedprints.search.index",  # the registry that stores the search index

@@ -28,7 +28,7 @@ from seedprints.stats.result import LineageResult
 
 if TYPE_CHECKING:
     from seedprints.claims.fleet import FleetSettings
-    from seedprints.claims.running import ClaimsResult
+    from seedprints.claims.results import ClaimsResult
 
 __all__ = [
     "DEFAULT_LENGTH", "DEFAULT_N", "PROBE_KIND_ALIASES", "ProbeOptions", "RunOptions", "check_claims", "compare",

@@ -29,7 +29,7 @@ from seedprints.stats.result import verdict_for
 from seedprints.tempfiles import temp_dir
 
 if TYPE_CHECKING:
-    from seedprints.claims.running import ClaimsResult
+    from seedprints.claims.results import ClaimsResult
 
 BUNDLE_FILE = re.compile(r"claim-\d{3,}-[A-Za-z0-9._-]*\.json")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -20,7 +20,7 @@ from seedprints.options import RunOptions
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from seedprints.claims.running import ClaimsResult
+    from seedprints.claims.results import ClaimsResult
 
 EXAMPLES = """Examples:
 

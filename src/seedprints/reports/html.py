@@ -81,7 +81,7 @@ def write_report(out_dir: str | Path, kind: str, payload: dict[str, Any], *, for
         What ``payload`` holds: :meth:`seedprints.search.matrix.MatrixResult.to_dict`; a
         :class:`~seedprints.stats.result.LineageResult` dict plus ``reference`` and ``suspect``;
         identify's JSON (``suspect``, ``alpha``, ``tested``, ``skipped``, ``candidates``); or
-        :meth:`seedprints.claims.running.ClaimsResult.to_dict` (page: :mod:`seedprints.reports.claims_page`).
+        :meth:`seedprints.claims.results.ClaimsResult.to_dict` (page: :mod:`seedprints.reports.claims_page`).
         Optional keys shown when present: ``command``, ``probe_spec``, ``probe_description``.
     payload : dict
         Plain JSON types; written as ``results.json`` with ``kind``, ``schema_version``,
