@@ -331,7 +331,7 @@ SMALL = dict(family="llama", hidden_size=64, num_layers=2, num_heads=4, intermed
 SMALL_PRETRAIN = dict(domain="prose", steps=60, batch_size=8, seq_len=64, lr=0.001, warmup=5, data_seed=0)
 
 
-def same_data_pairs(zoo_dir: Path, pairs: int, tied: bool) -> list[dict]:
+def same_data_pairs(zoo_dir: Path, pairs: int, tied: bool, first: int = 0) -> list[dict]:
     """``pairs`` pairs of small llama models, each pair its own two seeds, trained on the same prose in the same order.
 
     The zoo's independent pairs share lineages (three per regime), so their outcomes are far from independent; these
@@ -351,7 +351,7 @@ def same_data_pairs(zoo_dir: Path, pairs: int, tied: bool) -> list[dict]:
     spec = TrainSpec(**SMALL_PRETRAIN)
     head_dim = SMALL["hidden_size"] // SMALL["num_heads"]
     rows = []
-    for k in range(pairs):
+    for k in range(first, first + pairs):
         sketches = []
         for seed in (100_000 + 2 * k, 100_001 + 2 * k):
             model = train(init_model(arch, seed), tokenizer, spec)
@@ -428,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-json", type=Path, nargs="+", default=None,
                     help="print the summary of runs' --json files and stop")
     ap.add_argument("--same-data-pairs", type=int, default=0,
-                    help="also train this many disjoint pairs of small models on the same data (tied and untied each)")
+                    help="also train this many disjoint pairs of small models on the same data")
+    ap.add_argument("--pair-kinds", default="untied,tied", help="which of those: untied, tied or both")
+    ap.add_argument("--first-pair", type=int, default=0, help="index of the first pair (its seeds), to add pairs later")
     args = ap.parse_args(argv)
     if args.from_json:
         summarise([row for path in args.from_json for row in json.loads(path.read_text())])
@@ -496,8 +498,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({"regime": regime, "ref": f"{base}-{ref}", "suspect": f"{base} {label}",
                                  "truth": "same-lineage", "parts": parts})
         sys.stdout.flush()
-    for tied in (False, True) if args.same_data_pairs else ():
-        rows += same_data_pairs(args.zoo, args.same_data_pairs, tied)
+    for kind in args.pair_kinds.split(",") if args.same_data_pairs else ():
+        rows += same_data_pairs(args.zoo, args.same_data_pairs, kind == "tied", args.first_pair)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
     print(f"\n# summary ({time.time() - t0:.0f} s)")
