@@ -359,8 +359,7 @@ def lineage_test(
     units, units_note = _units_part(weights_ref, weights_suspect)
     result = scores_lineage_test(hidden_scores, logit_scores, alpha, n_permutations=n_permutations, seed=seed,  # type: ignore[arg-type]
                                  units=units)
-    note = permutation_note("vocab_z" in result.details, units is not None, units_note)
-    result = dataclasses.replace(result, details={**result.details, "permutation_note": note})
+    result = with_permutation_note(result, units is not None, units_note)
     return with_left_out_notes(result, [name for name, side in zip(("reference", "suspect"), sides)
                                         if side.untrained_inputs_left_out],
                                [name for name, side in zip(("reference", "suspect"), sides) if side.logits_left_out])
@@ -378,6 +377,12 @@ def _units_part(weights_ref: Any, weights_suspect: Any) -> tuple[dict[str, Any] 
 
 UNITS_NOT_GIVEN = ("the units part did not run: it reads both models' weights, and none were given (fingerprints hold "
                    "hidden states and logits only)")
+
+
+def with_permutation_note(result: LineageResult, units_ran: bool, units_note: str = UNITS_NOT_GIVEN) -> LineageResult:
+    """``result`` with ``details["permutation_note"]`` (see :func:`permutation_note`)."""
+    note = permutation_note("vocab_z" in result.details, units_ran, units_note)
+    return dataclasses.replace(result, details={**result.details, "permutation_note": note})
 
 
 def permutation_note(vocab_ran: bool, units_ran: bool, units_note: str = UNITS_NOT_GIVEN) -> str:
@@ -435,7 +440,7 @@ def lineage_test_ranked(
     result = scores_lineage_test(
         (ref.hidden_scores, suspect.hidden_scores), logits, alpha, n_permutations=n_permutations, seed=seed
     )
-    return with_vocab_note(result, ref.spec)
+    return with_vocab_note(with_permutation_note(result, units_ran=False), ref.spec)  # ranks hold no weights
 
 
 def vocab_part_note(spec: Any) -> str | None:
