@@ -358,8 +358,7 @@ def lineage_test(
     logit_scores = None if lref is None else tuple(standardized_ranks(side.logits, groups) for side in sides)
     units, units_note = _units_part(weights_ref, weights_suspect)
     result = scores_lineage_test(hidden_scores, logit_scores, alpha, n_permutations=n_permutations, seed=seed,  # type: ignore[arg-type]
-                                 units=units)
-    result = with_permutation_note(result, units is not None, units_note)
+                                 units=units, units_note=units_note)
     return with_left_out_notes(result, [name for name, side in zip(("reference", "suspect"), sides)
                                         if side.untrained_inputs_left_out],
                                [name for name, side in zip(("reference", "suspect"), sides) if side.logits_left_out])
@@ -377,12 +376,6 @@ def _units_part(weights_ref: Any, weights_suspect: Any) -> tuple[dict[str, Any] 
 
 UNITS_NOT_GIVEN = ("the units part did not run: it reads both models' weights, and none were given (fingerprints hold "
                    "hidden states and logits only)")
-
-
-def with_permutation_note(result: LineageResult, units_ran: bool, units_note: str = UNITS_NOT_GIVEN) -> LineageResult:
-    """``result`` with ``details["permutation_note"]`` (see :func:`permutation_note`)."""
-    note = permutation_note("vocab_z" in result.details, units_ran, units_note)
-    return dataclasses.replace(result, details={**result.details, "permutation_note": note})
 
 
 def permutation_note(vocab_ran: bool, units_ran: bool, units_note: str = UNITS_NOT_GIVEN) -> str:
@@ -440,7 +433,7 @@ def lineage_test_ranked(
     result = scores_lineage_test(
         (ref.hidden_scores, suspect.hidden_scores), logits, alpha, n_permutations=n_permutations, seed=seed
     )
-    return with_vocab_note(with_permutation_note(result, units_ran=False), ref.spec)  # ranks hold no weights
+    return with_vocab_note(result, ref.spec)
 
 
 def vocab_part_note(spec: Any) -> str | None:
@@ -482,21 +475,25 @@ def scores_lineage_test(
     n_permutations: int,
     seed: int,
     units: dict[str, Any] | None = None,
+    units_note: str = UNITS_NOT_GIVEN,
 ) -> LineageResult:
     """The lineage test from (reference, suspect) standardised ranks of hidden states and, optionally, logits (and
     the units part's numbers, :func:`seedprints.stats.units.units_test`, when the weights were compared)."""
     hidden = scores_columns_test(*hidden_scores, n_permutations=n_permutations, seed=seed)
     vocab = None if logit_scores is None else scores_columns_test(*logit_scores, n_permutations=n_permutations, seed=seed + 1)
     n, d = hidden_scores[0].shape
-    return combined_result(hidden, vocab, n=n, d=d, alpha=alpha, n_permutations=n_permutations, seed=seed, units=units)
+    return combined_result(hidden, vocab, n=n, d=d, alpha=alpha, n_permutations=n_permutations, seed=seed, units=units,
+                           units_note=units_note)
 
 
 def combined_result(
     hidden: dict[str, float], vocab: dict[str, float] | None, *, n: int, d: int, alpha: float, n_permutations: int, seed: int,
-    units: dict[str, Any] | None = None,
+    units: dict[str, Any] | None = None, units_note: str = UNITS_NOT_GIVEN,
 ) -> LineageResult:
     """The LineageResult of the hidden part and, when logits were recorded, the vocab part, and, when both models'
-    weights were compared, the units part: Bonferroni over the parts that ran."""
+    weights were compared, the units part: Bonferroni over the parts that ran. Every path to a lineage result (pairwise,
+    ranked, scan, screen) comes through here, so each carries the same ``permutation_note``; ``units_note`` says why
+    the units part did not run."""
     details: dict[str, Any] = {f"hidden_{k}": v for k, v in hidden.items()}
     if vocab is not None and not vocab["null_sd"] > 0:  # logits of at least one side left out: nothing to test
         details["vocab_note"] = VOCAB_ABSTAINED
@@ -508,6 +505,7 @@ def combined_result(
     if units is not None:
         details.update({f"units_{k}": v for k, v in units.items()})
         parts.append(units)
+    details["permutation_note"] = permutation_note(vocab is not None, units is not None, units_note)
     z = max(part["z"] for part in parts)
     log10_p = min(part["log10_p"] for part in parts)
     if len(parts) > 1:
