@@ -69,7 +69,9 @@ def test_flagged_entries_carry_the_full_numbers_and_the_rest_count_as_one():
     assert "rel0" in tested_in_full and len(tested_in_full) >= 2
     for name in names:
         if name in tested_in_full:
-            assert staged[name].log10_p == full[name].log10_p and staged[name].n == N
+            # the staged scan tests flagged entries in smaller batches, so its Gram products take other BLAS paths
+            assert staged[name].log10_p == pytest.approx(full[name].log10_p, rel=1e-12, abs=1e-12)
+            assert staged[name].n == N
         else:
             assert (staged[name].p_value, staged[name].n, staged[name].verdict) == (1.0, SCREEN_PROBES, "independent")
 
