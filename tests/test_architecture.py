@@ -63,7 +63,7 @@ LAYERS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
     ("workflows", (("seedprints.claims", "seedprints.fleet", "seedprints.seeds", "seedprints.audit",
                     "seedprints.bundle"),)),
     ("search", (("seedprints.search",),)),
-    ("pipeline", (("seedprints.pipeline", "seedprints.rounds"),)),
+    ("pipeline", (("seedprints.pipeline", "seedprints.rounds", "seedprints.fingerprint_run"),)),
     ("storage | model", (("seedprints.registry",), ("seedprints.model",))),
     ("core", (("seedprints.fingerprint", "seedprints.probes", "seedprints.encoding", "seedprints.options",
                "seedprints.inputs", "seedprints.output_paths",
@@ -86,17 +86,13 @@ CLI_MAY_IMPORT = (
     "seedprints.audit", "seedprints.bundle.layout", "seedprints.bundle.write", "seedprints.bundle.verify",
     "seedprints.bundle.extract",
     "seedprints.search.identification", "seedprints.search.index", "seedprints.search.matrix",
-    "seedprints.pipeline",
+    "seedprints.pipeline", "seedprints.fingerprint_run",
     "seedprints.registry",  # the package's face only: Registry, RegistryLocation, the input checks
     "seedprints.fingerprint", "seedprints.probes", "seedprints.options", "seedprints.naming", "seedprints.errors",
     "seedprints.output_paths", "seedprints.progress", "seedprints.hub", "seedprints.signing", "seedprints.reports",
     "seedprints.stats.defaults",
 )
 _CLI_FACES = ("seedprints", "seedprints.registry")  # in CLI_MAY_IMPORT a package's __init__ alone, not its modules
-
-# Verb imports of internal modules that wait for a larger move (issue 24 item 2: the fingerprint verb's partial
-# file moves into the library with its branches). Kept exact: a new one fails, and so does one that is gone.
-CLI_PENDING = {("seedprints.cli.fingerprint", "seedprints.resume")}
 
 
 def _matches(module: str, name: str, faces: tuple[str, ...] = ("seedprints",)) -> bool:
@@ -181,7 +177,7 @@ def test_imports_point_down_the_layers():
 
 
 def test_the_cli_imports_no_internal_module():
-    assert cli_internal_imports(import_graph()) == CLI_PENDING
+    assert cli_internal_imports(import_graph()) == set()
 
 
 def test_the_layer_check_catches_an_upward_import():

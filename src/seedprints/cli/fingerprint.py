@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -14,6 +13,11 @@ from seedprints.cli._interrupt import on_interrupt
 from seedprints.cli._output import Output
 from seedprints.cli._output_files import ForceOpt, refuse_existing
 from seedprints.options import ProbeOptions, RunOptions
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from seedprints.fingerprint_run import Written
 
 EXAMPLES = """Examples:
 
@@ -64,15 +68,23 @@ def fingerprint(
     An interrupted run (crash, Ctrl-C) keeps its rows in a hidden .OUTPUT.partial file beside the
     output; running the same command again resumes from it.
     """
-    from seedprints import pipeline
-    from seedprints.reports import terminal as report_text
-    from seedprints import fingerprint as fpfile
-    from seedprints.errors import OutputPathError
-    from seedprints.output_paths import check_output_path, same_file
-    from seedprints.resume import partial_path
-    from seedprints.probes import ProbeSpec
+    from seedprints.fingerprint_run import check_output, fingerprint_file
+    from seedprints.output_paths import same_file
 
     out = Output(json_output, quiet)
+    output = _refuse_conflicts(ctx, output, like, extend, early_stop)
+    check_output(output, model_dir, like=like, extend=extend)
+    if extend is None or not same_file(output, extend):  # --extend FILE grows FILE in place: that is what it is for
+        refuse_existing(output, force)
+    model_dir, _ = local_model(model_dir, revision, trust_remote_code=run.trust_remote_code, out=out)
+    written = fingerprint_file(model_dir, output, like=like, extend=extend, budget=budget, early_stop=early_stop,
+                               alpha=alpha, options=probes, run=run, on_resumable=on_interrupt)
+    out.result(_payload(written), lambda console: _print(console, written, like, model_dir))
+
+
+def _refuse_conflicts(ctx: typer.Context, output: Path | None, like: Path | None, extend: Path | None,
+                      early_stop: bool) -> Path:
+    """The file to write (-o, else --extend's), after the usage errors of options that cannot go together."""
     output = output or extend
     if output is None:
         raise typer.BadParameter("give the file to write with -o/--output (or grow one with --extend FILE)")
@@ -80,9 +92,6 @@ def fingerprint(
         raise typer.BadParameter("--early-stop needs a reference to decide against: add --like REFERENCE_FILE")
     if extend is not None and (like is not None or early_stop):
         raise typer.BadParameter("--extend takes its probes from FILE; drop --like and --early-stop")
-    if extend is not None and not extend.is_file():
-        raise OutputPathError(f"--extend {extend} is not an existing fingerprint file; give the file to grow "
-                              "(make one first with -o)")
     if extend is not None or like is not None:
         ignored = o.given(ctx, *(p for p in o.PROBE_PARAMETERS if not (like is not None and p == "probe_file")),
                           *(("n",) if extend is None else ()))
@@ -90,50 +99,27 @@ def fingerprint(
             source = "--extend FILE" if extend is not None else "the --like file"
             raise typer.BadParameter(f"the probes come from {source}, so {', '.join(ignored)} would be ignored; "
                                      f"drop {'them' if len(ignored) > 1 else 'it'}")
-    check_output_path(output, [model_dir, *([like] if like is not None else [])])
-    if extend is None or not same_file(output, extend):  # --extend FILE grows FILE in place: that is what it is for
-        refuse_existing(output, force)
-    partial = partial_path(output)
-    if partial.exists() and (partial.is_symlink() or not partial.is_file()):
-        raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); remove it")
-    model_dir, _ = local_model(model_dir, revision, trust_remote_code=run.trust_remote_code, out=out)
-    decision = None
-    if like is not None and extend is None:  # by config, before any weight is read
-        pipeline.check_model_takes_like(model_dir, like, trust_remote_code=run.trust_remote_code)
-    if extend is not None:
-        fp = pipeline.extend_fingerprint(model_dir, fpfile.load(extend), budget or probes.n, source=str(extend), run=run)
-    elif early_stop:
-        fp, decision = pipeline.fingerprint_until_decided(model_dir, fpfile.load(like), alpha=alpha, budget=budget, run=run)
-    else:
-        options = dataclasses.replace(probes, n=budget or probes.n)
-        spec = pipeline.probes_like(like, options) if like is not None else None
-        if budget is not None and isinstance(spec, ProbeSpec):
-            spec = spec.with_n(budget)
-        on_interrupt(lambda: _resume_note(partial, output))
-        fp = pipeline.fingerprint_model(model_dir, spec, options=options, run=run, partial=partial)
-    fp.save(output)
-    partial.unlink(missing_ok=True)
+    return output
+
+
+def _payload(written: Written) -> dict:
+    """The --json result: where the file went, what it holds and, when it stopped early, the decision."""
+    from seedprints.reports import terminal as report_text
+
+    fp = written.fingerprint
     payload = {
-        "path": str(output), "model_id": fp.model_id, "n": fp.n, "hidden_size": fp.hidden_size,
+        "path": str(written.path), "model_id": fp.model_id, "n": fp.n, "hidden_size": fp.hidden_size,
         "probe_hash": fp.probe_hash, "probe_spec": fp.spec.describe(), "dtype": fp.metadata.get("dtype"),
     }
-    if decision is not None:
-        payload["decision"] = report_text.result_json(decision)
-
-    def human(console) -> None:
-        console.print(report_text.fingerprint_table(fp, str(output)))
-        if decision is not None:
-            console.print(report_text.verdict_line(decision, str(like), str(model_dir)))
-
-    out.result(payload, human)
+    if written.decision is not None:
+        payload["decision"] = report_text.result_json(written.decision)
+    return payload
 
 
-def _resume_note(partial: Path, output: Path) -> str | None:
-    """What an interrupted run kept (the rows in its partial file) and that the same command resumes from them."""
-    from seedprints.resume import kept_rows
+def _print(console: Console, written: Written, like: Path | None, model_dir: Path) -> None:
+    """The fingerprint's table and, when it stopped early, the verdict against the --like file."""
+    from seedprints.reports import terminal as report_text
 
-    kept = kept_rows(partial)
-    if kept is None or kept[0] == 0:
-        return None
-    return (f"interrupted; {kept[0]} of {kept[1]} probe rows are kept in {partial}; run the same command again to "
-            f"resume (nothing was written under {output})")
+    console.print(report_text.fingerprint_table(written.fingerprint, str(written.path)))
+    if written.decision is not None:
+        console.print(report_text.verdict_line(written.decision, str(like), str(model_dir)))
