@@ -10,11 +10,12 @@ import torch
 
 from seedprints.cli import main
 from seedprints.errors import ZooConfigError
-from seedprints.zoo.build import COLLAPSED, REGIMES, build_zoo, load_config, parse_config, plan
+from seedprints.zoo.build import build_zoo, plan
 from seedprints.zoo.collapse import LONG_RUN, collapse_stats
 from seedprints.zoo.configs import BUILTIN_CONFIGS
 from seedprints.zoo.manifest import read_manifest, same_lineage, scan_zoo
 from seedprints.zoo.truth import classify_pair
+from seedprints.zoo.zoo_config import COLLAPSED, REGIMES, load_zoo_config, parse_config
 
 from ..conftest import assert_one_line_error, run
 
@@ -49,7 +50,7 @@ def bad(**changes):
 class TestConfig:
     @pytest.mark.parametrize("name", sorted(BUILTIN_CONFIGS))
     def test_builtin_configs_parse(self, name):
-        assert load_config(name).name == name
+        assert load_zoo_config(name).name == name
 
     @pytest.mark.parametrize(
         ("raw", "message"),
@@ -124,16 +125,16 @@ class TestConfig:
 
     def test_missing_or_invalid_file(self, tmp_path):
         with pytest.raises(ZooConfigError, match="does not exist"):
-            load_config(tmp_path / "none.json")
+            load_zoo_config(tmp_path / "none.json")
         (tmp_path / "x.json").write_text("{")
         with pytest.raises(ZooConfigError, match="not valid JSON"):
-            load_config(tmp_path / "x.json")
+            load_zoo_config(tmp_path / "x.json")
         with pytest.raises(ZooConfigError, match="not a regular file"):
-            load_config(tmp_path)
+            load_zoo_config(tmp_path)
 
     def test_fifo_is_refused_without_blocking(self, fifo):
         with pytest.raises(ZooConfigError, match="not a regular file .*give a JSON file"):
-            load_config(fifo)
+            load_zoo_config(fifo)
 
     @pytest.mark.parametrize(
         ("text", "fragment"),
@@ -146,12 +147,12 @@ class TestConfig:
     def test_unreadable_json_names_the_reason(self, tmp_path, text, fragment):
         (tmp_path / "c.json").write_bytes(text.encode("latin-1"))
         with pytest.raises(ZooConfigError, match=f"is not valid JSON \\(.*{fragment}"):
-            load_config(tmp_path / "c.json")
+            load_zoo_config(tmp_path / "c.json")
 
 
 class TestPlan:
     def test_cpu_zoo_size_and_truth(self):
-        entries = [p.entry for p in plan(load_config("cpu"), tokenizer=None)]
+        entries = [p.entry for p in plan(load_zoo_config("cpu"), tokenizer=None)]
         names = [e.name for e in entries]
         assert len(names) == len(set(names))
         independent = sum(not same_lineage(a, b) for i, a in enumerate(entries) for b in entries[i + 1 :])
@@ -163,14 +164,14 @@ class TestPlan:
         assert same_lineage(blend, by_name["llama-s1-init"]) and same_lineage(blend, by_name["llama-s2-init"])
 
     def test_cpu_zoo_has_every_regime_with_enough_independent_pairs(self):
-        entries = [p.entry for p in plan(load_config("cpu"), tokenizer=None)]
+        entries = [p.entry for p in plan(load_zoo_config("cpu"), tokenizer=None)]
         for regime in REGIMES:
             members = [e for e in entries if e.regime == regime]
             pairs = sum(not same_lineage(a, b) for i, a in enumerate(members) for b in members[i + 1:])
             assert pairs >= 100, regime  # the calibration issue's minimum for the seen-tail regime
 
     def test_regimes_shape_the_pretraining(self):
-        by_name = {p.entry.name: p for p in plan(load_config("cpu"), tokenizer=None)}
+        by_name = {p.entry.name: p for p in plan(load_zoo_config("cpu"), tokenizer=None)}
         unseen, seen = by_name["llama-s1-pretrained"].pretrain, by_name["llama-s21-pretrained"].pretrain
         shared = [by_name[f"llama-s{s}-pretrained"].pretrain for s in (31, 32)]
         assert not unseen.seen_tail and seen.seen_tail and seen.data_seed == unseen.data_seed
@@ -179,7 +180,7 @@ class TestPlan:
         assert by_name["llama-s21-pretrained"].entry.params["train"]["seen_tail"] is True
 
     def test_tied_collapsed_lineages_are_full_lineages_whose_pretraining_collapses(self):
-        planned = plan(load_config("cpu"), tokenizer=None)
+        planned = plan(load_zoo_config("cpu"), tokenizer=None)
         by_name = {p.entry.name: p for p in planned}
         collapsed = [p for p in planned if p.entry.regime == COLLAPSED]
         assert sorted({p.entry.init_seed for p in collapsed}) == [41, 42, 43]
@@ -194,7 +195,7 @@ class TestPlan:
 
     @pytest.mark.parametrize("edit", ["zero-padding", "refresh-padding"])
     def test_padding_edits_start_at_the_tokenizer_length_and_are_scored_as_themselves(self, edit):
-        config = load_config("cpu")
+        config = load_zoo_config("cpu")
         entries = {p.entry.name: p.entry for p in plan(config, tokenizer=None)}
         derived = entries[f"llama-s41-{edit}"]
         assert derived.params["params"] == {"first_row": config.tokenizer_vocab} and derived.parents == ("llama-s41-pretrained",)
@@ -204,7 +205,7 @@ class TestPlan:
 
     def test_parents_come_first(self):
         seen: set[str] = set()
-        for item in plan(load_config("cpu"), tokenizer=None):
+        for item in plan(load_zoo_config("cpu"), tokenizer=None):
             assert set(item.entry.parents) <= seen
             seen.add(item.entry.name)
 

@@ -37,10 +37,10 @@ def build(
     json_output: o.JsonOpt = False,
 ) -> None:
     """Train and derive every model of CONFIG under OUT, resuming an interrupted build."""
-    from seedprints.zoo.build import build_zoo, load_config
+    from seedprints.zoo.build import build_zoo, load_zoo_config
 
     output = Output(json_output)
-    report = build_zoo(load_config(config), out, device=device, progress=output.progress, say=output.hint)
+    report = build_zoo(load_zoo_config(config), out, device=device, progress=output.progress, say=output.hint)
     output.result(report.to_dict(), lambda c: c.print(
         f"zoo in {out}: {len(report.built)} models built, {len(report.skipped)} already there"))
 

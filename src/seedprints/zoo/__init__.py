@@ -6,9 +6,9 @@ as ``tests/zoo/test_imports.py`` checks. Reading a model goes through
 :mod:`seedprints.zoo.model_access` alone, so a move of the core's model code changes one import.
 
 Building a zoo
-    :mod:`~seedprints.zoo.build` (plan and resumable build), :mod:`~seedprints.zoo.configs`
-    (built-in configs), :mod:`~seedprints.zoo.manifest` (each model's lineage record),
-    :mod:`~seedprints.zoo.corpora` and :mod:`~seedprints.zoo.tokenizer` (offline text),
+    :mod:`~seedprints.zoo.build` (plan and resumable build), :mod:`~seedprints.zoo.zoo_config`
+    (what a config holds, checked from JSON), :mod:`~seedprints.zoo.configs` (built-in configs),
+    :mod:`~seedprints.zoo.manifest` (each model's lineage record), :mod:`~seedprints.zoo.corpora` and :mod:`~seedprints.zoo.tokenizer` (offline text),
     :mod:`~seedprints.zoo.specs` (architecture and training settings),
     :mod:`~seedprints.zoo.batches` (what a run sees), :mod:`~seedprints.zoo.train` (the training
     loops), :mod:`~seedprints.zoo.saved_models` (model directories), :mod:`~seedprints.zoo.derive`
@@ -20,7 +20,8 @@ Evaluating on it
     :mod:`~seedprints.zoo.metrics` (rates and tallies), :mod:`~seedprints.zoo.results` (what was
     measured), :mod:`~seedprints.zoo.summary` and :mod:`~seedprints.zoo.plots` (the results page),
     :mod:`~seedprints.zoo.identify_eval` (registry identification), :mod:`~seedprints.zoo.seedcurve`
-    (init-seed identification), :mod:`~seedprints.zoo.outdir` (results folders).
+    (init-seed identification, its page in :mod:`~seedprints.zoo.seedcurve_report`),
+    :mod:`~seedprints.zoo.outdir` (results folders).
 """
 
 CORE_NAMES: tuple[str, ...] = (

@@ -10,7 +10,7 @@ import numpy as np
 
 from seedprints import LineageResult
 from seedprints.errors import UsageError
-from seedprints.zoo.build import REGIMES
+from seedprints.zoo.zoo_config import REGIMES
 from seedprints.zoo.manifest import ModelEntry
 from seedprints.zoo.results import PairResult
 from seedprints.zoo.truth import (
