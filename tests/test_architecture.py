@@ -84,6 +84,7 @@ CLI_MAY_IMPORT = (
     "seedprints.claims.running", "seedprints.claims.outcomes", "seedprints.claims.bundles", "seedprints.claims.fleet",
     "seedprints.fleet.driver", "seedprints.fleet.manifest", "seedprints.fleet.task", "seedprints.seeds",
     "seedprints.audit", "seedprints.bundle.layout", "seedprints.bundle.write", "seedprints.bundle.verify",
+    "seedprints.bundle.evidence",
     "seedprints.bundle.extract",
     "seedprints.search.identification", "seedprints.search.index", "seedprints.search.matrix",
     "seedprints.pipeline", "seedprints.fingerprint_run",

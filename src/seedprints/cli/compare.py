@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -15,6 +15,11 @@ from seedprints.options import ProbeOptions, RunOptions
 from seedprints.cli._output_files import (
     ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, say_written, signing_key,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from seedprints.stats.result import LineageResult
 
 EXAMPLES = """Examples:
 
@@ -77,62 +82,48 @@ def compare(
     o.refuse_ignored_options(ctx, [ref, suspect])
     signer = signing_key(sign, bundle)
     (ref, suspect), _ = local_models([ref, suspect], revision, trust_remote_code=run.trust_remote_code, out=out)
+    settings = _method_settings(method, buffer_k, identity_mode, use_agg, early_stop)
+    compared = pipeline.compare(ref, suspect, method=method.value, alpha=alpha, options=probes, run=run,
+                                budget=budget, early_stop=early_stop, **settings)
+    result = compared.result
+    payload = {**report_text.result_json(result), "reference": str(ref), "suspect": str(suspect)}
+    command = invoked_command(ctx, [ref, suspect])
+    if bundle is not None:
+        from seedprints.bundle.evidence import write_compare_bundle
+
+        write_compare_bundle(bundle, compared, (ref, suspect), command=command, settings={"budget": budget, **settings},
+                             progress=out.progress, signer=signer)
+        payload["bundle"] = str(bundle)
+        say_written(out, "evidence bundle", bundle)
+    if report_dir is not None:
+        page = {**payload, **report_html.spec_fields(compared.reference.spec), "command": command}
+        payload["report"] = str(report_html.write_report(report_dir, "compare", page, force=force))
+        say_written(out, "report", payload["report"])
+    out.result(payload, lambda console: _print(console, result, ref, suspect))
+
+
+def _method_settings(method: o.MethodChoice, buffer_k: int | None, identity_mode: IdentityModeChoice | None,
+                     use_agg: bool, early_stop: bool) -> dict[str, Any]:
+    """The paper method's settings (none for the lineage method), after the usage errors of flags the method lacks."""
     paper_flags = {"--buffer-k": buffer_k is not None, "--identity-mode": identity_mode is not None, "--use-agg": use_agg}
-    settings: dict = {}
-    if method.value == "paper":
-        settings = dict(buffer_k=buffer_k, identity_mode=(identity_mode or IdentityModeChoice.coset).value, use_agg=use_agg)
-    elif any(paper_flags.values()):
+    if method.value != "paper" and any(paper_flags.values()):
         given = ", ".join(flag for flag, on in paper_flags.items() if on)
         raise typer.BadParameter(f"{given} only apply to --method paper")
     if early_stop and method.value != "lineage":
         raise typer.BadParameter("--early-stop works with --method lineage only")
-    result, *pair = pipeline.compare(ref, suspect, method=method.value, alpha=alpha, options=probes, run=run,
-                                     budget=budget, early_stop=early_stop, **settings)
-    payload = {**report_text.result_json(result), "reference": str(ref), "suspect": str(suspect)}
-    command = invoked_command(ctx, [ref, suspect])
-    if bundle is not None:
-        recorded = _stopping_look_test(result, pair) if early_stop else (result, {"budget": budget, **settings})
-        _write_bundle(bundle, command, (ref, suspect), pair, *recorded, out.progress, signer, whole_files=not early_stop)
-        payload["bundle"] = str(bundle)
-        say_written(out, "evidence bundle", bundle)
-    if report_dir is not None:
-        page = {**payload, **report_html.spec_fields(pair[0].spec), "command": command}
-        payload["report"] = str(report_html.write_report(report_dir, "compare", page, force=force))
-        say_written(out, "report", payload["report"])
-
-    def human(console) -> None:
-        console.print(report_text.verdict_line(result, str(ref), str(suspect)))
-        console.print(report_text.result_table(result))
-        if "sequential" in result.details:
-            console.print(_stop_line(result.details["sequential"]))
-
-    out.result(payload, human)
+    if method.value != "paper":
+        return {}
+    return dict(buffer_k=buffer_k, identity_mode=(identity_mode or IdentityModeChoice.coset).value, use_agg=use_agg)
 
 
-def _stopping_look_test(result, pair: list) -> tuple:  # noqa: ANN001
-    """What an early-stopped comparison's bundle records: the fixed lineage test on the fingerprints at the stopping
-    look, at that look's level, whose verdict is the sequential one and which ``seedprints verify`` recomputes."""
-    from seedprints import pipeline
+def _print(console: Console, result: LineageResult, ref: Path, suspect: Path) -> None:
+    """The verdict line, the result's table and, after early stopping, how far it went."""
+    from seedprints.reports import terminal as report_text
 
-    level = 10.0 ** result.details["sequential"]["looks"][-1]["log10_level"]
-    return pipeline.compare(*pair, alpha=level).result, {}
-
-
-def _write_bundle(path: Path, command: str, sources: tuple[Path, Path], pair: list, result, settings: dict,
-                  progress: bool, signer, *, whole_files: bool) -> None:  # noqa: ANN001
-    """Embed both sides (a file's exact bytes, or the probe rows used; a model directory's fingerprint and file
-    checksums) and write the bundle."""
-    from seedprints.bundle import layout
-    from seedprints.bundle import write as bundle
-
-    embedded = {
-        name: bundle.embed_source(src, fp, whole_file=whole_files, progress=progress)
-        for name, src, fp in zip(("reference", "suspect"), sources, pair)
-    }
-    bundle.write_bundle(
-        path, fingerprints=embedded, tests=[layout.Comparison("reference", "suspect", result, settings)],
-        command=command, signer=signer,
-    )
+    console.print(report_text.verdict_line(result, str(ref), str(suspect)))
+    console.print(report_text.result_table(result))
+    if "sequential" in result.details:
+        console.print(_stop_line(result.details["sequential"]))
 
 
 def _stop_line(sequential: dict) -> str:

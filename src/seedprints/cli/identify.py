@@ -15,6 +15,7 @@ from seedprints.cli._output_files import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
     from seedprints.search.identification import IdentifyResult
@@ -70,52 +71,24 @@ def identify(
     for note in result.notes:
         out.hint(f"Note: {note}")
     payload = result.to_dict()
-    for candidate in payload["candidates"]:  # every identify test is the lineage method's: its mean is Spearman's
-        candidate["spearman_mean"] = candidate["tau_mean"]
     command = invoked_command(ctx, [suspect], probe_file_used=False)
     if bundle is not None:
-        _write_bundle(bundle, command, suspect, result, out.progress, signer)
+        from seedprints.bundle.evidence import write_identify_bundle
+
+        write_identify_bundle(bundle, result, suspect, command=command, progress=out.progress, signer=signer)
         payload["bundle"] = str(bundle)
         say_written(out, "evidence bundle", bundle)
     if report_dir is not None:
         page = {**payload, "command": command}
         payload["report"] = str(report_html.write_report(report_dir, "identify", page, force=force))
         say_written(out, "report", payload["report"])
-
-    def human(console) -> None:
-        console.print(_table(result))
-        console.print(_summary(result))
-
-    out.result(payload, human)
+    out.result(payload, lambda console: _print(console, result))
 
 
-def _write_bundle(path: Path, command: str, suspect: Path, result: IdentifyResult, progress: bool, signer) -> None:  # noqa: ANN001
-    """Embed the suspect (a file's exact bytes, or its fingerprint and model file checksums) and each listed entry."""
-    from seedprints.bundle import layout
-    from seedprints.bundle import write as bundle
-
-    evidence = result.evidence
-    suspect_names = {h: "suspect" if len(evidence.suspects) == 1 else f"suspect-{h}" for h in evidence.suspects}
-    whole_file = result.budget is None and result.sequential is None
-    embedded = {
-        suspect_names[h]: bundle.embed_source(suspect, fp, whole_file=whole_file, progress=progress)
-        for h, fp in evidence.suspects.items()
-    }
-    embedded.update((f"registry:{name}", bundle.embed(ranked, source=f"{result.registry}: {name}"))
-                    for name, ranked in evidence.entries.items())
-    tests = [
-        layout.Comparison(f"registry:{c.name}", suspect_names[c.probe_hash], evidence.results[c.name],
-                          {"n_permutations": 0, "seed": 0})
-        for c in result.candidates
-    ]
-    family = {
-        "tested": result.tested, "alpha": float(result.alpha), "sequential": result.sequential is not None,
-        "level": float(result.sequential["level"]) if result.sequential is not None else float(result.alpha),
-        "candidates": [{"test": i, "log10_p_holm": c.log10_p_holm, "log10_p_bh": c.log10_p_bh, "verdict": c.verdict,
-                        "bh_verdict": c.bh_verdict} for i, c in enumerate(result.candidates)],
-    }
-    bundle.write_bundle(path, fingerprints=embedded, tests=tests, command=command, kind="identify", identification=family,
-                       signer=signer)
+def _print(console: Console, result: IdentifyResult) -> None:
+    """The ranked candidates' table, then the one-line summary."""
+    console.print(_table(result))
+    console.print(_summary(result))
 
 
 def _table(result: IdentifyResult) -> Table:

@@ -152,7 +152,10 @@ class IdentifyResult:
         return iter((self.statistic, self.pvalue))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types; undefined values become None, never NaN."""
+        """Plain JSON types, undefined values None (never NaN), each candidate's mean also as ``spearman_mean``."""
         fields = dataclasses.asdict(dataclasses.replace(self, evidence=None))
         fields.pop("evidence")
-        return plain_json(fields)
+        data = plain_json(fields)
+        for candidate in data["candidates"]:  # every identify test is the lineage method's: its mean is Spearman's
+            candidate["spearman_mean"] = candidate["tau_mean"]
+        return data
