@@ -61,7 +61,7 @@ LAYERS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
     ("zoo", (("seedprints.zoo",),)),  # the harness: reaches the library through the face and the names below
     ("face", (("seedprints", "seedprints.api"),)),
     ("workflows", (("seedprints.claims", "seedprints.fleet", "seedprints.seeds", "seedprints.audit",
-                    "seedprints.bundle"),)),
+                    "seedprints.bundle", "seedprints.registering"),)),
     ("search", (("seedprints.search",),)),
     ("pipeline", (("seedprints.pipeline", "seedprints.rounds", "seedprints.fingerprint_run"),)),
     ("storage | model", (("seedprints.registry",), ("seedprints.model",))),
@@ -84,8 +84,7 @@ CLI_MAY_IMPORT = (
     "seedprints.claims.running", "seedprints.claims.outcomes", "seedprints.claims.bundles", "seedprints.claims.fleet",
     "seedprints.fleet.driver", "seedprints.fleet.manifest", "seedprints.fleet.task", "seedprints.seeds",
     "seedprints.audit", "seedprints.bundle.layout", "seedprints.bundle.write", "seedprints.bundle.verify",
-    "seedprints.bundle.evidence",
-    "seedprints.bundle.extract",
+    "seedprints.bundle.extract", "seedprints.bundle.evidence", "seedprints.registering",
     "seedprints.search.identification", "seedprints.search.index", "seedprints.search.matrix",
     "seedprints.pipeline", "seedprints.fingerprint_run",
     "seedprints.registry",  # the package's face only: Registry, RegistryLocation, the input checks

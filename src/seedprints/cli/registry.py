@@ -157,47 +157,48 @@ def add(
     run: RunOptions,
 ) -> None:
     """Register SOURCE: a fingerprint file as it is, or a model directory fingerprinted now (probe options apply)."""
-    from seedprints import api, pipeline
-    from seedprints.errors import UsageError
-    from seedprints.probes import ProbeSpec
+    from seedprints.registering import entry_fingerprint, entry_name
     from seedprints.registry import check_name, check_tags
 
     out = Output(json_output)
     source, snapshot = local_model(source, revision, trust_remote_code=run.trust_remote_code, out=out)
     if snapshot is not None and name is None:
         name = snapshot.ref.repo_id.split("/")[1]
-    is_file = api.is_fingerprint_file(source)  # refuses a pipe or device
-    if is_file:
-        o.refuse_ignored(o.given(ctx, "like", "n", *o.PROBE_PARAMETERS, *o.MODEL_PARAMETERS),
-                       f"{source} is a fingerprint file, which carries its own probes and needs no model run")
-    elif like is not None:
-        o.refuse_ignored(o.given(ctx, "n", *(p for p in o.PROBE_PARAMETERS if p != "probe_file")),
-                       f"the probes are those of --like {like}")
+    _refuse_ignored(ctx, source, like, probes)
     tags = check_tags(tag_dict(tag))
     if name is not None:
         check_name(name, option="--name")
-    if is_file:
-        fp = api.load_fingerprint(source)  # the registry records the file's SHA-256 beside it
-    elif source.is_dir():
-        spec = pipeline.probes_like(like_file(like), probes) if like is not None else None
-        if probes.probe_file is not None and isinstance(spec, ProbeSpec):
-            o.refuse_ignored(["--probe-file"], f"--like {like} was not made from a probe file")
-        if like is not None:  # by config, before any weight is read
-            pipeline.check_model_takes_like(source, like, trust_remote_code=run.trust_remote_code)
+    if source.is_dir():
+        _refuse_unused_probe_file(like, probes)
         check_registry(registry)
-        fp = pipeline.fingerprint_model(source, spec, options=probes, run=run)
-    else:
-        raise UsageError(f"{source} does not exist; give a fingerprint file or a model directory")
-    if name is None:
-        name = Path(fp.model_id.rstrip("/\\")).name
-        if not name:
-            raise UsageError(f"cannot derive an entry name from model id {fp.model_id!r}; pass --name")
-        check_name(name, option="--name")
+    fp = entry_fingerprint(source, like=like, options=probes, run=run)
+    name = entry_name(fp, name)
     with open_registry(registry, create=True) as reg:
         entry = reg.add(fp, name=name, tags=tags, source=source, replace=replace)
     out.result({"registry": str(reg.path), "entry": entry.to_dict()}, lambda c: c.print(
         f"added {entry.name} ({entry.n} x {entry.hidden_size}, probes {entry.probe_hash}, {entry.encoded_bytes} bytes) to {reg.path}"
     ))
+
+
+def _refuse_ignored(ctx: typer.Context, source: Path, like: Path | None, probes: ProbeOptions) -> None:
+    """Usage error for the options a fingerprint file (all but --name, --tag, --replace) or --like (the probe
+    options) make meaningless."""
+    from seedprints.api import is_fingerprint_file
+
+    if is_fingerprint_file(source):  # refuses a pipe or device
+        o.refuse_ignored(o.given(ctx, "like", "n", *o.PROBE_PARAMETERS, *o.MODEL_PARAMETERS),
+                         f"{source} is a fingerprint file, which carries its own probes and needs no model run")
+    elif like is not None:
+        o.refuse_ignored(o.given(ctx, "n", *(p for p in o.PROBE_PARAMETERS if p != "probe_file")),
+                         f"the probes are those of --like {like}")
+
+
+def _refuse_unused_probe_file(like: Path | None, probes: ProbeOptions) -> None:
+    """Usage error for --probe-file with a --like file made from generated probes (a directory is refused first)."""
+    from seedprints.registering import made_from_probe_file
+
+    if like is not None and not made_from_probe_file(like_file(like)) and probes.probe_file is not None:
+        o.refuse_ignored(["--probe-file"], f"--like {like} was not made from a probe file")
 
 
 @app.command("list", epilog=LIST_EXAMPLES, cls=PlainHelp)
