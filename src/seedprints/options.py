@@ -80,6 +80,11 @@ class ProbeOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", PROBE_KIND_ALIASES.get(self.kind, self.kind))
 
+    @property
+    def reads_tokenizer(self) -> bool:
+        """True when the spec depends on the tokenizer's length (untrained probes take the rows past it)."""
+        return self.kind == "untrained"
+
     def bound(self, vocab_sizes: list[int | None]) -> int:
         """Token ids stay below this: ``--vocab-bound``, else min(smallest vocabulary, 32000)."""
         return default_vocab_bound(self._rows(vocab_sizes)) if self.vocab_bound is None else self.vocab_bound
@@ -97,7 +102,7 @@ class ProbeOptions:
         Untrained probes depend on nothing else (:func:`seedprints.probes.untrained_token_spec`), so two
         models of the same vocabulary get the same spec wherever they are fingerprinted.
         """
-        if self.kind == "untrained":
+        if self.reads_tokenizer:
             count = MAX_UNTRAINED_TOKENS if self.rare_tokens is None else self.rare_tokens
             if count < MIN_DIMS:
                 raise UsageError(f"{setting('rare_tokens', count)} is too few; the lineage test needs at least {MIN_DIMS} "

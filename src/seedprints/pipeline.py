@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,7 +20,7 @@ from seedprints.inputs import special_file
 from seedprints.model.reuse import reusing_tokenizers
 from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
-from seedprints.probes import Probes, ProbeSpec, generated, load_probe_file
+from seedprints.probes import Probes, ProbeSpec, generated, load_probe_file, probes_for
 from seedprints.rounds import ModelRounds
 from seedprints.stats import lineage, paper
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS
@@ -84,21 +84,19 @@ def fingerprint_model(
 
 def probes_like(path: str | Path, options: ProbeOptions | None = None) -> ProbeSpec | Probes:
     """The probes an existing fingerprint file was made with (its probe file, for file probes, from ``options``)."""
-    return _file_probes(ProbeSpec.from_json(_fpfile.read_header(path)["probe_spec"]), options, f"{path} was")
+    return _file_probes(ProbeSpec.from_json(_fpfile.read_header(path)["probe_spec"]), options, f"fingerprint {path}")
 
 
-def _file_probes(spec: ProbeSpec, options: ProbeOptions | None, subject: str) -> ProbeSpec | Probes:
+def _file_probes(spec: ProbeSpec, options: ProbeOptions | None, origin: str) -> ProbeSpec | Probes:
     """``spec``, or for probes read from a file, that file (``--probe-file``), checked to be the same probes."""
-    if spec.kind not in ("token-file", "text-file"):
-        return spec
-    if not (options and options.probe_file):
-        raise UsageError(f"{subject} made from a probe file ({spec.describe()}); pass the same file with "
+    file = load_probe_file(options.probe_file) if spec.from_file and options and options.probe_file else None
+    probes = probes_for(spec, file)
+    if probes is not None:
+        return probes
+    if file is None:
+        raise UsageError(f"{origin} was made from a probe file ({spec.describe()}); pass the same file with "
                          f"{setting('probe_file')}")
-    probes = load_probe_file(options.probe_file)
-    if probes.spec != spec:
-        raise UsageError(f"{setting('probe_file', str(options.probe_file))} is not the file {subject.removesuffix(' was')} "
-                         "was made from")
-    return probes
+    raise UsageError(f"{setting('probe_file', str(options.probe_file))} is not the file {origin} was made from")
 
 
 def is_fingerprint_file(path: str | Path) -> bool:
@@ -123,30 +121,62 @@ def _origin(side: Side) -> str:
     return f"fingerprint of {side.model_id}" if isinstance(side, Fingerprint) else f"fingerprint {side}"
 
 
-def resolve_pair(ref: Side, suspect: Side, *, options: ProbeOptions | None = None,
-                 run: RunOptions | None = None) -> tuple[Fingerprint, Fingerprint]:
-    """Turn each side into a fingerprint: files are loaded, models fingerprinted on the fly.
+@dataclasses.dataclass(frozen=True)
+class ResolvedProbes:
+    """A run's sides (``sides`` then ``models``), each a fingerprint already (a file loaded) or None for a model to
+    run, and the probes every model runs: so that all sides are comparable, whichever command gathered them."""
 
-    A model is fingerprinted with the other side's probe spec when the other side is a fingerprint, so the pair is
-    always comparable. Two models share the probes of their vocabularies (:func:`shared_default_spec`).
+    fingerprints: tuple[Fingerprint | None, ...]
+    probes: ProbeSpec | Probes  # what the model sides run (the first fingerprint's spec when no side is a model)
+    origin: str | None  # the fingerprint the probes come from, named in advice; None for the models' own probes
+
+    @property
+    def spec(self) -> ProbeSpec:
+        """The probe spec every side has or will have."""
+        return self.probes if isinstance(self.probes, ProbeSpec) else self.probes.spec
+
+
+def resolve_probes(sides: Sequence[Any] = (), options: ProbeOptions | None = None, *, models: Sequence[Any] = (),
+                   trust_remote_code: bool = False, generated_only: str | None = None) -> ResolvedProbes:
+    """The one place a run's probes are decided, for every command that gathers fingerprints and models.
+
+    ``sides`` are fingerprints, fingerprint files (any path that is a file) or models; ``models`` are sides known to be
+    models (a GGUF file among them is no fingerprint). Fingerprints (files loaded here) give the spec, the first one's,
+    and models follow it: checked by config, before any weight is read, to be as wide as that fingerprint and to take
+    its probes; a spec made from a probe file needs that file in ``options`` (``--probe-file``). Without fingerprints,
+    the models (paths) share the default probes of their vocabularies (:func:`shared_default_spec`).
+    ``generated_only`` refuses probes read from a file, before any is read, with that advice.
     """
-    run = run or RunOptions()
-    sides = [_known(ref), _known(suspect)]
-    known = [(s, x) for s, x in zip(sides, (ref, suspect)) if s is not None]
-    if len(known) == 2:
-        return sides[0], sides[1]  # type: ignore[return-value]
-    origin = None
+    every = [*sides, *models]
+    if not every:
+        raise UsageError("no fingerprint or model to take probes from; give at least one")
+    fps = (*(_known(side) for side in sides), *(None for _ in models))
+    runs = [side for side, fp in zip(every, fps) if fp is None]
+    known = [(fp, side) for fp, side in zip(fps, every) if fp is not None]
     if known:
         first, source = known[0]
         origin = _origin(source)
-        spec = _file_probes(first.spec, options, "the fingerprint was")
-        check_models_take([x for s, x in zip(sides, (ref, suspect)) if s is None], first.spec, first.hidden_size,
-                          origin=origin, trust_remote_code=run.trust_remote_code)
-    else:
-        spec = shared_default_spec([Path(str(ref)), Path(str(suspect))], options or ProbeOptions(),
-                                   trust_remote_code=run.trust_remote_code)
-    out = [s if s is not None else fingerprint_model(x, spec, run=run, probe_origin=origin)
-           for s, x in zip(sides, (ref, suspect))]
+        if generated_only is not None and first.spec.from_file:
+            raise UsageError(f"{origin} was made from a probe file ({first.spec.describe()}); {generated_only}")
+        probes = _file_probes(first.spec, options, origin) if runs else first.spec
+        check_models_take(runs, first.spec, first.hidden_size, origin=origin, trust_remote_code=trust_remote_code)
+        return ResolvedProbes(fps, probes, origin)
+    options = options or ProbeOptions()
+    if generated_only is not None and options.probe_file:
+        raise UsageError(f"{setting('probe_file', str(options.probe_file))} gives probes read from a file; "
+                         f"{generated_only}")
+    spec = shared_default_spec([Path(str(m)) for m in runs], options, trust_remote_code=trust_remote_code)
+    return ResolvedProbes(fps, spec, None)
+
+
+def resolve_pair(ref: Side, suspect: Side, *, options: ProbeOptions | None = None,
+                 run: RunOptions | None = None) -> tuple[Fingerprint, Fingerprint]:
+    """Turn each side into a fingerprint: files are loaded, models fingerprinted on the fly, on the probes
+    :func:`resolve_probes` gives (the other side's when it is a fingerprint, so the pair is always comparable)."""
+    run = run or RunOptions()
+    resolved = resolve_probes([ref, suspect], options, trust_remote_code=run.trust_remote_code)
+    out = [fp if fp is not None else fingerprint_model(side, resolved.probes, run=run, probe_origin=resolved.origin)
+           for fp, side in zip(resolved.fingerprints, (ref, suspect))]
     return out[0], out[1]
 
 
@@ -188,7 +218,7 @@ def shared_default_spec(model_dirs: list[Path], options: ProbeOptions, *,
     if options.probe_file:
         return load_probe_file(options.probe_file)
     lengths = ([read_tokenizer_length(d, trust_remote_code=trust_remote_code) for d in model_dirs]
-               if options.kind == "untrained" else [])
+               if options.reads_tokenizer else [])
     known = [n for n in lengths if n is not None]
     return options.spec_for([i[1] for i in infos], infos[0][0], max(known) if known else None)
 
@@ -255,26 +285,19 @@ def compare_in_rounds(
     """
 
     run = run or RunOptions()
-    sides = [_known(ref), _known(suspect)]
-    known = [s for s in sides if s is not None]
+    opts = options or ProbeOptions()
+    refusal = f"early stopping needs generated probes: drop {setting('early_stop', True)}"
+    resolved = resolve_probes([ref, suspect], opts, trust_remote_code=run.trust_remote_code, generated_only=refusal)
+    sides = resolved.fingerprints
+    known = [fp for fp in sides if fp is not None]
+    spec = resolved.spec
+    if len(known) == 2 and not (spec == known[1].spec or spec.differs_only_in_n(known[1].spec)):
+        _fpfile.check_compatible(known[0], known[1])  # names both specs
+    n_budget = budget or opts.n
     if known:
-        spec = known[0].spec
-        if len(known) == 2 and not (spec == known[1].spec or spec.differs_only_in_n(known[1].spec)):
-            _fpfile.check_compatible(known[0], known[1])  # names both specs
-        available = min(fp.n for fp in known)
-        n_budget = min(budget, available) if budget else available
-        check_models_take([x for s, x in zip(sides, (ref, suspect)) if s is None], spec, known[0].hidden_size,
-                          origin=f"fingerprint of {known[0].model_id}", trust_remote_code=run.trust_remote_code)
-    else:
-        opts = options or ProbeOptions()
-        if opts.probe_file:
-            raise UsageError(f"early stopping needs generated probes; drop {setting('probe_file')} or "
-                             f"{setting('early_stop', True)}")
-        n_budget = budget or opts.n
-        spec = shared_default_spec([Path(str(ref)), Path(str(suspect))], dataclasses.replace(opts, n=n_budget),
-                                   trust_remote_code=run.trust_remote_code)  # type: ignore[assignment]
+        n_budget = min(budget or known[0].n, *(fp.n for fp in known))
     if not spec.extendable:
-        raise UsageError(f"early stopping needs generated probes, not {spec.describe()}; drop {setting('early_stop', True)}")
+        raise UsageError(f"probes {spec.describe()} have no prefixes; {refusal}")
     spec = spec.with_n(n_budget)
     growers = [side.prefix if side is not None else ModelRounds(load_model(source, run), spec, run).upto
                for side, source in zip(sides, (ref, suspect))]

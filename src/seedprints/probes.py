@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +29,7 @@ DEFAULT_PROBE_SEED = 42
 DEFAULT_VOCAB_CAP = 32000  # the paper's vocabulary bound; smaller vocabularies use their own size
 ProbeKind = Literal["token", "embedding", "token-file", "text-file"]
 _KINDS = ("token", "embedding", "token-file", "text-file")
+_FILE_KINDS = ("token-file", "text-file")
 _MIN_PROBES = 10
 MAX_PROBE_FILE_BYTES = 1 << 30  # 1 GiB of probes is far beyond what a fingerprint needs
 
@@ -132,7 +134,7 @@ class ProbeSpec:
     def describe(self) -> str:
         """One human-readable line, used in error messages."""
         parts = [f"{self.kind}", f"n={self.n}", f"L={self.length}"]
-        if self.kind in ("token", "embedding"):
+        if not self.from_file:
             parts.append(f"seed={self.seed}")
         if self.vocab_bound is not None:
             parts.append(f"vocab<{self.vocab_bound}")
@@ -178,9 +180,29 @@ class ProbeSpec:
         return bool(self.output_tokens) and self.untrained_from is None
 
     @property
+    def from_file(self) -> bool:
+        """True for probes read from a user's file (token ids or texts): only that file, checked by its hash, gives them."""
+        return self.kind in _FILE_KINDS
+
+    @property
+    def draws_token_ids(self) -> bool:
+        """True for generated token ids (below ``vocab_bound``, or from ``input_tokens``): a model's vocabulary must hold them."""
+        return self.kind == "token"
+
+    @property
+    def feeds_embeddings(self) -> bool:
+        """True for Gaussian vectors fed as ``inputs_embeds``: a model must be ``hidden_size`` wide to take them."""
+        return self.kind == "embedding"
+
+    @property
+    def needs_tokenizer(self) -> bool:
+        """True for texts, which each model's own tokenizer encodes into token ids."""
+        return self.kind == "text-file"
+
+    @property
     def extendable(self) -> bool:
         """Row i does not depend on n (generated probes, per-row PCG64 streams): a spec of n rows is a prefix of one of more."""
-        return self.kind in ("token", "embedding") and self.rng == "pcg64"
+        return not self.from_file and self.rng == "pcg64"
 
     def with_n(self, n: int) -> "ProbeSpec":
         """The same probes with ``n`` rows: the first ``min(n, self.n)`` rows of both are identical.
@@ -198,6 +220,11 @@ class ProbeSpec:
     def differs_only_in_n(self, other: "ProbeSpec") -> bool:
         """True when ``other`` is these probes with another count (so the shorter is a prefix of the longer)."""
         return self.extendable and other.extendable and dataclasses.replace(other, n=self.n) == self
+
+    def at_n_of(self, specs: Iterable["ProbeSpec"]) -> "ProbeSpec":
+        """The first of ``specs`` that is these probes at some count (a registry's N for the same vocabulary), else
+        this spec: so a model joins the entries it can be tested against without re-fingerprinting them."""
+        return next((spec for spec in specs if spec == self or self.differs_only_in_n(spec)), self)
 
 
 def _check_spec(spec: ProbeSpec) -> None:
@@ -217,7 +244,7 @@ def _check_spec(spec: ProbeSpec) -> None:
             raise UsageError(f"embedding probes need a finite mean and std > 0 (got {spec.mean}, {spec.std})")
         if spec.rng != "pcg64":
             raise UsageError("embedding probes support only rng='pcg64'")
-    if spec.kind in ("token-file", "text-file") and not spec.source_sha256:
+    if spec.from_file and not spec.source_sha256:
         raise UsageError(f"{spec.kind} probes need the file's sha256")
     if spec.rng not in ("pcg64", "torch"):
         raise UsageError(f"unknown probe rng {spec.rng!r}; use 'pcg64' or 'torch'")
@@ -323,7 +350,7 @@ class Probes:
     @property
     def needs_tokenizer(self) -> bool:
         """Text probes are encoded by each model's own tokenizer."""
-        return self.spec.kind == "text-file"
+        return self.spec.needs_tokenizer
 
     def token_ids(self, start: int, stop: int) -> list[np.ndarray]:
         """Token-id sequences of rows ``start:stop`` (token, token-file probes)."""
@@ -406,9 +433,17 @@ class _RowWindow(Probes):
 
 def generated(spec: ProbeSpec) -> Probes:
     """Probes of a token or embedding spec (nothing to load)."""
-    if spec.kind not in ("token", "embedding"):
+    if spec.from_file:
         raise UsageError(f"{spec.kind} probes come from a file; use load_probe_file")
     return Probes(spec)
+
+
+def probes_for(spec: ProbeSpec, file: Probes | None) -> ProbeSpec | Probes | None:
+    """What runs ``spec``: the spec itself when its probes are generated, else ``file`` (a loaded probe file) when it
+    holds exactly those probes, else None (the file is missing or another one)."""
+    if not spec.from_file:
+        return spec
+    return file if file is not None and file.spec == spec else None
 
 
 def load_probe_file(path: str | Path) -> Probes:

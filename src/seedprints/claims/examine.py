@@ -1,7 +1,7 @@
 """What one model of a claims run needs, done in one place so that a local run and a Ray task do the same: fetch the
 model (a Hub id at its revision, with its card), read its claimed bases, choose its probes, and fingerprint it once.
 
-The probes are the model's default probes (:func:`seedprints.pipeline.shared_default_spec`), at the N of the
+The probes are the model's default probes (:func:`seedprints.pipeline.resolve_probes`), at the N of the
 registry's entries of its vocabulary when there are any (preferring its claimed bases' entries), so that the model
 compares with them on every probe. A fingerprint is kept in the run's cache under the digest of the model's
 weights and the probe hash: a run that stops keeps what it finished, and the same command resumes from it.
@@ -175,11 +175,10 @@ def choose_spec(model: Path, card: Card, job: Job) -> ProbeSpec:
     claimed bases' first, then the registry's most used (read from config and tokenizer, no weights)."""
     from seedprints import pipeline
 
-    own = pipeline.shared_default_spec([model], job.options, trust_remote_code=job.run.trust_remote_code)
-    if not isinstance(own, ProbeSpec):
-        raise SeedprintsError("a claims run takes generated probes only, not a probe file")
+    own = pipeline.resolve_probes(models=[model], options=job.options, trust_remote_code=job.run.trust_remote_code,
+                                  generated_only="a claims run takes generated probes only").spec
     claimed = [job.index.specs[name] for claim in card.claims for name in job.index.entries_for(claim.base)]
-    return next((spec for spec in (*claimed, *job.specs) if spec == own or own.differs_only_in_n(spec)), own)
+    return own.at_n_of([*claimed, *job.specs])
 
 
 def model_digest(path: Path, base: Path | None = None) -> str:

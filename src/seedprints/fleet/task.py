@@ -10,7 +10,7 @@ from typing import Literal
 
 from seedprints import hub
 from seedprints.encoding import encode, rank_fingerprint
-from seedprints.errors import HubUnreachableError, SeedprintsError, UsageError
+from seedprints.errors import HubUnreachableError, SeedprintsError
 from seedprints.fleet.manifest import ManifestItem
 from seedprints.model import sources
 from seedprints.options import ProbeOptions, RunOptions
@@ -87,10 +87,9 @@ def probe_spec(model_dir: Path, job: Job) -> ProbeSpec:
     of the run's options when the registry has none: read from config and tokenizer, no weights."""
     from seedprints import pipeline
 
-    own = pipeline.shared_default_spec([model_dir], job.options, trust_remote_code=job.run.trust_remote_code)
-    if not isinstance(own, ProbeSpec):
-        raise UsageError("a fleet run takes generated probes only, not a probe file")
-    return next((spec for spec in job.registry_specs if spec == own or own.differs_only_in_n(spec)), own)
+    own = pipeline.resolve_probes(models=[model_dir], options=job.options, trust_remote_code=job.run.trust_remote_code,
+                                  generated_only="a fleet run takes generated probes only").spec
+    return own.at_n_of(job.registry_specs)
 
 
 def weights_digest(model_dir: Path) -> str:

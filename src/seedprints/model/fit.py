@@ -51,7 +51,7 @@ def check_generated(model_id: str, vocab_size: int | None, config: Any, hidden_s
                      origin: str | None) -> None:
     """Refuse generated (token or embedding) probes the model cannot take: ids past its embeddings, more tokens
     than its positions, or embedding vectors of another width."""
-    if spec.kind == "token":
+    if spec.draws_token_ids:
         used = [*(spec.input_tokens or ()), *(spec.output_tokens or ())]
         check_vocab(model_id, vocab_size, max(used) if used else int(spec.vocab_bound) - 1,
                      f"token probes (vocab_bound={spec.vocab_bound})", f"{setting('vocab_bound', vocab_size)} or less", origin)
@@ -79,7 +79,7 @@ def check_model_takes(source: str | os.PathLike, spec: ProbeSpec, *, hidden_size
             f"hidden sizes differ ({origin or 'the reference'} has d={hidden_size}, {source} has d={hidden} by its "
             "config); this test compares dimensions one to one and needs equal widths"
         )
-    if spec.kind in ("token", "embedding"):
+    if not spec.from_file:
         check_generated(str(source), vocab, config, hidden, spec, origin)
 
 

@@ -69,8 +69,7 @@ def module_device(module: torch.nn.Module) -> torch.device:
 
 def _ragged_rows(loaded: LoadedModel, probes: Probes, origin: str | None) -> list[np.ndarray]:
     """All token-id rows of token-file or text-file probes, checked against the model."""
-    kind = probes.spec.kind
-    if kind == "token-file":
+    if not probes.spec.needs_tokenizer:
         rows = [np.asarray(r, dtype=np.int64) for r in probes.token_ids(0, len(probes))]
     else:
         if loaded.tokenizer is None and loaded.tokenizer_error is not None:
@@ -209,12 +208,10 @@ def extract_hidden_states(
     spec = probes.spec
     n = len(probes)
     ragged: list[np.ndarray] | None = None
-    if spec.kind in ("token", "embedding"):
-        check_generated(loaded.model_id, loaded.vocab_size, loaded.config, loaded.hidden_size, spec, probe_origin)
-    elif spec.kind in ("token-file", "text-file"):
+    if spec.from_file:
         ragged = _ragged_rows(loaded, probes, probe_origin)
     else:
-        raise UsageError(f"unknown probe kind {spec.kind!r}")
+        check_generated(loaded.model_id, loaded.vocab_size, loaded.config, loaded.hidden_size, spec, probe_origin)
 
     length = max(r.size for r in ragged) if ragged is not None else spec.length
     size = batch_size or fastpath.auto_batch_size(loaded.config, length, run_device, loaded.dtype)
@@ -299,7 +296,7 @@ def _batch_inputs(
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Model inputs of rows ``start:stop`` and each row's last real position."""
     rows = stop - start
-    if probes.spec.kind == "embedding":
+    if probes.spec.feeds_embeddings:
         embeds = fastpath.to_device(torch.from_numpy(probes.embeddings(start, stop)).to(loaded.dtype), device)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
         last = torch.full((rows,), embeds.shape[1] - 1, dtype=torch.long, device=device)

@@ -23,14 +23,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from seedprints import __version__
-from seedprints import fingerprint as _fpfile
 from seedprints import pipeline
 from seedprints.encoding import rank_fingerprint
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.model.reuse import reusing_tokenizers
 from seedprints.options import ProbeOptions, RunOptions
-from seedprints.probes import Probes, ProbeSpec
+from seedprints.probes import ProbeSpec
 from seedprints.reports.html import spec_fields
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS
 from seedprints.stats.lineage import lineage_test_ranked
@@ -152,8 +151,8 @@ def resolve_inputs(
     """One fingerprint per input, all with one probe spec: files are loaded, model directories fingerprinted.
 
     Fingerprint files must share a spec; model directories are fingerprinted with it. Without files,
-    the directories share the probes of their vocabularies (as ``compare`` does for two directories,
-    :func:`seedprints.pipeline.shared_default_spec`).
+    the directories share the probes of their vocabularies (:func:`seedprints.pipeline.resolve_probes`, as
+    ``compare`` does).
 
     Raises
     ------
@@ -175,20 +174,12 @@ def resolve_inputs(
             same = "" if str(seen) == str(path) else f" (as {seen})"
             raise UsageError(f"{path} is given more than once{same}; list each model once")
     run = run or RunOptions()
-    options = options or ProbeOptions()
-    files = {i: _fpfile.load(p) for i, p in enumerate(paths) if pipeline.is_fingerprint_file(p)}
-    spec: ProbeSpec | Probes | None = None  # what the model directories are fingerprinted with
+    resolved = pipeline.resolve_probes(paths, options, trust_remote_code=run.trust_remote_code)
+    files = {str(p): fp for p, fp in zip(paths, resolved.fingerprints) if fp is not None}
     if files:
-        first = _check_same_spec({str(paths[i]): fp for i, fp in files.items()})
-        if len(files) < len(paths):
-            spec = pipeline.probes_like(first, options)
-            reference = next(fp for i, fp in files.items() if str(paths[i]) == first)
-            pipeline.check_models_take([p for i, p in enumerate(paths) if i not in files], reference.spec,
-                                       reference.hidden_size, origin=f"fingerprint {first}",
-                                       trust_remote_code=run.trust_remote_code)
-    else:
-        spec = pipeline.shared_default_spec(paths, options, trust_remote_code=run.trust_remote_code)
-    fps = [files[i] if i in files else pipeline.fingerprint_model(p, spec, run=run) for i, p in enumerate(paths)]
+        _check_same_spec(files)
+    fps = [fp if fp is not None else pipeline.fingerprint_model(p, resolved.probes, run=run)
+           for p, fp in zip(paths, resolved.fingerprints)]
     _check_same_width({str(p): fp for p, fp in zip(paths, fps)})
     return fps
 

@@ -16,12 +16,11 @@ from seedprints.errors import IncompatibleFingerprintsError
 from seedprints.fingerprint import Fingerprint
 from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
-from seedprints.probes import Probes, ProbeSpec, load_probe_file
+from seedprints.probes import ProbeSpec, load_probe_file, probes_for
 from seedprints.registry import Registry
 from seedprints.rounds import ModelRounds
 from seedprints.stats.sequential import DEFAULT_FIRST_LOOK
 
-FILE_KINDS = ("token-file", "text-file")
 _MAX_LISTED_SPECS = 5
 
 
@@ -46,9 +45,9 @@ def specs_text(specs: dict[str, tuple[ProbeSpec, int]]) -> str:
 def _model_takes(spec: ProbeSpec, shape: tuple[int, int | None]) -> bool:
     """Whether a model of ``(hidden_size, vocab_size)`` can run the probes of ``spec``."""
     hidden, vocab = shape
-    if spec.kind == "embedding":
+    if spec.feeds_embeddings:
         return spec.hidden_size == hidden
-    if spec.kind != "token" or vocab is None:
+    if not spec.draws_token_ids or vocab is None:
         return True
     used = [*(spec.input_tokens or ()), *(spec.output_tokens or ())]
     return (max(used) if used else (spec.vocab_bound or 0) - 1) < vocab
@@ -89,14 +88,12 @@ def _plan_for_model(
     plan = Plan()
     loaded: list[Any] = []
     for probe_hash, (spec, count) in specs.items():
-        probes: ProbeSpec | Probes = spec
-        if spec.kind in FILE_KINDS:
-            if file_probes is None or file_probes.spec != spec:
-                plan.skipped["probe_file"] += count
-                plan.notes.append(f"skipped {count} entries made from a probe file ({spec.describe()}); pass that file "
-                                  f"with {setting('probe_file')}")
-                continue
-            probes = file_probes
+        probes = probes_for(spec, file_probes)
+        if probes is None:
+            plan.skipped["probe_file"] += count
+            plan.notes.append(f"skipped {count} entries made from a probe file ({spec.describe()}); pass that file "
+                              f"with {setting('probe_file')}")
+            continue
         if not _model_takes(spec, shape):
             plan.skipped["model_cannot_take_probes"] += count
             continue
