@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from seedprints.encoding import rank_fingerprint
+from seedprints.options import RunOptions
 from seedprints.search.identification import DEFAULT_TOP
 from seedprints.search.scan import scan
 from seedprints.search.screen import SCREEN_PROBES, make_screen
 from seedprints.search.staged_scan import SCREEN_P, staged_scan
 from seedprints.stats.multiple import bh_log10, holm_log10
-from seedprints.zoo.evaluate import fingerprint_zoo
+from seedprints.zoo.fingerprinting import fingerprint_zoo
 from seedprints.zoo.identify_eval import DEFAULT_CANDIDATE_STAGES
 
 ALPHA = 0.01
@@ -37,8 +38,7 @@ def _verdicts(names: list[str], results: dict) -> dict[str, np.ndarray]:
 
 def compare(zoo_dir: Path) -> dict:
     """Per setting (keep 10, keep 0): pairs compared, same-lineage verdicts of the full scan, and the differing ones."""
-    zoo = fingerprint_zoo(zoo_dir, ["untrained"], n=1000, length=64, seed=42, rare_tokens=None, device="cpu",
-                          batch_size=64, progress=False, say=lambda _message: None)
+    zoo = fingerprint_zoo(zoo_dir, ["untrained"], run=RunOptions(device="cpu", batch_size=64))  # the zoo's probes
     fingerprints = zoo.fingerprints["untrained"]
     names = [name for name in zoo.ordered if name in fingerprints]
     candidates = [name for name in names if zoo.entries[name].stage in DEFAULT_CANDIDATE_STAGES]

@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 
 from seedprints.errors import UsageError, ZooConfigError
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.stats.methods import METHODS
 from seedprints.zoo import evaluate as ev
 from seedprints.zoo import metrics
 from seedprints.zoo import truth as pair_truth
+from seedprints.zoo.fingerprinting import ZOO_PROBES
 from seedprints.zoo.manifest import ModelEntry, lineage_id, write_manifest
 
 from ..conftest import assert_close_results, assert_one_line_error, run
 
 VOCAB = 100
-PROBES = dict(n=60, length=8, rare_tokens=12)
+PROBES = dict(probes=ProbeOptions(n=60, length=8, rare_tokens=12))
 
 
 def _tokenizer():
@@ -159,7 +161,7 @@ class TestEvaluateZoo:
         specs = {spec["probe_kind"]: spec for spec in data["settings"]["probe_specs"].values()}
         assert set(specs) == {"untrained", "token"} and specs["token"]["vocab_bound"] == VOCAB
         untrained = specs["untrained"]
-        assert len(untrained["input_tokens"]) == len(untrained["output_tokens"]) == PROBES["rare_tokens"]
+        assert len(untrained["input_tokens"]) == len(untrained["output_tokens"]) == PROBES["probes"].rare_tokens
         assert min(untrained["input_tokens"] + untrained["output_tokens"]) == untrained["untrained_from"]
         assert len(data["pairs"]) == len(report.pairs)
         first = data["pairs"][0]
@@ -256,7 +258,7 @@ class TestEvaluateZoo:
 
     def test_pair_testing_reports_progress(self, evaluated, tiny_zoo, tmp_path, monkeypatch, capsys):
         monkeypatch.setattr("seedprints.progress.PLAIN_EVERY_S", 0.0)  # a line on every advance
-        report = ev.evaluate_zoo(tiny_zoo, tmp_path / "again", **PROBES, progress=True)
+        report = ev.evaluate_zoo(tiny_zoo, tmp_path / "again", **PROBES, run=RunOptions(progress=True))
         names = len(report.models)
         lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("testing pairs: ")]
         total = names * (names - 1) // 2
@@ -269,6 +271,16 @@ class TestEvaluateZoo:
             ev.evaluate_zoo(tiny_zoo, tmp_path, alpha=1.5, **PROBES)
         with pytest.raises(ZooConfigError):
             ev.evaluate_zoo(tmp_path / "missing", tmp_path / "out", **PROBES)
+        with pytest.raises(UsageError, match="must be positive"):
+            ev.evaluate_zoo(tiny_zoo, tmp_path, **PROBES, run=RunOptions(batch_size=0))
+        with pytest.raises(UsageError, match="drop probe_file"):
+            ev.evaluate_zoo(tiny_zoo, tmp_path / "out", probes=ProbeOptions(probe_file="probes.json"))
+
+    def test_cli_probe_defaults_are_the_zoos(self):
+        """The zoo verbs' --n and --length default to ZOO_PROBES's, which the CLI does not import at start-up."""
+        from seedprints.cli import zoo as cli_zoo
+
+        assert (cli_zoo.ZOO_N, cli_zoo.ZOO_LENGTH) == (ZOO_PROBES.n, ZOO_PROBES.length)
 
 
 class TestClassifyPair:
@@ -410,7 +422,7 @@ def identified(tiny_zoo, tmp_path_factory):
     from seedprints.zoo.identify_eval import evaluate_identify
 
     out = tmp_path_factory.mktemp("identify")
-    return evaluate_identify(tiny_zoo, out, n=PROBES["n"], length=PROBES["length"], rare_tokens=PROBES["rare_tokens"]), out
+    return evaluate_identify(tiny_zoo, out, **PROBES), out
 
 
 class TestIdentifyOnZoo:

@@ -10,13 +10,14 @@ import pytest
 from seedprints import seeds
 from seedprints.cli import main
 from seedprints.errors import UsageError, ZooConfigError
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.zoo import seedcurve
 from seedprints.zoo.manifest import ModelEntry, lineage_id, write_manifest
 from ..conftest import assert_close_results
 
 TINY = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
         "intermediate_size": 64, "vocab_size": 100, "max_position_embeddings": 64}
-PROBES = dict(n=60, length=8, rare_tokens=12, batch_size=64)
+PROBES = dict(probes=ProbeOptions(n=60, length=8, rare_tokens=12), run=RunOptions(batch_size=64))
 
 
 def _entry(seed: int, stage: str, steps: int, name: str | None = None) -> ModelEntry:
@@ -74,7 +75,7 @@ class TestSeedCurve:
         assert [(p["steps"], p["suspects"], p["accuracy"]) for p in curve.curve["token"]] == [(0, 2, 1.0), (100, 2, 1.0)]
 
     def test_rerun_uses_cache(self, curve, tiny_zoo, tmp_path, monkeypatch):
-        monkeypatch.setattr(seeds._rebuild, "fingerprint_init", lambda *a, **k: pytest.fail("candidate fingerprinted again"))
+        monkeypatch.setattr(seeds, "fingerprint_init", lambda *a, **k: pytest.fail("candidate fingerprinted again"))
         again = seedcurve.seed_curve(tiny_zoo, tmp_path, candidates=4, **PROBES)
         # cached candidates are decoded ranks, the first run's were fresh arrays: BLAS may sum them in another order
         assert_close_results([r.to_dict() for r in again.results], [r.to_dict() for r in curve.results])

@@ -44,8 +44,8 @@ def register(
     length: o.LengthOpt = o.DEFAULT_LENGTH,
     probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
     vocab_bound: o.VocabBoundOpt = None,
-    device: o.DeviceOpt = "auto",
-    batch_size: o.BatchSizeOpt = 32,
+    device: o.DeviceOpt = o.DEFAULT_DEVICE,
+    batch_size: o.AutoBatchSizeOpt = None,
     json_output: o.JsonOpt = False,
 ) -> None:
     """Initialise the architecture with each seed, fingerprint it and register it as PREFIXseed-K (resumable).
@@ -55,7 +55,7 @@ def register(
     of a model of that vocabulary has.
     """
     from seedprints import seeds as _seeds
-    from seedprints.options import ProbeOptions
+    from seedprints.options import ProbeOptions, RunOptions
     from seedprints.errors import UsageError
     from seedprints.progress import progress_bar
 
@@ -74,8 +74,8 @@ def register(
     output = Output(json_output)
     with open_registry(registry, create=True) as reg, progress_bar(output.progress, len(seed_list), "seeds") as advance:
         report = _seeds.register_seeds(
-            reg, cfg, seed_list, probes, init=init, prefix=name_prefix, tags=extra_tags, device=device,
-            batch_size=batch_size, on_seed=lambda _seed, _added: advance(1),
+            reg, cfg, seed_list, probes, init=init, prefix=name_prefix, tags=extra_tags,
+            run=RunOptions(device=device, batch_size=batch_size), on_seed=lambda _seed, _added: advance(1),
         )
     output.result(report.to_dict(), lambda c: c.print(
         f"registered {len(report.added)} seed(s) in {report.registry} ({len(report.skipped)} already there), "

@@ -4,15 +4,45 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
+from seedprints.options import DEFAULT_DEVICE, ProbeOptions, RunOptions
 
 app = typer.Typer(help="Build a zoo of models of known lineage and measure the tests on it.", no_args_is_help=True)
+
+# The zoo's N and length (seedprints.zoo.fingerprinting.ZOO_PROBES, which the CLI does not import before a verb runs):
+# its models have 128 to 256 positions, and every results page was measured with these
+ZOO_N, ZOO_LENGTH = 1000, 64
+
+
+def zoo_probe_options(verb: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --n, --length, --probe-seed and --rare-tokens to a zoo verb, which receives them as ``probes: ProbeOptions``
+    (the zoo's N and length by default; the verb chooses the kinds)."""
+    extra = [o._option("n", o.NOpt, ZOO_N), o._option("length", o.LengthOpt, ZOO_LENGTH),
+             o._option("probe_seed", o.ProbeSeedOpt, o.DEFAULT_PROBE_SEED), o._option("rare_tokens", o.RareTokensOpt, None)]
+
+    def build(values: dict[str, Any], _verb_args: dict[str, Any]) -> ProbeOptions:
+        return ProbeOptions(n=values["n"], length=values["length"], seed=values["probe_seed"],
+                            rare_tokens=values["rare_tokens"])
+
+    return o._with_parameters(extra, build, "probes")(verb)
+
+
+def zoo_run_options(verb: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --device and --batch-size (their defaults on every verb) to a zoo verb, which receives them as
+    ``run: RunOptions``; progress shows unless --json or --quiet."""
+    extra = [o._option("device", o.DeviceOpt, DEFAULT_DEVICE), o._option("batch_size", o.AutoBatchSizeOpt, None)]
+
+    def build(values: dict[str, Any], verb_args: dict[str, Any]) -> RunOptions:
+        progress = not (verb_args.get("json_output") or verb_args.get("quiet"))
+        return RunOptions(device=values["device"], batch_size=values["batch_size"], progress=progress)
+
+    return o._with_parameters(extra, build, "run")(verb)
 
 BUILD_EXAMPLES = """Examples:
 
@@ -33,7 +63,7 @@ EVAL_EXAMPLES = """Examples:
 def build(
     out: Annotated[Path, typer.Option("--out", help="Directory of the zoo (created; finished models are skipped).")],
     config: Annotated[str, typer.Option("--config", help="Built-in config (cpu, ci, gpu) or a JSON file.")] = "cpu",
-    device: o.DeviceOpt = "cpu",
+    device: o.DeviceOpt = "cpu",  # it trains: "auto" would train on a GPU where there is one, not the CPU zoo the pages measured
     json_output: o.JsonOpt = False,
 ) -> None:
     """Train and derive every model of CONFIG under OUT, resuming an interrupted build."""
@@ -46,6 +76,8 @@ def build(
 
 
 @app.command("eval", epilog=EVAL_EXAMPLES, cls=PlainHelp)
+@zoo_probe_options
+@zoo_run_options
 def evaluate(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, summary.md and the plots go.")],
@@ -54,17 +86,14 @@ def evaluate(
     ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the verdicts.")] = 0.01,
     probe: o.ProbeKindOpt = None,
-    n: o.NOpt = 1000,
-    length: o.LengthOpt = 64,
-    probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
-    rare_tokens: o.RareTokensOpt = None,
-    device: o.DeviceOpt = "auto",
-    batch_size: o.BatchSizeOpt = 64,
     update_readme: Annotated[
         Optional[Path], typer.Option("--update-readme", help="Rewrite the marked results block of this README.")
     ] = None,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
+    *,
+    probes: ProbeOptions,
+    run: RunOptions,
 ) -> None:
     """Fingerprint every zoo model once, test every pair of known lineage, and write the results page."""
     from seedprints.output_paths import write_atomic
@@ -75,8 +104,7 @@ def evaluate(
     readme_text = summary.read_readme(update_readme) if update_readme is not None else ""  # fail before the long run
     report = evaluate_zoo(
         zoo_dir, out, methods=[m.value for m in method] if method else None, alpha=alpha,
-        kind=probe.value if probe else None, n=n, length=length,
-        seed=probe_seed, rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=output.progress, say=output.hint,
+        kind=probe.value if probe else None, probes=probes, run=run, say=output.hint,
     )
     if update_readme is not None:
         readme = summary.update_readme(readme_text, summary.readme_block(report))
@@ -98,6 +126,8 @@ class SeedProbeChoice(str, Enum):
 
 
 @app.command("seeds", epilog=SEEDS_EXAMPLES, cls=PlainHelp)
+@zoo_probe_options
+@zoo_run_options
 def seeds(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, summary.md and seed-curve.png go.")],
@@ -118,13 +148,10 @@ def seeds(
                                           "a sweep of every candidate); repeat; default all.")
     ] = None,
     alpha: o.AlphaOpt = 0.01,
-    n: o.NOpt = 1000,
-    length: o.LengthOpt = 64,
-    probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
-    rare_tokens: o.RareTokensOpt = None,
-    device: o.DeviceOpt = "auto",
-    batch_size: o.BatchSizeOpt = 64,
     json_output: o.JsonOpt = False,
+    *,
+    probes: ProbeOptions,
+    run: RunOptions,
 ) -> None:
     """Rank candidate init seeds for every zoo model of a known seed: top-1 accuracy against training steps."""
     from seedprints.zoo.seedcurve import DEFAULT_STAGES, PROBE_KINDS, seed_curve
@@ -132,8 +159,8 @@ def seeds(
     output = Output(json_output)
     report = seed_curve(
         zoo_dir, out, candidates=candidates, kinds=[p.value for p in probe] if probe else PROBE_KINDS,
-        stages=stage or DEFAULT_STAGES, lineages=lineage, rare_suspects=rare_suspect, n=n, length=length, seed=probe_seed,
-        rare_tokens=rare_tokens, alpha=alpha, device=device, batch_size=batch_size, progress=output.progress, say=output.hint,
+        stages=stage or DEFAULT_STAGES, lineages=lineage, rare_suspects=rare_suspect, alpha=alpha,
+        probes=probes, run=run, say=output.hint,
     )
     output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text()))
 
@@ -147,6 +174,8 @@ IDENTIFY_EXAMPLES = """Examples:
 
 
 @app.command("identify", epilog=IDENTIFY_EXAMPLES, cls=PlainHelp)
+@zoo_probe_options
+@zoo_run_options
 def identify(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json and summary.md go.")],
@@ -155,21 +184,17 @@ def identify(
                                           "default pretrained and distill.")
     ] = None,
     alpha: o.AlphaOpt = 0.01,
-    n: o.NOpt = 1000,
-    length: o.LengthOpt = 64,
-    probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
-    rare_tokens: o.RareTokensOpt = None,
-    device: o.DeviceOpt = "auto",
-    batch_size: o.BatchSizeOpt = 64,
     json_output: o.JsonOpt = False,
+    *,
+    probes: ProbeOptions,
+    run: RunOptions,
 ) -> None:
     """Register the zoo's base models, identify every other model against them, and write the results page."""
     from seedprints.zoo.identify_eval import DEFAULT_CANDIDATE_STAGES, evaluate_identify
 
     output = Output(json_output)
     report = evaluate_identify(
-        zoo_dir, out, candidate_stages=candidate_stage or DEFAULT_CANDIDATE_STAGES, alpha=alpha, n=n, length=length,
-        seed=probe_seed, rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=output.progress,
+        zoo_dir, out, candidate_stages=candidate_stage or DEFAULT_CANDIDATE_STAGES, alpha=alpha, probes=probes, run=run,
         say=output.hint,
     )
     output.result(report.to_dict(), lambda c: c.print((out / "summary.md").read_text()))

@@ -97,13 +97,13 @@ def fingerprint_init(
     seed: int,
     config_sha: str,
     init: str = "transformers",
-    device: str = "auto",
-    batch_size: int = 32,
+    run: RunOptions | None = None,
 ) -> Fingerprint:
-    """Fingerprint one model made by :func:`init_model_from_config`, its header naming the seed and config."""
+    """Fingerprint one model made by :func:`init_model_from_config` (run as ``run`` says), its header naming the seed
+    and config."""
     from seedprints import pipeline  # scipy: only when a model is fingerprinted
 
-    fp = pipeline.fingerprint_model(model, probes, run=RunOptions(device=device, batch_size=batch_size))
+    fp = pipeline.fingerprint_model(model, probes, run=run)
     metadata = {**fp.metadata, "model_revision": f"seed-{seed}", **init_metadata(config_sha, seed, init)}
     model_type = metadata.get("model_type") or "model"
     return dataclasses.replace(fp, model_id=f"{model_type}-init-{config_sha[:12]}-seed-{seed}", metadata=metadata)
@@ -115,8 +115,7 @@ def fingerprint_seeds(
     probes: ProbeSpec | Probes,
     *,
     init: str = "transformers",
-    device: str = "auto",
-    batch_size: int = 32,
+    run: RunOptions | None = None,
 ) -> Iterator[Fingerprint]:
     """Yield the fingerprint of the init of each seed, in order, with the same probes.
 
@@ -128,8 +127,10 @@ def fingerprint_seeds(
         Candidate init seeds.
     probes : ProbeSpec or Probes
         The probes, e.g. a suspect's ``spec`` so each candidate can be tested against it.
-    init, device, batch_size
-        Init method and forward-pass settings.
+    init : str
+        Init method (:data:`INIT_METHODS`).
+    run : RunOptions, optional
+        How each init runs on the probes (device, batch size); default :class:`RunOptions`'s.
 
     Examples
     --------
@@ -144,7 +145,7 @@ def fingerprint_seeds(
     sha = config_sha256(cfg)
     for seed in seeds:
         model = init_model_from_config(cfg, seed, init=init)
-        yield fingerprint_init(model, probes, seed=seed, config_sha=sha, init=init, device=device, batch_size=batch_size)
+        yield fingerprint_init(model, probes, seed=seed, config_sha=sha, init=init, run=run)
 
 
 def check_init(init: str) -> None:

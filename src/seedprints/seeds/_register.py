@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from seedprints.errors import RegistryError, UsageError
 from seedprints.inputs import short_repr
+from seedprints.options import RunOptions
 from seedprints.probes import Probes, ProbeSpec
 from seedprints.registry.entries import check_name, check_tags
 from seedprints.seeds._config import config_sha256, load_config
@@ -108,8 +109,7 @@ def register_seeds(
     init: str = "transformers",
     prefix: str = "",
     tags: Mapping[str, str] | None = None,
-    device: str = "auto",
-    batch_size: int = 32,
+    run: RunOptions | None = None,
     on_seed: Callable[[int, bool], Any] | None = None,
 ) -> RegisterReport:
     """Fingerprint the init of each seed and register it as ``{prefix}seed-{k}``, resuming an earlier run.
@@ -122,7 +122,7 @@ def register_seeds(
     ----------
     registry : Registry
         An open registry (:class:`seedprints.registry.Registry`).
-    config, seeds, probes, init, device, batch_size
+    config, seeds, probes, init, run
         As for :func:`fingerprint_seeds`.
     prefix : str
         Prepended to every entry name.
@@ -172,7 +172,7 @@ def register_seeds(
         if seed not in todo and on_seed is not None:
             on_seed(seed, False)
     added: list[str] = []
-    for seed, fp in zip(todo, fingerprint_seeds(cfg, todo, probes, init=init, device=device, batch_size=batch_size)):
+    for seed, fp in zip(todo, fingerprint_seeds(cfg, todo, probes, init=init, run=run)):
         name = seed_entry_name(prefix, seed)
         registry.add(fp, name=name, tags=wanted[seed])
         added.append(name)

@@ -51,9 +51,10 @@ CORE_NAMES: tuple[str, ...] = (
     "seedprints.output_paths.check_output_path",
     "seedprints.output_paths.write_atomic",
     "seedprints.probes.ProbeSpec",
-    "seedprints.probes.default_vocab_bound",
-    "seedprints.probes.token_spec",
     "seedprints.seeds",
+    # the settings of a run
+    "seedprints.options.ProbeOptions",
+    "seedprints.options.RunOptions",
     # the tests the zoo scores
     "seedprints.stats.lineage.lineage_test_ranked",
     "seedprints.stats.methods.METHODS",

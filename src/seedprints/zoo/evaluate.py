@@ -20,12 +20,15 @@ from typing import Any
 
 from seedprints import LineageResult, api
 from seedprints.errors import LowPowerWarning, SeedprintsError, UsageError
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.output_paths import write_atomic
 from seedprints.probes import ProbeSpec
 from seedprints.progress import progress_bar
 from seedprints.stats.methods import METHOD_PROBES, METHODS
 from seedprints.zoo import plots, summary
-from seedprints.zoo.fingerprinting import fingerprint_zoo, require_evaluated, say_nothing
+from seedprints.zoo.fingerprinting import (
+    ZOO_PROBES, check_sizes, fingerprint_zoo, probe_words, require_evaluated, run_words, say_nothing,
+)
 from seedprints.zoo.manifest import check_zoo_dir
 from seedprints.zoo.metrics import summarize_method
 from seedprints.zoo.outdir import check_out_dir, make_out_dir
@@ -37,14 +40,13 @@ __all__ = ["PROBE_KINDS", "evaluate_zoo"]
 PROBE_KINDS = ("untrained", "rare", "token", "embedding")
 
 
-def _command(zoo_dir: Path, out_dir: Path, methods: Sequence[str] | None, alpha: float, kind: str | None, n: int,
-             length: int, seed: int, device: str, batch_size: int) -> str:
+def _command(zoo_dir: Path, out_dir: Path, methods: Sequence[str] | None, alpha: float, kind: str | None,
+             probes: ProbeOptions, run: RunOptions) -> str:
     words = ["seedprints", "zoo", "eval", str(zoo_dir), "--out", str(out_dir)]
     for method in methods or ():
         words += ["--method", method]
     words += ["--alpha", f"{alpha:g}"] + (["--probe", kind] if kind else [])
-    words += ["--n", str(n), "--length", str(length), "--probe-seed", str(seed), "--device", device,
-              "--batch-size", str(batch_size)]
+    words += [*probe_words(probes), *run_words(run)]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -65,13 +67,8 @@ def evaluate_zoo(
     methods: Sequence[str] | None = None,
     alpha: float = 0.01,
     kind: str | None = None,
-    n: int = 1000,
-    length: int = 64,
-    seed: int = 42,
-    rare_tokens: int | None = None,
-    device: str = "cpu",
-    batch_size: int = 64,
-    progress: bool = False,
+    probes: ProbeOptions = ZOO_PROBES,
+    run: RunOptions = RunOptions(),
     say: Callable[[str], Any] | None = None,
     command: str | None = None,
 ) -> EvalReport:
@@ -89,15 +86,18 @@ def evaluate_zoo(
         Names in :data:`seedprints.stats.methods.METHODS`; default all of them.
     alpha : float
         Significance level of every verdict.
-    kind, n, length, seed
+    kind : str, optional
         Probes: None (default) gives each method its own (:data:`METHOD_PROBES`); else one kind for
         all: ``"untrained"`` (the default probes of the zoo's vocabulary: padding rows past the
         tokenizer, with the logits of others; ``"rare"`` is its old name), ``"token"`` (ids below
         the smallest vocabulary of the zoo, bounded by 32000) or ``"embedding"`` (one spec per
-        hidden size); N sequences of ``length`` tokens from generator seed ``seed``; untrained
-        probes use at most ``rare_tokens`` input and as many logit tokens (default 128).
-    device, batch_size, progress
-        Forward-pass settings passed to :func:`seedprints.api.fingerprint_model`.
+        hidden size).
+    probes : ProbeOptions
+        N sequences of ``length`` tokens from generator ``seed``; untrained probes use at most
+        ``rare_tokens`` input and as many logit tokens (default 128); its ``kind`` is not read.
+        Default :data:`~seedprints.zoo.fingerprinting.ZOO_PROBES`.
+    run : RunOptions
+        How the models run (device, batch size, progress bars), as for :func:`seedprints.api.fingerprint_model`.
     say : callable, optional
         Called with one line per step (e.g. ``print`` to stderr); silent by default.
     command : str, optional
@@ -136,13 +136,11 @@ def evaluate_zoo(
         raise UsageError(f"unknown probe kind {kind!r}; use one of {', '.join(PROBE_KINDS)}")
     kind = api.PROBE_KIND_ALIASES.get(kind, kind)
     method_kind = {m: kind or METHOD_PROBES[m] for m in chosen}
-    if n < 1 or length < 1 or batch_size < 1:
-        raise UsageError(f"n, length and batch_size must be positive (got {n}, {length}, {batch_size})")
+    check_sizes(probes, run)
     check_zoo_dir(zoo_dir)
     check_out_dir(out_dir)
 
-    zoo = fingerprint_zoo(zoo_dir, sorted(set(method_kind.values())), n=n, length=length, seed=seed,
-                          rare_tokens=rare_tokens, device=device, batch_size=batch_size, progress=progress, say=say)
+    zoo = fingerprint_zoo(zoo_dir, sorted(set(method_kind.values())), probes=probes, run=run, say=say)
     entries, shapes, specs, by_kind, model_info, failed = (
         zoo.entries, zoo.shapes, zoo.specs, zoo.fingerprints, zoo.model_info, zoo.failed
     )
@@ -155,7 +153,7 @@ def evaluate_zoo(
     low_power = dict.fromkeys(chosen, 0)
     memo: dict[str, frozenset[str]] = {}
     say(f"testing pairs of {len(names)} models with {', '.join(chosen)}")
-    with progress_bar(progress, len(names) * (len(names) - 1) // 2, "testing pairs", unit="pairs") as advance:
+    with progress_bar(run.progress, len(names) * (len(names) - 1) // 2, "testing pairs", unit="pairs") as advance:
         for i, a in enumerate(names):
             for b in names[i + 1:]:
                 width = shapes[a][0]
@@ -191,11 +189,11 @@ def evaluate_zoo(
         "out_dir": str(out_dir),
         "methods": chosen,
         "alpha": alpha,
-        "probe": {"kind": kind, "n": n, "length": length, "seed": seed, "per_method": method_kind},
+        "probe": {"kind": kind, "n": probes.n, "length": probes.length, "seed": probes.seed, "per_method": method_kind},
         "probe_specs": _spec_table(specs),
-        "device": device,
-        "batch_size": batch_size,
-        "command": command or _command(zoo_dir, out_dir, methods, alpha, kind, n, length, seed, device, batch_size),
+        "device": run.device,
+        "batch_size": run.batch_size,
+        "command": command or _command(zoo_dir, out_dir, methods, alpha, kind, probes, run),
     }
     report = EvalReport(
         pairs=pairs,

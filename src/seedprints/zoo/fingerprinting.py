@@ -11,15 +11,19 @@ from seedprints import api
 from seedprints import fingerprint as _fpfile
 from seedprints.errors import SeedprintsError, UsageError, ZooConfigError
 from seedprints.fingerprint import Fingerprint
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import ProbeSpec
 from seedprints.zoo.manifest import ModelEntry, no_models_error, scan_zoo
 from seedprints.zoo.results import FailedModel, one_line
 from seedprints.zoo.truth import lineage_order
 
-__all__ = ["FINGERPRINT_CACHE", "ZooFingerprints", "cached_fingerprint", "fingerprint_zoo", "probe_spec",
-           "require_evaluated", "say_nothing"]
+__all__ = ["FINGERPRINT_CACHE", "ZOO_PROBES", "ZooFingerprints", "cached_fingerprint", "check_sizes", "fingerprint_zoo",
+           "probe_spec", "probe_words", "require_evaluated", "run_words", "say_nothing"]
 
 FINGERPRINT_CACHE = ".fingerprints"
+ZOO_PROBES = ProbeOptions(n=1000, length=64)
+"""The zoo's probe settings unless told otherwise: its models have 128 to 256 positions, and every results page was
+measured with these (the kind is chosen per run)."""
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
@@ -44,7 +48,7 @@ def cached_fingerprint(path: Path, model_dir: Path, spec: ProbeSpec) -> Fingerpr
     return fp if fp.spec == spec else None
 
 
-def probe_spec(options: api.ProbeOptions, model_dirs: list[Path], vocab_sizes: list[int], hidden_size: int) -> ProbeSpec:
+def probe_spec(options: ProbeOptions, model_dirs: list[Path], vocab_sizes: list[int], hidden_size: int) -> ProbeSpec:
     """The spec of one probe kind for the zoo's models of one width; untrained probes from their vocabularies."""
     if options.kind in ("token", "untrained") and not vocab_sizes:
         raise UsageError("no zoo model gives a vocab_size in its config.json; token probes need one")
@@ -53,6 +57,23 @@ def probe_spec(options: api.ProbeOptions, model_dirs: list[Path], vocab_sizes: l
         assert isinstance(spec, ProbeSpec)
         return spec
     return options.spec_for(vocab_sizes, hidden_size)
+
+
+def check_sizes(probes: ProbeOptions, run: RunOptions) -> None:
+    """UsageError for a non-positive N, length or batch size, before any model is read."""
+    if probes.n < 1 or probes.length < 1 or (run.batch_size is not None and run.batch_size < 1):
+        raise UsageError(f"n, length and batch_size must be positive (got {probes.n}, {probes.length}, {run.batch_size})")
+
+
+def probe_words(probes: ProbeOptions) -> list[str]:
+    """The flags that give ``probes`` on a zoo verb's command line, so a results page names the run that made it."""
+    words = ["--n", str(probes.n), "--length", str(probes.length), "--probe-seed", str(probes.seed)]
+    return words + (["--rare-tokens", str(probes.rare_tokens)] if probes.rare_tokens is not None else [])
+
+
+def run_words(run: RunOptions) -> list[str]:
+    """The flags that give ``run`` on a zoo verb's command line: the device, and the batch size where one was set."""
+    return ["--device", run.device] + (["--batch-size", str(run.batch_size)] if run.batch_size is not None else [])
 
 
 def say_nothing(_message: str) -> None:
@@ -77,21 +98,19 @@ def fingerprint_zoo(
     zoo_dir: str | Path,
     kinds: Sequence[str],
     *,
-    n: int = 1000,
-    length: int = 64,
-    seed: int = 42,
-    rare_tokens: int | None = None,
-    device: str = "cpu",
-    batch_size: int = 64,
-    progress: bool = False,
+    probes: ProbeOptions = ZOO_PROBES,
+    run: RunOptions = RunOptions(),
     say: Callable[[str], Any] | None = None,
 ) -> ZooFingerprints:
     """Fingerprint every model of a zoo with each probe kind, reusing ``zoo_dir/.fingerprints``.
 
-    A model that fails is recorded in ``failed`` and left out of the fingerprints of that kind;
-    the untrained-token spec of each width comes from the vocabularies of the zoo's models of that
-    width (their configs and tokenizers).
+    ``probes`` gives N, length, seed and untrained tokens of every kind's probes (its own kind is not read); ``run``
+    how the models run. A model that fails is recorded in ``failed`` and left out of the fingerprints of that kind;
+    the untrained-token spec of each width comes from the vocabularies of the zoo's models of that width (their
+    configs and tokenizers).
     """
+    if probes.probe_file is not None:
+        raise UsageError("the zoo generates its probes of each kind; drop probe_file")
     say = say or say_nothing
     zoo_dir = Path(zoo_dir)
     found, scan_failed = scan_zoo(zoo_dir)
@@ -124,7 +143,7 @@ def fingerprint_zoo(
         for hidden, _ in shapes.values():
             if (probe_kind, hidden) not in specs:
                 same_width = [dirs[name] for name in ordered if name in dirs and shapes[name][0] == hidden]
-                options = api.ProbeOptions(kind=probe_kind, n=n, length=length, seed=seed, rare_tokens=rare_tokens)
+                options = dataclasses.replace(probes, kind=probe_kind)
                 specs[probe_kind, hidden] = probe_spec(options, same_width, vocab_sizes, hidden)
     cache_dir = zoo_dir / FINGERPRINT_CACHE
     by_kind: dict[str, dict[str, Fingerprint]] = {k: {} for k in kinds}
@@ -141,7 +160,7 @@ def fingerprint_zoo(
             if fp is None:
                 say(f"fingerprinting {i}/{len(ordered)}: {name} ({probe_kind} probes)")
                 try:
-                    fp = api.fingerprint_model(path, spec, device=device, batch_size=batch_size, progress=progress)
+                    fp = api.fingerprint_model(path, spec, run=run)
                 except Exception as exc:  # noqa: BLE001 - seedprints and transformers errors alike
                     failed.append(FailedModel(name, str(path), one_line(exc)))
                     say(f"  failed: {one_line(exc)}")

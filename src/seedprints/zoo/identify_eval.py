@@ -17,9 +17,10 @@ from typing import Any, Callable, Sequence
 
 from seedprints import Registry, identify
 from seedprints.errors import SeedprintsError, UsageError
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.output_paths import write_atomic
 from seedprints.reports.terminal import format_p
-from seedprints.zoo.fingerprinting import fingerprint_zoo, require_evaluated
+from seedprints.zoo.fingerprinting import ZOO_PROBES, check_sizes, fingerprint_zoo, require_evaluated, say_nothing
 from seedprints.zoo.manifest import ModelEntry, same_lineage
 from seedprints.zoo.metrics import clopper_pearson
 from seedprints.zoo.outdir import check_out_dir, make_out_dir
@@ -69,29 +70,25 @@ def evaluate_identify(
     *,
     candidate_stages: Sequence[str] = DEFAULT_CANDIDATE_STAGES,
     alpha: float = 0.01,
-    n: int = 1000,
-    length: int = 64,
-    seed: int = 42,
-    rare_tokens: int | None = None,
-    device: str = "cpu",
-    batch_size: int = 64,
-    progress: bool = False,
+    probes: ProbeOptions = ZOO_PROBES,
+    run: RunOptions = RunOptions(),
     say: Callable[[str], Any] | None = None,
     command: str | None = None,
 ) -> IdentifyEvalReport:
     """Register the zoo's models of ``candidate_stages`` and identify every other model against them.
 
-    Fingerprints use the zoo eval's shared untrained-token spec and cache (``zoo_dir/.fingerprints``);
-    the registry is a temporary file. Writes ``results.json`` and ``summary.md`` into ``out_dir``.
+    Fingerprints use the zoo eval's shared untrained-token spec (of ``probes``: N, length, seed, untrained tokens) and
+    cache (``zoo_dir/.fingerprints``); ``run`` says how the models run; the registry is a temporary file. Writes
+    ``results.json`` and ``summary.md`` into ``out_dir``.
     """
 
-    say = say or (lambda _message: None)
+    say = say or say_nothing
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
+    check_sizes(probes, run)
     zoo_dir, out_dir = Path(zoo_dir), Path(out_dir)
     check_out_dir(out_dir)
-    zoo = fingerprint_zoo(zoo_dir, ["untrained"], n=n, length=length, seed=seed, rare_tokens=rare_tokens, device=device,
-                          batch_size=batch_size, progress=progress, say=say)
+    zoo = fingerprint_zoo(zoo_dir, ["untrained"], probes=probes, run=run, say=say)
     fingerprints = zoo.fingerprints["untrained"]
     names = [name for name in zoo.ordered if name in fingerprints]
     require_evaluated(zoo_dir, names, zoo.failed)
@@ -114,7 +111,7 @@ def evaluate_identify(
                 continue
             outcomes.append(_outcome(zoo.entries[name], result, zoo.entries))
     settings = {"zoo_dir": str(zoo_dir), "alpha": alpha, "candidate_stages": list(candidate_stages),
-                "probe_spec": fingerprints[candidates[0]].spec.describe(), "n": n, "length": length,
+                "probe_spec": fingerprints[candidates[0]].spec.describe(), "n": probes.n, "length": probes.length,
                 "command": command or f"seedprints zoo identify {zoo_dir} --out {out_dir}",
                 "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     report = IdentifyEvalReport(candidates, outcomes, not_identified, _by_label(outcomes), _overall(outcomes, alpha), settings)

@@ -13,6 +13,7 @@ sweep per distinct spec). :mod:`seedprints.zoo.seedcurve_report` holds what it m
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -23,11 +24,14 @@ from seedprints import api, seeds
 from seedprints import fingerprint as _fpfile
 from seedprints.encoding import RankedFingerprint, decode, encode, rank_fingerprint
 from seedprints.errors import FingerprintFormatError, SeedprintsError, UsageError, ZooConfigError
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.output_paths import write_atomic
-from seedprints.probes import ProbeSpec, default_vocab_bound, token_spec
+from seedprints.probes import ProbeSpec
 from seedprints.progress import progress_bar
 from seedprints.stats.lineage import lineage_test_ranked
-from seedprints.zoo.fingerprinting import FINGERPRINT_CACHE, cached_fingerprint, say_nothing
+from seedprints.zoo.fingerprinting import (
+    FINGERPRINT_CACHE, ZOO_PROBES, cached_fingerprint, check_sizes, probe_words, run_words, say_nothing,
+)
 from seedprints.zoo.manifest import STAGES, ModelEntry, no_models_error, scan_zoo
 from seedprints.zoo.outdir import check_out_dir
 from seedprints.zoo.seedcurve_report import PROBE_KINDS, SeedCurveReport, SuspectResult, curve_of, write_outputs
@@ -43,12 +47,12 @@ SEEDS_CACHE = "seeds"  # candidate fingerprints (as their encoded ranks) under Z
 # Fingerprints, cached
 
 
-def _suspect_fingerprint(name: str, path: Path, spec: ProbeSpec, cache_dir: Path, device: str, batch_size: int) -> RankedFingerprint:
+def _suspect_fingerprint(name: str, path: Path, spec: ProbeSpec, cache_dir: Path, run: RunOptions) -> RankedFingerprint:
     """The suspect's fingerprint, cached like ``zoo eval`` caches it (``<name>-<probe hash>.safetensors``)."""
     cache = cache_dir / f"{name}-{spec.hash}.safetensors"
     fp = cached_fingerprint(cache, path, spec)
     if fp is None:
-        fp = api.fingerprint_model(path, spec, device=device, batch_size=batch_size)
+        fp = api.fingerprint_model(path, spec, run=run)
         try:
             cache_dir.mkdir(exist_ok=True)
             _fpfile.save(fp, cache)
@@ -127,8 +131,8 @@ def _rank_candidates(
 
 
 def _command(zoo_dir: Path, out_dir: Path, candidates: int, kinds: Sequence[str], stages: Sequence[str],
-             lineages: Sequence[str] | None, rare_suspects: Sequence[str] | None, n: int, length: int, seed: int, alpha: float, device: str,
-             batch_size: int) -> str:
+             lineages: Sequence[str] | None, rare_suspects: Sequence[str] | None, alpha: float, probes: ProbeOptions,
+             run: RunOptions) -> str:
     words = ["seedprints", "zoo", "seeds", str(zoo_dir), "--out", str(out_dir), "--candidates", str(candidates)]
     for kind in kinds:
         words += ["--probe", kind]
@@ -138,8 +142,7 @@ def _command(zoo_dir: Path, out_dir: Path, candidates: int, kinds: Sequence[str]
         words += ["--lineage", lineage]
     for name in rare_suspects or ():
         words += ["--rare-suspect", name]
-    words += ["--n", str(n), "--length", str(length), "--probe-seed", str(seed), "--alpha", f"{alpha:g}",
-              "--device", device, "--batch-size", str(batch_size)]
+    words += [*probe_words(probes), "--alpha", f"{alpha:g}", *run_words(run)]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -156,14 +159,9 @@ def seed_curve(
     stages: Sequence[str] = DEFAULT_STAGES,
     lineages: Sequence[str] | None = None,
     rare_suspects: Sequence[str] | None = None,
-    n: int = 1000,
-    length: int = 64,
-    seed: int = 42,
-    rare_tokens: int | None = None,
     alpha: float = 0.01,
-    device: str = "cpu",
-    batch_size: int = 64,
-    progress: bool = False,
+    probes: ProbeOptions = ZOO_PROBES,
+    run: RunOptions = RunOptions(),
     say: Callable[[str], Any] | None = None,
 ) -> SeedCurveReport:
     """Rank candidate init seeds for every suspect of a zoo, and write the identification curve.
@@ -186,15 +184,14 @@ def seed_curve(
         Only these lineage ids (e.g. ``"llama-s1"``); default all.
     rare_suspects : sequence of str, optional
         Rare-token probes only for these suspects (each costs one sweep of every candidate); default all.
-    n, length, seed, rare_tokens
-        Probe settings: N sequences of ``length`` tokens from generator ``seed``; rare probes use
-        ``rare_tokens`` input and as many logit tokens (default 128, at most 1/8 of the vocabulary).
     alpha : float
         Level of each suspect's ``detected`` verdict.
-    device, batch_size
-        Forward-pass settings.
-    progress : bool
-        Show a progress bar over candidate seeds on stderr.
+    probes : ProbeOptions
+        N sequences of ``length`` tokens from generator ``seed``; rare probes use ``rare_tokens`` input and as many
+        logit tokens (default 128, at most 1/8 of the vocabulary); its ``kind`` is not read (``kinds`` chooses).
+        Default :data:`~seedprints.zoo.fingerprinting.ZOO_PROBES`.
+    run : RunOptions
+        Forward-pass settings; ``progress`` shows a progress bar over candidate seeds on stderr.
     say : callable, optional
         Called with one line per step.
 
@@ -220,8 +217,9 @@ def seed_curve(
     bad_stages = [s for s in stages if s not in STAGES]
     if bad_stages or not stages:
         raise UsageError(f"unknown stage {bad_stages[0] if bad_stages else '(none)'!r}; use {', '.join(STAGES)}")
-    if min(candidates, n, length, batch_size) < 1 or candidates < 2:
-        raise UsageError(f"candidates must be >= 2 and n, length, batch_size positive (got {candidates}, {n}, {length}, {batch_size})")
+    if candidates < 2:
+        raise UsageError(f"candidates must be >= 2 (got {candidates})")
+    check_sizes(probes, run)
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (got {alpha})")
     found, scan_failed = scan_zoo(zoo_dir)
@@ -241,21 +239,20 @@ def seed_curve(
 
     results: list[SuspectResult] = []
     architectures: list[dict[str, Any]] = []
-    measure = dict(candidates=candidates, kinds=kinds, rare_suspects=rare_suspects, n=n, length=length, seed=seed,
-                   rare_tokens=rare_tokens, alpha=alpha, device=device, batch_size=batch_size)
+    measure = dict(candidates=candidates, kinds=kinds, rare_suspects=rare_suspects, alpha=alpha, probes=probes, run=run)
     init_dirs = {entry.name: path for path, entry in found if entry.stage == "init"}
     for sha, arch in _architectures(suspects).items():
-        info, measured = _measure_architecture(sha, arch, init_dirs, zoo_dir / FINGERPRINT_CACHE, progress=progress, say=say,
-                                               **measure)
+        info, measured = _measure_architecture(sha, arch, init_dirs, zoo_dir / FINGERPRINT_CACHE, say=say, **measure)
         architectures.append(info)
         results.extend(measured)
     results.sort(key=lambda r: (r.lineage, r.steps, r.suspect, r.probe))
     settings = {
         "zoo_dir": str(zoo_dir), "out_dir": str(out_dir), "candidates": candidates, "kinds": list(kinds),
         "stages": list(stages), "lineages": list(lineages) if lineages else None,
-        "rare_suspects": list(rare_suspects) if rare_suspects else None, "n": n, "length": length, "probe_seed": seed,
-        "rare_tokens": rare_tokens, "alpha": alpha, "device": device, "batch_size": batch_size,
-        "command": _command(zoo_dir, out_dir, candidates, kinds, stages, lineages, rare_suspects, n, length, seed, alpha, device, batch_size),
+        "rare_suspects": list(rare_suspects) if rare_suspects else None, "n": probes.n, "length": probes.length,
+        "probe_seed": probes.seed, "rare_tokens": probes.rare_tokens, "alpha": alpha, "device": run.device,
+        "batch_size": run.batch_size,
+        "command": _command(zoo_dir, out_dir, candidates, kinds, stages, lineages, rare_suspects, alpha, probes, run),
     }
     report = SeedCurveReport(results=results, curve=curve_of(results), architectures=architectures, settings=settings)
     write_outputs(report, out_dir)
@@ -280,7 +277,7 @@ def _check_init(arch: Mapping[str, Any], init_dirs: Mapping[str, Path], say: Cal
     return reproduced
 
 
-def _rare_spec(path: Path, options: api.ProbeOptions) -> ProbeSpec:
+def _rare_spec(path: Path, options: ProbeOptions) -> ProbeSpec:
     """The default (untrained-token) probes of the suspect's vocabulary, as an auditor holding only the suspect gets them."""
     spec = api.shared_default_spec([path], options)
     assert isinstance(spec, ProbeSpec)
@@ -289,14 +286,19 @@ def _rare_spec(path: Path, options: api.ProbeOptions) -> ProbeSpec:
 
 def _measure_architecture(
     sha: str, arch: Mapping[str, Any], init_dirs: Mapping[str, Path], cache_dir: Path, *, candidates: int,
-    kinds: Sequence[str], rare_suspects: Sequence[str] | None, n: int, length: int, seed: int, rare_tokens: int | None,
-    alpha: float, device: str, batch_size: int, progress: bool, say: Callable[[str], Any],
+    kinds: Sequence[str], rare_suspects: Sequence[str] | None, alpha: float, probes: ProbeOptions, run: RunOptions,
+    say: Callable[[str], Any],
 ) -> tuple[dict[str, Any], list[SuspectResult]]:
-    """Check the inits, fingerprint the suspects and every candidate of one architecture, rank the candidates."""
+    """Check the inits, fingerprint the suspects and every candidate of one architecture, rank the candidates.
+
+    Only the sweep over candidates shows progress (``run.progress``); each fingerprint runs without a bar of its own.
+    """
     info = {"config_sha256": sha, "family": arch["family"], "lineages": sorted(arch["lineages"]),
             "true_seeds": sorted(set(arch["lineages"].values())), "init_reproduced": _check_init(arch, init_dirs, say)}
-    token = token_spec(n, length, default_vocab_bound(int(arch["config"].vocab_size)), seed=seed)
-    rare_options = api.ProbeOptions(kind="rare", n=n, length=length, seed=seed, rare_tokens=rare_tokens)
+    config = arch["config"]
+    token = dataclasses.replace(probes, kind="token").spec_for([int(config.vocab_size)], int(config.hidden_size))
+    rare_options = dataclasses.replace(probes, kind="rare")
+    quiet = dataclasses.replace(run, progress=False)
     jobs: list[tuple[Path, ModelEntry, str, ProbeSpec]] = []
     for path, entry in arch["suspects"]:
         if "token" in kinds:
@@ -306,10 +308,9 @@ def _measure_architecture(
     suspect_fps = {}
     for path, entry, kind, spec in jobs:
         say(f"fingerprinting {entry.name} ({kind} probes)")
-        suspect_fps[entry.name, kind] = _suspect_fingerprint(entry.name, path, spec, cache_dir, device, batch_size)
+        suspect_fps[entry.name, kind] = _suspect_fingerprint(entry.name, path, spec, cache_dir, quiet)
     specs = list({spec.hash: spec for *_, spec in jobs}.values())
-    candidate_fps = _sweep(arch["config"], sha, range(candidates), specs, cache_dir, device=device, batch_size=batch_size,
-                           progress=progress, say=say)
+    candidate_fps = _sweep(config, sha, range(candidates), specs, cache_dir, run=quiet, progress=run.progress, say=say)
     results = []
     for _, entry, kind, spec in jobs:
         ranked = _rank_candidates(suspect_fps[entry.name, kind], {s: candidate_fps[s, spec.hash] for s in range(candidates)},
@@ -324,7 +325,7 @@ def _measure_architecture(
 
 def _sweep(
     config: Any, config_sha: str, candidate_seeds: range, specs: list[ProbeSpec], cache_dir: Path, *,
-    device: str, batch_size: int, progress: bool, say: Callable[[str], Any],
+    run: RunOptions, progress: bool, say: Callable[[str], Any],
 ) -> dict[tuple[int, str], RankedFingerprint]:
     """Every candidate's init fingerprinted with every spec: each init built once, cached fingerprints reused."""
 
@@ -339,7 +340,7 @@ def _sweep(
                 ranked = _cached_candidate(path, spec, versions)
                 if ranked is None:
                     model = model if model is not None else seeds.init_model_from_config(config, k)
-                    fp = seeds.fingerprint_init(model, spec, seed=k, config_sha=config_sha, device=device, batch_size=batch_size)
+                    fp = seeds.fingerprint_init(model, spec, seed=k, config_sha=config_sha, run=run)
                     ranked = rank_fingerprint(fp)
                     try:
                         path.parent.mkdir(parents=True, exist_ok=True)
