@@ -21,7 +21,7 @@ from seedprints import fingerprint as _fpfile
 from seedprints import pipeline
 from seedprints.fingerprint import Fingerprint
 from seedprints.options import DEFAULT_LENGTH, DEFAULT_N, PROBE_KIND_ALIASES, ProbeOptions, RunOptions, split_settings
-from seedprints.pipeline import Side, is_fingerprint_file, probes_like, shared_default_spec
+from seedprints.pipeline import Side, is_fingerprint_file, probes_like, resolve_probes, shared_default_spec
 from seedprints.probes import Probes, ProbeSpec
 from seedprints.stats.methods import DEFAULT_METHOD
 from seedprints.stats.result import LineageResult
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LENGTH", "DEFAULT_N", "PROBE_KIND_ALIASES", "ProbeOptions", "RunOptions", "check_claims", "compare",
     "fingerprint_model", "is_fingerprint_file",
-    "load_fingerprint", "probes_like", "shared_default_spec", "weight_sketch",
+    "load_fingerprint", "probes_like", "resolve_probes", "shared_default_spec", "weight_sketch",
 ]
 
 
