@@ -242,10 +242,11 @@ def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
 
-def model_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add --device, --dtype, --batch-size, --trust-remote-code, --allow-pickle, --device-map and --base to a verb,
-    which receives them as ``run: RunOptions``; progress shows unless --json or --quiet."""
-    extra = [
+def model_options(only: tuple[str, ...] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add --device, --dtype, --batch-size, --trust-remote-code, --allow-pickle, --device-map and --base (or the
+    parameters ``only`` names of them) to a verb, which receives them as ``run: RunOptions`` (the others at their
+    defaults); progress shows unless --json or --quiet."""
+    extra = _chosen([
         _option("device", DeviceOpt, DEFAULT_DEVICE),
         _option("dtype", DtypeOpt, DtypeChoice.auto),
         _option("batch_size", AutoBatchSizeOpt, None),
@@ -253,19 +254,20 @@ def model_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         _option("allow_pickle", AllowPickleOpt, False),
         _option("device_map", DeviceMapOpt, None),
         _option("base", BaseOpt, None),
-    ]
+    ], only)
 
     def build(values: dict[str, Any], verb_args: dict[str, Any]) -> RunOptions:
         progress = not (verb_args.get("json_output") or verb_args.get("quiet"))
-        return RunOptions(**{**values, "dtype": values["dtype"].value}, progress=progress)
+        return RunOptions(**{k: v.value if isinstance(v, Enum) else v for k, v in values.items()}, progress=progress)
 
     return _with_parameters(extra, build, "run")
 
 
-def probe_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add --probe, --n, --length, --probe-seed, --vocab-bound, --probe-file and --rare-tokens to a verb, which
-    receives them as ``probes: ProbeOptions``; without --probe, the probes of the verb's --method (if it has one)."""
-    extra = [
+def probe_options(only: tuple[str, ...] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add --probe, --n, --length, --probe-seed, --vocab-bound, --probe-file and --rare-tokens (or the parameters
+    ``only`` names of them) to a verb, which receives them as ``probes: ProbeOptions`` (the others at their defaults);
+    without --probe, the probes of the verb's --method (if it has one)."""
+    extra = _chosen([
         _option("probe", ProbeKindOpt, None),
         _option("n", NOpt, DEFAULT_N),
         _option("length", LengthOpt, DEFAULT_LENGTH),
@@ -273,14 +275,20 @@ def probe_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         _option("vocab_bound", VocabBoundOpt, None),
         _option("probe_file", ProbeFileOpt, None),
         _option("rare_tokens", RareTokensOpt, None),
-    ]
+    ], only)
 
     def build(values: dict[str, Any], verb_args: dict[str, Any]) -> ProbeOptions:
-        method = verb_args.get("method")
-        kind = values["probe"].value if values["probe"] else METHOD_PROBES[method.value if method else DEFAULT_METHOD]
-        probe_file = values["probe_file"]
-        return ProbeOptions(kind=kind, n=values["n"], length=values["length"], seed=values["probe_seed"],
-                            vocab_bound=values["vocab_bound"], probe_file=str(probe_file) if probe_file else None,
-                            rare_tokens=values["rare_tokens"])
+        method, probe, probe_file = verb_args.get("method"), values.pop("probe", None), values.pop("probe_file", None)
+        kind = probe.value if probe else METHOD_PROBES[method.value if method else DEFAULT_METHOD]
+        fields = {_PROBE_FIELDS.get(name, name): value for name, value in values.items()}
+        return ProbeOptions(kind=kind, probe_file=str(probe_file) if probe_file else None, **fields)
 
     return _with_parameters(extra, build, "probes")
+
+
+_PROBE_FIELDS = {"probe_seed": "seed"}  # a --flag's parameter whose ProbeOptions field has another name
+
+
+def _chosen(parameters: list[inspect.Parameter], only: tuple[str, ...] | None) -> list[inspect.Parameter]:
+    """The ``parameters`` that ``only`` names, in their shared order (all of them without it)."""
+    return parameters if only is None else [param for param in parameters if param.name in only]

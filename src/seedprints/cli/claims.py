@@ -15,9 +15,11 @@ from seedprints.cli._output import Output
 from seedprints.cli._output_files import (
     ForceOpt, ReportOpt, SignOpt, check_outputs, invoked_command, make_parent, say_written, signing_key,
 )
-from seedprints.options import RunOptions
+from seedprints.options import ProbeOptions, RunOptions
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from rich.console import Console
     from rich.table import Table
 
     from seedprints.claims.results import ClaimsResult
@@ -44,6 +46,7 @@ class CorrectionChoice(str, Enum):
     bh = "bh"
 
 
+@o.probe_options(only=("n", "length", "probe_seed", "rare_tokens"))
 @o.model_options()
 def claims(
     ctx: typer.Context,
@@ -63,10 +66,6 @@ def claims(
     ray_address: o.RayAddressOpt = None,
     gpus_per_model: o.GpusPerModelOpt = None,
     retries: o.RetriesOpt = 2,
-    n: o.NOpt = o.DEFAULT_N,
-    length: o.LengthOpt = o.DEFAULT_LENGTH,
-    probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
-    rare_tokens: o.RareTokensOpt = None,
     cache: Annotated[Optional[Path], typer.Option(
         "--cache", metavar="DIR", help="Where the run keeps model fingerprints, so that the same command resumes "
         "after an interruption.", show_default="~/.cache/seedprints/claims")] = None,
@@ -80,6 +79,7 @@ def claims(
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
     *,
+    probes: ProbeOptions,
     run: RunOptions,
 ) -> None:
     """Test each model's claimed bases (model card, adapter config, GGUF metadata) against their registry entries.
@@ -89,30 +89,21 @@ def claims(
     identifies to without claiming it, unclaimed. Exit 0 whatever the outcomes.
     """
     from seedprints.api import check_claims
-    from seedprints.claims.bundles import check_bundle_dir, write_bundles
+    from seedprints.claims.bundles import write_bundles
     from seedprints.claims.fleet import FleetSettings
     from seedprints.claims.running import default_cache
-    from seedprints.options import ProbeOptions
     from seedprints.reports import html as report_html
 
     out = Output(json_output, quiet)
-    ray_flags = o.given(ctx, "ray_address", "gpus_per_model", "retries")
-    if ray_flags and not fleet:
-        raise typer.BadParameter(f"{', '.join(ray_flags)} appl{'y' if len(ray_flags) > 1 else 'ies'} to --fleet runs; "
-                                 "add --fleet or drop them")
-    check_outputs(report_dir, force, None, ())
-    if bundle is not None:
-        make_parent(bundle)
-        check_bundle_dir(bundle, force=force)
-    signer = signing_key(sign, bundle)
+    _refuse_ray_flags(ctx, fleet)
+    signer = _check_outputs(report_dir, bundle, force, sign)
     folder = cache or default_cache()
     on_interrupt(lambda: f"interrupted; the fingerprints finished so far are kept in {folder}; run the same command "
                          "again to go on with the rest")
     command = invoked_command(ctx, [Path(i) for i in inputs])
     result = check_claims(
-        inputs, registry, alpha=alpha, correction=correction.value, fetch_bases=fetch_bases,
-        options=ProbeOptions(n=n, length=length, seed=probe_seed, rare_tokens=rare_tokens), run=run, cache=folder,
-        fleet=FleetSettings(ray_address, gpus_per_model, retries) if fleet else None, revision=revision,
+        inputs, registry, alpha=alpha, correction=correction.value, fetch_bases=fetch_bases, options=probes, run=run,
+        cache=folder, fleet=FleetSettings(ray_address, gpus_per_model, retries) if fleet else None, revision=revision,
         keep_evidence=bundle is not None, say=out.hint,
     )
     for note in result.notes:
@@ -127,14 +118,34 @@ def claims(
         payload["report"] = str(report_html.write_report(report_dir, "claims", {**payload, "command": command},
                                                          force=force))
         say_written(out, "report", payload["report"])
+    out.result(payload, lambda console: _print(console, result))
 
-    def human(console) -> None:  # noqa: ANN001
-        console.print(claims_table(result))
-        for i, row in enumerate(result.claims, 1):
-            console.print(f"{i}. {row.reason}")
-        console.print(summary_line(result))
 
-    out.result(payload, human)
+def _refuse_ray_flags(ctx: typer.Context, fleet: bool) -> None:
+    """Usage error for the Ray options without --fleet, where they would do nothing."""
+    ray_flags = o.given(ctx, "ray_address", "gpus_per_model", "retries")
+    if ray_flags and not fleet:
+        raise typer.BadParameter(f"{', '.join(ray_flags)} appl{'y' if len(ray_flags) > 1 else 'ies'} to --fleet runs; "
+                                 "add --fleet or drop them")
+
+
+def _check_outputs(report_dir: Path | None, bundle: Path | None, force: bool, sign: Path | None) -> Ed25519PrivateKey | None:
+    """Refuse an unusable --report or --bundle folder before any work, and read the --sign key."""
+    from seedprints.claims.bundles import check_bundle_dir
+
+    check_outputs(report_dir, force, None, ())
+    if bundle is not None:
+        make_parent(bundle)
+        check_bundle_dir(bundle, force=force)
+    return signing_key(sign, bundle)
+
+
+def _print(console: Console, result: ClaimsResult) -> None:
+    """The claims' table, each claim's reason, and the run's summary line."""
+    console.print(claims_table(result))
+    for i, row in enumerate(result.claims, 1):
+        console.print(f"{i}. {row.reason}")
+    console.print(summary_line(result))
 
 
 def claims_table(result: ClaimsResult) -> Table:

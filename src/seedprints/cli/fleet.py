@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,11 +13,13 @@ from seedprints.cli import _options as o
 from seedprints.cli._hub import RevisionOpt
 from seedprints.cli._interrupt import on_interrupt
 from seedprints.cli._output import Output
+from seedprints.options import ProbeOptions, RunOptions
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from seedprints.fleet.driver import FleetReport
+    from seedprints.fleet.task import Outcome
 
 EXAMPLES = """Examples:
 
@@ -31,6 +35,8 @@ EXAMPLES = """Examples:
 """
 
 
+@o.probe_options(only=("probe", "n", "length", "probe_seed", "rare_tokens"))
+@o.model_options(only=("dtype", "batch_size", "trust_remote_code"))
 def fleet(
     manifest: Annotated[Path, typer.Argument(help="Models to fingerprint: JSON Lines or CSV with name, model (a local "
                                                   "path or Hub id), optional revision and tags.")],
@@ -38,17 +44,12 @@ def fleet(
     ray_address: o.RayAddressOpt = None,
     gpus_per_model: o.GpusPerModelOpt = None,
     retries: o.RetriesOpt = 2,
-    probe: o.ProbeKindOpt = None,
-    n: o.NOpt = o.DEFAULT_N,
-    length: o.LengthOpt = o.DEFAULT_LENGTH,
-    probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
-    rare_tokens: o.RareTokensOpt = None,
-    dtype: o.DtypeOpt = o.DtypeChoice.auto,
-    batch_size: o.AutoBatchSizeOpt = None,
-    trust_remote_code: o.TrustRemoteCodeOpt = False,
     revision: RevisionOpt = None,
     json_output: o.JsonOpt = False,
     quiet: o.QuietOpt = False,
+    *,
+    probes: ProbeOptions,
+    run: RunOptions,
 ) -> None:
     """Fingerprint every model of MANIFEST on Ray and register it; models already registered are skipped.
 
@@ -57,29 +58,20 @@ def fleet(
     while the others go on; the exit code is 1 when any failed. Running the same command again resumes.
     """
     from seedprints.cli.registry import open_registry
-    from seedprints.errors import SeedprintsError
     from seedprints.fleet.driver import import_ray, run_fleet
     from seedprints.fleet.manifest import read_manifest
     from seedprints.fleet.task import Job
-    from seedprints.options import DEFAULT_KIND, ProbeOptions, RunOptions
 
     out = Output(json_output, quiet)
     items = read_manifest(manifest, revision)
     import_ray()
-    options = ProbeOptions(kind=probe.value if probe else DEFAULT_KIND, n=n, length=length, seed=probe_seed,
-                           rare_tokens=rare_tokens)
-    run = RunOptions(dtype=dtype.value, batch_size=batch_size, trust_remote_code=trust_remote_code, progress=False)
-    base = Job(options=options, run=run)
+    base = Job(options=probes, run=dataclasses.replace(run, progress=False))  # a task's bars would mix in the log
     on_interrupt(lambda: f"interrupted; the models finished so far are registered in {registry}; run the same command "
                          "again to go on with the rest")
 
-    def tell(outcome, index: int, total: int) -> None:  # noqa: ANN001
-        detail = f": {outcome.detail}" if outcome.detail else f" in {outcome.seconds:.1f} s"
-        out.hint(f"[{index}/{total}] {outcome.status} {outcome.name}{detail}")
-
     with open_registry(registry, create=True) as reg:
         report = run_fleet(items, reg, base, address=ray_address, gpus_per_model=gpus_per_model, retries=retries,
-                           on_outcome=tell)
+                           on_outcome=functools.partial(_tell, out))
     if gpus_per_model is not None and "num_gpus" not in report.resources:
         out.hint("the Ray cluster has no GPUs, so --gpus-per-model did nothing: each model ran on one CPU")
     payload = {
@@ -87,10 +79,23 @@ def fleet(
         "resources": report.resources, **{status: [x.to_dict() for x in report.of(status)] for status in STATUSES},
     }
     out.result(payload, lambda console: console.print(summary_table(report)))
+    _refuse_failures(report, len(items))
+
+
+def _tell(out: Output, outcome: Outcome, index: int, total: int) -> None:
+    """One progress line on stderr per model as it finishes: done in how long, or skipped or failed and why."""
+    detail = f": {outcome.detail}" if outcome.detail else f" in {outcome.seconds:.1f} s"
+    out.hint(f"[{index}/{total}] {outcome.status} {outcome.name}{detail}")
+
+
+def _refuse_failures(report: FleetReport, total: int) -> None:
+    """Exit 1 naming the first failed models, after the result printed: the same command retries them."""
+    from seedprints.errors import SeedprintsError
+
     failed = report.of("failed")
     if failed:
         names = ", ".join(x.name for x in failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
-        raise SeedprintsError(f"{len(failed)} of {len(items)} models failed ({names}); fix them and run the same "
+        raise SeedprintsError(f"{len(failed)} of {total} models failed ({names}); fix them and run the same "
                               "command again (the registered ones are skipped)")
 
 
