@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from seedprints import hub
-from seedprints.options import ProbeOptions, RunOptions
+from seedprints.options import RunOptions
 from seedprints.probes import MIN_UNTRAINED_ROWS
 from seedprints.stats.defaults import MIN_DIMS
 
@@ -76,7 +76,7 @@ def audit_model(model: Any, *, run: RunOptions | None = None) -> ModelAudit:
     loaded = pipeline.load_model(local, dataclasses.replace(run, dtype=stored) if stored else run)
     embedding, head, tied = embedding_matrices(loaded)
     tokenizer_length = loaded.tokenizer_length
-    spec = ProbeOptions().spec_for([loaded.vocab_size], loaded.hidden_size, tokenizer_length)
+    spec = pipeline.loaded_spec(loaded)
     inputs = matrix_rows(embedding, tokenizer_length)
     outputs = None if head is None or tied else matrix_rows(head, tokenizer_length)
     no_padding = PartCheck("absent", _no_untrained_rows(inputs.padded_rows, tokenizer_length))

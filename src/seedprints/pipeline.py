@@ -70,16 +70,19 @@ def fingerprint_model(
     loaded = load_model(model, run)
     if probes is None:
         opts = options or ProbeOptions()
-        if opts.probe_file:
-            probes = load_probe_file(opts.probe_file)
-        else:
-            probes = opts.spec_for([loaded.vocab_size], loaded.hidden_size, loaded.tokenizer_length)
+        probes = load_probe_file(opts.probe_file) if opts.probe_file else loaded_spec(loaded, opts)
     probe_set = probes if isinstance(probes, Probes) else generated(probes)
     hidden = extract_hidden_states(loaded, probe_set, batch_size=run.batch_size, device=run.device, progress=run.progress,
                                    partial=partial, probe_origin=probe_origin)
     logits = output_logits(loaded, hidden, probe_set.spec.output_tokens) if probe_set.spec.output_tokens else None
     return Fingerprint(hidden=hidden, spec=probe_set.spec, model_id=loaded.model_id, metadata=model_metadata(loaded),
                        logits=logits)
+
+
+def loaded_spec(loaded: Any, options: ProbeOptions | None = None) -> ProbeSpec:
+    """The spec ``options`` give a loaded model alone, from its vocabulary, width and tokenizer length: for a model in
+    memory what :func:`resolve_probes` gives a model directory, which reads the same from its files."""
+    return (options or ProbeOptions()).spec_for([loaded.vocab_size], loaded.hidden_size, loaded.tokenizer_length)
 
 
 def probes_like(path: str | Path, options: ProbeOptions | None = None) -> ProbeSpec | Probes:
