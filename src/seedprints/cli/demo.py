@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from seedprints.demo import DemoPair, DemoSettings
 
 EXAMPLES = """Examples:
 
@@ -30,33 +34,36 @@ def demo(
     json_output: o.JsonOpt = False,
 ) -> None:
     """Train small Llama-style models from two seeds on CPU, fine-tune one, and test every known pair."""
-    from rich.table import Table
-
-    from seedprints.reports import terminal as report_text
     from seedprints.demo import DemoSettings, run_demo
 
     output = Output(json_output)
     settings = DemoSettings(pretrain_steps=pretrain_steps, finetune_steps=finetune_steps, n=n, length=length)
     pairs = run_demo(settings, out_dir=out, progress=output.progress, say=output.hint)
-
-    def human(console) -> None:
-        table = Table(title=f"Lineage verdicts at alpha = {settings.alpha:g} (truth = how the models were made)")
-        for column in ("reference", "suspect", "relation", "truth", *settings.methods):
-            table.add_column(column)
-        for pair in pairs:
-            cells = []
-            for name in settings.methods:
-                result = pair.results[name]
-                mark = "" if pair.correct(name) else "  WRONG"
-                cells.append(f"{result.verdict}{mark}\nz = {result.z:.1f}, p = {report_text.format_p(result.p_value, result.log10_p)}")
-            table.add_row(pair.reference, pair.suspect, pair.relation, pair.truth, *cells)
-        console.print(table)
-        for name in settings.methods:
-            right = sum(p.correct(name) for p in pairs)
-            console.print(f"{name}: {right} of {len(pairs)} verdicts match the known lineage.")
-        if out is not None:
-            console.print(f"Models and fingerprints are in {out}; try: seedprints compare "
-                          f"{out}/base-seed1.untrained.fp.safetensors {out}/permuted-finetune-of-seed1")
-
     payload = {"settings": {**dataclasses.asdict(settings)}, "pairs": [p.to_dict() for p in pairs]}
-    output.result(payload, human)
+    output.result(payload, lambda console: _print(console, settings, pairs, out))
+
+
+def _print(console: Console, settings: DemoSettings, pairs: list[DemoPair], out: Path | None) -> None:
+    """One row per pair (relation, truth, each method's verdict, WRONG where it misses), the score of each method,
+    and where the kept models are."""
+    from rich.table import Table
+
+    from seedprints.reports import terminal as report_text
+
+    table = Table(title=f"Lineage verdicts at alpha = {settings.alpha:g} (truth = how the models were made)")
+    for column in ("reference", "suspect", "relation", "truth", *settings.methods):
+        table.add_column(column)
+    for pair in pairs:
+        cells = []
+        for name in settings.methods:
+            result = pair.results[name]
+            mark = "" if pair.correct(name) else "  WRONG"
+            cells.append(f"{result.verdict}{mark}\nz = {result.z:.1f}, p = {report_text.format_p(result.p_value, result.log10_p)}")
+        table.add_row(pair.reference, pair.suspect, pair.relation, pair.truth, *cells)
+    console.print(table)
+    for name in settings.methods:
+        right = sum(p.correct(name) for p in pairs)
+        console.print(f"{name}: {right} of {len(pairs)} verdicts match the known lineage.")
+    if out is not None:
+        console.print(f"Models and fingerprints are in {out}; try: seedprints compare "
+                      f"{out}/base-seed1.untrained.fp.safetensors {out}/permuted-finetune-of-seed1")

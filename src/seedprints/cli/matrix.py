@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,11 @@ from seedprints.cli import _options as o
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.cli._output import Output
 from seedprints.cli._output_files import ForceOpt, check_outputs, invoked_command
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from seedprints.search.matrix import MatrixResult
 
 EXAMPLES = """Examples:
 
@@ -60,22 +65,22 @@ def matrix(
     payload = {**result.to_dict(), "command": command}
     index = report_html.write_report(out, "matrix", payload, force=force)
     payload["report"] = str(index)
+    out_text.result(payload, lambda console: _print(console, result, alpha, len(payload["lineages"]), index))
 
-    def human(console) -> None:
-        from rich.table import Table
 
-        from seedprints.reports.terminal import format_p
+def _print(console: Console, result: MatrixResult, alpha: float, lineages: int, index: Path) -> None:
+    """A count line, one row per ordered pair (verdict, p, z), and where the report is."""
+    from rich.table import Table
 
-        hits = sum(r.verdict == "same-lineage" for r in result.results.values())
-        console.print(f"{len(result.names)} models, {len(result.results)} ordered pairs: {hits} same-lineage "
-                      f"(alpha = {alpha:g}); {len(payload['lineages'])} lineages")
-        table = Table(show_header=True, header_style="bold")
-        for column in ("reference", "suspect", "verdict", "p", "z"):
-            table.add_column(column, justify="left" if column in ("reference", "suspect", "verdict") else "right")
-        for (i, j), r in sorted(result.results.items()):
-            table.add_row(result.labels[i], result.labels[j], r.verdict, format_p(r.p_value, r.log10_p), f"{r.z:.2f}")
-        console.print(table)
-        console.print(f"report: {index}")
+    from seedprints.reports.terminal import format_p
 
-    out_text.result(payload, human)
-
+    hits = sum(r.verdict == "same-lineage" for r in result.results.values())
+    console.print(f"{len(result.names)} models, {len(result.results)} ordered pairs: {hits} same-lineage "
+                  f"(alpha = {alpha:g}); {lineages} lineages")
+    table = Table(show_header=True, header_style="bold")
+    for column in ("reference", "suspect", "verdict", "p", "z"):
+        table.add_column(column, justify="left" if column in ("reference", "suspect", "verdict") else "right")
+    for (i, j), r in sorted(result.results.items()):
+        table.add_row(result.labels[i], result.labels[j], r.verdict, format_p(r.p_value, r.log10_p), f"{r.z:.2f}")
+    console.print(table)
+    console.print(f"report: {index}")

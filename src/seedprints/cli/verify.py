@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from seedprints.cli import _options as o
 from seedprints.cli._output import Output
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from seedprints.bundle.extract import Extraction
+    from seedprints.bundle.verify import VerifyResult
 
 EXAMPLES = """Examples:
 
@@ -38,7 +44,6 @@ def verify(
 ) -> None:
     """Check BUNDLE's seal, signature and fingerprint hashes and recompute every result; exit 0 only when all agree."""
     from seedprints.bundle.verify import verify_bundle
-    from seedprints.reports.terminal import format_p
     from seedprints.signing import load_public_key
 
     if force and extract is None:
@@ -55,24 +60,27 @@ def verify(
         make_parent(extract)
         result, extraction = extract_fingerprints(bundle, extract, force=force, public_key=key)
     payload = result.to_dict() if extraction is None else {**result.to_dict(), "extracted": extraction.to_dict()}
+    out.result(payload, lambda console: _print(console, bundle, result, extraction))
 
-    def human(console) -> None:
-        console.print(f"verified {bundle}: seal {result.digest[:16]}, {len(result.fingerprints)} fingerprints, "
-                      f"{len(result.tests)} test(s) recomputed, {result.agreement()}")
-        for test in result.tests:
-            console.print(f"  {test['reference']} vs {test['suspect']}: {test['verdict']} ({test['method']}, "
-                          f"p = {format_p(None, test['log10_p'])}, log10 p = {test['log10_p']:.4g}, z = {test['z']:.4g})")
-        console.print(f"  signed by Ed25519 key {result.signed_by}" if result.signed_by else "  not signed")
-        if result.family is not None:
-            f = result.family
-            bh = "recomputed" if f["bh"] == "exact" else "within the bounds the listed candidates allow"
-            console.print(f"  family of {f['tested']} tests: Holm-adjusted p of {f['candidates']} candidate(s) recomputed, "
-                          f"BH-adjusted p {bh}, verdicts at level {f['level']:g}")
-        if extraction is not None:
-            console.print(f"extracted {len(extraction.files)} fingerprint(s) into {extraction.dir} "
-                          f"(listed in {extraction.manifest}):")
-            for item in extraction.files:
-                what = "fingerprint file" if item.encoding == "fingerprint" else "registry ranks"
-                console.print(f"  {item.name}: {item.path} ({what}, {item.size} bytes, sha256 {item.sha256[:16]})")
 
-    out.result(payload, human)
+def _print(console: Console, bundle: Path, result: VerifyResult, extraction: Extraction | None) -> None:
+    """What was checked and recomputed, test by test, who signed, the identify family, and what was extracted."""
+    from seedprints.reports.terminal import format_p
+
+    console.print(f"verified {bundle}: seal {result.digest[:16]}, {len(result.fingerprints)} fingerprints, "
+                  f"{len(result.tests)} test(s) recomputed, {result.agreement()}")
+    for test in result.tests:
+        console.print(f"  {test['reference']} vs {test['suspect']}: {test['verdict']} ({test['method']}, "
+                      f"p = {format_p(None, test['log10_p'])}, log10 p = {test['log10_p']:.4g}, z = {test['z']:.4g})")
+    console.print(f"  signed by Ed25519 key {result.signed_by}" if result.signed_by else "  not signed")
+    if result.family is not None:
+        f = result.family
+        bh = "recomputed" if f["bh"] == "exact" else "within the bounds the listed candidates allow"
+        console.print(f"  family of {f['tested']} tests: Holm-adjusted p of {f['candidates']} candidate(s) recomputed, "
+                      f"BH-adjusted p {bh}, verdicts at level {f['level']:g}")
+    if extraction is not None:
+        console.print(f"extracted {len(extraction.files)} fingerprint(s) into {extraction.dir} "
+                      f"(listed in {extraction.manifest}):")
+        for item in extraction.files:
+            what = "fingerprint file" if item.encoding == "fingerprint" else "registry ranks"
+            console.print(f"  {item.name}: {item.path} ({what}, {item.size} bytes, sha256 {item.sha256[:16]})")
