@@ -105,3 +105,12 @@ class TestResolveProbes:
             pipeline.resolve_probes(models=[model_file], options=ProbeOptions(probe_file="p.json"), generated_only="x")
         with pytest.raises(UsageError, match="at least one"):
             pipeline.resolve_probes()
+
+
+def test_max_token_id_is_the_largest_id_fed_or_scored(tmp_path):
+    from seedprints.probes import untrained_token_spec
+
+    assert token_spec(20, 8, 100).max_token_id == 99
+    assert untrained_token_spec(20, 8, 160, 100).max_token_id == 159
+    assert embedding_spec(20, 8, 32).max_token_id is None
+    assert load_probe_file(_probe_file(tmp_path)).spec.max_token_id is None

@@ -190,6 +190,14 @@ class ProbeSpec:
         return self.kind == "token"
 
     @property
+    def max_token_id(self) -> int | None:
+        """The largest id generated token probes feed or score (None for other probes): a model's vocabulary must hold it."""
+        if not self.draws_token_ids:
+            return None
+        used = [*(self.input_tokens or ()), *(self.output_tokens or ())]
+        return max(used) if used else int(self.vocab_bound) - 1  # type: ignore[arg-type]
+
+    @property
     def feeds_embeddings(self) -> bool:
         """True for Gaussian vectors fed as ``inputs_embeds``: a model must be ``hidden_size`` wide to take them."""
         return self.kind == "embedding"

@@ -51,9 +51,8 @@ def check_generated(model_id: str, vocab_size: int | None, config: Any, hidden_s
                      origin: str | None) -> None:
     """Refuse generated (token or embedding) probes the model cannot take: ids past its embeddings, more tokens
     than its positions, or embedding vectors of another width."""
-    if spec.draws_token_ids:
-        used = [*(spec.input_tokens or ()), *(spec.output_tokens or ())]
-        check_vocab(model_id, vocab_size, max(used) if used else int(spec.vocab_bound) - 1,
+    if spec.max_token_id is not None:
+        check_vocab(model_id, vocab_size, spec.max_token_id,
                      f"token probes (vocab_bound={spec.vocab_bound})", f"{setting('vocab_bound', vocab_size)} or less", origin)
     elif spec.hidden_size != hidden_size:
         raise UsageError(

@@ -47,10 +47,7 @@ def _model_takes(spec: ProbeSpec, shape: tuple[int, int | None]) -> bool:
     hidden, vocab = shape
     if spec.feeds_embeddings:
         return spec.hidden_size == hidden
-    if not spec.draws_token_ids or vocab is None:
-        return True
-    used = [*(spec.input_tokens or ()), *(spec.output_tokens or ())]
-    return (max(used) if used else (spec.vocab_bound or 0) - 1) < vocab
+    return spec.max_token_id is None or vocab is None or spec.max_token_id < vocab
 
 
 @dataclasses.dataclass(frozen=True)
