@@ -33,7 +33,7 @@ def entry_fingerprint(source: Path, *, like: Path | None = None, options: ProbeO
 
 def made_from_probe_file(path: Path) -> bool:
     """Whether the fingerprint file ``path`` was made from a probe file (so a probe file given with it is used)."""
-    return ProbeSpec.from_json(_fpfile.read_header(path)["probe_spec"]).kind in ("token-file", "text-file")
+    return ProbeSpec.from_json(_fpfile.read_header(path)["probe_spec"]).from_file
 
 
 def entry_name(fp: Fingerprint, name: str | None = None) -> str:

@@ -89,7 +89,7 @@ def _probes_like(like: Path) -> ProbeSpec:
     from seedprints.probes import ProbeSpec
 
     spec = ProbeSpec.from_json(fpfile.read_header(like)["probe_spec"])
-    if spec.kind in ("token-file", "text-file"):
+    if spec.from_file:
         raise UsageError(f"--like {like} was made from a probe file ({spec.describe()}), which seeds register cannot "
                          "read; give a fingerprint made with generated probes (--probe untrained or token)")
     return spec
