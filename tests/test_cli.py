@@ -205,3 +205,24 @@ def test_help_names_arguments_and_types_plainly(capsys, verb):
     assert "<list[" not in out
     batch = " ".join(out.split("--batch-size", 1)[1].split("--", 1)[0].split()) if "--batch-size" in out else ""
     assert not batch or "[default: " in batch, batch
+
+
+@pytest.mark.parametrize(("verb", "offers"), [
+    ("fleet", {"probe", "n", "length", "probe_seed", "rare_tokens", "dtype", "batch_size", "trust_remote_code"}),
+    ("claims", {"n", "length", "probe_seed", "rare_tokens", "device", "dtype", "batch_size", "trust_remote_code",
+                "allow_pickle", "device_map", "base"}),
+])
+def test_shared_options_keep_one_default_on_every_verb(verb, offers):
+    """A verb offering part of the shared probe and model flags declares none itself: each has the default it has on
+    fingerprint, and the flags the verb does not offer stay off its command line."""
+    import importlib
+    import inspect
+
+    from seedprints.cli import fingerprint
+
+    shared = inspect.signature(fingerprint.fingerprint).parameters
+    own = inspect.signature(getattr(importlib.import_module(f"seedprints.cli.{verb}"), verb)).parameters
+    names = {"probe", "n", "length", "probe_seed", "vocab_bound", "probe_file", "rare_tokens", "device", "dtype",
+             "batch_size", "trust_remote_code", "allow_pickle", "device_map", "base"}
+    assert names & set(own) == offers
+    assert {name: own[name].default for name in offers} == {name: shared[name].default for name in offers}

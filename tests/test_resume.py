@@ -13,10 +13,12 @@ import pytest
 import torch
 
 from seedprints.cli import main
-from seedprints.errors import UsageError
+from seedprints.errors import OutputPathError, UsageError
+from seedprints.fingerprint_run import check_output, fingerprint_file, resume_note
 from seedprints.model.forward import extract_hidden_states
 from seedprints.model.load import load_model
 from seedprints.fingerprint import load
+from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import generated, token_spec
 from seedprints.resume import Checkpoint, partial_path
 
@@ -150,3 +152,37 @@ class TestCli:
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "another model or probe spec" in err[0] and "delete" in err[0]
         assert not out.exists() and partial_path(out).exists()
+
+
+class TestLibrary:
+    """The fingerprint verb's lifecycle from Python (seedprints.fingerprint_run), as the CLI runs it."""
+
+    OPTIONS = ProbeOptions(kind="token", n=40, length=6, vocab_bound=100)
+
+    def test_resumes_reports_what_an_interruption_keeps_and_removes_the_partial_file(self, tiny_llama_dir, tmp_path,
+                                                                                     clean):
+        out = tmp_path / "fp.safetensors"
+        loaded = load_model(tiny_llama_dir)
+        key = {"model_digest": loaded.weights_digest, "probe_hash": SPEC.hash, "dtype": str(torch.float32), "n": 40, "d": 32}
+        Checkpoint(partial_path(out), key).save(clean[:10] + 0)
+        notes = []
+        written = fingerprint_file(tiny_llama_dir, out, options=self.OPTIONS, run=RunOptions(batch_size=2),
+                                   on_resumable=notes.append)
+        assert written.path == out and written.decision is None and np.array_equal(load(out).hidden, clean)
+        assert not partial_path(out).exists() and [note() for note in notes] == [None]  # nothing kept any more
+
+    def test_the_note_counts_the_kept_rows(self, tmp_path):
+        out = tmp_path / "fp.safetensors"
+        assert resume_note(out) is None
+        Checkpoint(partial_path(out), KEY).save(np.zeros((4, 32), dtype=np.float32))
+        assert resume_note(out).startswith(f"interrupted; 4 of 40 probe rows are kept in {partial_path(out)}")
+
+    def test_a_folder_in_the_way_of_the_partial_file_is_refused(self, tiny_llama_dir, tmp_path):
+        out = tmp_path / "fp.safetensors"
+        partial_path(out).mkdir()
+        with pytest.raises(OutputPathError, match="is in the way of this run's resume file"):
+            check_output(out, tiny_llama_dir)
+
+    def test_early_stop_needs_a_reference(self, tiny_llama_dir, tmp_path):
+        with pytest.raises(UsageError, match=r"early_stop=True needs a reference to decide against: add like="):
+            fingerprint_file(tiny_llama_dir, tmp_path / "fp.safetensors", early_stop=True)

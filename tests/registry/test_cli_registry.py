@@ -292,3 +292,25 @@ class TestBadPaths:
         assert not (tmp_path / "home" / ".seedprints").exists()
         assert run(capsys, "registry", "add", fp_file)[0] == 0
         assert (tmp_path / "home" / ".seedprints" / "registry.db").is_file()
+
+
+class TestRegisteringFromPython:
+    """What registry add stores, from the library (seedprints.registering) as the verb calls it."""
+
+    def test_a_fingerprint_file_is_stored_as_it_is_and_named_after_its_model(self, fp_file):
+        from seedprints.registering import entry_fingerprint, entry_name, made_from_probe_file
+
+        fp = entry_fingerprint(fp_file)
+        assert fp.model_id == "models/tiny-base" and entry_name(fp) == "tiny-base" and entry_name(fp, "mine") == "mine"
+        assert not made_from_probe_file(fp_file)
+
+    def test_a_missing_source_and_an_unnameable_model_id_are_refused(self, tmp_path):
+        from types import SimpleNamespace
+
+        from seedprints.errors import UsageError
+        from seedprints.registering import entry_fingerprint, entry_name
+
+        with pytest.raises(UsageError, match="does not exist; give a fingerprint file or a model directory"):
+            entry_fingerprint(tmp_path / "missing")
+        with pytest.raises(UsageError, match="cannot derive an entry name from model id '/'; pass name="):
+            entry_name(SimpleNamespace(model_id="/"))
