@@ -113,7 +113,7 @@ def is_fingerprint_file(path: str | Path) -> bool:
     return Path(path).is_file()
 
 
-def _known(side: Side) -> Fingerprint | None:
+def known_fingerprint(side: Any) -> Fingerprint | None:
     """The fingerprint a side already is (loaded from its file), or None for a model still to run."""
     if isinstance(side, Fingerprint):
         return side
@@ -153,7 +153,7 @@ def resolve_probes(sides: Sequence[Any] = (), options: ProbeOptions | None = Non
     every = [*sides, *models]
     if not every:
         raise UsageError("no fingerprint or model to take probes from; give at least one")
-    fps = (*(_known(side) for side in sides), *(None for _ in models))
+    fps = (*(known_fingerprint(side) for side in sides), *(None for _ in models))
     runs = [side for side, fp in zip(every, fps) if fp is None]
     known = [(fp, side) for fp, side in zip(fps, every) if fp is not None]
     if known:

@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
-from seedprints import fingerprint, pipeline
+from seedprints import pipeline
 from seedprints.errors import IncompatibleFingerprintsError
 from seedprints.fingerprint import Fingerprint
 from seedprints.naming import setting
@@ -155,8 +155,7 @@ def suspect_plan(
 ) -> Plan:
     """The plan for ``suspect``: a fingerprint (in memory or a file) against its own spec's entries, a model
     directory fingerprinted with every registry spec it can take."""
-    if isinstance(suspect, Fingerprint):
-        return _plan_for_fingerprint(suspect, reg, specs, label, cut)
-    if pipeline.is_fingerprint_file(suspect):
-        return _plan_for_fingerprint(fingerprint.load(suspect), reg, specs, label, cut)
+    fp = pipeline.known_fingerprint(suspect)
+    if fp is not None:
+        return _plan_for_fingerprint(fp, reg, specs, label, cut)
     return _plan_for_model(Path(suspect), reg, specs, options, run, cut)
