@@ -84,12 +84,7 @@ def register(
 
 def _probes_like(like: Path) -> ProbeSpec:
     """The probes of the fingerprint file ``like``; probes read from a file are refused (this verb has no --probe-file)."""
-    from seedprints import fingerprint as fpfile
-    from seedprints.errors import UsageError
-    from seedprints.probes import ProbeSpec
+    from seedprints.api import resolve_probes
 
-    spec = ProbeSpec.from_json(fpfile.read_header(like)["probe_spec"])
-    if spec.from_file:
-        raise UsageError(f"--like {like} was made from a probe file ({spec.describe()}), which seeds register cannot "
-                         "read; give a fingerprint made with generated probes (--probe untrained or token)")
-    return spec
+    return resolve_probes([like], generated_only="seeds register takes generated probes only; give a fingerprint "
+                                                 "made with --probe untrained or token").spec

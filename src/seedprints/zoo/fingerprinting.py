@@ -53,10 +53,8 @@ def probe_spec(options: ProbeOptions, model_dirs: list[Path], vocab_sizes: list[
     if options.kind in ("token", "untrained") and not vocab_sizes:
         raise UsageError("no zoo model gives a vocab_size in its config.json; token probes need one")
     if options.kind == "untrained":
-        spec = api.shared_default_spec(model_dirs, options)
-        assert isinstance(spec, ProbeSpec)
-        return spec
-    return options.spec_for(vocab_sizes, hidden_size)
+        return api.resolve_probes(models=model_dirs, options=options).spec
+    return options.spec_for(vocab_sizes, hidden_size)  # token ids below the smallest vocabulary of the whole zoo
 
 
 def check_sizes(probes: ProbeOptions, run: RunOptions) -> None:

@@ -277,11 +277,9 @@ def _check_init(arch: Mapping[str, Any], init_dirs: Mapping[str, Path], say: Cal
     return reproduced
 
 
-def _rare_spec(path: Path, options: ProbeOptions) -> ProbeSpec:
-    """The default (untrained-token) probes of the suspect's vocabulary, as an auditor holding only the suspect gets them."""
-    spec = api.shared_default_spec([path], options)
-    assert isinstance(spec, ProbeSpec)
-    return spec
+def _spec(path: Path, options: ProbeOptions) -> ProbeSpec:
+    """The probes ``options`` give for the model at ``path`` alone, as an auditor holding only that model gets them."""
+    return api.resolve_probes(models=[path], options=options).spec
 
 
 def _measure_architecture(
@@ -295,8 +293,7 @@ def _measure_architecture(
     """
     info = {"config_sha256": sha, "family": arch["family"], "lineages": sorted(arch["lineages"]),
             "true_seeds": sorted(set(arch["lineages"].values())), "init_reproduced": _check_init(arch, init_dirs, say)}
-    config = arch["config"]
-    token = dataclasses.replace(probes, kind="token").spec_for([int(config.vocab_size)], int(config.hidden_size))
+    token = _spec(arch["suspects"][0][0], dataclasses.replace(probes, kind="token"))  # the architecture's one spec
     rare_options = dataclasses.replace(probes, kind="rare")
     quiet = dataclasses.replace(run, progress=False)
     jobs: list[tuple[Path, ModelEntry, str, ProbeSpec]] = []
@@ -304,13 +301,13 @@ def _measure_architecture(
         if "token" in kinds:
             jobs.append((path, entry, "token", token))
         if "rare" in kinds and (rare_suspects is None or entry.name in rare_suspects):
-            jobs.append((path, entry, "rare", _rare_spec(path, rare_options)))
+            jobs.append((path, entry, "rare", _spec(path, rare_options)))
     suspect_fps = {}
     for path, entry, kind, spec in jobs:
         say(f"fingerprinting {entry.name} ({kind} probes)")
         suspect_fps[entry.name, kind] = _suspect_fingerprint(entry.name, path, spec, cache_dir, quiet)
     specs = list({spec.hash: spec for *_, spec in jobs}.values())
-    candidate_fps = _sweep(config, sha, range(candidates), specs, cache_dir, run=quiet, progress=run.progress, say=say)
+    candidate_fps = _sweep(arch["config"], sha, range(candidates), specs, cache_dir, run=quiet, progress=run.progress, say=say)
     results = []
     for _, entry, kind, spec in jobs:
         ranked = _rank_candidates(suspect_fps[entry.name, kind], {s: candidate_fps[s, spec.hash] for s in range(candidates)},
