@@ -128,8 +128,11 @@ def config_sha256(config: Mapping[str, Any] | PretrainedConfig | str | Path) -> 
 
 
 def _check_values(values: Mapping[str, Any], where: str) -> None:
-    """Refuse sizes that are not positive integers and unknown dtypes before transformers warns about them."""
+    """Refuse sizes that are not positive integers and unknown dtypes (as the model layer knows them) before
+    transformers warns about them."""
     import torch
+
+    from seedprints.model.config import is_torch_dtype_name  # torch and transformers
 
     for key in _SIZE_KEYS:
         value = values.get(key)
@@ -138,8 +141,7 @@ def _check_values(values: Mapping[str, Any], where: str) -> None:
             raise ModelLoadError(f"{where}: {key} must be an integer of at least {least}, not {short_repr(value)}; correct the config")
     for key in ("dtype", "torch_dtype"):
         value = values.get(key)
-        known = isinstance(value, torch.dtype) or value in (None, "auto") or (
-            isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype))
+        known = value is None or isinstance(value, torch.dtype) or (isinstance(value, str) and is_torch_dtype_name(value))
         if not known:
             raise ModelLoadError(f"{where}: {key} {short_repr(value)} is not a torch dtype; write e.g. \"float32\" or remove it")
 
