@@ -113,7 +113,7 @@ def is_fingerprint_file(path: str | Path) -> bool:
     return Path(path).is_file()
 
 
-def known_fingerprint(side: Any) -> Fingerprint | None:
+def known_fingerprint(side: Side) -> Fingerprint | None:
     """The fingerprint a side already is (loaded from its file), or None for a model still to run."""
     if isinstance(side, Fingerprint):
         return side
@@ -139,7 +139,7 @@ class ResolvedProbes:
         return self.probes if isinstance(self.probes, ProbeSpec) else self.probes.spec
 
 
-def resolve_probes(sides: Sequence[Any] = (), options: ProbeOptions | None = None, *, models: Sequence[Any] = (),
+def resolve_probes(sides: Sequence[Side] = (), options: ProbeOptions | None = None, *, models: Sequence[Any] = (),
                    trust_remote_code: bool = False, generated_only: str | None = None) -> ResolvedProbes:
     """The one place a run's probes are decided, for every command that gathers fingerprints and models.
 
