@@ -197,7 +197,10 @@ def _refuse_unused_probe_file(like: Path | None, probes: ProbeOptions) -> None:
     """Usage error for --probe-file with a --like file made from generated probes (a directory is refused first)."""
     from seedprints.registering import made_from_probe_file
 
-    if like is not None and not made_from_probe_file(like_file(like)) and probes.probe_file is not None:
+    if like is None:
+        return
+    like_file(like)
+    if probes.probe_file is not None and not made_from_probe_file(like):
         o.refuse_ignored(["--probe-file"], f"--like {like} was not made from a probe file")
 
 
