@@ -289,6 +289,7 @@ def compare_in_rounds(
 
     run = run or RunOptions()
     opts = options or ProbeOptions()
+    opts = dataclasses.replace(opts, n=budget or opts.n)  # two models: their probes at the budget
     refusal = f"early stopping needs generated probes: drop {setting('early_stop', True)}"
     resolved = resolve_probes([ref, suspect], opts, trust_remote_code=run.trust_remote_code, generated_only=refusal)
     sides = resolved.fingerprints
@@ -296,9 +297,7 @@ def compare_in_rounds(
     spec = resolved.spec
     if len(known) == 2 and not (spec == known[1].spec or spec.differs_only_in_n(known[1].spec)):
         _fpfile.check_compatible(known[0], known[1])  # names both specs
-    n_budget = budget or opts.n
-    if known:
-        n_budget = min(budget or known[0].n, *(fp.n for fp in known))
+    n_budget = min(budget or known[0].n, *(fp.n for fp in known)) if known else opts.n
     if not spec.extendable:
         raise UsageError(f"probes {spec.describe()} have no prefixes; {refusal}")
     spec = spec.with_n(n_budget)
