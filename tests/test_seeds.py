@@ -246,6 +246,18 @@ class TestCli:
         assert code == 2 and "--n, --length would be ignored: the probes are those of --like" in err, err
         assert not (tmp_path / "r.db").exists()
 
+    def test_shared_options_have_their_one_default(self):
+        """register's probe and model flags are the shared ones, with the defaults they have on fingerprint."""
+        import inspect
+
+        from seedprints.cli import fingerprint
+        from seedprints.cli import seeds as cli_seeds
+
+        shared = inspect.signature(fingerprint.fingerprint).parameters
+        own = inspect.signature(cli_seeds.register).parameters
+        offered = {"n", "length", "probe_seed", "vocab_bound", "device", "batch_size"}
+        assert {name: own[name].default for name in offered} == {name: shared[name].default for name in offered}
+
     def test_like_a_directory(self, capsys, tmp_path, config_file):
         code, _, err = _run(capsys, "seeds", "register", "--config", config_file, "--seeds", "0", "--registry",
                             tmp_path / "r.db", "--like", tmp_path)

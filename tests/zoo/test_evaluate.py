@@ -276,11 +276,20 @@ class TestEvaluateZoo:
         with pytest.raises(UsageError, match="drop probe_file"):
             ev.evaluate_zoo(tiny_zoo, tmp_path / "out", probes=ProbeOptions(probe_file="probes.json"))
 
-    def test_cli_probe_defaults_are_the_zoos(self):
-        """The zoo verbs' --n and --length default to ZOO_PROBES's, which the CLI does not import at start-up."""
+    def test_cli_defaults(self):
+        """The zoo verbs' --n and --length default to ZOO_PROBES's (which the CLI does not import at start-up), their
+        --probe-seed, --device and --batch-size to what they are on fingerprint."""
+        import inspect
+
+        from seedprints.cli import fingerprint
         from seedprints.cli import zoo as cli_zoo
 
-        assert (cli_zoo.ZOO_N, cli_zoo.ZOO_LENGTH) == (ZOO_PROBES.n, ZOO_PROBES.length)
+        shared = inspect.signature(fingerprint.fingerprint).parameters
+        for verb in (cli_zoo.evaluate, cli_zoo.seeds, cli_zoo.identify):
+            own = inspect.signature(verb).parameters
+            assert (own["n"].default, own["length"].default) == (ZOO_PROBES.n, ZOO_PROBES.length)
+            assert {k: own[k].default for k in ("probe_seed", "device", "batch_size")} == {
+                k: shared[k].default for k in ("probe_seed", "device", "batch_size")}
 
 
 class TestClassifyPair:

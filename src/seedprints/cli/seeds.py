@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -11,6 +12,7 @@ from seedprints.cli import _options as o
 from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
 from seedprints.cli.registry import TagOpt, like_file, open_registry, tag_dict
+from seedprints.options import ProbeOptions, RunOptions
 
 if TYPE_CHECKING:
     from seedprints.probes import ProbeSpec
@@ -29,6 +31,8 @@ REGISTER_EXAMPLES = """Examples:
 
 
 @app.command("register", epilog=REGISTER_EXAMPLES, cls=PlainHelp)
+@o.probe_options(only=("n", "length", "probe_seed", "vocab_bound"))
+@o.model_options(only=("device", "batch_size"))
 def register(
     ctx: typer.Context,
     config: Annotated[Path, typer.Option("--config", help="The architecture: a config.json file or a model directory.")],
@@ -40,13 +44,10 @@ def register(
     like: Annotated[
         Optional[Path], typer.Option("--like", help="Use the probes of this fingerprint file (e.g. the suspect's).")
     ] = None,
-    n: o.NOpt = o.DEFAULT_N,
-    length: o.LengthOpt = o.DEFAULT_LENGTH,
-    probe_seed: o.ProbeSeedOpt = o.DEFAULT_PROBE_SEED,
-    vocab_bound: o.VocabBoundOpt = None,
-    device: o.DeviceOpt = o.DEFAULT_DEVICE,
-    batch_size: o.AutoBatchSizeOpt = None,
     json_output: o.JsonOpt = False,
+    *,
+    probes: ProbeOptions,
+    run: RunOptions,
 ) -> None:
     """Initialise the architecture with each seed, fingerprint it and register it as PREFIXseed-K (resumable).
 
@@ -55,7 +56,6 @@ def register(
     of a model of that vocabulary has.
     """
     from seedprints import seeds as _seeds
-    from seedprints.options import ProbeOptions, RunOptions
     from seedprints.errors import UsageError
     from seedprints.progress import progress_bar
 
@@ -67,15 +67,12 @@ def register(
     extra_tags = _seeds.check_seed_tags(tag_dict(tag))  # these checks come before the registry is made,
     _seeds.check_prefix(name_prefix, seed_list, option="--name-prefix")  # so that a bad input leaves nothing behind
     cfg = _seeds.check_config(config)
-    if like is not None:
-        probes = _probes_like(like_file(like))
-    else:
-        probes = _seeds.default_probes(config, cfg, ProbeOptions(n=n, length=length, seed=probe_seed, vocab_bound=vocab_bound))
+    spec = _probes_like(like_file(like)) if like is not None else _seeds.default_probes(config, cfg, probes)
     output = Output(json_output)
     with open_registry(registry, create=True) as reg, progress_bar(output.progress, len(seed_list), "seeds") as advance:
         report = _seeds.register_seeds(
-            reg, cfg, seed_list, probes, init=init, prefix=name_prefix, tags=extra_tags,
-            run=RunOptions(device=device, batch_size=batch_size), on_seed=lambda _seed, _added: advance(1),
+            reg, cfg, seed_list, spec, init=init, prefix=name_prefix, tags=extra_tags,
+            run=dataclasses.replace(run, progress=False), on_seed=lambda _seed, _added: advance(1),  # one bar: the seeds
         )
     output.result(report.to_dict(), lambda c: c.print(
         f"registered {len(report.added)} seed(s) in {report.registry} ({len(report.skipped)} already there), "

@@ -11,7 +11,7 @@ import typer
 from seedprints.cli import _options as o
 from seedprints.cli._help import PlainHelp
 from seedprints.cli._output import Output
-from seedprints.options import DEFAULT_DEVICE, ProbeOptions, RunOptions
+from seedprints.options import ProbeOptions, RunOptions
 
 app = typer.Typer(help="Build a zoo of models of known lineage and measure the tests on it.", no_args_is_help=True)
 
@@ -32,17 +32,6 @@ def zoo_probe_options(verb: Callable[..., Any]) -> Callable[..., Any]:
 
     return o._with_parameters(extra, build, "probes")(verb)
 
-
-def zoo_run_options(verb: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --device and --batch-size (their defaults on every verb) to a zoo verb, which receives them as
-    ``run: RunOptions``; progress shows unless --json or --quiet."""
-    extra = [o._option("device", o.DeviceOpt, DEFAULT_DEVICE), o._option("batch_size", o.AutoBatchSizeOpt, None)]
-
-    def build(values: dict[str, Any], verb_args: dict[str, Any]) -> RunOptions:
-        progress = not (verb_args.get("json_output") or verb_args.get("quiet"))
-        return RunOptions(device=values["device"], batch_size=values["batch_size"], progress=progress)
-
-    return o._with_parameters(extra, build, "run")(verb)
 
 BUILD_EXAMPLES = """Examples:
 
@@ -77,7 +66,7 @@ def build(
 
 @app.command("eval", epilog=EVAL_EXAMPLES, cls=PlainHelp)
 @zoo_probe_options
-@zoo_run_options
+@o.model_options(only=("device", "batch_size"))
 def evaluate(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, summary.md and the plots go.")],
@@ -127,7 +116,7 @@ class SeedProbeChoice(str, Enum):
 
 @app.command("seeds", epilog=SEEDS_EXAMPLES, cls=PlainHelp)
 @zoo_probe_options
-@zoo_run_options
+@o.model_options(only=("device", "batch_size"))
 def seeds(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, summary.md and seed-curve.png go.")],
@@ -175,7 +164,7 @@ IDENTIFY_EXAMPLES = """Examples:
 
 @app.command("identify", epilog=IDENTIFY_EXAMPLES, cls=PlainHelp)
 @zoo_probe_options
-@zoo_run_options
+@o.model_options(only=("device", "batch_size"))
 def identify(
     zoo_dir: Annotated[Path, typer.Argument(help="A zoo built by `seedprints zoo build`.")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json and summary.md go.")],
