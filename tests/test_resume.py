@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from seedprints.cli import main
-from seedprints.errors import OutputPathError, UsageError
-from seedprints.fingerprint_run import check_output, fingerprint_file, resume_note
+from seedprints.errors import FingerprintFormatError, OutputPathError, UsageError
+from seedprints.fingerprint_run import check_output, fingerprint_file, like_probes, resume_note
 from seedprints.model.forward import extract_hidden_states
 from seedprints.model.load import load_model
 from seedprints.fingerprint import load
@@ -186,3 +186,7 @@ class TestLibrary:
     def test_early_stop_needs_a_reference(self, tiny_llama_dir, tmp_path):
         with pytest.raises(UsageError, match=r"early_stop=True needs a reference to decide against: add like="):
             fingerprint_file(tiny_llama_dir, tmp_path / "fp.safetensors", early_stop=True)
+
+    def test_a_like_folder_is_no_fingerprint_even_when_it_holds_a_model(self, tiny_llama_dir):
+        with pytest.raises(FingerprintFormatError, match="is a directory, not a fingerprint file"):
+            like_probes(tiny_llama_dir, tiny_llama_dir)

@@ -18,7 +18,7 @@ from seedprints.fingerprint import Fingerprint
 from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.output_paths import check_output_path
-from seedprints.probes import ProbeSpec
+from seedprints.probes import Probes, ProbeSpec
 from seedprints.resume import kept_rows, partial_path
 from seedprints.stats.result import LineageResult
 
@@ -66,23 +66,33 @@ def fingerprint_file(
         raise UsageError(f"{setting('extend')} takes its probes from the file it grows; drop {setting('like')} and "
                          f"{setting('early_stop', True)}")
     partial, decision = partial_path(output), None
-    if like is not None and extend is None:  # by config, before any weight is read
-        pipeline.check_model_takes_like(model, like, trust_remote_code=run.trust_remote_code)
     if extend is not None:
         fp = pipeline.extend_fingerprint(model, _fpfile.load(extend), budget or options.n, source=str(extend), run=run)
     elif early_stop:
         fp, decision = pipeline.fingerprint_until_decided(model, _fpfile.load(like), alpha=alpha, budget=budget, run=run)
     else:
         options = dataclasses.replace(options, n=budget or options.n)
-        spec = pipeline.probes_like(like, options) if like is not None else None
-        if budget is not None and isinstance(spec, ProbeSpec):
-            spec = spec.with_n(budget)
+        probes, origin = like_probes(model, like, options, budget=budget, trust_remote_code=run.trust_remote_code)
         if on_resumable is not None:
             on_resumable(lambda: resume_note(output))
-        fp = pipeline.fingerprint_model(model, spec, options=options, run=run, partial=partial)
+        fp = pipeline.fingerprint_model(model, probes, options=options, run=run, partial=partial, probe_origin=origin)
     fp.save(output)
     partial.unlink(missing_ok=True)
     return Written(output, fp, decision)
+
+
+def like_probes(model: Any, like: Path | None, options: ProbeOptions | None = None, *, budget: int | None = None,
+                trust_remote_code: bool = False) -> tuple[ProbeSpec | Probes | None, str | None]:
+    """``like``'s probes (at most ``budget`` of them) and where they come from, ``model`` checked by config to take
+    them; ``(None, None)`` without ``like``, for the model's own probes from ``options``."""
+    if like is None:
+        return None, None
+    _fpfile.read_header(like)  # a folder (a model, say) is refused as no fingerprint, never taken as a side to run
+    resolved = pipeline.resolve_probes([like], options, models=[model], trust_remote_code=trust_remote_code)
+    probes = resolved.probes
+    if budget is not None and isinstance(probes, ProbeSpec):
+        probes = probes.with_n(budget)
+    return probes, resolved.origin
 
 
 def resume_note(output: Path) -> str | None:

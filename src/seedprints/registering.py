@@ -10,6 +10,7 @@ from seedprints import fingerprint as _fpfile
 from seedprints import pipeline
 from seedprints.errors import UsageError
 from seedprints.fingerprint import Fingerprint
+from seedprints.fingerprint_run import like_probes
 from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
 from seedprints.probes import ProbeSpec
@@ -25,10 +26,8 @@ def entry_fingerprint(source: Path, *, like: Path | None = None, options: ProbeO
         return _fpfile.load(source)  # the registry records the file's SHA-256 beside it
     if not source.is_dir():
         raise UsageError(f"{source} does not exist; give a fingerprint file or a model directory")
-    spec = pipeline.probes_like(like, options) if like is not None else None
-    if like is not None:
-        pipeline.check_model_takes_like(source, like, trust_remote_code=run.trust_remote_code)
-    return pipeline.fingerprint_model(source, spec, options=options, run=run)
+    probes, origin = like_probes(source, like, options, trust_remote_code=run.trust_remote_code)
+    return pipeline.fingerprint_model(source, probes, options=options, run=run, probe_origin=origin)
 
 
 def made_from_probe_file(path: Path) -> bool:
