@@ -36,12 +36,13 @@ def check_output(output: Path, model: Path, *, like: Path | None = None, extend:
     """Refuse, before any work, an ``extend`` that is no file, an output that is an input, and anything but a regular
     file in the way of the run's resume file."""
     if extend is not None and not extend.is_file():
-        raise OutputPathError(f"{setting('extend', str(extend))} is not an existing fingerprint file; give the file to grow "
-                              "(make one first with -o)")
+        raise OutputPathError(f"{setting('extend', str(extend))} is not an existing fingerprint file; give the file "
+                              "to grow (make one first with -o)")
     check_output_path(output, [model, *([like] if like is not None else [])])
     partial = partial_path(output)
     if partial.exists() and (partial.is_symlink() or not partial.is_file()):
-        raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); remove it")
+        raise OutputPathError(f"{partial} is in the way of this run's resume file (it is not a regular file); "
+                              "remove it")
 
 
 def fingerprint_file(
@@ -69,7 +70,8 @@ def fingerprint_file(
     if extend is not None:
         fp = pipeline.extend_fingerprint(model, _fpfile.load(extend), budget or options.n, source=str(extend), run=run)
     elif early_stop:
-        fp, decision = pipeline.fingerprint_until_decided(model, _fpfile.load(like), alpha=alpha, budget=budget, run=run)
+        reference = _fpfile.load(like)
+        fp, decision = pipeline.fingerprint_until_decided(model, reference, alpha=alpha, budget=budget, run=run)
     else:
         options = dataclasses.replace(options, n=budget or options.n)
         probes, origin = like_probes(model, like, options, budget=budget, trust_remote_code=run.trust_remote_code)
