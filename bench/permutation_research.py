@@ -17,7 +17,9 @@ Research script, not product code. It reads a zoo built by ``seedprints zoo buil
 
 With ``--same-data-pairs N``, it also trains N disjoint pairs of small models (tied, then untied), each pair its own
 two seeds on the same data in the same order: independent pairs whose false-positive count has a meaningful binomial
-bound, unlike the zoo's, which share three lineages per regime.
+bound, unlike the zoo's, which share three lineages per regime. They read only a tokenizer: a zoo model's, or, with
+``--tokenizer DIR`` (no zoo needed), the one ``seedprints zoo build`` trains for ``docs/zoo-cpu-llama.json``, saved in
+DIR the first time.
 
 Only the tokenizer's rows of the embedding matrix are read (never the padded rows past it), so every measurement
 stands for a model without padded rows.
@@ -48,6 +50,8 @@ saved numbers again without recomputing them:
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/permutation_research.py --zoo /work/zoo-cpu-llama --json run.json
     OMP_NUM_THREADS=1 .venv/bin/python bench/permutation_research.py --regimes "" --same-data-pairs 100 --json pairs.json
+    OMP_NUM_THREADS=1 .venv/bin/python bench/permutation_research.py --regimes "" --tokenizer /tmp/zoo-tokenizer \
+        --pair-kinds tied --first-pair 100 --same-data-pairs 100 --json tied-100.json
     .venv/bin/python bench/permutation_research.py --from-json run.json pairs.json
 """
 
@@ -331,11 +335,34 @@ SMALL = dict(family="llama", hidden_size=64, num_layers=2, num_heads=4, intermed
 SMALL_PRETRAIN = dict(domain="prose", steps=60, batch_size=8, seq_len=64, lr=0.001, warmup=5, data_seed=0)
 
 
-def same_data_pairs(zoo_dir: Path, pairs: int, tied: bool, first: int = 0) -> list[dict]:
+ZOO_CONFIG = Path(__file__).resolve().parents[1] / "docs" / "zoo-cpu-llama.json"
+
+
+def zoo_tokenizer_dir(zoo_dir: Path) -> Path:
+    """The first model directory of the zoo with a tokenizer."""
+    return next(p for p in sorted(zoo_dir.iterdir()) if (p / "tokenizer.json").is_file())
+
+
+def saved_zoo_tokenizer(out: Path, config: Path = ZOO_CONFIG) -> Path:
+    """``out``, holding the tokenizer ``seedprints zoo build`` trains for ``config`` (trained and saved if absent).
+
+    The build trains ``build_tokenizer(tokenizer_vocab)`` (deterministic, offline) and saves it with every model
+    (``save_pretrained``); this is that tokenizer, saved the same way, without the zoo.
+    """
+    if not (out / "tokenizer.json").is_file():
+        from seedprints.zoo.tokenizer import build_tokenizer
+
+        out.mkdir(parents=True, exist_ok=True)
+        build_tokenizer(json.loads(config.read_text())["tokenizer_vocab"]).save_pretrained(str(out))
+    return out
+
+
+def same_data_pairs(model_dir: Path, pairs: int, tied: bool, first: int = 0) -> list[dict]:
     """``pairs`` pairs of small llama models, each pair its own two seeds, trained on the same prose in the same order.
 
     The zoo's independent pairs share lineages (three per regime), so their outcomes are far from independent; these
-    pairs are, so a false-positive count on them has the binomial upper bound it is given.
+    pairs are, so a false-positive count on them has the binomial upper bound it is given. ``model_dir``: a directory
+    with the tokenizer (``tokenizer.json``).
     """
     import torch
     from transformers import PreTrainedTokenizerFast
@@ -344,7 +371,6 @@ def same_data_pairs(zoo_dir: Path, pairs: int, tied: bool, first: int = 0) -> li
     from seedprints.zoo.train import init_model, train
 
     torch.set_num_threads(1)
-    model_dir = next(p for p in sorted(zoo_dir.iterdir()) if (p / "tokenizer.json").is_file())
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(model_dir))
     tok_len = tokenizer_length(model_dir)
     arch = ArchSpec(**SMALL, tie_embeddings=tied)
@@ -431,18 +457,22 @@ def main(argv: list[str] | None = None) -> int:
                     help="also train this many disjoint pairs of small models on the same data")
     ap.add_argument("--pair-kinds", default="untied,tied", help="which of those: untied, tied or both")
     ap.add_argument("--first-pair", type=int, default=0, help="index of the first pair (its seeds), to add pairs later")
+    ap.add_argument("--tokenizer", type=Path, default=None,
+                    help="for the same-data pairs: a directory with tokenizer.json instead of the zoo's, or where to "
+                         "save the zoo build's tokenizer for docs/zoo-cpu-llama.json if it has none (no zoo needed)")
     args = ap.parse_args(argv)
     if args.from_json:
         summarise([row for path in args.from_json for row in json.loads(path.read_text())])
         return 0
     designs = tuple(args.designs.split(","))
-    found, _ = scan_zoo(args.zoo)
+    regimes = None if args.regimes is None else [r for r in args.regimes.split(",") if r]
+    found, _ = scan_zoo(args.zoo) if regimes != [] or args.tokenizer is None else ([], [])
     entries = {e.name: e for _, e in found}
     dirs = {e.name: p for p, e in found}
     by_regime: dict[str, list[str]] = defaultdict(list)
     for name, e in entries.items():
         by_regime[e.regime].append(name)
-    regimes = sorted(by_regime) if args.regimes is None else [r for r in args.regimes.split(",") if r]
+    regimes = sorted(by_regime) if regimes is None else regimes
     memo: dict = {}
     rows = []
     t0 = time.time()
@@ -498,8 +528,11 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({"regime": regime, "ref": f"{base}-{ref}", "suspect": f"{base} {label}",
                                  "truth": "same-lineage", "parts": parts})
         sys.stdout.flush()
+    tok_dir = None
+    if args.same_data_pairs:
+        tok_dir = zoo_tokenizer_dir(args.zoo) if args.tokenizer is None else saved_zoo_tokenizer(args.tokenizer)
     for kind in args.pair_kinds.split(",") if args.same_data_pairs else ():
-        rows += same_data_pairs(args.zoo, args.same_data_pairs, kind == "tied", args.first_pair)
+        rows += same_data_pairs(tok_dir, args.same_data_pairs, kind == "tied", args.first_pair)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
     print(f"\n# summary ({time.time() - t0:.0f} s)")
