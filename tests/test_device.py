@@ -52,7 +52,8 @@ def test_cli_defaults_to_auto(command):
 
 @pytest.mark.parametrize("function", [seeds.fingerprint_init, seeds.fingerprint_seeds, seeds.register_seeds])
 def test_python_api_defaults_to_auto(function):
-    assert inspect.signature(function).parameters["device"].default == "auto"
+    """The seeds' functions take RunOptions (default None: RunOptions(), whose device is auto)."""
+    assert inspect.signature(function).parameters["run"].default is None
 
 
 def test_run_options_default_to_auto():

@@ -195,13 +195,6 @@ def check_models_take(models: Iterable[Any], spec: ProbeSpec, hidden_size: int, 
             check_model_takes(model, spec, hidden_size=hidden_size, origin=origin, trust_remote_code=trust_remote_code)
 
 
-def check_model_takes_like(model: str | Path, like: str | Path, *, trust_remote_code: bool = False) -> None:
-    """:func:`check_models_take` against the fingerprint file ``like``, reading only its header."""
-    header = _fpfile.read_header(like)
-    check_models_take([model], ProbeSpec.from_json(header["probe_spec"]), int(header["hidden_size"]),
-                      origin=f"--like {like}", trust_remote_code=trust_remote_code)
-
-
 def shared_default_spec(model_dirs: list[Path], options: ProbeOptions, *,
                         trust_remote_code: bool = False) -> ProbeSpec | Probes:
     """Probe spec for model directories, from their configs and tokenizers alone (no weights are read).
