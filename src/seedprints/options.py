@@ -85,6 +85,11 @@ class ProbeOptions:
         """True when the spec depends on the tokenizer's length (untrained probes take the rows past it)."""
         return self.kind == "untrained"
 
+    @property
+    def draws_token_ids(self) -> bool:
+        """True when the probes are token ids (untrained or token probes), so they need the model's vocabulary."""
+        return self.kind in ("token", "untrained")
+
     def bound(self, vocab_sizes: list[int | None]) -> int:
         """Token ids stay below this: ``--vocab-bound``, else min(smallest vocabulary, 32000)."""
         return default_vocab_bound(self._rows(vocab_sizes)) if self.vocab_bound is None else self.vocab_bound

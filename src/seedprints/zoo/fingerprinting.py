@@ -50,9 +50,9 @@ def cached_fingerprint(path: Path, model_dir: Path, spec: ProbeSpec) -> Fingerpr
 
 def probe_spec(options: ProbeOptions, model_dirs: list[Path], vocab_sizes: list[int], hidden_size: int) -> ProbeSpec:
     """The spec of one probe kind for the zoo's models of one width; untrained probes from their vocabularies."""
-    if options.kind in ("token", "untrained") and not vocab_sizes:
+    if options.draws_token_ids and not vocab_sizes:
         raise UsageError("no zoo model gives a vocab_size in its config.json; token probes need one")
-    if options.kind == "untrained":
+    if options.reads_tokenizer:
         return api.resolve_probes(models=model_dirs, options=options).spec
     return options.spec_for(vocab_sizes, hidden_size)  # token ids below the smallest vocabulary of the whole zoo
 
