@@ -104,7 +104,11 @@ def remote_code_error(path: Path) -> ModelLoadError:
 
 
 
-def load_config(path: Path, raw: dict[str, Any], trust_remote_code: bool) -> Any:
+def directory_config(path: Path, raw: dict[str, Any], trust_remote_code: bool) -> Any:
+    """The transformers config of the model directory ``path`` (``raw``: its config.json, for the error lines).
+
+    Unlike :func:`seedprints.seeds.load_config` (a config from values, for rebuilding an init), this reads a model
+    as transformers would load it, remote code included when trusted."""
     try:
         with quiet_transformers():
             return transformers.AutoConfig.from_pretrained(

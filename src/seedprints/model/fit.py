@@ -8,7 +8,7 @@ from typing import Any
 
 from seedprints.errors import IncompatibleFingerprintsError, ModelLoadError, UsageError
 from seedprints.model import sources
-from seedprints.model.config import gguf_config, load_config, read_raw_config, validate_config
+from seedprints.model.config import gguf_config, directory_config, read_raw_config, validate_config
 from seedprints.model.hf import offline_hub
 from seedprints.naming import setting
 from seedprints.probes import ProbeSpec
@@ -99,7 +99,7 @@ def source_config(source: str | os.PathLike, *, trust_remote_code: bool) -> Any:
             _, _, config = gguf_config(info)
         else:
             _, raw = read_raw_config(info.directory)
-            config = load_config(info.directory, raw, trust_remote_code)
+            config = directory_config(info.directory, raw, trust_remote_code)
     validate_config(config, source)
     return config
 

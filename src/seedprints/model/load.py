@@ -30,7 +30,7 @@ from packaging.version import Version
 from seedprints.errors import ModelLoadError, UsageError, compact_message
 from seedprints.model import precision, sources
 from seedprints.model.config import (
-    checkpoint_dtype, remote_code_error, config_hash, gguf_config, is_encoder, load_config, read_raw_config, validate_config, vocab_size_of,
+    checkpoint_dtype, remote_code_error, config_hash, gguf_config, is_encoder, directory_config, read_raw_config, validate_config, vocab_size_of,
 )
 from seedprints.model.device import parse_device
 from seedprints.model.forward import call_module, last_hidden, module_unembedding
@@ -241,7 +241,7 @@ def _load_weights(
         where = path / str(source.gguf_file)
     else:
         raw_bytes, raw = read_raw_config(path)
-        config = load_config(path, raw, trust_remote_code)
+        config = directory_config(path, raw, trust_remote_code)
         where = path
     if getattr(config, "is_encoder_decoder", False):
         raise ModelLoadError(
