@@ -89,6 +89,12 @@ CASES: tuple[Case, ...] = (
     _c("huge-claim", "header claims 10^12 rows", "compare base.fp huge.fp", 1, "beyond the limits"),
     _c("altered-spec", "probe spec edited (hash no longer matches)", "compare base.fp altered-spec.fp", 1, "probe hash does not match"),
     _c("like-not-fingerprint", "--like names a text file", "fingerprint not-a-model -o out.fp --like notes.txt", 1, "is not a seedprints fingerprint"),
+    _c("sketch-gap", "a weight sketch with a layer missing", "compare sketched.fp sketch-gap.fp", 1,
+       "weight sketch is incomplete or inconsistent"),
+    _c("sketch-no-head-dim", "a weight sketch without its head width", "compare sketched.fp sketch-no-head-dim.fp", 1,
+       "needs weights.embedding and weights_head_dim"),
+    _c("sketch-foreign", "a tensor under weights. that no sketch has", "compare sketched.fp sketch-foreign.fp", 1,
+       "and a weight sketch"),
     # pairs that cannot be compared
     _c("other-probes", "fingerprints made with different probes", "compare base.fp other-probes.fp", 1, "different probes"),
     _c("legacy-probes", "a fingerprint made with the rare-token probes of seedprints before 0.2", "compare legacy.fp base.fp",
@@ -338,6 +344,7 @@ def build_workspace(folder: Path) -> Path:
     fp("nan", nan)
     fp("other-probes", rng.standard_normal((N, D)), dataclasses.replace(spec, seed=7))
     fp("legacy", rng.standard_normal((N, D)), dataclasses.replace(spec, untrained_from=None))
+    _sketched(folder, base, rng)
     raw = to_bytes(base)
     (folder / "truncated.fp").write_bytes(raw[:-100])
     (folder / "padded.fp").write_bytes(raw + b"\0" * 16)
@@ -376,6 +383,20 @@ def build_workspace(folder: Path) -> Path:
     _configs(folder)
     _zoos(folder)
     return folder
+
+
+def _sketched(folder: Path, base, rng: np.random.Generator) -> None:  # noqa: ANN001
+    """``base`` with a weight sketch, and three spoilt copies: a layer missing, no head width, a foreign tensor."""
+    from seedprints.fingerprint import to_bytes
+    from seedprints.stats.units import WeightSketch
+
+    blocks = tuple(rng.standard_normal((4, 3 * D)).astype(np.float32) for _ in range(2))
+    sketch = WeightSketch(rng.standard_normal((2 * D, D)).astype(np.float32), blocks, (), 8)
+    raw = to_bytes(dataclasses.replace(base, weights=sketch))
+    (folder / "sketched.fp").write_bytes(raw)
+    _rewrite(folder / "sketch-gap.fp", raw, lambda h: h.update({"weights.mlp.2": h.pop("weights.mlp.1")}))
+    _rewrite(folder / "sketch-no-head-dim.fp", raw, lambda h: h["__metadata__"].pop("weights_head_dim"))
+    _rewrite(folder / "sketch-foreign.fp", raw, lambda h: h.update({"weights.extra": h.pop("weights.embedding")}))
 
 
 def _framed(header: dict, data: bytes) -> bytes:

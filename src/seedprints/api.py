@@ -96,7 +96,8 @@ def weight_sketch(model: Any, **load: Any) -> Any:
     ``model`` is a local model directory, GGUF file, adapter or in-memory module, loaded as
     :func:`seedprints.model.load.load_model` does (``load``: its keyword arguments). Pass two of these to
     :func:`seedprints.stats.lineage_test` as ``weights_ref`` and ``weights_suspect`` to see through a relabelling
-    or rotation of the hidden dimensions on any llama-style model; fingerprint files hold no weights.
+    or rotation of the hidden dimensions on any llama-style model (whole sketches; a fingerprint made with
+    ``RunOptions(weight_sketch=True)`` carries a prefix of one, and compares with it).
     """
     from seedprints.model.load import load_model
     from seedprints.model.weights import weight_sketch_of

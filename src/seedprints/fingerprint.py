@@ -2,7 +2,9 @@
 
 Layout: a float32 tensor ``hidden`` of shape ``[N, d]`` (row i = final hidden state at the last
 position of probe i), for specs with ``output_tokens`` a float32 tensor ``logits`` of shape
-``[N, m]`` (those tokens' logits at the same position), and string metadata: ``seedprints_format`` ("1"), ``probe_spec`` (canonical
+``[N, m]`` (those tokens' logits at the same position), for fingerprints made with a weight sketch its tensors
+``weights.embedding`` ``[t, d]``, ``weights.mlp.<layer>`` ``[k, 3d]`` and ``weights.values.<layer>`` ``[c, 2d]`` with
+the metadata ``weights_head_dim`` (:class:`~seedprints.stats.units.WeightSketch`), and string metadata: ``seedprints_format`` ("1"), ``probe_spec`` (canonical
 JSON) and ``probe_hash``, ``model_id``, ``model_revision``, ``config_hash``, ``hidden_size``,
 ``dtype`` (of the forward pass), ``seedprints_version``, ``created_at``. No pickle: the reader parses
 the header itself, checks every field and size before touching tensor bytes, and writes are atomic.
@@ -14,6 +16,7 @@ import dataclasses
 import datetime as _dt
 import io
 import json
+import re
 import struct
 from pathlib import Path
 from typing import IO, Any
@@ -31,10 +34,14 @@ from seedprints.errors import (
 )
 from seedprints.naming import spoken
 from seedprints.probes import ProbeSpec
+from seedprints.stats.units import WeightSketch
 
 FORMAT_VERSION = "1"
 TENSOR_NAME = "hidden"
 LOGITS_NAME = "logits"  # optional: [N, m] logits of the probe spec's output_tokens
+WEIGHTS_PREFIX = "weights."  # optional: the weight sketch the units part reads, one tensor per piece
+_WEIGHTS_NAME = re.compile(r"weights\.(embedding|(mlp|values)\.(0|[1-9][0-9]{0,5}))")
+HEAD_DIM_KEY = "weights_head_dim"
 _MAX_HEADER_BYTES = 1 << 20
 # Sane limits, checked before anything is allocated: far above any real model, far below a hostile claim.
 MAX_ROWS = 10_000_000
@@ -59,6 +66,9 @@ class Fingerprint:
         The rest of the header (``config_hash``, ``dtype``, ``created_at``, ...).
     logits : numpy.ndarray or None
         float32 ``[N, m]`` logits of ``spec.output_tokens`` (None when the spec records none).
+    weights : WeightSketch or None
+        A sketch of the model's weights for the units part of the lineage test (None unless asked for: it sees
+        through a relabelling of the hidden dimensions, and costs a few MB).
 
     Raises
     ------
@@ -73,6 +83,7 @@ class Fingerprint:
     model_id: str
     metadata: dict[str, str] = dataclasses.field(default_factory=dict)
     logits: np.ndarray | None = None
+    weights: WeightSketch | None = None
 
     def __post_init__(self) -> None:
         """Refuse, when built, what would fail far away: arrays that are not 2-D real numbers with one row per probe."""
@@ -82,6 +93,8 @@ class Fingerprint:
             raise TypeError(f"Fingerprint model_id must be a str, got {type(self.model_id).__name__}")
         if not isinstance(self.metadata, dict):
             raise TypeError(f"Fingerprint metadata must be a dict of str to str, got {type(self.metadata).__name__}")
+        if self.weights is not None and not isinstance(self.weights, WeightSketch):
+            raise TypeError(f"Fingerprint weights must be a WeightSketch, got {type(self.weights).__name__}")
         _check_matrix(self.hidden, TENSOR_NAME, "[N, d]")
         if self.logits is not None:
             _check_matrix(self.logits, LOGITS_NAME, "[N, m]")
@@ -119,6 +132,8 @@ class Fingerprint:
             "model_id": self.model_id,
             "hidden_size": str(self.hidden_size),
         }
+        if self.weights is not None:
+            fields[HEAD_DIM_KEY] = str(self.weights.head_dim)
         return {k: str(v) for k, v in sorted(fields.items())}
 
     def save(self, path: str | Path) -> Path:
@@ -162,7 +177,17 @@ def to_bytes(fp: Fingerprint) -> bytes:
     for name, array in tensors.items():
         if array.ndim != 2 or array.shape[0] != tensors[TENSOR_NAME].shape[0]:
             raise FingerprintFormatError(f"fingerprint tensor {name!r} must be 2-D with one row per probe, got {array.shape}")
+    if fp.weights is not None:
+        tensors.update(_sketch_tensors(fp.weights))
     return _encode(tensors, fp.header())
+
+
+def _sketch_tensors(sketch: WeightSketch) -> dict[str, np.ndarray]:
+    """The weight sketch as named float32 tensors; empty pieces (no unit kept) are left out."""
+    pieces = {WEIGHTS_PREFIX + "embedding": sketch.embedding}
+    pieces.update({f"{WEIGHTS_PREFIX}mlp.{i}": block for i, block in enumerate(sketch.mlp)})
+    pieces.update({f"{WEIGHTS_PREFIX}values.{i}": block for i, block in enumerate(sketch.values)})
+    return {name: np.ascontiguousarray(array, dtype="<f4") for name, array in pieces.items() if array.size}
 
 
 def _encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
@@ -221,8 +246,38 @@ def _build(
         raise FingerprintFormatError(f"{path}: header says hidden_size {meta['hidden_size']} but the matrix is {hidden.shape}")
     if hidden.shape[0] != spec.n:
         raise FingerprintFormatError(f"{path}: {hidden.shape[0]} rows but the probe spec has n={spec.n}; re-create it")
-    rest = {k: v for k, v in meta.items() if k not in ("probe_spec", "probe_hash", "model_id", "hidden_size", "seedprints_format")}
-    return Fingerprint(hidden=hidden, spec=spec, model_id=meta["model_id"], metadata=rest, logits=logits)
+    rest = {k: v for k, v in meta.items()
+            if k not in ("probe_spec", "probe_hash", "model_id", "hidden_size", "seedprints_format", HEAD_DIM_KEY)}
+    return Fingerprint(hidden=hidden, spec=spec, model_id=meta["model_id"], metadata=rest, logits=logits,
+                       weights=_sketch_from(path, meta, arrays, hidden.shape[1]))
+
+
+def _sketch_from(path: Path | str, meta: dict[str, str], arrays: dict[str, np.ndarray], width: int) -> WeightSketch | None:
+    """The weight sketch held in a file's ``weights.*`` tensors, checked whole, or None when it holds none."""
+    names = [name for name in arrays if name.startswith(WEIGHTS_PREFIX)]
+    if not names and HEAD_DIM_KEY not in meta:
+        return None
+    corrupt = f"{path}: its weight sketch is incomplete or inconsistent"
+    head_dim = meta.get(HEAD_DIM_KEY, "")
+    if WEIGHTS_PREFIX + "embedding" not in arrays or not head_dim.isdigit() or int(head_dim) < 1:
+        raise FingerprintFormatError(f"{corrupt} (needs weights.embedding and {HEAD_DIM_KEY}); re-create the fingerprint")
+
+    def blocks(kind: str) -> tuple[np.ndarray, ...]:
+        found = sorted(int(name.rsplit(".", 1)[1]) for name in names if name.startswith(f"{WEIGHTS_PREFIX}{kind}."))
+        if found != list(range(len(found))):
+            raise FingerprintFormatError(f"{corrupt} ({kind} layers {found} are not 0 to {len(found) - 1}); "
+                                         "re-create the fingerprint")
+        return tuple(arrays[f"{WEIGHTS_PREFIX}{kind}.{i}"] for i in found)
+
+    try:
+        sketch = WeightSketch(embedding=arrays[WEIGHTS_PREFIX + "embedding"], mlp=blocks("mlp"), values=blocks("values"),
+                              head_dim=int(head_dim))
+    except UsageError as exc:
+        raise FingerprintFormatError(f"{corrupt} ({exc}); re-create the fingerprint") from exc
+    if sketch.hidden_size != width:
+        raise FingerprintFormatError(f"{corrupt} (its width {sketch.hidden_size} is not the hidden states' {width}); "
+                                     "re-create the fingerprint")
+    return sketch
 
 
 def _parse(path: Path, read_data: bool) -> tuple[dict[str, str], dict[str, tuple[list[int], tuple[int, int]]], bytes]:
@@ -274,10 +329,11 @@ def _parse_stream(
     if not_text:
         raise FingerprintFormatError(f"{path}: metadata {short_repr(not_text)} must be strings; the file is corrupt, re-create it")
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
-    if TENSOR_NAME not in tensors or set(tensors) - {TENSOR_NAME, LOGITS_NAME}:
+    foreign = {name for name in tensors if name not in (TENSOR_NAME, LOGITS_NAME) and not _WEIGHTS_NAME.fullmatch(name)}
+    if TENSOR_NAME not in tensors or foreign:
         raise FingerprintFormatError(
-            f"{path}: expected a float32 tensor {TENSOR_NAME!r} (and optionally {LOGITS_NAME!r}), found "
-            f"{sorted(tensors)}; re-create the fingerprint"
+            f"{path}: expected a float32 tensor {TENSOR_NAME!r} (and optionally {LOGITS_NAME!r} and a weight sketch), "
+            f"found {short_repr(sorted(tensors))}; re-create the fingerprint"
         )
     info: dict[str, tuple[list[int], tuple[int, int]]] = {}
     offset = 0

@@ -46,6 +46,9 @@ class RunOptions:
         Base model directory of a PEFT adapter (default: the adapter's own ``base_model_name_or_path``).
     progress : bool
         Progress bars on stderr.
+    weight_sketch : bool
+        Also record a sketch of the model's weights in its fingerprint (:data:`seedprints.stats.units.FILE_SKETCH`),
+        so that comparing two such fingerprints runs the units part, which sees through relabelled hidden dimensions.
     """
 
     device: str = DEFAULT_DEVICE
@@ -56,6 +59,7 @@ class RunOptions:
     device_map: str | None = None
     base: str | Path | None = None
     progress: bool = False
+    weight_sketch: bool = False
 
 
 DEFAULT_N = 2000

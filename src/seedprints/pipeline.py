@@ -65,9 +65,11 @@ def fingerprint_model(
     """
     from seedprints.model.forward import extract_hidden_states, output_logits
     from seedprints.model.metadata import model_metadata
+    from seedprints.model.weights import file_sketch
 
     run = run or RunOptions()
     loaded = load_model(model, run)
+    weights = file_sketch(loaded) if run.weight_sketch else None  # before the forward pass: a refusal comes first
     if probes is None:
         opts = options or ProbeOptions()
         probes = load_probe_file(opts.probe_file) if opts.probe_file else loaded_spec(loaded, opts)
@@ -76,7 +78,7 @@ def fingerprint_model(
                                    partial=partial, probe_origin=probe_origin)
     logits = output_logits(loaded, hidden, probe_set.spec.output_tokens) if probe_set.spec.output_tokens else None
     return Fingerprint(hidden=hidden, spec=probe_set.spec, model_id=loaded.model_id, metadata=model_metadata(loaded),
-                       logits=logits)
+                       logits=logits, weights=weights)
 
 
 def loaded_spec(loaded: Any, options: ProbeOptions | None = None) -> ProbeSpec:

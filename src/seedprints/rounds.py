@@ -48,12 +48,15 @@ class ModelRounds:
     def __init__(self, loaded: Any, spec: ProbeSpec, run: RunOptions, *, start: Fingerprint | None = None,
                  probe_origin: str | None = None) -> None:
         from seedprints.model.metadata import model_metadata
+        from seedprints.model.weights import file_sketch
 
         if not spec.extendable:
             raise UsageError(f"probes {spec.describe()} cannot be extracted in rounds: use generated token or embedding probes")
         self.loaded, self.spec, self.run = loaded, spec, run
         self._probes = generated(spec)
         self._probe_origin = probe_origin
+        self.weights = start.weights if start and start.weights is not None else (
+            file_sketch(loaded) if run.weight_sketch else None)
         self.model_id = start.model_id if start else loaded.model_id
         self.metadata = dict(start.metadata) if start else model_metadata(loaded)
         width = start.hidden_size if start else loaded.hidden_size
@@ -84,7 +87,7 @@ class ModelRounds:
             if logits is not None:
                 self.logits = logits if self.logits is None else np.concatenate([self.logits, logits])
         return Fingerprint(hidden=self.hidden[:n], spec=self.spec.with_n(n), model_id=self.model_id,
-                           metadata=self.metadata, logits=None if self.logits is None else self.logits[:n])
+                           metadata=self.metadata, logits=None if self.logits is None else self.logits[:n], weights=self.weights)
 
 
 def _relative_difference(a: np.ndarray, b: np.ndarray) -> float:

@@ -14,7 +14,9 @@ import transformers
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.stats import lineage_test
 from seedprints.stats.lineage import permutation_moments
-from seedprints.stats.units import WeightSketch, alignment, units_abstains, units_test, weight_sketch
+from seedprints.stats.units import (
+    FILE_SKETCH, SketchSize, WeightSketch, alignment, common_prefix, units_abstains, units_test, weight_sketch,
+)
 from seedprints.zoo.permute import permute_hidden, permute_mlp
 
 WIDTH, HEADS, VOCAB = 32, 4, 160
@@ -176,3 +178,36 @@ class TestFromModelDirectories:
         ref, sus = api.weight_sketch(tmp_path / "base"), api.weight_sketch(tmp_path / "copy")
         assert ref.embedding.shape == (VOCAB, WIDTH) and len(ref.mlp) == 2 and ref.head_dim == WIDTH // HEADS
         assert units_test(ref, sus)["z"] > 30
+
+
+class TestSketchSize:
+    def test_a_sized_sketch_keeps_the_first_rows_units_and_heads(self, base):
+        whole = sketch(base)
+        small = weight_sketch(base.state_dict(), head_dim=WIDTH // HEADS, size=SketchSize(rows_per_dim=2, units=5, heads=1))
+        assert small.embedding.shape == (2 * WIDTH, WIDTH) and [m.shape[0] for m in small.mlp] == [5, 5]
+        assert [v.shape[0] for v in small.values] == [WIDTH // HEADS] * 2
+        np.testing.assert_array_equal(small.mlp[1], whole.mlp[1][:5])
+        np.testing.assert_array_equal(small.values[0], whole.values[0][:WIDTH // HEADS])
+        assert small.summary() == {"embedding_rows": 64, "layers": 2, "mlp_units": 10, "value_channels": 16}
+
+    def test_sketches_of_different_sizes_are_read_on_their_common_prefix(self, base):
+        copy = permute_hidden(base, seed=3)
+        big = weight_sketch(base.state_dict(), head_dim=WIDTH // HEADS, size=SketchSize(units=20, heads=2))
+        small = weight_sketch(copy.state_dict(), head_dim=WIDTH // HEADS, size=SketchSize(rows_per_dim=3, units=7, heads=1))
+        cut = common_prefix(big, small)
+        assert cut[0].embedding.shape == cut[1].embedding.shape == (3 * WIDTH, WIDTH)
+        assert [m.shape[0] for m in cut[0].mlp] == [7, 7] and [v.shape[0] for v in cut[1].values] == [8, 8]
+        assert units_test(big, small) == units_test(*cut)
+        assert units_test(big, small)["units"] == 2 * 7 + 2 * 8 and units_test(big, small)["z"] > 10
+
+    def test_the_null_holds_on_a_prefix_of_the_units(self):
+        # Relabellings that keep the first k units among themselves are exchangeable too: independent models read on
+        # the file-sized prefix still give standard z's.
+        size = SketchSize(rows_per_dim=FILE_SKETCH.rows_per_dim, units=16, heads=1)
+        sketches = [weight_sketch(tiny(seed).state_dict(), head_dim=WIDTH // HEADS, size=size) for seed in range(40, 56)]
+        zs = np.array([units_test(x, y)["z"] for x, y in zip(sketches[::2], sketches[1::2])])
+        assert np.all(np.abs(zs) < 4) and abs(zs.mean()) < 1.2, zs
+
+    def test_different_layer_counts_abstain(self, base):
+        one_layer = WeightSketch(sketch(base).embedding, sketch(base).mlp[:1], sketch(base).values[:1], WIDTH // HEADS)
+        assert "numbers of MLP layers" in units_abstains(sketch(base), one_layer)

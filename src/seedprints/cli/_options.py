@@ -134,6 +134,11 @@ BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help=BATCH_SIZE_HELP,
 TrustRemoteCodeOpt = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow a model directory to run its own Python code (only if you trust it).")
 ]
+WeightSketchOpt = Annotated[
+    bool, typer.Option("--weight-sketch", help="Also record a sketch of the model's weights (a few MB): comparing two "
+                       "such fingerprints runs the units part, which sees a copy whose hidden dimensions were relabelled "
+                       "or rotated (llama-style models).")
+]
 AutoBatchSizeOpt = Annotated[
     Optional[int],
     typer.Option("--batch-size", help=BATCH_SIZE_HELP, callback=positive_int,
@@ -242,11 +247,15 @@ def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
 
-def model_options(only: tuple[str, ...] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def model_options(
+    only: tuple[str, ...] | None = None, *, weight_sketch: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add --device, --dtype, --batch-size, --trust-remote-code, --allow-pickle, --device-map and --base (or the
-    parameters ``only`` names of them) to a verb, which receives them as ``run: RunOptions`` (the others at their
-    defaults); progress shows unless --json or --quiet."""
-    extra = _chosen([
+    parameters ``only`` names of them), and --weight-sketch where the verb's fingerprints can carry one, to a verb,
+    which receives them as ``run: RunOptions`` (the others at their defaults); progress shows unless --json or
+    --quiet."""
+    sketch = [_option("weight_sketch", WeightSketchOpt, False)] if weight_sketch else []
+    extra = sketch + _chosen([
         _option("device", DeviceOpt, DEFAULT_DEVICE),
         _option("dtype", DtypeOpt, DtypeChoice.auto),
         _option("batch_size", AutoBatchSizeOpt, None),

@@ -38,7 +38,7 @@ class IdentityModeChoice(str, Enum):
 
 
 @o.probe_options()
-@o.model_options()
+@o.model_options(weight_sketch=True)
 def compare(
     ctx: typer.Context,
     ref: Annotated[Path, typer.Argument(help="Reference: a fingerprint file, a model directory or a Hub id org/name[@REV].")],

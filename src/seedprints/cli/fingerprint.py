@@ -36,7 +36,7 @@ EXAMPLES = """Examples:
 
 
 @o.probe_options()
-@o.model_options()
+@o.model_options(weight_sketch=True)
 def fingerprint(
     ctx: typer.Context,
     model_dir: Annotated[Path, typer.Argument(help="Local Hugging Face model directory, GGUF file or PEFT adapter directory, or a Hub id org/name[@REV].")],
@@ -110,6 +110,7 @@ def _payload(written: Written) -> dict:
     payload = {
         "path": str(written.path), "model_id": fp.model_id, "n": fp.n, "hidden_size": fp.hidden_size,
         "probe_hash": fp.probe_hash, "probe_spec": fp.spec.describe(), "dtype": fp.metadata.get("dtype"),
+        "weight_sketch": None if fp.weights is None else fp.weights.summary(),
     }
     if written.decision is not None:
         payload["decision"] = report_text.result_json(written.decision)

@@ -174,6 +174,8 @@ def _compare_page(payload: dict[str, Any], files: dict[str, bytes]) -> tuple[str
     elif "vocab_note" in details:
         numbers["hidden-dimension part z"] = _number(details.get("hidden_z"))
         numbers["vocab part"] = _esc(details["vocab_note"])
+    if "units_z" in details:
+        numbers["weight units part z"] = _number(details.get("units_z"))
     if "hidden_note" in details:
         numbers["padding-row probes"] = _esc(details["hidden_note"])
     rows = "".join(f"<tr><th>{key}</th><td>{value}</td></tr>" for key, value in numbers.items())

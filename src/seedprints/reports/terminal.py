@@ -77,13 +77,15 @@ def result_table(result: LineageResult) -> Table:
     elif "vocab_note" in result.details:  # say what this verdict cannot see
         table.caption = (f"hidden-dimension part z = {result.details['hidden_z']:.2f}; "
                          if "hidden_z" in result.details else "") + escape(result.details["vocab_note"])
+    if "units_z" in result.details:  # the weight sketches' part: it sees relabelled hidden dimensions
+        table.caption = f"{table.caption or ''}\nweight units part z = {result.details['units_z']:.2f}".strip()
     if "hidden_note" in result.details:  # padding-row probes left out of the hidden part
         table.caption = f"{table.caption or ''}\n{escape(result.details['hidden_note'])}".strip()
     return table
 
 
 def fingerprint_table(fp: Fingerprint, path: str) -> Table:
-    """What a fingerprint file holds: shape, probes, model, dtype."""
+    """What a fingerprint file holds: shape, probes, model, dtype, and its weight sketch when it has one."""
     table = Table(show_header=False)
     table.add_column("field")
     table.add_column("value")
@@ -94,6 +96,8 @@ def fingerprint_table(fp: Fingerprint, path: str) -> Table:
         "probes": fp.spec.describe(),
         "dtype": fp.metadata.get("dtype", "?"),
     }
+    if fp.weights is not None:
+        rows["weight sketch"] = fp.weights.describe()
     for key, value in rows.items():
         table.add_row(key, value)
     return table

@@ -33,7 +33,7 @@ from seedprints.errors import (
     NonFiniteHiddenStatesError,
     UsageError,
 )
-from seedprints.naming import setting
+from seedprints.naming import setting, spoken
 from seedprints.stats.defaults import MIN_DIMS, MIN_PROBES
 from seedprints.stats.moments import (  # noqa: F401 (permutation_moments and the floor re-exported: callers import them here)
     NULL_RESIDUAL_FLOOR,
@@ -367,18 +367,22 @@ def lineage_test(
 def _units_part(weights_ref: Any, weights_suspect: Any) -> tuple[dict[str, Any] | None, str]:
     """The units part's numbers, or None and why it did not run."""
     if weights_ref is None:
-        return None, UNITS_NOT_GIVEN
+        return None, units_not_given()
     why = units_abstains(weights_ref, weights_suspect)
     if why is not None:
         return None, f"the units part did not run: {why}"
     return units_test(weights_ref, weights_suspect), ""
 
 
-UNITS_NOT_GIVEN = ("the units part did not run: it reads both models' weights, and none were given (fingerprints hold "
-                   "hidden states and logits only)")
+def units_not_given() -> str:
+    """Why the units part did not run when no weights reached the test, with how to give them."""
+    how = spoken(cli=f"compare two fingerprint files made with {setting('weight_sketch', True)}",
+                 python="pass weights_ref and weights_suspect, or two fingerprints made with RunOptions(weight_sketch=True)")
+    return (f"the units part did not run: it reads a sketch of both models' weights, and none were given for both "
+            f"({how}; registry entries hold none)")
 
 
-def permutation_note(vocab_ran: bool, units_ran: bool, units_note: str = UNITS_NOT_GIVEN) -> str:
+def permutation_note(vocab_ran: bool, units_ran: bool, units_note: str | None = None) -> str:
     """Whether a copy with relabelled (or rotated) hidden dimensions could have been seen in this pair, and why not."""
     if units_ran:
         return ("a relabelling or rotation of the hidden dimensions could have been seen: the units part aligned them on "
@@ -389,7 +393,7 @@ def permutation_note(vocab_ran: bool, units_ran: bool, units_note: str = UNITS_N
                 "untrained rows, which neither changes")
     return ("a relabelling of the hidden dimensions could not have been seen: the vocab part did not run (no logits of "
             "untrained rows were scored, or they carry nothing; vocab_note says which), "
-            f"and {units_note}")
+            f"and {units_note or units_not_given()}")
 
 
 def with_left_out_notes(result: LineageResult, inputs_left_out: list[str], logits_left_out: list[str]) -> LineageResult:
@@ -475,7 +479,7 @@ def scores_lineage_test(
     n_permutations: int,
     seed: int,
     units: dict[str, Any] | None = None,
-    units_note: str = UNITS_NOT_GIVEN,
+    units_note: str | None = None,
 ) -> LineageResult:
     """The lineage test from (reference, suspect) standardised ranks of hidden states and, optionally, logits (and
     the units part's numbers, :func:`seedprints.stats.units.units_test`, when the weights were compared)."""
@@ -488,7 +492,7 @@ def scores_lineage_test(
 
 def combined_result(
     hidden: dict[str, float], vocab: dict[str, float] | None, *, n: int, d: int, alpha: float, n_permutations: int, seed: int,
-    units: dict[str, Any] | None = None, units_note: str = UNITS_NOT_GIVEN,
+    units: dict[str, Any] | None = None, units_note: str | None = None,
 ) -> LineageResult:
     """The LineageResult of the hidden part and, when logits were recorded, the vocab part, and, when both models'
     weights were compared, the units part: Bonferroni over the parts that ran. Every path to a lineage result (pairwise,

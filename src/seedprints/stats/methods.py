@@ -35,8 +35,12 @@ def paper_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: float
 
 
 def lineage_method(ref: FingerprintLike, suspect: FingerprintLike, *, alpha: float = 0.01, **settings: Any) -> LineageResult:
-    """The default test on hidden states, plus the logits of untrained tokens when the probes certify them so."""
+    """The default test on hidden states, plus the logits of untrained tokens when the probes certify them so, plus
+    the units part when both fingerprints carry a weight sketch."""
     groups = ref.spec.row_groups()
+    sketches = getattr(ref, "weights", None), getattr(suspect, "weights", None)
+    if None not in sketches:
+        settings = {**settings, "weights_ref": sketches[0], "weights_suspect": sketches[1]}
     if ref.logits is not None and ref.spec.scores_untrained_logits:
         return lineage_test(ref.hidden, suspect.hidden, alpha, logits_ref=ref.logits, logits_suspect=suspect.logits,
                             row_groups=groups, **settings)

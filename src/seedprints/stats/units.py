@@ -23,6 +23,12 @@ alignment may match anything two models trained on the same data share; it canno
 does not come from the alignment. Assumptions: independent inits, llama-style blocks whose neurons and value
 channels are relabelled as wholes (no grouped key/value heads for the value channels), and weights of both models.
 
+*A sketch that fits in a fingerprint file* keeps a prefix of each: the first token rows of the embedding, the first
+MLP neurons of each layer and the first heads' value channels (:data:`FILE_SKETCH`). Comparing two sketches of
+different sizes reads their common prefix. The null still holds: relabellings that keep the first ``m`` units among
+themselves are a subgroup of those above, so they too leave the joint distribution unchanged, and ``T`` on the prefix
+is distributed along uniform relabellings of the prefix alone, whose moments the same formula gives.
+
 What it cannot see: a copy whose MLP neurons *and* value channels were relabelled as well (the units it reads by
 index); such a copy leaves the hidden states alone, so the hidden part still sees it unless the hidden dimensions
 were relabelled too. Long training that moves every unit far from its init weakens it like every other part.
@@ -40,11 +46,35 @@ import numpy as np
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.stats.moments import log10_upper_tail, permutation_moments
 
-__all__ = ["UNITS_ASSUMED", "WeightSketch", "units_test", "weight_sketch"]
+__all__ = ["FILE_SKETCH", "SketchSize", "UNITS_ASSUMED", "WeightSketch", "common_prefix", "units_test", "weight_sketch"]
 
 UNITS_ASSUMED = ("independent inits; MLP neurons (per layer) and value channels (per head) exchangeable, as init and "
                  "training treat them alike; alignment read from the input embeddings only")
 MIN_EMBEDDING_ROWS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class SketchSize:
+    """How much of a model a :class:`WeightSketch` keeps (None: all of it).
+
+    Attributes
+    ----------
+    rows_per_dim : int or None
+        Embedding rows kept, per hidden dimension: the alignment is a ``d x d`` map, so it needs at least ``d`` rows.
+    units : int or None
+        MLP neurons kept per layer (the first ones).
+    heads : int or None
+        Heads whose value channels are kept per layer (the first ones).
+    """
+
+    rows_per_dim: int | None = None
+    units: int | None = None
+    heads: int | None = None
+
+
+# What ``fingerprint --weight-sketch`` records: twice as many rows as the alignment's d x d map needs at least, and a
+# few units per layer (an exact copy's T is the number of units compared, k; the null sd is about sqrt(k / 3d)).
+FILE_SKETCH = SketchSize(rows_per_dim=2, units=32, heads=2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +113,17 @@ class WeightSketch:
     def hidden_size(self) -> int:
         return int(self.embedding.shape[1])
 
+    def summary(self) -> dict[str, int]:
+        """What the sketch holds, for reports: embedding rows, layers, MLP neurons and value channels in all."""
+        return {"embedding_rows": int(self.embedding.shape[0]), "layers": len(self.mlp),
+                "mlp_units": sum(int(m.shape[0]) for m in self.mlp), "value_channels": sum(int(v.shape[0]) for v in self.values)}
+
+    def describe(self) -> str:
+        """One line: ``1792 embedding rows; 768 MLP neurons and 0 value channels over 24 layers``."""
+        s = self.summary()
+        return (f"{s['embedding_rows']} embedding rows; {s['mlp_units']} MLP neurons and {s['value_channels']} value "
+                f"channels over {s['layers']} layers")
+
 
 def _array(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):
@@ -90,7 +131,9 @@ def _array(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def weight_sketch(state: Mapping[str, Any], *, head_dim: int, tokenizer_length: int | None = None) -> WeightSketch:
+def weight_sketch(
+    state: Mapping[str, Any], *, head_dim: int, tokenizer_length: int | None = None, size: SketchSize = SketchSize()
+) -> WeightSketch:
     """The :class:`WeightSketch` of a llama-style state dict (llama, mistral, qwen2, qwen3 parameter names).
 
     Parameters
@@ -101,6 +144,8 @@ def weight_sketch(state: Mapping[str, Any], *, head_dim: int, tokenizer_length: 
         The attention heads' width (``config.head_dim``, else ``hidden_size // num_attention_heads``).
     tokenizer_length : int, optional
         Rows of the embedding the tokenizer uses (default: every row).
+    size : SketchSize
+        How much to keep (default: everything); only the kept slices are converted to float32.
 
     Raises
     ------
@@ -109,24 +154,43 @@ def weight_sketch(state: Mapping[str, Any], *, head_dim: int, tokenizer_length: 
     """
     names = {key.removeprefix("model."): key for key in state}
 
-    def get(name: str) -> np.ndarray:
+    def get(name: str) -> Any:
         if name not in names:
             raise UsageError(f"the weights have no {name!r}; the units part reads llama-style blocks")
-        return _array(state[names[name]])
+        return state[names[name]]
 
     embedding = get("embed_tokens.weight")
-    if tokenizer_length is not None:
-        embedding = embedding[:tokenizer_length]
+    d = int(embedding.shape[1])
+    rows = embedding.shape[0] if tokenizer_length is None else min(tokenizer_length, embedding.shape[0])
+    if size.rows_per_dim is not None:
+        rows = min(rows, size.rows_per_dim * d)
+    channels = None if size.heads is None else size.heads * int(head_dim)
     layers = sorted({int(name.split(".")[1]) for name in names if name.startswith("layers.")})
     mlp, values = [], []
     for layer in layers:
         p = f"layers.{layer}."
-        mlp.append(np.concatenate([get(p + "mlp.gate_proj.weight"), get(p + "mlp.up_proj.weight"),
-                                   get(p + "mlp.down_proj.weight").T], axis=1))
+        mlp.append(np.concatenate([_array(get(p + "mlp.gate_proj.weight")[:size.units]),
+                                   _array(get(p + "mlp.up_proj.weight")[:size.units]),
+                                   _array(get(p + "mlp.down_proj.weight")[:, :size.units]).T], axis=1))
         v, o = get(p + "self_attn.v_proj.weight"), get(p + "self_attn.o_proj.weight")
         if v.shape[0] == o.shape[1]:
-            values.append(np.concatenate([v, o.T], axis=1))
-    return WeightSketch(embedding=embedding, mlp=tuple(mlp), values=tuple(values), head_dim=int(head_dim))
+            values.append(np.concatenate([_array(v[:channels]), _array(o[:, :channels]).T], axis=1))
+    return WeightSketch(embedding=_array(embedding[:rows]), mlp=tuple(mlp), values=tuple(values), head_dim=int(head_dim))
+
+
+def common_prefix(a: WeightSketch, b: WeightSketch) -> tuple[WeightSketch, WeightSketch]:
+    """Both sketches cut to what both hold: the shared embedding rows, units and whole heads of each layer.
+
+    Needs sketches that :func:`units_abstains` accepts but for their sizes (same width, layers and head width)."""
+    rows = min(a.embedding.shape[0], b.embedding.shape[0])
+    mlp = [min(x.shape[0], y.shape[0]) for x, y in zip(a.mlp, b.mlp)]
+    values = [min(x.shape[0], y.shape[0]) for x, y in zip(a.values, b.values)]
+
+    def cut(s: WeightSketch) -> WeightSketch:
+        return WeightSketch(embedding=s.embedding[:rows], mlp=tuple(m[:k] for m, k in zip(s.mlp, mlp)),
+                            values=tuple(v[:k] for v, k in zip(s.values, values)), head_dim=s.head_dim)
+
+    return cut(a), cut(b)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -153,10 +217,10 @@ def units_abstains(ref: WeightSketch, suspect: WeightSketch) -> str | None:
         return f"the two models' hidden sizes differ ({ref.hidden_size} and {suspect.hidden_size})"
     if min(ref.embedding.shape[0], suspect.embedding.shape[0]) < MIN_EMBEDDING_ROWS:
         return f"fewer than {MIN_EMBEDDING_ROWS} embedding rows to align the hidden dimensions on"
-    if [m.shape for m in ref.mlp] != [m.shape for m in suspect.mlp]:
-        return "the two models' MLP blocks differ in number or size"
-    if [v.shape for v in ref.values] != [v.shape for v in suspect.values] or ref.head_dim != suspect.head_dim:
-        return "the two models' attention value channels differ in number or size"
+    if len(ref.mlp) != len(suspect.mlp):
+        return f"the two models have different numbers of MLP layers ({len(ref.mlp)} and {len(suspect.mlp)})"
+    if len(ref.values) != len(suspect.values) or ref.head_dim != suspect.head_dim:
+        return "the two models' attention value channels differ in layers or head width"
     if not ref.mlp and not ref.values:
         return "the weights hold no MLP neuron nor value channel"
     return None
@@ -192,6 +256,7 @@ def units_test(ref: WeightSketch, suspect: WeightSketch) -> dict[str, Any]:
     why = units_abstains(ref, suspect)
     if why is not None:
         raise IncompatibleFingerprintsError(f"the units part cannot compare these weights: {why}")
+    ref, suspect = common_prefix(ref, suspect)
     r, fit = alignment(ref, suspect)
     back = r.T  # a suspect row vector over its hidden dimensions, times R^T, is in the reference's coordinates
     d = ref.hidden_size
