@@ -6,12 +6,15 @@ repository), reassembles the file, builds derivatives of known lineage on CPU (c
 seedprints the way a user would:
 
     seedprints audit BASE --json                       (when the verb exists)
-    seedprints fingerprint BASE -o base.fp.safetensors --n N --length L
-    seedprints fingerprint DERIVATIVE -o derivative.fp.safetensors --n N --length L
+    seedprints fingerprint BASE -o base.fp.safetensors --n N --length L --weight-sketch
+    seedprints fingerprint DERIVATIVE -o derivative.fp.safetensors --n N --length L --weight-sketch
     seedprints compare base.fp.safetensors derivative.fp.safetensors --json
 
-and writes a Markdown page with one row per derivative: truth, verdict, each part's z, log10 p and
-the wall seconds of fingerprinting. Every number on the page comes from the run.
+and writes a Markdown page with one row per derivative: truth, verdict, each part's z (hidden, vocab
+and units: the weight sketch is what lets compare run the units part, the one part that sees a copy
+whose hidden dimensions were permuted), log10 p and the wall seconds of fingerprinting. The reference
+is fingerprinted once more without the sketch, so that the page gives the file size with and without
+it. Every number on the page comes from the run.
 
 Derivatives are cached under ``MODELS_DIR/derived/KEY`` with a ``KEY.recipe.json`` marker written
 last (a build that did not finish is redone; a marker whose parameters differ from this run's is
@@ -562,14 +565,19 @@ def cached_build(ctx: Context, key: str, build: Callable[..., dict], params: dic
 # ----------------------------------------------------------------------------- 3. seedprints, as a user runs it
 
 
-def fingerprint(model: Path, out: Path, args: argparse.Namespace) -> dict:
+def fingerprint(model: Path, out: Path, args: argparse.Namespace, *, sketch: bool = True) -> dict:
+    """``seedprints fingerprint MODEL -o OUT``, with a weight sketch unless ``sketch`` is False; the result keeps the
+    options after ``-o OUT`` (so the page shows what ran) and the written file's size in bytes."""
     out.unlink(missing_ok=True)
-    ran = run([*seedprints_exe(), "fingerprint", str(model), "-o", str(out), "--n", str(args.n),
-               "--length", str(args.length), "--json", "--force"], timeout=args.timeout)
-    result: dict = {"seconds": ran.seconds, "rc": ran.rc}
+    options = ["--n", str(args.n), "--length", str(args.length), *(["--weight-sketch"] if sketch else []),
+               "--json", "--force"]
+    ran = run([*seedprints_exe(), "fingerprint", str(model), "-o", str(out), *options], timeout=args.timeout)
+    result: dict = {"seconds": ran.seconds, "rc": ran.rc, "options": shlex.join(options)}
     if ran.rc != 0:
         result["error"] = ran.error_line()
         return result
+    if out.exists():
+        result["bytes"] = out.stat().st_size
     with contextlib.suppress(ValueError):
         result["json"] = json.loads(ran.stdout)
     return result
@@ -639,13 +647,14 @@ def fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def row(label: str, truth: str, fp: dict, result: dict, errors: list[str]) -> str:
+def row(label: str, truth: str, fp: dict, result: dict, errors: list[str], *, sketched: bool = False) -> str:
+    """One line of the verdict table; ``sketched``: both fingerprints carried a weight sketch."""
     seconds = fmt(fp.get("seconds"), 0)
 
     def failed(what: str, message: str) -> str:
         if message not in errors:
             errors.append(message)
-        return f"| {label} | {truth} | {what} [{errors.index(message) + 1}] | | | | {seconds} |"
+        return f"| {label} | {truth} | {what} [{errors.index(message) + 1}] | | | | | {seconds} |"
 
     if "error" in fp:
         return failed("fingerprint failed", fp["error"])
@@ -657,7 +666,30 @@ def row(label: str, truth: str, fp: dict, result: dict, errors: list[str]) -> st
     verdict = result.get("verdict", "-")
     mark = "" if verdict == truth else " ✗"
     return (f"| {label} | {truth} | **{verdict}**{mark} | {fmt(details.get('hidden_z'))} | {vocab_text} | "
-            f"{fmt(result.get('log10_p'))} | {seconds} |")
+            f"{units_text(details, sketched)} | {fmt(result.get('log10_p'))} | {seconds} |")
+
+
+def units_text(details: dict, sketched: bool) -> str:
+    """The units part's z; else "abstained" when both fingerprints carried a sketch (the part refused them), or "did
+    not run" when one had none. Either way ``details.permutation_note``, listed on the page, says why."""
+    if details.get("units_z") is not None:
+        return fmt(details["units_z"])
+    return "abstained" if sketched else "did not run"
+
+
+def sketch_of(fp: dict) -> dict | None:
+    """``weight_sketch`` of a fingerprint's ``--json`` (what the file's sketch holds), or None when it has none."""
+    data = fp.get("json")
+    sketch = data.get("weight_sketch") if isinstance(data, dict) else None
+    return sketch if isinstance(sketch, dict) else None
+
+
+def grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Labels grouped by their value, in order of first appearance: the page lists identical notes once."""
+    groups: dict[str, list[str]] = {}
+    for label, value in pairs:
+        groups.setdefault(value, []).append(label)
+    return groups
 
 
 def recipe_text(key: str, recipe: dict) -> str:
@@ -717,6 +749,41 @@ def audit_lines(data: Any) -> list[str]:
     return lines
 
 
+def sketch_lines(state: dict) -> list[str]:
+    """The reference's fingerprint file with and without the weight sketch (bytes on disk, as written), and what the
+    sketches hold: the cost of ``--weight-sketch`` on a released model, which docs/cli.md points here for."""
+    base_fp, plain = state["base_fp"], state["base_plain_fp"]
+    lines = ["### The weight sketch", "",
+             "The reference was fingerprinted once more without `--weight-sketch`, right after, to measure what the "
+             "sketch adds to the file:", "",
+             "| fingerprint of the reference | command | file size |", "|---|---|---:|"]
+    for what, name, fp in (("with the weight sketch", "base.fp.safetensors", base_fp),
+                           ("without it", "base-plain.fp.safetensors", plain)):
+        size = (f"{human_bytes(fp['bytes'])} ({fp['bytes']} bytes)" if "bytes" in fp
+                else f"failed: {fp.get('error', 'no file written')}")
+        lines.append(f"| {what} | `seedprints fingerprint {state['base_label']} -o {name} {fp['options']}` | {size} |")
+    lines.append("")
+    if "bytes" in base_fp and "bytes" in plain:
+        extra = base_fp["bytes"] - plain["bytes"]
+        lines += [f"The sketch adds {human_bytes(extra)} ({extra} bytes), {base_fp['bytes'] / plain['bytes']:.1f}x the "
+                  "file without it.", ""]
+    fingerprints = [("reference", base_fp)] + [(item["key"], item["fp"]) for item in state["rows"]]
+    held = grouped([(label, "(none)" if (sketch := sketch_of(fp)) is None else json.dumps(sketch, sort_keys=True))
+                    for label, fp in fingerprints if "error" not in fp])
+    lines += ["What each sketch holds (`weight_sketch` of `fingerprint --json`: embedding rows, layers, MLP neurons and "
+              "value channels in all):", ""]
+    lines += [f"- `{sketch}`: {', '.join(labels)}" for sketch, labels in held.items()]
+    lines.append("")
+    heads = state.get("attention") or {}
+    base_sketch = sketch_of(base_fp) or {}
+    if base_sketch.get("value_channels") == 0 and heads.get("kv_heads") and heads["kv_heads"] < heads.get("heads", 0):
+        lines += [f"No value channel is kept: the sketch keeps them only where each attention head has its own values "
+                  f"(`v_proj` rows as many as `o_proj` columns), and this config has {heads['kv_heads']} key/value "
+                  f"heads for {heads['heads']} attention heads (`num_key_value_heads`, `num_attention_heads` of its "
+                  "config.json), so the units part reads the MLP neurons only.", ""]
+    return lines
+
+
 def write_page(path: Path, state: dict) -> None:
     args, m = state["args"], state["machine"]
     src, summary = state["source"], state["summary"]
@@ -765,21 +832,20 @@ def write_page(path: Path, state: dict) -> None:
     lines += [
         "## Lineage verdicts",
         "",
-        f"Reference: `seedprints fingerprint {state['base_label']} -o base.fp.safetensors --n {args.n} --length {args.length}` "
+        f"Reference: `seedprints fingerprint {state['base_label']} -o base.fp.safetensors {base_fp['options']}` "
         f"({fmt(base_fp.get('seconds'), 0)} s). Each suspect was fingerprinted apart with the same command (its own default "
-        "probes), then `seedprints compare base.fp.safetensors suspect.fp.safetensors --json`. z of each part from "
-        "`details`; log10 p of the combined test; seconds: wall time of the suspect's `fingerprint` command (load included).",
+        "probes), then `seedprints compare base.fp.safetensors suspect.fp.safetensors --json`, which runs the units part "
+        "when both files carry a weight sketch. z of each part from `details` (`hidden_z`, `vocab_z`, `units_z`); log10 p "
+        "of the combined test; seconds: wall time of the suspect's `fingerprint` command (load included).",
         "",
-        "| suspect | truth | verdict | hidden z | vocab z | log10 p | seconds |",
-        "|---|---|---|---|---|---|---:|",
+        "| suspect | truth | verdict | hidden z | vocab z | units z | log10 p | seconds |",
+        "|---|---|---|---|---|---|---|---:|",
     ]
-    notes: dict[str, list[str]] = {}
     errors: list[str] = []
+    compared = [item for item in state["rows"] if "error" not in item["result"]]
     for item in state["rows"]:
-        lines.append(row(item["label"], item["truth"], item["fp"], item["result"], errors))
-        note = ((item["result"].get("details") or {}).get("vocab_note")) if "error" not in item["result"] else None
-        if note:
-            notes.setdefault(note, []).append(item["key"])
+        sketched = sketch_of(base_fp) is not None and sketch_of(item["fp"]) is not None
+        lines.append(row(item["label"], item["truth"], item["fp"], item["result"], errors, sketched=sketched))
     lines.append("")
     if errors:
         lines += ["Messages of the failed commands (the last line of stderr):", ""]
@@ -787,28 +853,50 @@ def write_page(path: Path, state: dict) -> None:
         lines.append("")
     if "error" in base_fp:
         lines += [f"The reference fingerprint failed: {base_fp['error']}", ""]
-    users: dict[str, list[str]] = {}
-    for label, probes in [("reference", state["base_probes"])] + [(item["key"], item["probes"]) for item in state["rows"]]:
-        users.setdefault(probes or "(no fingerprint)", []).append(label)
+    fingerprints = [("reference", base_fp)] + [(item["key"], item["fp"]) for item in state["rows"]]
+    users = grouped([(label, probes or "(no fingerprint)")
+                     for label, probes in [("reference", state["base_probes"])]
+                     + [(item["key"], item["probes"]) for item in state["rows"]]])
     lines += ["Probe specs (`probe_spec` of `fingerprint --json`):", ""]
     lines += [f"- `{spec}`: {', '.join(labels)}" for spec, labels in users.items()]
     lines.append("")
+    notes = grouped([(item["key"], note) for item in compared
+                     if (note := (item["result"].get("details") or {}).get("vocab_note"))])
     if notes:
         lines += ["`details.vocab_note` where the vocab part did not run:", ""]
         lines += [f"- {', '.join(keys)}: {note}" for note, keys in notes.items()]
         lines.append("")
-    dtypes: dict[str, list[str]] = {}
-    for label, fp in [("reference", base_fp)] + [(item["key"], item["fp"]) for item in state["rows"]]:
-        data = fp.get("json") if isinstance(fp.get("json"), dict) else {}
-        dtypes.setdefault(str(data.get("dtype") or "(no fingerprint)"), []).append(label)
+    permutation = grouped([(item["key"], str((item["result"].get("details") or {}).get("permutation_note") or "(none)"))
+                           for item in compared])
+    if permutation:
+        lines += ["`details.permutation_note`: whether a relabelling of the hidden dimensions could have been seen in "
+                  "each comparison, and why not when it could not:", ""]
+        lines += [f"- {', '.join(keys)}: {note}" for note, keys in permutation.items()]
+        lines.append("")
+    units = [item for item in compared if (item["result"].get("details") or {}).get("units_z") is not None]
+    if units:
+        lines += ["The units part's other numbers (`details.units_units`: MLP neurons and value channels compared; "
+                  "`units_alignment_fit`: the cosine between the reference's embedding rows, carried by the orthogonal "
+                  "map fitted on them, and the suspect's, 1 for an exact relabelled copy; `units_log10_p`: the part's "
+                  "own log10 p, before the Bonferroni correction over the parts that ran):", "",
+                  "| suspect | units compared | alignment fit | units log10 p |", "|---|---:|---:|---:|"]
+        for item in units:
+            details = item["result"]["details"]
+            lines.append(f"| {item['key']} | {fmt(details.get('units_units'))} | "
+                         f"{fmt(details.get('units_alignment_fit'), 3)} | {fmt(details.get('units_log10_p'))} |")
+        lines.append("")
+    dtypes = grouped([(label, str((fp.get("json") if isinstance(fp.get("json"), dict) else {}).get("dtype")
+                                  or "(no fingerprint)")) for label, fp in fingerprints])
     lines += ["Compute dtype of each fingerprint (`dtype` of `fingerprint --json`, chosen by the default `--dtype auto`): "
               + "; ".join(f"{dtype}: {', '.join(labels)}" for dtype, labels in dtypes.items()) + ".", ""]
+    lines += sketch_lines(state)
     timed = state.get("decision")
     if timed is not None:
         lines += ["## Time to a decision", "",
                   f"`{timed['command']}`, run right after the fingerprints above: `compare --early-stop` from scratch "
                   "on the reference and the full fine-tune, against a plain transformers forward pass over the same "
-                  "tokens, and one fingerprint in the default dtype against `--dtype bfloat16`; each in a fresh process.",
+                  "tokens, and one fingerprint in the default dtype against `--dtype bfloat16`; each in a fresh process. "
+                  "These commands take no `--weight-sketch`, so the units part does not run in them.",
                   ""]
         lines += ([f"> exit code {timed['rc']}: {timed['error']}"] if "error" in timed
                   else ["```", timed["output"], "```"])
@@ -892,6 +980,7 @@ def main(argv: list[str] | None = None) -> int:
               ("the released GGUF file", audit(gguf_path, args))]
     base_fp_path = fp_dir / "base.fp.safetensors"
     base_fp = fingerprint(hf_dir, base_fp_path, args)
+    base_plain_fp = fingerprint(hf_dir, fp_dir / "base-plain.fp.safetensors", args, sketch=False)
     rows = []
     for key, label, truth, path in suspects:
         fp_path = fp_dir / f"{key}.fp.safetensors"
@@ -910,7 +999,8 @@ def main(argv: list[str] | None = None) -> int:
     state = {
         "decision": timed,
         "args": args, "machine": machine(), "source": BASE, "summary": summary, "version": version,
-        "command": command_line(argv), "audits": audits, "base_fp": base_fp, "base_label": str(hf_dir),
+        "command": command_line(argv), "audits": audits, "base_fp": base_fp, "base_plain_fp": base_plain_fp,
+        "attention": attention_heads(hf_dir), "base_label": str(hf_dir),
         "base_probes": _probes_of(base_fp), "rows": rows, "recipes": recipes,
         "total_seconds": time.perf_counter() - started,
     }
@@ -918,6 +1008,13 @@ def main(argv: list[str] | None = None) -> int:
     write_page(out, state)
     log(f"wrote {out} in {state['total_seconds'] / 60:.1f} min")
     return 0
+
+
+def attention_heads(hf_dir: Path) -> dict:
+    """Attention and key/value heads of the reference's config.json (why its sketch keeps no value channel)."""
+    config = read_json(hf_dir / "config.json") or {}
+    heads = config.get("num_attention_heads")
+    return {"heads": heads, "kv_heads": config.get("num_key_value_heads", heads)}
 
 
 def _probes_of(fp: dict) -> str | None:
