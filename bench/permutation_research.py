@@ -44,6 +44,12 @@ Candidate parts (all on weights):
 ``units-orth``
     The same, with an orthogonal map fitted to the embeddings (Procrustes) instead of a permutation: a permutation is
     one, and so is a rotation of the residual stream.
+``units-file`` (same-data pairs only)
+    The product's units part on what a fingerprint file keeps: :func:`seedprints.stats.units.units_test` on both
+    models' :func:`seedprints.stats.units.weight_sketch` cut to :data:`seedprints.stats.units.FILE_SKETCH` (the first
+    2d tokenizer rows, 32 MLP neurons and 2 heads' value channels per layer), as ``seedprints fingerprint
+    --weight-sketch`` records them (``seedprints.model.weights.file_sketch``; a file stores them as float32, so
+    nothing is lost on the way). It checks that the null holds on a prefix, not only on the whole weights.
 
 Run (about an hour on one busy core; the trained derivatives are cached under --work), then print the summary of the
 saved numbers again without recomputing them:
@@ -70,6 +76,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import beta, poisson
 
+from seedprints.stats import units as product_units
 from seedprints.stats.moments import log10_upper_tail, permutation_moments
 from seedprints.zoo.manifest import scan_zoo
 from seedprints.zoo.truth import INDEP, classify_pair
@@ -357,12 +364,33 @@ def saved_zoo_tokenizer(out: Path, config: Path = ZOO_CONFIG) -> Path:
     return out
 
 
+def product_tokenizer_length(tokenizer: object) -> int | None:
+    """The tokenizer's length as the product measures it for a loaded model (``LoadedModel.tokenizer_length``)."""
+    from seedprints.model.tokenizer import tokenizer_length as measured
+
+    return measured(tokenizer)
+
+
+def file_weight_sketch(state: dict, head_dim: int, tok_len: int | None) -> product_units.WeightSketch:
+    """The sketch ``seedprints fingerprint --weight-sketch`` records of a model with this state dict: the product's
+    ``weight_sketch`` at ``FILE_SKETCH``, called as ``seedprints.model.weights.file_sketch`` calls it."""
+    return product_units.weight_sketch(state, head_dim=head_dim, tokenizer_length=tok_len,
+                                       size=product_units.FILE_SKETCH)
+
+
+def file_units_test(ref: product_units.WeightSketch, suspect: product_units.WeightSketch) -> dict:
+    """The product's units part on two file sketches, its numbers only (``assumed`` is a sentence, the same each time)."""
+    result = product_units.units_test(ref, suspect)
+    return {key: value for key, value in result.items() if key != "assumed"}
+
+
 def same_data_pairs(model_dir: Path, pairs: int, tied: bool, first: int = 0) -> list[dict]:
     """``pairs`` pairs of small llama models, each pair its own two seeds, trained on the same prose in the same order.
 
     The zoo's independent pairs share lineages (three per regime), so their outcomes are far from independent; these
-    pairs are, so a false-positive count on them has the binomial upper bound it is given. ``model_dir``: a directory
-    with the tokenizer (``tokenizer.json``).
+    pairs are, so a false-positive count on them has the binomial upper bound it is given. Each pair gets the two
+    research parts on whole weights (``units-perm``, ``units-orth``) and the product's units part on the sketches two
+    fingerprint files would carry (``units-file``). ``model_dir``: a directory with the tokenizer (``tokenizer.json``).
     """
     import torch
     from transformers import PreTrainedTokenizerFast
@@ -373,17 +401,23 @@ def same_data_pairs(model_dir: Path, pairs: int, tied: bool, first: int = 0) -> 
     torch.set_num_threads(1)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(model_dir))
     tok_len = tokenizer_length(model_dir)
+    file_tok_len = product_tokenizer_length(tokenizer)  # what a loaded model's sketch is cut to (LoadedModel's)
+    if file_tok_len != tok_len:
+        raise SystemExit(f"the product reads {file_tok_len} tokenizer rows where this script reads {tok_len}")
     arch = ArchSpec(**SMALL, tie_embeddings=tied)
     spec = TrainSpec(**SMALL_PRETRAIN)
     head_dim = SMALL["hidden_size"] // SMALL["num_heads"]
     rows = []
     for k in range(first, first + pairs):
-        sketches = []
+        sketches, files = [], []
         for seed in (100_000 + 2 * k, 100_001 + 2 * k):
             model = train(init_model(arch, seed), tokenizer, spec)
-            w = {k2: v.detach().float().numpy() for k2, v in model.state_dict().items()}
+            state = model.state_dict()
+            w = {k2: v.detach().float().numpy() for k2, v in state.items()}
             sketches.append(View(w, tok_len, head_dim))
+            files.append(file_weight_sketch(state, head_dim, file_tok_len))
         parts = {name: units_test(*sketches, name.split("-")[1]) for name in ("units-perm", "units-orth")}
+        parts["units-file"] = file_units_test(*files)
         rows.append({"regime": f"small {'tied' if tied else 'untied'} same-data pairs", "truth": INDEP,
                      "category": "same data and order, other seed", "parts": parts})
     return rows
