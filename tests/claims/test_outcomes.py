@@ -13,7 +13,7 @@ import pytest
 
 from seedprints.claims import outcomes, power
 from seedprints.claims.zoo_reference import ZOO_REFERENCE
-from seedprints.stats.lineage import VOCAB_ABSTAINED
+from seedprints.stats.notes import VOCAB_ABSTAINED
 from seedprints.stats.multiple import holm_log10
 from seedprints.stats.result import LineageResult
 

@@ -33,7 +33,8 @@ from seedprints.search.looks import bundle_evidence, ranked_candidates, run_look
 from seedprints.search.planning import Cut, suspect_plan
 from seedprints.reports.words import skip_reason
 from seedprints.search.results import DEFAULT_TOP, Candidate, Evidence, IdentifyResult
-from seedprints.stats.lineage import MIN_PROBES, vocab_part_note
+from seedprints.stats.lineage import MIN_PROBES
+from seedprints.stats.notes import vocab_part_note
 from seedprints.stats.result import plain_json
 from seedprints.stats.sequential import DEFAULT_FIRST_LOOK, SequentialDesign
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from seedprints.encoding import RankedFingerprint
 from seedprints.errors import IncompatibleFingerprintsError, InsufficientDataError, UsageError
-from seedprints.stats.lineage import MIN_DIMS, MIN_PROBES, combined_result, correlation_matrix_test, sums_test, with_vocab_note
+from seedprints.stats.lineage import MIN_DIMS, MIN_PROBES, combined_result, correlation_matrix_test, sums_test
+from seedprints.stats.notes import with_vocab_note
 from seedprints.stats.result import LineageResult
 
 DEFAULT_BATCH_SIZE = 8

@@ -33,7 +33,7 @@ from seedprints.errors import (
     NonFiniteHiddenStatesError,
     UsageError,
 )
-from seedprints.naming import setting, spoken
+from seedprints.naming import setting
 from seedprints.stats.defaults import MIN_DIMS, MIN_PROBES
 from seedprints.stats.moments import (  # noqa: F401 (permutation_moments and the floor re-exported: callers import them here)
     NULL_RESIDUAL_FLOOR,
@@ -41,6 +41,7 @@ from seedprints.stats.moments import (  # noqa: F401 (permutation_moments and th
     log10_upper_tail,
     permutation_moments,
 )
+from seedprints.stats.notes import VOCAB_ABSTAINED, permutation_note, units_not_given, with_left_out_notes, with_vocab_note
 from seedprints.stats.ranks import rank_columns
 from seedprints.stats.result import LineageResult, verdict_for
 from seedprints.stats.units import units_abstains, units_test
@@ -374,40 +375,6 @@ def _units_part(weights_ref: Any, weights_suspect: Any) -> tuple[dict[str, Any] 
     return units_test(weights_ref, weights_suspect), ""
 
 
-def units_not_given() -> str:
-    """Why the units part did not run when no weights reached the test, with how to give them."""
-    how = spoken(cli=f"compare two fingerprint files made with {setting('weight_sketch', True)}",
-                 python="pass weights_ref and weights_suspect, or two fingerprints made with RunOptions(weight_sketch=True)")
-    return (f"the units part did not run: it reads a sketch of both models' weights, and none were given for both "
-            f"({how}; registry entries hold none)")
-
-
-def permutation_note(vocab_ran: bool, units_ran: bool, units_note: str | None = None) -> str:
-    """Whether a copy with relabelled (or rotated) hidden dimensions could have been seen in this pair, and why not."""
-    if units_ran:
-        return ("a relabelling or rotation of the hidden dimensions could have been seen: the units part aligned them on "
-                "the input embeddings and compared MLP neurons and value channels"
-                + ("; the vocab part reads logits, which neither changes" if vocab_ran else ""))
-    if vocab_ran:
-        return ("a relabelling or rotation of the hidden dimensions could have been seen: the vocab part reads logits of "
-                "untrained rows, which neither changes")
-    return ("a relabelling of the hidden dimensions could not have been seen: the vocab part did not run (no logits of "
-            "untrained rows were scored, or they carry nothing; vocab_note says which), "
-            f"and {units_note or units_not_given()}")
-
-
-def with_left_out_notes(result: LineageResult, inputs_left_out: list[str], logits_left_out: list[str]) -> LineageResult:
-    """``result`` with notes naming the fingerprints whose padding-row probes or scored logits carried nothing."""
-    details = dict(result.details)
-    if inputs_left_out:
-        details["hidden_note"] = (
-            f"the probes made of padding rows were left out of the hidden part: in the {' and the '.join(inputs_left_out)} "
-            "they all give nearly the same hidden state (the rows are collapsed or zero); the trained-token probes carry it")
-    if logits_left_out and "vocab_note" in details:
-        details["vocab_note"] = details["vocab_note"].replace("in at least one model", f"in the {' and the '.join(logits_left_out)}")
-    return dataclasses.replace(result, details=details)
-
-
 def lineage_test_ranked(
     ref: Any, suspect: Any, alpha: float = 0.01, *, n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0
 ) -> LineageResult:
@@ -438,30 +405,6 @@ def lineage_test_ranked(
         (ref.hidden_scores, suspect.hidden_scores), logits, alpha, n_permutations=n_permutations, seed=seed
     )
     return with_vocab_note(result, ref.spec)
-
-
-def vocab_part_note(spec: Any) -> str | None:
-    """Why fingerprints of ``spec`` get no vocab part, in one line for results and reports (None when they get one)."""
-    if spec.scores_untrained_logits:
-        return None
-    if spec.picked_by_a_model:
-        return ("the vocab part did not run: these probes come from an older seedprints, whose scored tokens a reference "
-                "picked and may have trained; fingerprint both models again with the defaults to also recognise a copy "
-                "with permuted hidden dimensions")
-    return ("the vocab part did not run: the probes score no untrained token (the vocabulary has no rows past its "
-            "tokenizer, or no tokenizer says where it ends), so a copy with permuted hidden dimensions is not recognised")
-
-
-VOCAB_ABSTAINED = (
-    "the vocab part abstained: the scored rows past the tokenizer carry no per-row information in at least one model "
-    "(collapsed onto one vector, zero, or duplicates), so they can tell nothing either way; a copy with permuted hidden "
-    "dimensions is not recognised (seedprints audit MODEL shows the rows)")
-
-
-def with_vocab_note(result: LineageResult, spec: Any) -> LineageResult:
-    """``result`` with ``details["vocab_note"]`` when ``spec`` gives no vocab part (see :func:`vocab_part_note`)."""
-    note = vocab_part_note(spec)
-    return result if note is None else dataclasses.replace(result, details={**result.details, "vocab_note": note})
 
 
 def _check_settings(alpha: float, n_permutations: int) -> None:

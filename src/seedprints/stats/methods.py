@@ -12,7 +12,8 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from seedprints.stats.defaults import DEFAULT_METHOD, METHOD_PROBES
-from seedprints.stats.lineage import lineage_test, with_vocab_note
+from seedprints.stats.lineage import lineage_test
+from seedprints.stats.notes import with_vocab_note
 from seedprints.stats.paper import paper_test
 from seedprints.stats.result import LineageResult
 
