@@ -1,7 +1,7 @@
 """Compact, lossless encoding of what the default lineage test reads from a fingerprint.
 
 The ``lineage`` test sees a fingerprint only through the ranks, over probes, of each row-standardised
-hidden dimension and of each recorded logit column (:func:`seedprints.stats.lineage.standardized_ranks`),
+hidden dimension and of each recorded logit column (:func:`seedprints.stats.ranks.standardized_ranks`),
 each group of probes ranked on its own after the parts that carry nothing were left out
 (:func:`seedprints.stats.lineage.prepare`).
 An encoded fingerprint stores exactly those ranks as bit-packed 0-based *min*-ranks
@@ -28,8 +28,8 @@ from seedprints.errors import FingerprintFormatError, NonFiniteHiddenStatesError
 from seedprints.fingerprint import Fingerprint
 from seedprints.naming import setting
 from seedprints.probes import ProbeSpec
-from seedprints.stats.ranks import rank_columns
-from seedprints.stats.lineage import grouped_ranks, prepare, row_standardized, scores_from_ranks
+from seedprints.stats.lineage import prepare
+from seedprints.stats.ranks import grouped_ranks, rank_columns, row_standardized, scores_from_ranks
 
 MAGIC = b"SPRANKS1"
 FORMAT = "seedprints-ranks/1"
@@ -185,7 +185,7 @@ def _min_ranks(matrix: np.ndarray) -> np.ndarray:
 
 
 def _grouped_min_ranks(matrix: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
-    """0-based min-ranks with each row group ranked on its own (:func:`seedprints.stats.lineage.grouped_ranks`)."""
+    """0-based min-ranks with each row group ranked on its own (:func:`seedprints.stats.ranks.grouped_ranks`)."""
     return (grouped_ranks(matrix, groups, "min") - 1).astype(np.int32)
 
 

@@ -42,7 +42,7 @@ from seedprints.stats.moments import (  # noqa: F401 (permutation_moments and th
     permutation_moments,
 )
 from seedprints.stats.notes import VOCAB_ABSTAINED, permutation_note, units_not_given, with_left_out_notes, with_vocab_note
-from seedprints.stats.ranks import rank_columns
+from seedprints.stats.ranks import grouped_ranks, row_standardized, scores_from_ranks, standardized_ranks
 from seedprints.stats.result import LineageResult, verdict_for
 from seedprints.stats.units import units_abstains, units_test
 
@@ -57,36 +57,6 @@ def _as_matrix(h: Any, name: str) -> np.ndarray:
     if array.ndim != 2:
         raise IncompatibleFingerprintsError(f"{name} must be a 2-D [N, d] matrix, got shape {array.shape}")
     return array
-
-
-def standardized_ranks(h: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """Row-standardise each hidden vector, then rank each dimension over the probes and standardise it.
-
-    Row standardisation removes what every dimension of a probe shares (its overall scale and
-    offset, large for trained models); ranks make one dimension with huge activations count like any
-    other. Both steps treat every dimension alike, so the permutation null stays exact. Constant
-    columns become zeros. With row ``groups``, each group is ranked on its own (:func:`grouped_ranks`).
-    """
-    return scores_from_ranks(grouped_ranks(row_standardized(h), groups, "average"), groups)
-
-
-def grouped_ranks(values: np.ndarray, groups: np.ndarray | None, method: str) -> np.ndarray:
-    """Ranks over the rows of each column, each group of rows ranked on its own and placed after the earlier groups.
-
-    The result is what ranking the whole column gives when every value of group g lies above every
-    value of the groups before it, so standardising it sums each group's same-index correlations
-    (weighted by its rows) into one matrix: the product of two such score matrices carries no
-    term between groups, only a constant that the permutation null's moments cancel.
-    """
-    if groups is None:
-        return rank_columns(values, method)
-    ranks = np.empty(values.shape, dtype=np.float64)
-    offset = 0
-    for group in np.unique(groups):
-        rows = np.flatnonzero(groups == group)
-        ranks[rows] = rank_columns(values[rows], method) + offset
-        offset += rows.size
-    return ranks
 
 
 UNTRAINED_INPUT_FLOOR = 0.02
@@ -152,30 +122,6 @@ def logits_carry_nothing(logits: np.ndarray) -> bool:
     own = float(((logits - mean) ** 2).mean())
     shared = float(mean.var())
     return not own > LOGIT_FLOOR * shared or own == 0.0
-
-
-def row_standardized(h: np.ndarray) -> np.ndarray:
-    """Each row minus its mean, divided by its standard deviation (constant rows become zeros)."""
-    centred = h - h.mean(axis=1, keepdims=True)
-    scale = centred.std(axis=1, keepdims=True)
-    return np.divide(centred, scale, out=np.zeros_like(centred), where=scale > 0)
-
-
-def scores_from_ranks(ranks: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """Centre and scale each column of (average) ranks to mean 0 and variance 1; constant columns become zeros.
-
-    With row ``groups``, each group's rows are standardised on their own, so ``A^T B / N`` is the sum of
-    the groups' Spearman matrices weighted by their rows, and a group left out (all ties) adds exactly nothing.
-    """
-    if groups is not None:
-        out = np.empty(ranks.shape, dtype=np.float64)
-        for group in np.unique(groups):
-            rows = groups == group
-            out[rows] = scores_from_ranks(ranks[rows])
-        return out
-    ranks = ranks - ranks.mean(axis=0, keepdims=True)
-    sd = ranks.std(axis=0, keepdims=True)
-    return np.divide(ranks, sd, out=np.zeros_like(ranks), where=sd > 0)
 
 
 def exchangeable_columns_test(a: np.ndarray, b: np.ndarray, *, n_permutations: int, seed: int) -> dict[str, float]:
