@@ -12,7 +12,8 @@ from seedprints import api, pipeline
 from seedprints.cli import main
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import load, read_header
-from seedprints.probes import embedding_spec, generated, load_probe_file, token_spec
+from seedprints.probe_files import load_probe_file
+from seedprints.probes import embedding_spec, generated, token_spec
 
 from .conftest import assert_one_line_error, run
 

@@ -16,7 +16,8 @@ from seedprints.model.forward import extract_hidden_states
 from seedprints.model.load import load_model
 from seedprints.model.loaded import LoadedModel
 from seedprints.model.metadata import model_metadata
-from seedprints.probes import embedding_spec, generated, load_probe_file, token_spec
+from seedprints.probe_files import load_probe_file
+from seedprints.probes import embedding_spec, generated, token_spec
 
 TINY_VOCAB = 100  # the conftest models' vocabulary and width
 TINY_WIDTH = 32

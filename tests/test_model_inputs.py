@@ -18,7 +18,7 @@ from seedprints.errors import ModelLoadError
 from seedprints.model.config import validate_config
 from seedprints.model.hf import offline_hub
 from seedprints.model.load import load_model
-from seedprints.probes import load_probe_file
+from seedprints.probe_files import load_probe_file
 
 
 def _copy(src: Path, dst: Path, **config_changes) -> Path:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from seedprints.errors import UsageError
-from seedprints.probes import ProbeSpec, embedding_spec, generated, load_probe_file, token_spec
+from seedprints.probe_files import load_probe_file
+from seedprints.probes import ProbeSpec, embedding_spec, generated, token_spec
 
 
 def _digest(array: np.ndarray) -> str:

@@ -14,7 +14,8 @@ from seedprints import pipeline
 from seedprints.errors import IncompatibleFingerprintsError, UsageError
 from seedprints.fingerprint import Fingerprint
 from seedprints.options import ProbeOptions
-from seedprints.probes import Probes, embedding_spec, load_probe_file, probes_for, token_spec
+from seedprints.probe_files import load_probe_file
+from seedprints.probes import Probes, embedding_spec, probes_for, token_spec
 from tests.conftest import TINY_VOCAB, TINY_WIDTH
 
 OPTIONS = ProbeOptions(n=20, length=8)

@@ -267,7 +267,7 @@ class TestCli:
     def test_like_made_from_a_probe_file(self, capsys, tmp_path, config_file):
         """seeds register has no --probe-file, so it must not advise passing one."""
         from seedprints.fingerprint import Fingerprint
-        from seedprints.probes import load_probe_file
+        from seedprints.probe_files import load_probe_file
 
         (tmp_path / "probes.json").write_text(json.dumps({"token_ids": [[i, i + 1, i + 2] for i in range(20)]}))
         spec = load_probe_file(tmp_path / "probes.json").spec

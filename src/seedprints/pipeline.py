@@ -20,7 +20,8 @@ from seedprints.inputs import special_file
 from seedprints.model.reuse import reusing_tokenizers
 from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
-from seedprints.probes import Probes, ProbeSpec, generated, load_probe_file, probes_for
+from seedprints.probe_files import load_probe_file
+from seedprints.probes import Probes, ProbeSpec, generated, probes_for
 from seedprints.rounds import ModelRounds
 from seedprints.stats import lineage, paper
 from seedprints.stats.methods import DEFAULT_METHOD, METHODS

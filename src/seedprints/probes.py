@@ -6,7 +6,7 @@ PCG64 stream seeded with ``(seed, i)``, read as raw 64-bit words, so the same sp
 bit-identical token ids on any machine and any numpy version, and rows can be produced in any order
 or extended later. ``rng="torch"`` reproduces the reference code's token probes instead
 (``torch.manual_seed(seed); torch.randint(0, V, (N, L))``). Users can also bring probes: a file of
-token-id sequences, or of texts that each model's own tokenizer encodes.
+token-id sequences, or of texts that each model's own tokenizer encodes (:mod:`seedprints.probe_files` reads them).
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ import dataclasses
 import hashlib
 import json
 import math
-from pathlib import Path
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from seedprints.errors import UsageError
-from seedprints.inputs import load_json, special_file
 
 PROBE_SPEC_VERSION = 1
 DEFAULT_PROBE_SEED = 42
@@ -30,8 +28,7 @@ DEFAULT_VOCAB_CAP = 32000  # the paper's vocabulary bound; smaller vocabularies 
 ProbeKind = Literal["token", "embedding", "token-file", "text-file"]
 _KINDS = ("token", "embedding", "token-file", "text-file")
 _FILE_KINDS = ("token-file", "text-file")
-_MIN_PROBES = 10
-MAX_PROBE_FILE_BYTES = 1 << 30  # 1 GiB of probes is far beyond what a fingerprint needs
+MIN_PROBES = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,8 +236,8 @@ def _check_spec(spec: ProbeSpec) -> None:
     """Refuse impossible specs with a message that names the field."""
     if spec.kind not in _KINDS:
         raise UsageError(f"unknown probe kind {spec.kind!r}; use one of {', '.join(_KINDS)}")
-    if spec.n < _MIN_PROBES:
-        raise UsageError(f"probe count n={spec.n} is too small; use at least {_MIN_PROBES} (the paper uses 2000)")
+    if spec.n < MIN_PROBES:
+        raise UsageError(f"probe count n={spec.n} is too small; use at least {MIN_PROBES} (the paper uses 2000)")
     if spec.length < 1:
         raise UsageError(f"probe length L={spec.length} must be at least 1")
     if spec.kind == "token" and (spec.vocab_bound is None or spec.vocab_bound < 2):
@@ -442,7 +439,7 @@ class _RowWindow(Probes):
 def generated(spec: ProbeSpec) -> Probes:
     """Probes of a token or embedding spec (nothing to load)."""
     if spec.from_file:
-        raise UsageError(f"{spec.kind} probes come from a file; use load_probe_file")
+        raise UsageError(f"{spec.kind} probes come from a file; use seedprints.probe_files.load_probe_file")
     return Probes(spec)
 
 
@@ -452,61 +449,3 @@ def probes_for(spec: ProbeSpec, file: Probes | None) -> ProbeSpec | Probes | Non
     if not spec.from_file:
         return spec
     return file if file is not None and file.spec == spec else None
-
-
-def load_probe_file(path: str | Path) -> Probes:
-    """Load user probes: JSON ``{"token_ids": [[...], ...]}`` or ``{"texts": [...]}``, or a .txt file (one text per line).
-
-    Raises UsageError naming the file when it is missing, malformed, or has too few probes.
-    """
-    path = Path(path)
-    if special_file(path):
-        raise UsageError(f"probe file {path} is not a regular file (a pipe or device); give a JSON or .txt file")
-    try:
-        if path.stat().st_size > MAX_PROBE_FILE_BYTES:
-            raise UsageError(f"probe file {path} is larger than {MAX_PROBE_FILE_BYTES >> 20} MiB; use fewer or shorter probes")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read probe file {path}: {exc.strerror}; check the path") from exc
-    digest = hashlib.sha256(raw).hexdigest()
-    if path.suffix == ".txt":
-        texts = [line for line in raw.decode("utf-8", errors="replace").splitlines() if line.strip()]
-        return _text_probes(path, texts, digest)
-    try:
-        payload: Any = load_json(raw)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"probe file {path} is not valid JSON ({exc}); expected {{\"token_ids\": [[...]]}} or "
-                         "{\"texts\": [...]}") from exc
-    if isinstance(payload, dict) and "texts" in payload and "token_ids" in payload:
-        raise UsageError(f"probe file {path} has both 'token_ids' and 'texts'; keep the one you mean")
-    if isinstance(payload, dict) and "texts" in payload:
-        texts = payload["texts"]
-        if not isinstance(texts, list) or not all(isinstance(t, str) and t for t in texts):
-            raise UsageError(f"probe file {path}: 'texts' must be a list of non-empty strings")
-        return _text_probes(path, texts, digest)
-    if isinstance(payload, dict) and "token_ids" in payload:
-        rows = payload["token_ids"]
-        ok = isinstance(rows, list) and all(
-            isinstance(r, list) and r and all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2**31 for t in r)
-            for r in rows
-        )
-        if not ok:
-            raise UsageError(f"probe file {path}: 'token_ids' must be a list of non-empty lists of token ids "
-                             "(integers from 0 below the model's vocabulary)")
-        sequences = [np.asarray(r, dtype=np.int64) for r in rows]
-        _check_count(path, len(sequences))
-        spec = ProbeSpec(kind="token-file", n=len(sequences), length=max(len(s) for s in sequences),
-                         seed=0, source_sha256=digest)
-        return Probes(spec, sequences=sequences)
-    raise UsageError(f"probe file {path} needs a 'token_ids' or a 'texts' key")
-
-
-def _check_count(path: Path, count: int) -> None:
-    if count < _MIN_PROBES:
-        raise UsageError(f"probe file {path} has {count} probes; use at least {_MIN_PROBES}")
-
-
-def _text_probes(path: Path, texts: list[str], digest: str) -> Probes:
-    _check_count(path, len(texts))
-    spec = ProbeSpec(kind="text-file", n=len(texts), length=max(len(t) for t in texts), seed=0, source_sha256=digest)
-    return Probes(spec, texts=texts)

@@ -16,7 +16,8 @@ from seedprints.errors import IncompatibleFingerprintsError
 from seedprints.fingerprint import Fingerprint
 from seedprints.naming import setting
 from seedprints.options import ProbeOptions, RunOptions
-from seedprints.probes import ProbeSpec, load_probe_file, probes_for
+from seedprints.probe_files import load_probe_file
+from seedprints.probes import ProbeSpec, probes_for
 from seedprints.registry import Registry
 from seedprints.rounds import ModelRounds
 from seedprints.stats.sequential import DEFAULT_FIRST_LOOK
