@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import os
 import re
 import shutil
@@ -33,9 +32,11 @@ from seedprints.model.config import (
     checkpoint_dtype, remote_code_error, config_hash, gguf_config, is_encoder, directory_config, read_raw_config, validate_config, vocab_size_of,
 )
 from seedprints.model.device import parse_device
-from seedprints.model.forward import call_module, last_hidden, module_unembedding
+from seedprints.model.forward import module_unembedding
 from seedprints.model.hf import offline_hub, quiet_transformers
+from seedprints.model.in_memory import wrap_module
 from seedprints.model.loaded import LoadedModel
+from seedprints.model.revision import model_revision
 from seedprints.model.tokenizer import source_tokenizer
 from seedprints.naming import setting
 
@@ -133,7 +134,7 @@ def load_model(
     if dtype != "auto" and dtype not in precision.EXPLICIT:
         raise UsageError(f"unknown dtype {dtype!r}; use auto, {', '.join(precision.EXPLICIT)}")
     if isinstance(source, torch.nn.Module):
-        return _wrap_module(source, dtype=dtype, device=torch_device)
+        return wrap_module(source, dtype=dtype, device=torch_device)
     if device_map is not None and device_map not in _DEVICE_MAPS:
         raise UsageError(f"unknown device map {device_map!r}; use {', '.join(_DEVICE_MAPS)}")
     placement = _Placement(torch_device, device_map, max_memory)
@@ -358,7 +359,7 @@ def _load_directory(
         model_id, revision = str(file), sources.weights_digest(source.weight_files)[:12]
         unembedding: Callable[[], torch.Tensor] = lambda: sources.gguf_unembedding(file)  # noqa: E731
     else:
-        model_id, revision = str(path), _revision(path, raw_bytes)
+        model_id, revision = str(path), model_revision(path, raw_bytes)
         unembedding = lambda: _read_unembedding(path, config, module)  # noqa: E731
     return LoadedModel(
         module=module,
@@ -427,7 +428,7 @@ def _load_adapter(
         tokenizer=tokenizer,
         config=config,
         model_id=str(adapter_dir),
-        revision=_revision(adapter_dir, raw_adapter),
+        revision=model_revision(adapter_dir, raw_adapter),
         config_hash=config_hash(config, module),
         hidden_size=int(config.hidden_size),
         vocab_size=vocab_size_of(module, config),
@@ -465,96 +466,3 @@ def _read_unembedding(path: Path, config: Any, module: torch.nn.Module) -> torch
         f"{path} has no lm_head.weight in its safetensors files; logit-recording (untrained) probes need a causal LM "
         f"head, use {setting('kind', 'token')}"
     )
-
-
-def _git_commit(path: Path) -> str | None:
-    """The commit of a git checkout at ``path`` or of a Hugging Face cache snapshot, read from files only."""
-    resolved = path.resolve()
-    if resolved.parent.name == "snapshots" and re.fullmatch(r"[0-9a-f]{40}", resolved.name):
-        return resolved.name
-    git_dir = path / ".git"
-    try:
-        if git_dir.is_file():  # worktree / submodule: "gitdir: <path>"
-            target = git_dir.read_text().strip().removeprefix("gitdir:").strip()
-            git_dir = (path / target).resolve()
-        head = (git_dir / "HEAD").read_text().strip()
-        if re.fullmatch(r"[0-9a-f]{40,64}", head):
-            return head
-        if not head.startswith("ref:"):
-            return None
-        ref = head.removeprefix("ref:").strip()
-        ref_file = git_dir / ref
-        if ref_file.is_file():
-            return ref_file.read_text().strip()
-        packed = git_dir / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                parts = line.split()
-                if len(parts) == 2 and parts[1] == ref:
-                    return parts[0]
-    except OSError:
-        return None
-    return None
-
-
-def _revision(path: Path, config_bytes: bytes) -> str:
-    return _git_commit(path) or hashlib.sha256(config_bytes).hexdigest()[:12]
-
-
-def _wrap_module(source: torch.nn.Module, *, dtype: str, device: torch.device) -> LoadedModel:
-    module = source.base_model if isinstance(source, transformers.PreTrainedModel) else source
-    config = getattr(module, "config", None)
-    if config is None:
-        config = getattr(source, "config", None)
-    param = next(module.parameters(), None)
-    current = param.dtype if param is not None else torch.float32
-    float32_bytes = sum(p.numel() for p in module.parameters()) * 4
-    choice = precision.choose_dtype(dtype, current, device=device, float32_bytes=float32_bytes)
-    if param is not None and (param.dtype != choice.dtype or param.device != device):
-        module.to(device=device, dtype=choice.dtype)
-    module.eval()
-    hidden_size = getattr(config, "hidden_size", None)
-    if not isinstance(hidden_size, int):
-        hidden_size = _infer_width(module, device)
-    name = getattr(config, "_name_or_path", "") or type(source).__name__
-    return LoadedModel(
-        module=module,
-        tokenizer=None,
-        config=config,
-        model_id=str(name),
-        revision="in-memory",
-        config_hash=config_hash(config, module),
-        hidden_size=int(hidden_size),
-        vocab_size=vocab_size_of(module, config),
-        dtype=choice.dtype,
-        dtype_reason=choice.reason,
-        is_encoder=is_encoder(config),
-        unembedding=module_unembedding(source),
-        weights_digest=_parameters_digest(module),
-    )
-
-
-def _parameters_digest(module: torch.nn.Module) -> str:
-    """First 16 hex digits of a SHA-256 over each parameter's name, shape and up to 4096 evenly spaced values."""
-    digest = hashlib.sha256()
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            flat = param.detach().reshape(-1)
-            sample = flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy()
-            digest.update(f"{name}\0{tuple(param.shape)}\0".encode() + sample.tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _infer_width(module: torch.nn.Module, device: torch.device) -> int:
-    ids = torch.zeros((1, 1), dtype=torch.long, device=device)
-    try:
-        with torch.inference_mode():
-            hidden = last_hidden(call_module(module, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}))
-    except Exception as exc:
-        raise ModelLoadError(
-            f"cannot infer the hidden size of {type(module).__name__} from a forward pass ({compact_message(exc, first_line=True)}); "
-            "give the module a config with hidden_size"
-        ) from exc
-    return int(hidden.shape[-1])
-
-
