@@ -30,3 +30,16 @@ def test_demo_reports_every_pair_with_every_method(tmp_path, capsys):
     assert main(["demo", *QUICK, "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     assert captured.err.count("reusing it") == 7 and "verdicts match the known lineage" in captured.out
+
+
+def test_cli_defaults_are_the_demo_settings():
+    """The demo verb's flags default to DemoSettings' sizes (which the CLI does not import at start-up)."""
+    import inspect
+
+    from seedprints.cli import demo as cli_demo
+    from seedprints.demo import DemoSettings
+
+    own = inspect.signature(cli_demo.demo).parameters
+    defaults = DemoSettings()
+    assert {k: own[k].default for k in ("pretrain_steps", "finetune_steps", "n", "length")} == {
+        k: getattr(defaults, k) for k in ("pretrain_steps", "finetune_steps", "n", "length")}

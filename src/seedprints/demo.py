@@ -30,7 +30,9 @@ from seedprints.zoo.tokenizer import build_tokenizer
 
 @dataclasses.dataclass(frozen=True)
 class DemoSettings:
-    """Sizes of the demo: at most three minutes on two idle CPU cores with the defaults (``bench/bench_demo.py``)."""
+    """Sizes of the demo: at most three minutes on two idle CPU cores with the defaults (``bench/bench_demo.py``). The
+    demo verb repeats the first four as its flags' defaults, so that the CLI starts without importing this module
+    (tests/test_demo.py holds them equal)."""
 
     pretrain_steps: int = 200
     finetune_steps: int = 60
