@@ -13,9 +13,11 @@ import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from seedprints import hub
+from seedprints.errors import UsageError
 from seedprints.options import RunOptions
 from seedprints.probes import MIN_UNTRAINED_ROWS
 from seedprints.stats.defaults import MIN_DIMS
+from seedprints.stats.units import SketchSize
 
 if TYPE_CHECKING:
     import torch
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 
 MIN_DISTINCT_ROWS = MIN_DIMS  # 8: fewer distinct rows give fewer distinct columns than the lineage test needs
 MIN_RELATIVE_SPREAD = 0.01  # collapsed padding (Qwen) spreads ~1e-3 of ordinary rows' spread, random init ~1
-PERMUTATION_REASON = "a copy with permuted hidden dimensions is recognised only through the vocab part"
+PERMUTATION_REASON = "without it, a copy with permuted hidden dimensions is recognised only through the vocab part"
 
 Status = Literal["usable", "degenerate", "absent"]
 
@@ -93,8 +95,21 @@ def audit_model(model: Any, *, run: RunOptions | None = None) -> ModelAudit:
         probe_spec=spec.describe(),
         hidden_part=PartCheck("usable", "always runs: the final hidden states of every probe"),
         untrained_inputs=untrained, vocab_part=vocab, permutation_visible=vocab.status == "usable",
-        permutation_reason=f"{PERMUTATION_REASON}, which is {vocab.status} here",
+        permutation_reason=f"{_units_note(loaded)}; {PERMUTATION_REASON}, which is {vocab.status} here",
     )
+
+
+def _units_note(loaded: Any) -> str:
+    """Whether fingerprints of this model made with a weight sketch would add the units part, which sees a copy with
+    permuted (or rotated) hidden dimensions whatever its padded rows (named by the CLI flag: the field is data, the
+    same from Python)."""
+    from seedprints.model.weights import weight_sketch_of  # model/ imports torch
+
+    try:
+        weight_sketch_of(loaded, SketchSize(rows_per_dim=1, units=1, heads=1))
+    except UsageError as exc:
+        return f"the units part (fingerprint --weight-sketch) cannot read this model ({exc})"
+    return "fingerprints that carry a weight sketch (fingerprint --weight-sketch) see one through the units part"
 
 
 def _local(model: Any, run: RunOptions) -> Any:
