@@ -68,7 +68,7 @@ class Fingerprint:
         float32 ``[N, m]`` logits of ``spec.output_tokens`` (None when the spec records none).
     weights : WeightSketch or None
         A sketch of the model's weights for the units part of the lineage test (None unless asked for: it sees
-        through a relabelling of the hidden dimensions, and costs a few MB).
+        through a relabelling of the hidden dimensions; megabytes, see ``FILE_SKETCH``).
 
     Raises
     ------

@@ -135,9 +135,9 @@ TrustRemoteCodeOpt = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow a model directory to run its own Python code (only if you trust it).")
 ]
 WeightSketchOpt = Annotated[
-    bool, typer.Option("--weight-sketch", help="Also record a sketch of the model's weights (a few MB): comparing two "
-                       "such fingerprints runs the units part, which sees a copy whose hidden dimensions were relabelled "
-                       "or rotated (llama-style models).")
+    bool, typer.Option("--weight-sketch", help="Also record a sketch of the model's weights (megabytes; docs/real-models.md "
+                       "gives a 0.5B model's): comparing two such fingerprints runs the units part, which sees a copy "
+                       "whose hidden dimensions were relabelled or rotated (llama-style models).")
 ]
 AutoBatchSizeOpt = Annotated[
     Optional[int],

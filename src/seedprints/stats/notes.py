@@ -26,7 +26,7 @@ def permutation_note(vocab_ran: bool, units_ran: bool, units_note: str | None = 
     """Whether a copy with relabelled (or rotated) hidden dimensions could have been seen in this pair, and why not."""
     if units_ran:
         return ("a relabelling or rotation of the hidden dimensions could have been seen: the units part aligned them on "
-                "the input embeddings and compared MLP neurons and value channels"
+                "the input embeddings and compared MLP neurons (and value channels, where heads are not grouped)"
                 + ("; the vocab part reads logits, which neither changes" if vocab_ran else ""))
     if vocab_ran:
         return ("a relabelling or rotation of the hidden dimensions could have been seen: the vocab part reads logits of "
@@ -57,13 +57,15 @@ def vocab_part_note(spec: Any) -> str | None:
                 "picked and may have trained; fingerprint both models again with the defaults to also recognise a copy "
                 "with permuted hidden dimensions")
     return ("the vocab part did not run: the probes score no untrained token (the vocabulary has no rows past its "
-            "tokenizer, or no tokenizer says where it ends), so a copy with permuted hidden dimensions is not recognised")
+            "tokenizer, or no tokenizer says where it ends), so a copy with permuted hidden dimensions is not recognised by "
+            "this part (permutation_note says whether another part sees one)")
 
 
 VOCAB_ABSTAINED = (
     "the vocab part abstained: the scored rows past the tokenizer carry no per-row information in at least one model "
     "(collapsed onto one vector, zero, or duplicates), so they can tell nothing either way; a copy with permuted hidden "
-    "dimensions is not recognised (seedprints audit MODEL shows the rows)")
+    "dimensions is not recognised by this part (seedprints audit MODEL shows the rows; permutation_note says whether "
+    "another part sees one)")
 
 
 def with_vocab_note(result: LineageResult, spec: Any) -> LineageResult:
