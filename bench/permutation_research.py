@@ -439,6 +439,8 @@ def summarise(rows: list[dict]) -> None:
         for r in indep:
             for dsg, res in r["parts"].items():
                 lines[f"{dsg} alone"].append(res["log10_p"] < math.log10(ALPHA))
+                for parts in (2, 3):  # its share of alpha as one of the default test's Bonferroni parts
+                    lines[f"{dsg} at alpha/{parts}"].append(math.log10(parts) + res["log10_p"] < math.log10(ALPHA))
                 if "z" in res:
                     zs[(dsg, r["category"])].append(res["z"])
             for label in ("default probes", "token probes"):
