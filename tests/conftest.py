@@ -54,6 +54,15 @@ def run(capsys, *argv) -> tuple[int, str, str]:
     return code, out, err
 
 
+def compare_json(capsys, reference, suspect) -> dict:
+    """``seedprints compare REFERENCE SUSPECT --json`` in-process: it must succeed; its JSON result."""
+    import json
+
+    code, out, err = run(capsys, "compare", reference, suspect, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
 def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
     """The bad-input rule: exit code 1 and exactly one ``Error:`` line holding every fragment, no traceback."""
     lines = [line for line in err.splitlines() if line.strip()]

@@ -3,7 +3,6 @@ scores only rows no model trained (padding past the tokenizer), so trained token
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from seedprints import api
 from seedprints.fingerprint import Fingerprint
 from seedprints.probes import ProbeSpec
 from seedprints.stats.methods import lineage_method
-from tests.conftest import _save, build_tokenizer, run
+from tests.conftest import _save, build_tokenizer, compare_json
 
 ROWS = 160  # embedding rows; the word-level test tokenizer has about 70 tokens, the rest is padding
 WIDTH = 48
@@ -78,12 +77,6 @@ def _fingerprint(model: Path, out: Path) -> Path:
     return out
 
 
-def _compare(capsys, a: Path, b: Path) -> dict:
-    code, out, err = run(capsys, "compare", a, b, "--json")
-    assert code == 0, err
-    return json.loads(out)
-
-
 @pytest.fixture(scope="module")
 def files(models, tmp_path_factory) -> dict[str, Path]:
     """Each model fingerprinted on its own with the default probes."""
@@ -109,15 +102,15 @@ class TestMadeApartTheyCompare:
         assert len(specs) == 1 and next(iter(specs)).scores_untrained_logits
 
     def test_a_fine_tune_is_same_lineage(self, capsys, files):
-        assert _compare(capsys, files["base"], files["finetune"])["verdict"] == "same-lineage"
+        assert compare_json(capsys, files["base"], files["finetune"])["verdict"] == "same-lineage"
 
     def test_another_seed_is_independent(self, capsys, files):
-        result = _compare(capsys, files["base"], files["other"])
+        result = compare_json(capsys, files["base"], files["other"])
         assert result["verdict"] == "independent"
         assert abs(result["details"]["vocab_z"]) < 4 and abs(result["details"]["hidden_z"]) < 4
 
     def test_a_permuted_copy_is_seen_by_the_vocab_part(self, capsys, files):
-        result = _compare(capsys, files["base"], files["permuted"])
+        result = compare_json(capsys, files["base"], files["permuted"])
         assert result["verdict"] == "same-lineage" and result["details"]["vocab_z"] > 5
 
     def test_two_directories_get_the_spec_each_gets_alone(self, models, files):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from seedprints.fingerprint import Fingerprint
 from seedprints.probes import generated, untrained_token_spec
 from seedprints.stats.lineage import lineage_test, lineage_test_ranked
 from seedprints.stats.methods import lineage_method
-from tests.conftest import _save, build_tokenizer, run
+from tests.conftest import _save, build_tokenizer, compare_json, run
 from tests.test_default_probes import LENGTH, N, _model, _train
 
 pytestmark = pytest.mark.slow
@@ -137,39 +136,33 @@ def fingerprints(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def _compare(capsys, a: Path, b: Path) -> dict:
-    code, out, err = run(capsys, "compare", a, b, "--json")
-    assert code == 0, err
-    return json.loads(out)
-
-
 class TestEditedPaddingRows:
     def test_the_unchanged_fine_tune_uses_both_groups_and_the_vocab_part(self, capsys, fingerprints):
-        result = _compare(capsys, fingerprints["base"], fingerprints["finetune"])
+        result = compare_json(capsys, fingerprints["base"], fingerprints["finetune"])
         assert result["verdict"] == "same-lineage" and "hidden_note" not in result["details"]
         assert result["details"]["vocab_z"] > 3
 
     def test_zeroed_padding_leaves_the_hidden_part_strong(self, capsys, fingerprints):
-        unchanged = _compare(capsys, fingerprints["base"], fingerprints["finetune"])["details"]["hidden_z"]
-        result = _compare(capsys, fingerprints["base"], fingerprints["zero"])
+        unchanged = compare_json(capsys, fingerprints["base"], fingerprints["finetune"])["details"]["hidden_z"]
+        result = compare_json(capsys, fingerprints["base"], fingerprints["zero"])
         assert result["verdict"] == "same-lineage" and "in the suspect" in result["details"]["hidden_note"]
         assert result["details"]["hidden_z"] > 0.5 * unchanged
         assert "abstained" in result["details"]["vocab_note"]
 
     def test_fresh_padding_leaves_the_hidden_part_strong(self, capsys, fingerprints):
-        unchanged = _compare(capsys, fingerprints["base"], fingerprints["finetune"])["details"]["hidden_z"]
-        result = _compare(capsys, fingerprints["base"], fingerprints["fresh"])
+        unchanged = compare_json(capsys, fingerprints["base"], fingerprints["finetune"])["details"]["hidden_z"]
+        result = compare_json(capsys, fingerprints["base"], fingerprints["fresh"])
         assert result["verdict"] == "same-lineage" and result["details"]["hidden_z"] > 0.5 * unchanged
 
     def test_collapsed_padding_abstains_in_the_vocab_part(self, capsys, fingerprints):
-        result = _compare(capsys, fingerprints["base"], fingerprints["collapsed"])
+        result = compare_json(capsys, fingerprints["base"], fingerprints["collapsed"])
         assert result["verdict"] == "same-lineage"
         assert "vocab_z" not in result["details"] and "in the suspect" in result["details"]["vocab_note"]
         code, out, _ = run(capsys, "compare", fingerprints["base"], fingerprints["collapsed"])
         assert code == 0 and "abstained" in " ".join(out.split())
 
     def test_collapsed_copies_of_other_seeds_stay_independent(self, capsys, fingerprints):
-        result = _compare(capsys, fingerprints["collapsed"], fingerprints["other-collapsed"])
+        result = compare_json(capsys, fingerprints["collapsed"], fingerprints["other-collapsed"])
         assert result["verdict"] == "independent" and abs(result["details"]["hidden_z"]) < 4
 
     def test_registry_ranks_give_the_same_numbers(self, fingerprints):

@@ -14,7 +14,9 @@ from seedprints.fingerprint import Fingerprint, load
 from seedprints.options import RunOptions
 from seedprints.stats.units import FILE_SKETCH, WeightSketch
 from seedprints.zoo.permute import permute_hidden
-from tests.conftest import TINY_WIDTH, _save, assert_one_line_error, build_tokenizer, run, tiny_llama
+from tests.conftest import (
+    TINY_WIDTH, _save, assert_one_line_error, build_tokenizer, compare_json, run, tiny_llama,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +34,6 @@ def sketched(tmp_path_factory, tiny_llama_dir: Path, permuted_dir: Path, tiny_ll
         out[name] = folder / f"{name}.fp"
         api.fingerprint_model(model, options=api.ProbeOptions(n=60, length=8), run=RunOptions(weight_sketch=True)).save(out[name])
     return out
-
-
-def _compare(capsys, a: Path, b: Path) -> dict:
-    code, out, err = run(capsys, "compare", a, b, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 class TestFile:
@@ -66,7 +62,7 @@ class TestFile:
 
 class TestCompare:
     def test_a_relabelled_copy_is_seen_through_its_sketch(self, capsys, sketched):
-        result = _compare(capsys, sketched["base"], sketched["copy"])
+        result = compare_json(capsys, sketched["base"], sketched["copy"])
         details = result["details"]
         assert result["verdict"] == "same-lineage" and details["units_z"] > 20
         assert details["permutation_note"].startswith("a relabelling or rotation of the hidden dimensions could have been")
@@ -76,7 +72,7 @@ class TestCompare:
         assert code == 0 and "weight units part z = " in out, err
 
     def test_an_independent_model_is_not_flagged(self, capsys, sketched):
-        result = _compare(capsys, sketched["base"], sketched["other"])
+        result = compare_json(capsys, sketched["base"], sketched["other"])
         assert result["verdict"] == "independent" and abs(result["details"]["units_z"]) < 4
 
     def test_one_side_without_a_sketch_says_how_to_give_it(self, capsys, tiny_llama_dir, tiny_llama_other_dir, tmp_path):
@@ -85,7 +81,7 @@ class TestCompare:
                     *flags)[0] for name, model, flags in (("ref", tiny_llama_dir, ["--weight-sketch"]),
                                                           ("plain", tiny_llama_other_dir, []))]
         assert made == [0, 0]
-        details = _compare(capsys, tmp_path / "ref.fp", tmp_path / "plain.fp")["details"]
+        details = compare_json(capsys, tmp_path / "ref.fp", tmp_path / "plain.fp")["details"]
         assert "units_z" not in details and "fingerprint files made with --weight-sketch" in details["permutation_note"]
 
     def test_two_models_compared_with_the_flag(self, capsys, tiny_llama_dir, permuted_dir):
